@@ -1,0 +1,93 @@
+"""Test helpers: a real server on 127.0.0.1 port 0, and an event recorder that waits on conditions."""
+
+from __future__ import annotations
+
+import socket
+import struct
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, replace
+
+import trio
+
+from tui_echo.config import ServerConfig
+from tui_echo.events import ServerEvent
+from tui_echo.server import EchoServer
+
+TIMEOUT = 10  # seconds any single wait may take before the test fails
+
+
+@dataclass
+class Recorder:
+    """Collects every event the server publishes and lets a test wait for a condition on them."""
+
+    events: list[ServerEvent] = field(default_factory=list)
+    _changed: trio.Event = field(default_factory=trio.Event)
+    consuming: trio.Event = field(default_factory=trio.Event)
+
+    async def consume(self, channel: trio.MemoryReceiveChannel[ServerEvent]) -> None:
+        await self.consuming.wait()
+        async for event in channel:
+            self.events.append(event)
+            self._changed.set()
+            self._changed = trio.Event()
+
+    def of(self, kind: type) -> list:
+        return [e for e in self.events if isinstance(e, kind)]
+
+    async def wait_for(self, condition: Callable[[], object], timeout: float = TIMEOUT) -> None:
+        with trio.fail_after(timeout):
+            while not condition():
+                await self._changed.wait()
+
+
+@dataclass
+class Running:
+    server: EchoServer
+    recorder: Recorder
+    port: int
+
+
+@asynccontextmanager
+async def running_server(consume: bool = True, **settings: object) -> AsyncIterator[Running]:
+    """An EchoServer on 127.0.0.1:0, stopped (and checked to stop) on exit."""
+    config = replace(ServerConfig(host="127.0.0.1", port=0), **settings)
+    send, receive = trio.open_memory_channel[ServerEvent](config.event_buffer)
+    server = EchoServer(config, send)
+    recorder = Recorder()
+    if consume:
+        recorder.consuming.set()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(recorder.consume, receive)
+        (address,) = await nursery.start(server.serve)
+        yield Running(server, recorder, address[1])
+        recorder.consuming.set()
+        server.stop()
+
+
+async def connect(port: int) -> trio.SocketStream:
+    return await trio.open_tcp_stream("127.0.0.1", port)
+
+
+async def receive_exactly(stream: trio.SocketStream, count: int) -> bytes:
+    data = bytearray()
+    with trio.fail_after(TIMEOUT):
+        while len(data) < count:
+            chunk = await stream.receive_some(count - len(data))
+            if not chunk:
+                raise AssertionError(f"EOF after {len(data)} of {count} bytes")
+            data += chunk
+    return bytes(data)
+
+
+async def receive_until_eof(stream: trio.SocketStream) -> bytes:
+    data = bytearray()
+    with trio.fail_after(TIMEOUT):
+        while chunk := await stream.receive_some(65536):
+            data += chunk
+    return bytes(data)
+
+
+def reset_on_close(stream: trio.SocketStream) -> None:
+    """Make the next close an abrupt reset (RST) instead of a FIN."""
+    stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))

@@ -1,0 +1,120 @@
+"""Run the installed ``tui-echo`` command as a subprocess and read its output as it comes."""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+TIMEOUT = 10.0
+COMMAND = Path(sys.executable).with_name("tui-echo")
+
+
+def tui_echo_command() -> str:
+    assert COMMAND.exists(), f"{COMMAND} is missing: install the project with pip install -e '.[test]'"
+    return str(COMMAND)
+
+
+def run_cli(args: Sequence[str], prefix: Sequence[str] = ()) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*prefix, tui_echo_command(), *args], capture_output=True, text=True, timeout=TIMEOUT)
+
+
+class HeadlessProcess:
+    """``tui-echo --headless --port 0 ...`` with its stdout lines collected by a thread."""
+
+    def __init__(self, *args: str) -> None:
+        self.proc = subprocess.Popen(
+            [tui_echo_command(), "--headless", "--port", "0", *args],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8",
+        )
+        self.lines: list[str] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+        first = self.wait_for(lambda line: True)
+        self.first_line = first
+        match = re.search(r'listening on 127\.0\.0\.1:(\d+)|"port":(\d+)', first)
+        assert match, f"first line does not say where it listens: {first!r}"
+        self.port = int(match.group(1) or match.group(2))
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self._queue.put(line.rstrip("\n"))
+        self._queue.put(None)
+
+    def wait_for(self, predicate: Callable[[str], bool], timeout: float = TIMEOUT) -> str:
+        """The next line (from those not yet seen) that satisfies ``predicate``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"no matching line within {timeout} s; got: {self.lines[-20:]}")
+            try:
+                line = self._queue.get(timeout=remaining)
+            except queue.Empty:
+                continue
+            if line is None:
+                raise AssertionError(f"output ended without a matching line; got: {self.lines[-20:]}")
+            self.lines.append(line)
+            if predicate(line):
+                return line
+
+    def wait_for_text(self, text: str, timeout: float = TIMEOUT) -> str:
+        return self.wait_for(lambda line: text in line, timeout)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = TIMEOUT) -> tuple[int, float]:
+        """Send ``sig``; return (exit code, seconds it took to exit)."""
+        start = time.monotonic()
+        self.proc.send_signal(sig)
+        code = self.proc.wait(timeout)
+        return code, time.monotonic() - start
+
+    def rest(self) -> list[str]:
+        """Every line still to come, once the process has ended."""
+        rest = []
+        while (line := self._queue.get(timeout=TIMEOUT)) is not None:
+            rest.append(line)
+        self.lines += rest
+        return rest
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream:
+                stream.close()
+
+
+def needs_tool(name: str) -> str:
+    """The path of a system tool the test needs; in CI a missing one is a failure, not a skip."""
+    import pytest
+    import shutil
+
+    path = shutil.which(name)
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{name} is not installed; .ci/run should have installed it")
+        pytest.skip(f"{name} is not installed (CI installs it)")
+    return path
+
+
+def is_root() -> bool:
+    return os.geteuid() == 0
+
+
+def privileged_port_denied_prefix() -> list[str]:
+    """Run a command without the right to bind ports below 1024, even as root."""
+    if not is_root():
+        return []
+    return [needs_tool("setpriv"), "--bounding-set", "-net_bind_service", "--inh-caps", "-net_bind_service"]
+
+
+__all__ = ["HeadlessProcess", "run_cli", "needs_tool", "privileged_port_denied_prefix", "signal"]

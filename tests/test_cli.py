@@ -1,0 +1,230 @@
+"""The installed ``tui-echo`` command, as a user runs it: real process, real clients, real signals."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from .process import HeadlessProcess, needs_tool, privileged_port_denied_prefix, run_cli, tui_echo_command
+
+TIMEOUT = 10.0
+
+
+@pytest.fixture
+def headless(request: pytest.FixtureRequest):
+    started: list[HeadlessProcess] = []
+
+    def start(*args: str) -> HeadlessProcess:
+        process = HeadlessProcess(*args)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.close()
+
+
+def talk(port: int, *messages: bytes) -> socket.socket:
+    client = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+    for message in messages:
+        client.sendall(message)
+        received = b""
+        while len(received) < len(message):
+            chunk = client.recv(65536)
+            assert chunk, "server closed early"
+            received += chunk
+        assert received == message
+    return client
+
+
+def read_to_eof(client: socket.socket) -> bytes:
+    data = b""
+    while chunk := client.recv(65536):
+        data += chunk
+    return data
+
+
+def test_headless_echoes_logs_and_stops_cleanly_on_sigterm(headless) -> None:
+    server = headless()
+    assert "listening on 127.0.0.1:" in server.first_line
+    client = talk(server.port, b"hello\n", b"\x1b[2J\x1b]0;owned\x07[bold red]x\r\n")
+    server.wait_for_text("#1 127.0.0.1:")
+    assert server.wait_for_text("msg 1  echoed 6 B: hello\\n")
+    assert server.wait_for_text("msg 2  echoed 27 B: \\x1b[2J\\x1b]0;owned\\x07[bold red]x\\r\\n")
+    client.close()
+    server.wait_for_text("#1 127.0.0.1:")
+    assert "disconnected: closed by peer (2 msgs, 33 B in, 33 B out" in server.lines[-1]
+    stays = talk(server.port, b"still here")
+    server.wait_for_text("#2 ")
+    code, seconds = server.stop(signal.SIGTERM)
+    assert (code, seconds < 2.0) == (0, True)
+    assert read_to_eof(stays) == b""
+    rest = server.rest()
+    assert any("#2 " in line and "disconnected: server shutdown" in line for line in rest)
+    assert "server stopped: 2 clients, 0 refused, 3 msgs, 43 B in, 43 B out" in rest[-1]
+    assert server.proc.stderr.read() == ""
+    # Nothing a client sent reached the log raw.
+    assert not any(ch in line for line in server.lines for ch in "\x1b\x07\r")
+
+
+def test_sigint_stops_it_too(headless) -> None:
+    server = headless()
+    client = talk(server.port, b"x")
+    server.wait_for_text("msg 1")
+    code, seconds = server.stop(signal.SIGINT)
+    assert (code, seconds < 2.0) == (0, True)
+    assert read_to_eof(client) == b""
+    assert "server stopped" in server.rest()[-1]
+    assert "Traceback" not in server.proc.stderr.read()
+
+
+def test_json_lines_mode(headless) -> None:
+    server = headless("--json")
+    listening = json.loads(server.first_line)
+    assert (listening["event"], listening["port"]) == ("listening", server.port)
+    client = talk(server.port, b"\x00\xffbin\n")
+    records = [json.loads(server.wait_for_text('"event":"connected"')), json.loads(server.wait_for_text('"event":"data"'))]
+    assert records[1]["data"] == "\\x00\\xffbin\\n" and records[1]["len"] == 6 and records[1]["client"] == 1
+    client.close()
+    gone = json.loads(server.wait_for_text('"event":"disconnected"'))
+    assert (gone["reason"], gone["messages_in"], gone["bytes_out"]) == ("closed by peer", 1, 6)
+    assert server.stop()[0] == 0
+    stopped = json.loads(server.rest()[-1])
+    assert (stopped["event"], stopped["clients_total"], stopped["bytes_in"]) == ("stopped", 1, 6)
+    assert all(json.loads(line) for line in server.lines)
+
+
+def test_a_real_nc_client_gets_its_echo(headless) -> None:
+    nc = needs_tool("nc")
+    server = headless()
+    # -N: shut down the sending side at end of input, then read the echo to EOF (a half-close).
+    done = subprocess.run([nc, "-N", "127.0.0.1", str(server.port)], input=b"one\ntwo\n",
+                          capture_output=True, timeout=TIMEOUT)
+    assert done.stdout == b"one\ntwo\n" and done.returncode == 0
+    server.wait_for_text("disconnected: closed by peer (")
+    assert server.stop()[0] == 0
+
+
+def test_limits_and_framing_flags(headless) -> None:
+    server = headless("--framing", "line", "--max-clients", "1", "--idle-timeout", "0.5")
+    assert "framing line, max clients 1, idle timeout 0.5 s" in server.first_line
+    first = talk(server.port, b"a\nb\nc")
+    server.wait_for_text("msg 2  echoed 5 B: a\\nb\\nc")
+    second = socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT)
+    assert read_to_eof(second) == b""
+    server.wait_for_text("#2 127.0.0.1:")
+    assert "refused: server full" in server.lines[-1]
+    assert read_to_eof(first) == b""  # silent for 0.5 s
+    line = server.wait_for_text("#1 127.0.0.1:")
+    assert "disconnected: idle timeout (2 msgs, 5 B in, 5 B out" in line
+    assert server.stop()[0] == 0
+    assert "1 refused" in server.rest()[-1]
+
+
+def test_busy_clients_are_summarised_not_logged_line_by_line(headless) -> None:
+    server = headless()
+    client = talk(server.port)
+    for _ in range(3000):
+        client.sendall(b"m" * 32)
+        assert len(client.recv(64)) == 32  # request-response: one chunk each on loopback
+    summary = server.wait_for_text("busy, lines coalesced")
+    client.close()
+    gone = server.wait_for_text("disconnected: closed by peer")
+    assert "(3000 msgs, 93.8 KiB in" in gone
+    assert server.stop()[0] == 0
+    assert len(server.lines) < 40, summary
+
+
+def test_exits_quietly_when_nobody_reads_the_log() -> None:
+    # Like `tui-echo --headless | head -1`: the reader goes away after the first line.
+    proc = subprocess.Popen([tui_echo_command(), "--headless", "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        port = int(proc.stdout.readline().split(":")[-1].split(" ")[0])
+        proc.stdout.close()
+        client = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+        try:
+            for _ in range(50):
+                client.sendall(b"ping\n")
+                client.recv(64)
+                if proc.poll() is not None:
+                    break
+        except OSError:
+            pass  # the server went away mid-talk: that is the point
+        assert proc.wait(TIMEOUT) == 0
+        assert proc.stderr.read() == ""
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stderr.close()
+
+
+def test_python_dash_m_is_the_same_command() -> None:
+    done = subprocess.run([sys.executable, "-m", "tui_echo", "--version"], capture_output=True, text=True, timeout=TIMEOUT)
+    assert done.returncode == 0 and done.stdout.startswith("tui-echo 0.")
+
+
+def test_help_explains_every_flag() -> None:
+    done = run_cli(["--help"])
+    assert done.returncode == 0
+    for flag in ("--host", "--port", "--headless", "--json", "--max-clients", "--idle-timeout", "--framing", "--version"):
+        assert flag in done.stdout
+
+
+def assert_user_error(done: subprocess.CompletedProcess[str], *expected: str) -> None:
+    assert done.returncode == 2, done
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("tui-echo: error: ")
+    for text in expected:
+        assert text in lines[0]
+    assert done.stdout == ""
+
+
+def test_port_in_use_is_one_clear_line() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert_user_error(run_cli(["--headless", "--port", str(port)]), f"127.0.0.1:{port}", "address already in use")
+
+
+def test_permission_denied_is_one_clear_line() -> None:
+    done = run_cli(["--headless", "--port", "1"], prefix=privileged_port_denied_prefix())
+    assert_user_error(done, "127.0.0.1:1", "permission denied")
+
+
+def test_unknown_host_is_one_clear_line() -> None:
+    started = time.monotonic()
+    assert_user_error(run_cli(["--headless", "--host", "no-such-host.invalid", "--port", "0"]),
+                      "cannot resolve host 'no-such-host.invalid'")
+    assert time.monotonic() - started < TIMEOUT
+
+
+def test_address_not_on_this_machine_is_one_clear_line() -> None:
+    assert_user_error(run_cli(["--headless", "--host", "192.0.2.1", "--port", "0"]), "address not available")
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--port", "70000"], "argument --port: expected a whole number from 0 to 65535, got '70000'"),
+        (["--port", "-1"], "argument --port: expected a whole number from 0 to 65535"),
+        (["--port", "http"], "argument --port: expected a whole number from 0 to 65535, got 'http'"),
+        (["--max-clients", "0"], "argument --max-clients: expected a whole number of at least 1"),
+        (["--idle-timeout", "-5"], "argument --idle-timeout: expected a number of seconds above 0"),
+        (["--idle-timeout", "nan"], "argument --idle-timeout: expected a number of seconds above 0"),
+        (["--framing", "xml"], "argument --framing: invalid choice: 'xml'"),
+        (["--host", ""], "argument --host: expected a host name or address"),
+        (["--bogus"], "unrecognized arguments: --bogus"),
+    ],
+)
+def test_bad_flag_values_are_one_clear_line(args: list[str], expected: str) -> None:
+    assert_user_error(run_cli(["--headless", *args]), expected)

@@ -1,0 +1,374 @@
+"""The echo engine against real client sockets on 127.0.0.1."""
+
+from __future__ import annotations
+
+import pytest
+import trio
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tui_echo.commands import Broadcast, Kick, KickAll, SendTo, Shutdown
+from tui_echo.config import Framing
+from tui_echo.events import (
+    ClientConnected,
+    ClientDisconnected,
+    DataEchoed,
+    DataSent,
+    ServerListening,
+    ServerNotice,
+    ServerStopped,
+)
+from tui_echo.state import ClientStatus
+
+from .helpers import (
+    TIMEOUT,
+    connect,
+    receive_exactly,
+    receive_until_eof,
+    reset_on_close,
+    running_server,
+)
+
+pytestmark = pytest.mark.trio
+
+
+def disconnect_of(run, client_id: int) -> ClientDisconnected | None:
+    return next((e for e in run.recorder.of(ClientDisconnected) if e.client_id == client_id), None)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(chunks=st.lists(st.binary(min_size=1, max_size=3000), min_size=1, max_size=12))
+async def test_echo_is_byte_exact_for_any_chunking(chunks: list[bytes]) -> None:
+    async with running_server() as run:
+        client = await connect(run.port)
+        for chunk in chunks:
+            await client.send_all(chunk)
+        expected = b"".join(chunks)
+        assert await receive_exactly(client, len(expected)) == expected
+        state = next(run.server.clients())
+        assert (state.bytes_in, state.bytes_out) == (len(expected), len(expected))
+        await client.aclose()
+
+
+async def test_binary_and_partial_lines_come_back_unchanged_while_streaming() -> None:
+    payload = bytes(range(256)) * 400  # 100 KiB with every byte value, no framing at all
+    async with running_server() as run:
+        client = await connect(run.port)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(client.send_all, payload)
+            assert await receive_exactly(client, len(payload)) == payload
+        await client.send_eof()
+        assert await receive_until_eof(client) == b""
+
+
+async def test_200_concurrent_clients_get_exact_counts() -> None:
+    clients, messages = 200, 25
+    async with running_server() as run:
+
+        async def talk(index: int) -> None:
+            stream = await connect(run.port)
+            for n in range(messages):
+                message = f"client {index} message {n}".encode().ljust(40, b".")
+                await stream.send_all(message)
+                assert await receive_exactly(stream, len(message)) == message
+            await stream.aclose()
+
+        async with trio.open_nursery() as nursery:
+            for index in range(clients):
+                nursery.start_soon(talk, index)
+        await run.recorder.wait_for(lambda: len(run.recorder.of(ClientDisconnected)) == clients)
+        finals = run.recorder.of(ClientDisconnected)
+        assert {e.reason for e in finals} == {"closed by peer"}
+        assert all((e.messages_in, e.bytes_in, e.bytes_out) == (messages, 40 * messages, 40 * messages) for e in finals)
+        assert sorted(e.client_id for e in finals) == list(range(1, clients + 1))
+        totals = run.server.totals()
+        assert (totals.clients_total, totals.messages_in, totals.bytes_in) == (
+            clients, clients * messages, clients * messages * 40
+        )
+
+
+async def test_line_framing_counts_newline_terminated_lines_across_chunks() -> None:
+    async with running_server(framing=Framing.LINE) as run:
+        client = await connect(run.port)
+        sent = b""
+        for piece in (b"one\ntw", b"o\n", b"three", b"\nfour\nfive\n", b"partial"):
+            await client.send_all(piece)
+            sent += piece
+            assert await receive_exactly(client, len(piece)) == piece
+        state = next(run.server.clients())
+        assert state.messages_in == 5  # "partial" has no newline yet
+        await client.send_all(b"\n")
+        await receive_exactly(client, 1)
+        assert state.messages_in == 6
+        await run.recorder.wait_for(lambda: len(run.recorder.of(DataEchoed)) == 6)
+        assert [e.messages for e in run.recorder.of(DataEchoed)] == [1, 1, 0, 3, 0, 1]
+
+
+async def test_events_tell_the_story_of_a_client() -> None:
+    async with running_server() as run:
+        client = await connect(run.port)
+        for word in (b"alpha", b"beta!", b"gamma"):
+            await client.send_all(word)
+            await receive_exactly(client, len(word))
+        await client.aclose()
+        await run.recorder.wait_for(lambda: run.recorder.of(ClientDisconnected))
+    events = run.recorder.events
+    kinds = [type(e) for e in events]
+    assert kinds == [ServerListening, ClientConnected, DataEchoed, DataEchoed, DataEchoed, ClientDisconnected, ServerStopped]
+    listening, connected, *data, gone, stopped = events
+    assert listening.addresses == (("127.0.0.1", run.port),)
+    assert connected.client_id == 1 and connected.peer[0] == "127.0.0.1"
+    assert [(e.data, e.messages_in, e.bytes_in, e.bytes_out, e.skipped) for e in data] == [
+        (b"alpha", 1, 5, 5, 0), (b"beta!", 2, 10, 10, 0), (b"gamma", 3, 15, 15, 0)
+    ]
+    assert (gone.reason, gone.messages_in, gone.bytes_in, gone.bytes_out) == ("closed by peer", 3, 15, 15)
+    assert (stopped.clients_total, stopped.messages_in, stopped.bytes_in, stopped.events_skipped) == (1, 3, 15, 0)
+
+
+async def test_ids_count_up_and_are_never_reused() -> None:
+    async with running_server() as run:
+        for _ in range(3):
+            stream = await connect(run.port)
+            await stream.aclose()
+        await run.recorder.wait_for(lambda: len(run.recorder.of(ClientDisconnected)) == 3)
+        assert [e.client_id for e in run.recorder.of(ClientConnected)] == [1, 2, 3]
+
+
+async def test_kick_closes_one_client_who_sees_eof() -> None:
+    async with running_server() as run:
+        first, second = await connect(run.port), await connect(run.port)
+        await run.recorder.wait_for(lambda: len(run.recorder.of(ClientConnected)) == 2)
+        run.server.commands.send_nowait(Kick(1))
+        assert await receive_until_eof(first) == b""
+        await run.recorder.wait_for(lambda: disconnect_of(run, 1))
+        assert disconnect_of(run, 1).reason == "kicked"
+        await second.send_all(b"still here")
+        assert await receive_exactly(second, 10) == b"still here"
+        assert [s.client_id for s in run.server.clients()] == [2]
+
+
+async def test_kick_all_closes_every_client() -> None:
+    async with running_server() as run:
+        streams = [await connect(run.port) for _ in range(5)]
+        await run.recorder.wait_for(lambda: len(run.recorder.of(ClientConnected)) == 5)
+        run.server.commands.send_nowait(KickAll())
+        for stream in streams:
+            assert await receive_until_eof(stream) == b""
+        await run.recorder.wait_for(lambda: len(run.recorder.of(ClientDisconnected)) == 5)
+        assert {e.reason for e in run.recorder.of(ClientDisconnected)} == {"kicked"}
+        assert list(run.server.clients()) == []
+
+
+async def test_kick_of_a_client_with_unread_input_still_gives_eof() -> None:
+    async with running_server() as run:
+        stream = await connect(run.port)
+        await run.recorder.wait_for(lambda: run.recorder.of(ClientConnected))
+        state = next(run.server.clients())
+        # The client never reads: the server's writes back up and input stays unread.
+        with trio.move_on_after(0.5):
+            while True:
+                await stream.send_all(b"z" * 65536)
+        run.server.commands.send_nowait(Kick(state.client_id))
+        await run.recorder.wait_for(lambda: disconnect_of(run, state.client_id))
+        echoed = await receive_until_eof(stream)
+        assert len(echoed) == disconnect_of(run, state.client_id).bytes_out
+
+
+async def test_send_to_one_client_delivers_exact_bytes() -> None:
+    async with running_server() as run:
+        first, second = await connect(run.port), await connect(run.port)
+        await run.recorder.wait_for(lambda: len(run.recorder.of(ClientConnected)) == 2)
+        payload = b"\x00\x01binary\r\n\xff"
+        run.server.commands.send_nowait(SendTo(2, payload))
+        assert await receive_exactly(second, len(payload)) == payload
+        await run.recorder.wait_for(lambda: run.recorder.of(DataSent))
+        (sent,) = run.recorder.of(DataSent)
+        assert (sent.client_id, sent.data, sent.bytes_out) == (2, payload, len(payload))
+        # The other client got nothing: its next bytes are its own echo.
+        await first.send_all(b"mine")
+        assert await receive_exactly(first, 4) == b"mine"
+
+
+async def test_broadcast_reaches_every_client() -> None:
+    async with running_server() as run:
+        streams = [await connect(run.port) for _ in range(4)]
+        await run.recorder.wait_for(lambda: len(run.recorder.of(ClientConnected)) == 4)
+        run.server.commands.send_nowait(Broadcast(b"to all\n"))
+        for stream in streams:
+            assert await receive_exactly(stream, 7) == b"to all\n"
+        await run.recorder.wait_for(lambda: len(run.recorder.of(DataSent)) == 4)
+
+
+async def test_operator_send_and_echo_never_interleave() -> None:
+    async with running_server() as run:
+        stream = await connect(run.port)
+        await run.recorder.wait_for(lambda: run.recorder.of(ClientConnected))
+        block = b"E" * 200_000
+        operator = b"O" * 200_000
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(stream.send_all, block)
+            run.server.commands.send_nowait(SendTo(1, operator))
+            received = await receive_exactly(stream, len(block) + len(operator))
+        # Whatever the order, the operator's bytes arrive as one unbroken run.
+        start = received.index(b"O")
+        assert received[start:start + len(operator)] == operator
+
+
+async def test_commands_for_unknown_clients_give_a_notice() -> None:
+    async with running_server() as run:
+        run.server.commands.send_nowait(Kick(42))
+        run.server.commands.send_nowait(SendTo(7, b"x"))
+        run.server.commands.send_nowait(Broadcast(b"x"))
+        await run.recorder.wait_for(lambda: len(run.recorder.of(ServerNotice)) == 3)
+        assert [n.message for n in run.recorder.of(ServerNotice)] == [
+            "kick: no client #42", "send: no client #7", "broadcast: no clients connected"
+        ]
+
+
+async def test_idle_client_is_disconnected_and_active_one_is_not() -> None:
+    async with running_server(idle_timeout=0.4) as run:
+        idle, busy = await connect(run.port), await connect(run.port)
+        with trio.fail_after(TIMEOUT):
+            while disconnect_of(run, 1) is None:
+                await busy.send_all(b"ping")
+                await receive_exactly(busy, 4)
+                await trio.sleep(0.05)  # the client's own pace: a ping every 50 ms
+        assert disconnect_of(run, 1).reason == "idle timeout"
+        assert await receive_until_eof(idle) == b""
+        gone = disconnect_of(run, 1)
+        assert 0.35 <= gone.at - gone.connected_at < 2.0
+        assert disconnect_of(run, 2) is None
+
+
+async def test_max_clients_refuses_extra_connections_and_keeps_serving() -> None:
+    async with running_server(max_clients=2) as run:
+        first, second = await connect(run.port), await connect(run.port)
+        await run.recorder.wait_for(lambda: len(run.recorder.of(ClientConnected)) == 2)
+        extra = await connect(run.port)
+        assert await receive_until_eof(extra) == b""
+        await run.recorder.wait_for(lambda: disconnect_of(run, 3))
+        refused = disconnect_of(run, 3)
+        assert refused.reason == "refused: server full"
+        assert run.server.totals().refused_total == 1
+        for stream in (first, second):
+            await stream.send_all(b"ok")
+            assert await receive_exactly(stream, 2) == b"ok"
+        await first.aclose()
+        await run.recorder.wait_for(lambda: disconnect_of(run, 1))
+        later = await connect(run.port)  # room again
+        await later.send_all(b"in")
+        assert await receive_exactly(later, 2) == b"in"
+
+
+async def test_half_close_gets_the_rest_of_its_echo_then_eof() -> None:
+    async with running_server() as run:
+        stream = await connect(run.port)
+        payload = b"last words " * 10_000
+        await stream.send_all(payload)
+        await stream.send_eof()
+        assert await receive_until_eof(stream) == payload
+        await run.recorder.wait_for(lambda: disconnect_of(run, 1))
+        assert disconnect_of(run, 1).reason == "closed by peer"
+        assert disconnect_of(run, 1).bytes_out == len(payload)
+
+
+async def test_abrupt_reset_is_a_normal_disconnect() -> None:
+    async with running_server() as run:
+        doomed = await connect(run.port)
+        await doomed.send_all(b"bye")
+        await receive_exactly(doomed, 3)
+        await doomed.send_all(b"unread")  # reset with echo in flight
+        reset_on_close(doomed)
+        await doomed.aclose()
+        await run.recorder.wait_for(lambda: disconnect_of(run, 1))
+        assert disconnect_of(run, 1).reason in ("error: connection reset by peer", "closed by peer")
+        survivor = await connect(run.port)
+        await survivor.send_all(b"alive")
+        assert await receive_exactly(survivor, 5) == b"alive"
+
+
+async def test_reset_while_idle_reports_connection_reset() -> None:
+    async with running_server() as run:
+        doomed = await connect(run.port)
+        await doomed.send_all(b"x")
+        await receive_exactly(doomed, 1)
+        reset_on_close(doomed)
+        await doomed.aclose()
+        await run.recorder.wait_for(lambda: disconnect_of(run, 1))
+        assert disconnect_of(run, 1).reason == "error: connection reset by peer"
+
+
+async def test_stalled_consumer_never_stalls_the_echo() -> None:
+    clients, messages = 4, 500
+    async with running_server(consume=False, event_buffer=8) as run:
+
+        async def talk() -> None:
+            stream = await connect(run.port)
+            for n in range(messages):
+                await stream.send_all(b"%08d" % n)
+                assert await receive_exactly(stream, 8) == b"%08d" % n
+            await stream.aclose()
+
+        async with trio.open_nursery() as nursery:
+            for _ in range(clients):
+                nursery.start_soon(talk)
+        # Every echo finished while nobody read a single event.
+        assert run.recorder.events == []
+        assert run.server.totals().messages_in == clients * messages
+        run.recorder.consuming.set()
+        await run.recorder.wait_for(lambda: len(run.recorder.of(ClientDisconnected)) == clients)
+    recorded = run.recorder
+    # Lifecycle events all arrived, each connect before its disconnect.
+    connected = [e.client_id for e in recorded.of(ClientConnected)]
+    assert sorted(connected) == list(range(1, clients + 1))
+    for client_id in connected:
+        order = [i for i, e in enumerate(recorded.events) if getattr(e, "client_id", None) == client_id
+                 and isinstance(e, ClientConnected | ClientDisconnected)]
+        assert isinstance(recorded.events[order[0]], ClientConnected)
+        assert isinstance(recorded.events[order[-1]], ClientDisconnected)
+    delivered = len(recorded.of(DataEchoed))
+    (stopped,) = recorded.of(ServerStopped)
+    assert stopped.events_skipped == clients * messages - delivered > 0
+    assert {e.messages_in for e in recorded.of(ClientDisconnected)} == {messages}
+
+
+async def test_full_lifecycle_backlog_pauses_accept_without_losing_events() -> None:
+    async with running_server(consume=False, event_buffer=2, lifecycle_backlog=3) as run:
+        streams = [await connect(run.port) for _ in range(8)]  # the kernel queues what is not accepted
+        with trio.move_on_after(0.3):
+            await run.recorder.wait_for(lambda: False)
+        assert run.server.totals().clients_total < 8  # accept paused
+        run.recorder.consuming.set()
+        await run.recorder.wait_for(lambda: len(run.recorder.of(ClientConnected)) == 8)
+        for stream in streams:
+            await stream.send_all(b"k")
+            assert await receive_exactly(stream, 1) == b"k"
+    assert [e.client_id for e in run.recorder.of(ClientConnected)] == list(range(1, 9))
+
+
+async def test_shutdown_closes_every_client_with_eof_and_reports_totals() -> None:
+    async with running_server() as run:
+        streams = [await connect(run.port) for _ in range(3)]
+        for stream in streams:
+            await stream.send_all(b"hey")
+            await receive_exactly(stream, 3)
+        run.server.commands.send_nowait(Shutdown())
+        for stream in streams:
+            assert await receive_until_eof(stream) == b""
+        await run.recorder.wait_for(lambda: run.recorder.of(ServerStopped))
+    assert {e.reason for e in run.recorder.of(ClientDisconnected)} == {"server shutdown"}
+    (stopped,) = run.recorder.of(ServerStopped)
+    assert (stopped.clients_total, stopped.messages_in, stopped.bytes_in, stopped.bytes_out) == (3, 3, 9, 9)
+    with pytest.raises(OSError):
+        await connect(run.port)
+
+
+async def test_state_is_exact_while_clients_talk() -> None:
+    async with running_server() as run:
+        stream = await connect(run.port)
+        for n in range(1, 51):
+            await stream.send_all(b"abc")
+            await receive_exactly(stream, 3)
+            (state,) = run.server.clients()
+            assert (state.messages_in, state.bytes_in, state.bytes_out) == (n, 3 * n, 3 * n)
+            assert state.status is ClientStatus.CONNECTED

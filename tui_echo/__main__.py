@@ -1,0 +1,3 @@
+from tui_echo.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,139 @@
+"""The ``tui-echo`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import resource
+import sys
+from collections.abc import Callable, Sequence
+from importlib.metadata import version
+
+import trio
+
+from tui_echo.config import DEFAULT_HOST, DEFAULT_PORT, Framing, ServerConfig
+from tui_echo.headless import run_headless
+from tui_echo.listeners import ListenError
+
+PROG = "tui-echo"
+DEFAULT_MAX_CLIENTS = 10_000
+_FD_LIMIT_WANTED = 65_536
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        # One clear line, not argparse's usage block.
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _whole_number(low: int, high: int | None) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text, 10)
+        except ValueError:
+            value = None
+        if value is None or value < low or (high is not None and value > high):
+            span = f"from {low} to {high}" if high is not None else f"of at least {low}"
+            raise argparse.ArgumentTypeError(f"expected a whole number {span}, got {text!r}")
+        return value
+
+    return parse
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, got {text!r}")
+    return value
+
+
+def _host(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a host name or address, got an empty string")
+    return text
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        description="A multi-client TCP echo server that logs every connection and message.",
+        epilog="Example: tui-echo --headless --port 0, then connect with nc 127.0.0.1 PORT.",
+    )
+    parser.add_argument(
+        "--host", type=_host, default=DEFAULT_HOST,
+        help=f"Address or host name to listen on; 0.0.0.0 or :: listens on every interface (default {DEFAULT_HOST}).",
+    )
+    parser.add_argument(
+        "--port", type=_whole_number(0, 65535), default=DEFAULT_PORT,
+        help=f"TCP port to listen on; 0 picks a free port and prints it (default {DEFAULT_PORT}).",
+    )
+    parser.add_argument(
+        "--headless", action="store_true",
+        help="Run without the monitor and write one log line per event to stdout.",
+    )
+    parser.add_argument(
+        "--json", action="store_true",
+        help="Write the log as JSON Lines, one object per event, for jq or a log collector.",
+    )
+    parser.add_argument(
+        "--max-clients", type=_whole_number(1, None), default=DEFAULT_MAX_CLIENTS, metavar="N",
+        help=f"Refuse connections beyond N clients at once, closing them at once (default {DEFAULT_MAX_CLIENTS}).",
+    )
+    parser.add_argument(
+        "--idle-timeout", type=_seconds, default=None, metavar="SECONDS",
+        help="Disconnect a client that has sent nothing for this many seconds (default: never).",
+    )
+    parser.add_argument(
+        "--framing", choices=[f.value for f in Framing], default=Framing.CHUNK.value,
+        help="What counts as one message: each received chunk, as the classic server counts, "
+        "or each newline-terminated line; the echo is the same either way (default chunk).",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version('tui-echo')}",
+                        help="Print the version and exit.")
+    return parser
+
+
+def _raise_fd_limit() -> None:
+    """Let one process hold thousands of clients: the default soft limit is often 1024."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = _FD_LIMIT_WANTED if hard == resource.RLIM_INFINITY else min(hard, _FD_LIMIT_WANTED)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        except (ValueError, OSError):
+            pass  # keep the old limit; accept then waits when it runs out
+
+
+def _silence_stdout() -> None:
+    # The reader of stdout is gone; keep the interpreter's final flush quiet.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    config = ServerConfig(
+        host=args.host,
+        port=args.port,
+        max_clients=args.max_clients,
+        idle_timeout=args.idle_timeout,
+        framing=Framing(args.framing),
+    )
+    _raise_fd_limit()
+    # Client bytes are escaped, but printable non-ASCII text is kept: never crash on encoding.
+    sys.stdout.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
+    try:
+        trio.run(run_headless, config, sys.stdout, args.json)
+    except ListenError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+    return 0

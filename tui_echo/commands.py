@@ -1,0 +1,35 @@
+"""What the operator asks of the server. Plain frozen dataclasses: no trio, no Textual."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TypeAlias
+
+
+@dataclass(frozen=True, slots=True)
+class Kick:
+    client_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class KickAll:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class SendTo:
+    client_id: int
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Broadcast:
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Shutdown:
+    """Stop accepting, close every client with reason ``server shutdown``, then stop."""
+
+
+ServerCommand: TypeAlias = Kick | KickAll | SendTo | Broadcast | Shutdown

@@ -1,0 +1,27 @@
+"""Server settings, shared by the CLI, the server and its consumers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 12354  # the teaching server's port
+
+
+class Framing(StrEnum):
+    CHUNK = "chunk"  # one received chunk is one message, as in the teaching server
+    LINE = "line"  # one newline-terminated line is one message
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    max_clients: int | None = None
+    idle_timeout: float | None = None
+    framing: Framing = Framing.CHUNK
+    recv_size: int = 65536  # bytes read per recv; also the most one client has in flight in the server
+    event_buffer: int = 4096  # events waiting for the consumer before data events are skipped
+    lifecycle_backlog: int = 10_000  # lifecycle events held past a full channel before accept pauses
+    max_pending_sends: int = 64  # operator sends queued per client before more are refused

@@ -1,0 +1,85 @@
+"""Open the listening sockets, turning what a user can get wrong into one clear message."""
+
+from __future__ import annotations
+
+import errno
+import socket
+
+from tui_echo.events import Peer
+
+
+class ListenError(Exception):
+    """The server cannot listen where asked; the message is meant for the user as is."""
+
+
+def format_address(address: Peer) -> str:
+    host, port = address
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def describe_addresses(addresses: tuple[Peer, ...]) -> str:
+    return ", ".join(format_address(address) for address in addresses)
+
+
+def _resolve(host: str, port: int) -> list[tuple[int, tuple]]:
+    try:
+        infos = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except socket.gaierror as exc:
+        raise ListenError(f"cannot resolve host {host!r}: {exc.strerror}") from None
+    seen: set[tuple] = set()
+    unique = []
+    for family, _type, _proto, _name, sockaddr in infos:
+        if (family, sockaddr) not in seen:
+            seen.add((family, sockaddr))
+            unique.append((family, sockaddr))
+    return unique
+
+
+def _bind_one(family: int, sockaddr: tuple, backlog: int) -> socket.socket:
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            # One socket per family, so "localhost" can serve IPv4 and IPv6 side by side.
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind(sockaddr)
+        sock.listen(backlog)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _explain(exc: OSError, where: str) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return f"cannot listen on {where}: address already in use (is another server running? try --port 0)"
+    if exc.errno == errno.EACCES:
+        return f"cannot listen on {where}: permission denied (ports below 1024 need privileges; try a port above 1024)"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return f"cannot listen on {where}: address not available on this machine"
+    return f"cannot listen on {where}: {exc.strerror or exc}"
+
+
+def open_listeners(host: str, port: int, backlog: int = 1024) -> list[socket.socket]:
+    """Bind and listen on every address ``host`` resolves to; non-blocking sockets.
+
+    With port 0 every address shares the port the first one got, so that a
+    user reads one port. Raises ListenError with a user-facing message.
+    """
+    sockets: list[socket.socket] = []
+    try:
+        for family, sockaddr in _resolve(host, port):
+            if sockets and port == 0:
+                sockaddr = (sockaddr[0], sockets[0].getsockname()[1], *sockaddr[2:])
+            try:
+                sockets.append(_bind_one(family, sockaddr, backlog))
+            except OSError as exc:
+                raise ListenError(_explain(exc, format_address(sockaddr[:2]))) from None
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets

@@ -1,0 +1,453 @@
+"""The echo engine: one trio task per client, exact per-client counters, events out, commands in.
+
+Knows nothing of any UI. The echo loop works on non-blocking stdlib sockets
+with trio's low-level readiness waits: one scheduler yield per echoed chunk
+(trio's SocketStream costs about three), which keeps it ahead of a bare
+``serve_tcp`` echo even with accounting and events.
+"""
+
+from __future__ import annotations
+
+import errno
+import itertools
+import socket
+import time
+from collections.abc import Iterator
+
+import trio
+
+from tui_echo.commands import Broadcast, Kick, KickAll, SendTo, ServerCommand, Shutdown
+from tui_echo.config import Framing, ServerConfig
+from tui_echo.events import (
+    CLOSED_BY_PEER,
+    IDLE_TIMEOUT,
+    KICKED,
+    REFUSED_SERVER_FULL,
+    SERVER_SHUTDOWN,
+    ClientConnected,
+    ClientDisconnected,
+    DataEchoed,
+    DataSent,
+    Peer,
+    ServerEvent,
+    ServerListening,
+    ServerNotice,
+    ServerStopped,
+    error_reason,
+)
+from tui_echo.listeners import open_listeners
+from tui_echo.publisher import EventPublisher
+from tui_echo.state import ClientState, ClientStatus, ServerTotals
+
+# accept() failures that mean "out of resources for now": wait and try again.
+_ACCEPT_RESOURCE_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+# accept() failures about one connection that died in the queue: skip it.
+_ACCEPT_TRANSIENT_ERRNOS = {errno.ECONNABORTED, errno.EPROTO, errno.EPERM, errno.ECONNRESET}
+_LINGER_SECONDS = 1.0  # how long a kicked client may take to close its side
+_SHUTDOWN_LINGER_SECONDS = 0.5  # the same when the whole server stops (it exits within 2 s)
+_STOP_DRAIN_SECONDS = 1.5  # how long a stopping server waits for a stalled consumer
+
+
+class _Connection:
+    """Server-private handles of one client, next to its public state."""
+
+    __slots__ = ("state", "sock", "scope", "close_reason", "write_lock", "pending_sends", "unreported_skips")
+
+    def __init__(self, state: ClientState, sock: socket.socket) -> None:
+        self.state = state
+        self.sock = sock
+        self.scope = trio.CancelScope()
+        self.close_reason: str | None = None
+        self.write_lock = trio.Lock()  # echo and operator sends never interleave bytes
+        self.pending_sends = 0
+        self.unreported_skips = 0
+
+
+async def _send_all(sock: socket.socket, data: bytes | memoryview, state: ClientState) -> None:
+    """Write all of ``data``, counting each write in ``bytes_out`` as it happens."""
+    view = memoryview(data)
+    while view:
+        try:
+            sent = sock.send(view)
+        except BlockingIOError:
+            await trio.lowlevel.wait_writable(sock)
+            continue
+        state.bytes_out += sent
+        view = view[sent:]
+
+
+async def _close_gracefully(sock: socket.socket, linger: float) -> None:
+    """Send FIN, then read and drop input until the client closes or ``linger`` runs out.
+
+    Closing a socket with unread input sends RST, which can destroy echo the
+    client has not read yet; draining first lets it see all of it, then EOF.
+    """
+    try:
+        sock.shutdown(socket.SHUT_WR)
+        with trio.move_on_after(linger):
+            while True:
+                try:
+                    if not sock.recv(65536):
+                        break
+                except BlockingIOError:
+                    await trio.lowlevel.wait_readable(sock)
+    except OSError:
+        pass
+    finally:
+        _close(sock)
+
+
+def _close(sock: socket.socket) -> None:
+    trio.lowlevel.notify_closing(sock)  # wakes an operator send waiting on this socket
+    sock.close()
+
+
+class EchoServer:
+    """A multi-client TCP echo server.
+
+    ``listen()`` binds (raising ListenError), ``serve()`` runs until ``stop()``
+    or a ``Shutdown`` command, or until cancelled. Events go to ``events``
+    (closed when the server stops); commands come in on ``self.commands``.
+    """
+
+    def __init__(
+        self,
+        config: ServerConfig,
+        events: trio.MemorySendChannel[ServerEvent],
+        command_buffer: int = 256,
+    ) -> None:
+        self.config = config
+        self._events = events
+        self._publisher = EventPublisher(events, config.lifecycle_backlog)
+        self.commands: trio.MemorySendChannel[ServerCommand]
+        self.commands, self._commands_in = trio.open_memory_channel(command_buffer)
+        self._listeners: list[socket.socket] = []
+        self._connections: dict[int, _Connection] = {}
+        self._ids = itertools.count(1)
+        self._clients_nursery: trio.Nursery | None = None
+        self._services_scope: trio.CancelScope | None = None
+        self._stopping = False
+        self._line_framing = config.framing is Framing.LINE
+        # Totals of clients that already left, and of refused connections.
+        self._clients_total = 0
+        self._refused_total = 0
+        self._done_messages = 0
+        self._done_bytes_in = 0
+        self._done_bytes_out = 0
+        self.addresses: tuple[Peer, ...] = ()
+
+    # ---- reading state -------------------------------------------------
+
+    def clients(self) -> Iterator[ClientState]:
+        """The live clients' state, exact at the moment of reading."""
+        return (conn.state for conn in self._connections.values())
+
+    def client(self, client_id: int) -> ClientState | None:
+        conn = self._connections.get(client_id)
+        return conn.state if conn else None
+
+    def totals(self) -> ServerTotals:
+        live = [conn.state for conn in self._connections.values()]
+        return ServerTotals(
+            clients_total=self._clients_total,
+            clients_now=len(live),
+            refused_total=self._refused_total,
+            messages_in=self._done_messages + sum(s.messages_in for s in live),
+            bytes_in=self._done_bytes_in + sum(s.bytes_in for s in live),
+            bytes_out=self._done_bytes_out + sum(s.bytes_out for s in live),
+            events_skipped=self._publisher.dropped,
+        )
+
+    # ---- running -------------------------------------------------------
+
+    def listen(self) -> tuple[Peer, ...]:
+        """Bind the listening sockets now (raises ListenError); returns the real addresses."""
+        if not self._listeners:
+            self._listeners = open_listeners(self.config.host, self.config.port)
+            self.addresses = tuple(sock.getsockname()[:2] for sock in self._listeners)
+        return self.addresses
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    def stop(self) -> None:
+        """Stop accepting, close every client with reason ``server shutdown``, then end ``serve()``."""
+        self._stopping = True
+        if self._services_scope is not None:
+            self._services_scope.cancel()
+
+    async def serve(self, *, task_status: trio.TaskStatus[tuple[Peer, ...]] = trio.TASK_STATUS_IGNORED) -> None:
+        self.listen()
+        try:
+            async with trio.open_nursery() as outer:
+                outer.start_soon(self._publisher.pump)
+                self._publisher.lifecycle(ServerListening(self.addresses, time.time()))
+                async with trio.open_nursery() as clients:
+                    self._clients_nursery = clients
+                    with trio.CancelScope() as services_scope:
+                        self._services_scope = services_scope
+                        if self._stopping:
+                            services_scope.cancel()
+                        async with trio.open_nursery() as services:
+                            for listener in self._listeners:
+                                services.start_soon(self._accept_loop, listener)
+                            services.start_soon(self._command_loop)
+                            if self.config.idle_timeout:
+                                services.start_soon(self._reap_idle, self.config.idle_timeout)
+                            task_status.started(self.addresses)
+                    self._close_listeners()
+                    for conn in list(self._connections.values()):
+                        self._kick(conn, SERVER_SHUTDOWN)
+                self._publish_stopped()
+                with trio.move_on_after(_STOP_DRAIN_SECONDS):
+                    await self._publisher.drain()
+                outer.cancel_scope.cancel()
+        finally:
+            self._close_listeners()
+            self._events.close()
+
+    def _publish_stopped(self) -> None:
+        totals = self.totals()
+        self._publisher.lifecycle(
+            ServerStopped(
+                at=time.time(),
+                clients_total=totals.clients_total,
+                refused_total=totals.refused_total,
+                messages_in=totals.messages_in,
+                bytes_in=totals.bytes_in,
+                bytes_out=totals.bytes_out,
+                events_skipped=totals.events_skipped,
+            )
+        )
+
+    def _close_listeners(self) -> None:
+        for listener in self._listeners:
+            trio.lowlevel.notify_closing(listener)
+            listener.close()
+
+    # ---- accepting -----------------------------------------------------
+
+    async def _accept_loop(self, listener: socket.socket) -> None:
+        last_notice = 0.0
+        while True:
+            await self._publisher.wait_for_room()
+            try:
+                sock, address = listener.accept()
+            except BlockingIOError:
+                await trio.lowlevel.wait_readable(listener)
+                continue
+            except OSError as exc:
+                if exc.errno in _ACCEPT_TRANSIENT_ERRNOS:
+                    continue
+                if exc.errno not in _ACCEPT_RESOURCE_ERRNOS:
+                    raise
+                now = time.time()
+                if now - last_notice >= 5.0:  # one notice per burst, not one per retry
+                    last_notice = now
+                    self._publisher.lifecycle(
+                        ServerNotice(f"accept failed: {exc.strerror}; new connections wait", now)
+                    )
+                await trio.sleep(0.1)
+                continue
+            self._admit(sock, address[:2])
+            await trio.lowlevel.checkpoint()  # an accept flood must not starve the echo
+
+    def _admit(self, sock: socket.socket, peer: Peer) -> None:
+        client_id = next(self._ids)
+        now = time.time()
+        max_clients = self.config.max_clients
+        if max_clients is not None and len(self._connections) >= max_clients:
+            sock.close()
+            self._refused_total += 1
+            self._publisher.lifecycle(
+                ClientDisconnected(client_id, peer, now, REFUSED_SERVER_FULL, now, 0, 0, 0)
+            )
+            return
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        conn = _Connection(ClientState(client_id, peer, now, now), sock)
+        self._connections[client_id] = conn
+        self._clients_total += 1
+        self._publisher.lifecycle(ClientConnected(client_id, peer, now))
+        assert self._clients_nursery is not None
+        self._clients_nursery.start_soon(self._serve_client, conn)
+
+    # ---- one client ----------------------------------------------------
+
+    async def _serve_client(self, conn: _Connection) -> None:
+        reason = SERVER_SHUTDOWN  # kept if the whole server is cancelled from outside
+        closed = False
+        try:
+            with conn.scope:
+                reason = await self._echo(conn)
+            if conn.scope.cancelled_caught:
+                reason = conn.close_reason or SERVER_SHUTDOWN
+            # The client is gone for everyone from here; its socket may linger a moment.
+            self._retire(conn, reason)
+            closed = True
+            if conn.close_reason is not None:
+                linger = _SHUTDOWN_LINGER_SECONDS if self._stopping else _LINGER_SECONDS
+                await _close_gracefully(conn.sock, linger)
+            else:
+                _close(conn.sock)
+        finally:
+            if not closed:  # cancelled from outside: no time to linger
+                self._retire(conn, reason)
+                _close(conn.sock)
+
+    async def _echo(self, conn: _Connection) -> str:
+        """Echo until the peer closes; returns the disconnect reason. The hot path."""
+        sock = conn.sock
+        state = conn.state
+        recv = sock.recv
+        send = sock.send
+        size = self.config.recv_size
+        line_framing = self._line_framing
+        publish = self._publisher.data
+        write_lock = conn.write_lock
+        wait_readable = trio.lowlevel.wait_readable
+        checkpoint = trio.lowlevel.checkpoint
+        clock = time.time
+        yielded = True
+        try:
+            while True:
+                try:
+                    data = recv(size)
+                except BlockingIOError:
+                    await wait_readable(sock)
+                    yielded = True
+                    continue
+                if not data:
+                    return CLOSED_BY_PEER
+                now = clock()
+                length = len(data)
+                messages = data.count(b"\n") if line_framing else 1
+                state.last_activity = now
+                state.bytes_in += length
+                state.messages_in += messages
+                if write_lock.locked():  # an operator send is being written: queue behind it
+                    async with write_lock:
+                        await _send_all(sock, data, state)
+                    yielded = True
+                else:
+                    try:
+                        sent = send(data)
+                    except BlockingIOError:
+                        sent = 0
+                    state.bytes_out += sent
+                    if sent < length:  # the client reads slower than it writes: wait for it
+                        async with write_lock:
+                            await _send_all(sock, memoryview(data)[sent:], state)
+                        yielded = True
+                if publish(
+                    DataEchoed(
+                        state.client_id, data, now, messages,
+                        state.messages_in, state.bytes_in, state.bytes_out,
+                        conn.unreported_skips,
+                    )
+                ):
+                    conn.unreported_skips = 0
+                else:
+                    conn.unreported_skips += 1
+                    state.events_skipped += 1
+                if not yielded:
+                    await checkpoint()  # a client that never pauses must not starve the rest
+                yielded = False
+        except OSError as exc:
+            return error_reason(exc)
+
+    def _retire(self, conn: _Connection, reason: str) -> None:
+        state = conn.state
+        state.status = ClientStatus.CLOSED
+        del self._connections[state.client_id]
+        self._done_messages += state.messages_in
+        self._done_bytes_in += state.bytes_in
+        self._done_bytes_out += state.bytes_out
+        self._publisher.lifecycle(
+            ClientDisconnected(
+                state.client_id, state.peer, time.time(), reason,
+                state.connected_at, state.messages_in, state.bytes_in, state.bytes_out,
+            )
+        )
+
+    def _kick(self, conn: _Connection, reason: str) -> None:
+        if conn.close_reason is None:
+            conn.close_reason = reason
+            conn.state.status = ClientStatus.CLOSING
+        conn.scope.cancel()
+
+    async def _reap_idle(self, timeout: float) -> None:
+        while True:
+            now = time.time()
+            next_check = now + timeout  # a client that connects later expires later than this
+            for conn in list(self._connections.values()):
+                if conn.close_reason is not None:
+                    continue
+                expires = conn.state.last_activity + timeout
+                if expires <= now:
+                    self._kick(conn, IDLE_TIMEOUT)
+                else:
+                    next_check = min(next_check, expires)
+            await trio.sleep(max(next_check - now, 0.001))
+
+    # ---- commands ------------------------------------------------------
+
+    async def _command_loop(self) -> None:
+        async for command in self._commands_in:
+            self.apply(command)
+
+    def apply(self, command: ServerCommand) -> None:
+        """Carry out one command now (the command channel calls this for you)."""
+        match command:
+            case Kick(client_id):
+                conn = self._connections.get(client_id)
+                if conn is None:
+                    self._notice(f"kick: no client #{client_id}")
+                else:
+                    self._kick(conn, KICKED)
+            case KickAll():
+                for conn in list(self._connections.values()):
+                    self._kick(conn, KICKED)
+            case SendTo(client_id, data):
+                conn = self._connections.get(client_id)
+                if conn is None:
+                    self._notice(f"send: no client #{client_id}")
+                else:
+                    self._queue_send(conn, data)
+            case Broadcast(data):
+                if not self._connections:
+                    self._notice("broadcast: no clients connected")
+                for conn in list(self._connections.values()):
+                    self._queue_send(conn, data)
+            case Shutdown():
+                self.stop()
+
+    def _notice(self, message: str) -> None:
+        self._publisher.lifecycle(ServerNotice(message, time.time()))
+
+    def _queue_send(self, conn: _Connection, data: bytes) -> None:
+        if conn.close_reason is not None:
+            return
+        if conn.pending_sends >= self.config.max_pending_sends:
+            self._notice(
+                f"send to #{conn.state.client_id} refused: {conn.pending_sends} sends already waiting "
+                "(the client is not reading)"
+            )
+            return
+        conn.pending_sends += 1
+        assert self._clients_nursery is not None
+        self._clients_nursery.start_soon(self._deliver, conn, data)
+
+    async def _deliver(self, conn: _Connection, data: bytes) -> None:
+        state = conn.state
+        try:
+            async with conn.write_lock:
+                if state.status is not ClientStatus.CONNECTED:
+                    return
+                await _send_all(conn.sock, data, state)
+        except (OSError, trio.ClosedResourceError):
+            return  # the client's own task reports why it went away
+        finally:
+            conn.pending_sends -= 1
+        self._publisher.data(DataSent(state.client_id, data, time.time(), state.bytes_out))
