@@ -71,7 +71,10 @@ def measure(loadgen: Path, server: Server, connections: int, seconds: float) -> 
     try:
         done = subprocess.run(
             [str(loadgen), "127.0.0.1", str(port), str(connections), str(seconds), "1", "64"],
-            capture_output=True, text=True, timeout=seconds + 60, check=True,
+            capture_output=True,
+            text=True,
+            timeout=seconds + 60,
+            check=True,
         )
         return json.loads(done.stdout)
     finally:
@@ -96,19 +99,26 @@ def main() -> None:
     results: dict[tuple[str, int], list[dict[str, float]]] = {}
     for round_no in range(args.rounds):
         for connections in levels:
-            order = SERVERS[round_no % len(SERVERS):] + SERVERS[: round_no % len(SERVERS)]
+            order = SERVERS[round_no % len(SERVERS) :] + SERVERS[: round_no % len(SERVERS)]
             for server in order:
                 result = measure(loadgen, server, connections, args.seconds)
                 results.setdefault((server.name, connections), []).append(result)
-                print(f"round {round_no + 1} {connections:>5} conns  {server.name:<22} "
-                      f"{result['msgs_per_s']:>9.0f} msgs/s  p99 {result['p99_us'] / 1000:.2f} ms", flush=True)
+                print(
+                    f"round {round_no + 1} {connections:>5} conns  {server.name:<22} "
+                    f"{result['msgs_per_s']:>9.0f} msgs/s  p99 {result['p99_us'] / 1000:.2f} ms",
+                    flush=True,
+                )
 
     def median(name: str, connections: int, key: str) -> float:
         return statistics.median(r[key] for r in results[(name, connections)])
 
-    print(f"\nmedian of {args.rounds} rounds, {args.seconds:g} s each, 64-byte messages, one in flight per connection\n")
-    print("| connections | tui-echo --headless msgs/s (p99) | bare trio msgs/s (p99) | thread-per-client msgs/s (p99) "
-          "| headless / bare trio | headless / threads |")
+    print(
+        f"\nmedian of {args.rounds} rounds, {args.seconds:g} s each, 64-byte messages, one in flight per connection\n"
+    )
+    print(
+        "| connections | tui-echo --headless msgs/s (p99) | bare trio msgs/s (p99) | thread-per-client msgs/s (p99) "
+        "| headless / bare trio | headless / threads |"
+    )
     print("|---|---|---|---|---|---|")
     for connections in levels:
         cells = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import queue
 import re
+import resource
 import signal
 import subprocess
 import sys
@@ -29,17 +30,24 @@ def run_cli(args: Sequence[str], prefix: Sequence[str] = ()) -> subprocess.Compl
 class HeadlessProcess:
     """``tui-echo --headless --port 0 ...`` with its stdout lines collected by a thread."""
 
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, open_files: int | None = None) -> None:
+        """``open_files``: the process's hard limit on open files, to run it out of them."""
         self.proc = subprocess.Popen(
             [tui_echo_command(), "--headless", "--port", "0", *args],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8",
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+            preexec_fn=(lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files)))
+            if open_files
+            else None,
         )
         self.lines: list[str] = []
         self._queue: queue.Queue[str | None] = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
         first = self.wait_for(lambda line: True)
         self.first_line = first
-        match = re.search(r'listening on 127\.0\.0\.1:(\d+)|"port":(\d+)', first)
+        match = re.search(r'listening on (?:\[[^\]]*\]|[^\s:]+):(\d+)|"port":(\d+)', first)
         assert match, f"first line does not say where it listens: {first!r}"
         self.port = int(match.group(1) or match.group(2))
 

@@ -20,8 +20,8 @@ TIMEOUT = 10.0
 def headless(request: pytest.FixtureRequest):
     started: list[HeadlessProcess] = []
 
-    def start(*args: str) -> HeadlessProcess:
-        process = HeadlessProcess(*args)
+    def start(*args: str, open_files: int | None = None) -> HeadlessProcess:
+        process = HeadlessProcess(*args, open_files=open_files)
         started.append(process)
         return process
 
@@ -89,7 +89,10 @@ def test_json_lines_mode(headless) -> None:
     listening = json.loads(server.first_line)
     assert (listening["event"], listening["port"]) == ("listening", server.port)
     client = talk(server.port, b"\x00\xffbin\n")
-    records = [json.loads(server.wait_for_text('"event":"connected"')), json.loads(server.wait_for_text('"event":"data"'))]
+    records = [
+        json.loads(server.wait_for_text('"event":"connected"')),
+        json.loads(server.wait_for_text('"event":"data"')),
+    ]
     assert records[1]["data"] == "\\x00\\xffbin\\n" and records[1]["len"] == 6 and records[1]["client"] == 1
     client.close()
     gone = json.loads(server.wait_for_text('"event":"disconnected"'))
@@ -104,8 +107,9 @@ def test_a_real_nc_client_gets_its_echo(headless) -> None:
     nc = needs_tool("nc")
     server = headless()
     # -N: shut down the sending side at end of input, then read the echo to EOF (a half-close).
-    done = subprocess.run([nc, "-N", "127.0.0.1", str(server.port)], input=b"one\ntwo\n",
-                          capture_output=True, timeout=TIMEOUT)
+    done = subprocess.run(
+        [nc, "-N", "127.0.0.1", str(server.port)], input=b"one\ntwo\n", capture_output=True, timeout=TIMEOUT
+    )
     assert done.stdout == b"one\ntwo\n" and done.returncode == 0
     server.wait_for_text("disconnected: closed by peer (")
     assert server.stop()[0] == 0
@@ -143,8 +147,9 @@ def test_busy_clients_are_summarised_not_logged_line_by_line(headless) -> None:
 
 def test_exits_quietly_when_nobody_reads_the_log() -> None:
     # Like `tui-echo --headless | head -1`: the reader goes away after the first line.
-    proc = subprocess.Popen([tui_echo_command(), "--headless", "--port", "0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [tui_echo_command(), "--headless", "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         port = int(proc.stdout.readline().split(":")[-1].split(" ")[0])
         proc.stdout.close()
@@ -166,14 +171,25 @@ def test_exits_quietly_when_nobody_reads_the_log() -> None:
 
 
 def test_python_dash_m_is_the_same_command() -> None:
-    done = subprocess.run([sys.executable, "-m", "tui_echo", "--version"], capture_output=True, text=True, timeout=TIMEOUT)
+    done = subprocess.run(
+        [sys.executable, "-m", "tui_echo", "--version"], capture_output=True, text=True, timeout=TIMEOUT
+    )
     assert done.returncode == 0 and done.stdout.startswith("tui-echo 0.")
 
 
 def test_help_explains_every_flag() -> None:
     done = run_cli(["--help"])
     assert done.returncode == 0
-    for flag in ("--host", "--port", "--headless", "--json", "--max-clients", "--idle-timeout", "--framing", "--version"):
+    for flag in (
+        "--host",
+        "--port",
+        "--headless",
+        "--json",
+        "--max-clients",
+        "--idle-timeout",
+        "--framing",
+        "--version",
+    ):
         assert flag in done.stdout
 
 
@@ -203,8 +219,10 @@ def test_permission_denied_is_one_clear_line() -> None:
 
 def test_unknown_host_is_one_clear_line() -> None:
     started = time.monotonic()
-    assert_user_error(run_cli(["--headless", "--host", "no-such-host.invalid", "--port", "0"]),
-                      "cannot resolve host 'no-such-host.invalid'")
+    assert_user_error(
+        run_cli(["--headless", "--host", "no-such-host.invalid", "--port", "0"]),
+        "cannot resolve host 'no-such-host.invalid'",
+    )
     assert time.monotonic() - started < TIMEOUT
 
 
@@ -228,3 +246,39 @@ def test_address_not_on_this_machine_is_one_clear_line() -> None:
 )
 def test_bad_flag_values_are_one_clear_line(args: list[str], expected: str) -> None:
     assert_user_error(run_cli(["--headless", *args]), expected)
+
+
+def test_ipv6_loopback(headless) -> None:
+    server = headless("--host", "::1")
+    assert f"listening on [::1]:{server.port}" in server.first_line
+    with socket.create_connection(("::1", server.port), timeout=TIMEOUT) as client:
+        client.sendall(b"six")
+        assert client.recv(16) == b"six"
+    assert "#1 [::1]:" in server.wait_for_text("disconnected: closed by peer")
+    assert server.stop()[0] == 0
+
+
+def test_running_out_of_file_descriptors_pauses_accept_and_recovers(headless) -> None:
+    server = headless(open_files=40)
+    clients = [socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT) for _ in range(45)]
+    server.wait_for_text("notice: accept failed: Too many open files; new connections wait")
+    admitted = sum("connected (" in line for line in server.lines)
+    assert admitted < 45
+    assert talk_on(clients[0], b"still served")
+    for client in clients[:20]:
+        client.close()
+    # The connections that waited in the kernel's queue are admitted as room appears.
+    assert talk_on(clients[-1], b"last one in")
+    assert server.stop()[0] == 0
+    assert "Traceback" not in server.proc.stderr.read()
+
+
+def talk_on(client: socket.socket, message: bytes) -> bool:
+    client.sendall(message)
+    received = b""
+    while len(received) < len(message):
+        chunk = client.recv(65536)
+        if not chunk:
+            return False
+        received += chunk
+    return received == message

@@ -25,14 +25,22 @@ def data_events(client_id: int, count: int, start: float = T0, size: int = 4, ev
     events = []
     for n in range(1, count + 1):
         if n % every == 0:
-            events.append(DataEchoed(client_id, b"x" * size, start + n * 0.001, 1, n, n * size, n * size,
-                                     0 if every == 1 else every - 1))
+            events.append(
+                DataEchoed(
+                    client_id, b"x" * size, start + n * 0.001, 1, n, n * size, n * size, 0 if every == 1 else every - 1
+                )
+            )
     return events
 
 
 def test_format_size() -> None:
     assert [format_size(n) for n in (0, 1023, 1024, 1536, 5 * 1024**2, 3 * 1024**3)] == [
-        "0 B", "1023 B", "1.0 KiB", "1.5 KiB", "5.0 MiB", "3.0 GiB"
+        "0 B",
+        "1023 B",
+        "1.0 KiB",
+        "1.5 KiB",
+        "5.0 MiB",
+        "3.0 GiB",
     ]
 
 
@@ -47,13 +55,13 @@ def test_human_lines_for_a_quiet_client() -> None:
     [sent] = log.handle(DataSent(1, b"op\r\n", T0, 11))
     assert sent.endswith("operator sent 4 B: op\\r\\n")
     [gone] = log.handle(ClientDisconnected(1, PEER, T0 + 2, "kicked", T0, 1, 7, 11))
-    assert gone.endswith("disconnected: kicked (1 msgs, 7 B in, 11 B out, 2.0 s; 0 now)")
+    assert gone.endswith("disconnected: kicked (1 msg, 7 B in, 11 B out, 2.0 s; 0 now)")
     [refused] = log.handle(ClientDisconnected(2, PEER, T0 + 3, "refused: server full", T0 + 3, 0, 0, 0))
     assert refused.endswith("#2 127.0.0.1:50000  refused: server full (0 connected)")
     [notice] = log.handle(ServerNotice("kick: no client #9", T0))
     assert notice.endswith("notice: kick: no client #9")
     [stopped] = log.handle(ServerStopped(T0, 2, 1, 1, 7, 11, 0))
-    assert stopped.endswith("server stopped: 2 clients, 1 refused, 1 msgs, 7 B in, 11 B out")
+    assert stopped.endswith("server stopped: 2 clients, 1 refused, 1 msg, 7 B in, 11 B out")
 
 
 def test_a_busy_client_is_folded_into_one_exact_summary_a_second() -> None:
@@ -66,8 +74,13 @@ def test_a_busy_client_is_folded_into_one_exact_summary_a_second() -> None:
     assert "busy, lines coalesced: +995 msgs, +3.9 KiB in 1.0 s" in summary
     assert "total 1000 msgs, 3.9 KiB in" in summary
     # Still busy in the next second: no single lines at all, one summary.
-    lines = [line for e in data_events(1, 1000, start=T0 + 1) for line in log.handle(
-        DataEchoed(1, e.data, e.at, 1, e.messages_in + 1000, e.bytes_in + 4000, e.bytes_out + 4000, 0))]
+    lines = [
+        line
+        for e in data_events(1, 1000, start=T0 + 1)
+        for line in log.handle(
+            DataEchoed(1, e.data, e.at, 1, e.messages_in + 1000, e.bytes_in + 4000, e.bytes_out + 4000, 0)
+        )
+    ]
     assert lines == []
     [summary] = log.tick(T0 + 2.0)
     assert "+1000 msgs" in summary and "total 2000 msgs" in summary

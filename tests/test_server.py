@@ -83,7 +83,9 @@ async def test_200_concurrent_clients_get_exact_counts() -> None:
         assert sorted(e.client_id for e in finals) == list(range(1, clients + 1))
         totals = run.server.totals()
         assert (totals.clients_total, totals.messages_in, totals.bytes_in) == (
-            clients, clients * messages, clients * messages * 40
+            clients,
+            clients * messages,
+            clients * messages * 40,
         )
 
 
@@ -114,12 +116,22 @@ async def test_events_tell_the_story_of_a_client() -> None:
         await run.recorder.wait_for(lambda: run.recorder.of(ClientDisconnected))
     events = run.recorder.events
     kinds = [type(e) for e in events]
-    assert kinds == [ServerListening, ClientConnected, DataEchoed, DataEchoed, DataEchoed, ClientDisconnected, ServerStopped]
+    assert kinds == [
+        ServerListening,
+        ClientConnected,
+        DataEchoed,
+        DataEchoed,
+        DataEchoed,
+        ClientDisconnected,
+        ServerStopped,
+    ]
     listening, connected, *data, gone, stopped = events
     assert listening.addresses == (("127.0.0.1", run.port),)
     assert connected.client_id == 1 and connected.peer[0] == "127.0.0.1"
     assert [(e.data, e.messages_in, e.bytes_in, e.bytes_out, e.skipped) for e in data] == [
-        (b"alpha", 1, 5, 5, 0), (b"beta!", 2, 10, 10, 0), (b"gamma", 3, 15, 15, 0)
+        (b"alpha", 1, 5, 5, 0),
+        (b"beta!", 2, 10, 10, 0),
+        (b"gamma", 3, 15, 15, 0),
     ]
     assert (gone.reason, gone.messages_in, gone.bytes_in, gone.bytes_out) == ("closed by peer", 3, 15, 15)
     assert (stopped.clients_total, stopped.messages_in, stopped.bytes_in, stopped.events_skipped) == (1, 3, 15, 0)
@@ -211,7 +223,7 @@ async def test_operator_send_and_echo_never_interleave() -> None:
             received = await receive_exactly(stream, len(block) + len(operator))
         # Whatever the order, the operator's bytes arrive as one unbroken run.
         start = received.index(b"O")
-        assert received[start:start + len(operator)] == operator
+        assert received[start : start + len(operator)] == operator
 
 
 async def test_commands_for_unknown_clients_give_a_notice() -> None:
@@ -221,7 +233,9 @@ async def test_commands_for_unknown_clients_give_a_notice() -> None:
         run.server.commands.send_nowait(Broadcast(b"x"))
         await run.recorder.wait_for(lambda: len(run.recorder.of(ServerNotice)) == 3)
         assert [n.message for n in run.recorder.of(ServerNotice)] == [
-            "kick: no client #42", "send: no client #7", "broadcast: no clients connected"
+            "kick: no client #42",
+            "send: no client #7",
+            "broadcast: no clients connected",
         ]
 
 
@@ -322,8 +336,11 @@ async def test_stalled_consumer_never_stalls_the_echo() -> None:
     connected = [e.client_id for e in recorded.of(ClientConnected)]
     assert sorted(connected) == list(range(1, clients + 1))
     for client_id in connected:
-        order = [i for i, e in enumerate(recorded.events) if getattr(e, "client_id", None) == client_id
-                 and isinstance(e, ClientConnected | ClientDisconnected)]
+        order = [
+            i
+            for i, e in enumerate(recorded.events)
+            if getattr(e, "client_id", None) == client_id and isinstance(e, ClientConnected | ClientDisconnected)
+        ]
         assert isinstance(recorded.events[order[0]], ClientConnected)
         assert isinstance(recorded.events[order[-1]], ClientDisconnected)
     delivered = len(recorded.of(DataEchoed))
@@ -372,3 +389,19 @@ async def test_state_is_exact_while_clients_talk() -> None:
             (state,) = run.server.clients()
             assert (state.messages_in, state.bytes_in, state.bytes_out) == (n, 3 * n, 3 * n)
             assert state.status is ClientStatus.CONNECTED
+
+
+async def test_sends_to_a_client_that_does_not_read_are_bounded() -> None:
+    async with running_server(max_pending_sends=3) as run:
+        stream = await connect(run.port)
+        await run.recorder.wait_for(lambda: run.recorder.of(ClientConnected))
+        big = b"B" * 8_000_000  # more than the socket buffers hold: the first send blocks
+        for _ in range(4):
+            run.server.commands.send_nowait(SendTo(1, big))
+        await run.recorder.wait_for(lambda: run.recorder.of(ServerNotice))
+        (notice,) = run.recorder.of(ServerNotice)
+        assert notice.message == "send to #1 refused: 3 sends already waiting (the client is not reading)"
+        run.server.commands.send_nowait(Kick(1))
+        await run.recorder.wait_for(lambda: disconnect_of(run, 1))
+        assert disconnect_of(run, 1).bytes_out < 3 * len(big)
+        await stream.aclose()

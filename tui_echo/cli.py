@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import resource
@@ -64,36 +65,51 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Example: tui-echo --headless --port 0, then connect with nc 127.0.0.1 PORT.",
     )
     parser.add_argument(
-        "--host", type=_host, default=DEFAULT_HOST,
+        "--host",
+        type=_host,
+        default=DEFAULT_HOST,
         help=f"Address or host name to listen on; 0.0.0.0 or :: listens on every interface (default {DEFAULT_HOST}).",
     )
     parser.add_argument(
-        "--port", type=_whole_number(0, 65535), default=DEFAULT_PORT,
+        "--port",
+        type=_whole_number(0, 65535),
+        default=DEFAULT_PORT,
         help=f"TCP port to listen on; 0 picks a free port and prints it (default {DEFAULT_PORT}).",
     )
     parser.add_argument(
-        "--headless", action="store_true",
+        "--headless",
+        action="store_true",
         help="Run without the monitor and write one log line per event to stdout.",
     )
     parser.add_argument(
-        "--json", action="store_true",
+        "--json",
+        action="store_true",
         help="Write the log as JSON Lines, one object per event, for jq or a log collector.",
     )
     parser.add_argument(
-        "--max-clients", type=_whole_number(1, None), default=DEFAULT_MAX_CLIENTS, metavar="N",
+        "--max-clients",
+        type=_whole_number(1, None),
+        default=DEFAULT_MAX_CLIENTS,
+        metavar="N",
         help=f"Refuse connections beyond N clients at once, closing them at once (default {DEFAULT_MAX_CLIENTS}).",
     )
     parser.add_argument(
-        "--idle-timeout", type=_seconds, default=None, metavar="SECONDS",
+        "--idle-timeout",
+        type=_seconds,
+        default=None,
+        metavar="SECONDS",
         help="Disconnect a client that has sent nothing for this many seconds (default: never).",
     )
     parser.add_argument(
-        "--framing", choices=[f.value for f in Framing], default=Framing.CHUNK.value,
+        "--framing",
+        choices=[f.value for f in Framing],
+        default=Framing.CHUNK.value,
         help="What counts as one message: each received chunk, as the classic server counts, "
         "or each newline-terminated line; the echo is the same either way (default chunk).",
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {version('tui-echo')}",
-                        help="Print the version and exit.")
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {version('tui-echo')}", help="Print the version and exit."
+    )
     return parser
 
 
@@ -102,10 +118,8 @@ def _raise_fd_limit() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     wanted = _FD_LIMIT_WANTED if hard == resource.RLIM_INFINITY else min(hard, _FD_LIMIT_WANTED)
     if soft != resource.RLIM_INFINITY and soft < wanted:
-        try:
+        with contextlib.suppress(ValueError, OSError):  # keep the old limit: accept waits when it runs out
             resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
-        except (ValueError, OSError):
-            pass  # keep the old limit; accept then waits when it runs out
 
 
 def _silence_stdout() -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Protocol
 
 from tui_echo.config import ServerConfig
@@ -88,6 +88,10 @@ class LogFormat(Protocol):
     def stopped(self, event: ServerStopped) -> str: ...
 
 
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def _local_time(at: float) -> str:
     return datetime.fromtimestamp(at).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
@@ -119,8 +123,8 @@ class HumanFormat:
     def summary(self, summary: Summary, client: _ClientLog) -> str:
         return (
             f"{_local_time(summary.at)}  {client.label} {client.peer}  busy, lines coalesced: "
-            f"+{summary.messages} msgs, +{format_size(summary.bytes_in)} in {summary.seconds:.1f} s; "
-            f"total {summary.messages_total} msgs, {format_size(summary.bytes_total)} in"
+            f"+{plural(summary.messages, 'msg')}, +{format_size(summary.bytes_in)} in {summary.seconds:.1f} s; "
+            f"total {plural(summary.messages_total, 'msg')}, {format_size(summary.bytes_total)} in"
         )
 
     def disconnected(self, event: ClientDisconnected, client: _ClientLog, clients_now: int) -> str:
@@ -129,8 +133,8 @@ class HumanFormat:
             return f"{stamp}  {client.label} {client.peer}  {event.reason} ({clients_now} connected)"
         return (
             f"{stamp}  {client.label} {client.peer}  disconnected: {event.reason} "
-            f"({event.messages_in} msgs, {format_size(event.bytes_in)} in, {format_size(event.bytes_out)} out, "
-            f"{event.at - event.connected_at:.1f} s; {clients_now} now)"
+            f"({plural(event.messages_in, 'msg')}, {format_size(event.bytes_in)} in, "
+            f"{format_size(event.bytes_out)} out, {event.at - event.connected_at:.1f} s; {clients_now} now)"
         )
 
     def notice(self, event: ServerNotice) -> str:
@@ -139,14 +143,14 @@ class HumanFormat:
     def stopped(self, event: ServerStopped) -> str:
         skipped = f", {event.events_skipped} data events not logged (busy)" if event.events_skipped else ""
         return (
-            f"{_local_time(event.at)}  server stopped: {event.clients_total} clients, "
-            f"{event.refused_total} refused, {event.messages_in} msgs, {format_size(event.bytes_in)} in, "
+            f"{_local_time(event.at)}  server stopped: {plural(event.clients_total, 'client')}, "
+            f"{event.refused_total} refused, {plural(event.messages_in, 'msg')}, {format_size(event.bytes_in)} in, "
             f"{format_size(event.bytes_out)} out{skipped}"
         )
 
 
 def _utc_time(at: float) -> str:
-    return datetime.fromtimestamp(at, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _json(record: dict[str, object]) -> str:
@@ -164,46 +168,84 @@ class JsonFormat:
         host, port = event.addresses[0]
         return _json(
             {
-                "event": "listening", "time": _utc_time(event.at), "host": host, "port": port,
+                "event": "listening",
+                "time": _utc_time(event.at),
+                "host": host,
+                "port": port,
                 "addresses": [format_address(a) for a in event.addresses],
-                "framing": str(config.framing), "max_clients": config.max_clients,
+                "framing": str(config.framing),
+                "max_clients": config.max_clients,
                 "idle_timeout": config.idle_timeout,
             }
         )
 
     def connected(self, event: ClientConnected, client: _ClientLog, clients_now: int) -> str:
         return _json(
-            {"event": "connected", "time": _utc_time(event.at), "client": event.client_id,
-             "peer": client.peer, "clients_now": clients_now}
+            {
+                "event": "connected",
+                "time": _utc_time(event.at),
+                "client": event.client_id,
+                "peer": client.peer,
+                "clients_now": clients_now,
+            }
         )
 
     def data(self, event: DataEchoed, client: _ClientLog) -> str:
         return _json(
-            {"event": "data", "time": _utc_time(event.at), "client": event.client_id, "peer": client.peer,
-             **_json_data(event.data), "messages_in": event.messages_in, "bytes_in": event.bytes_in,
-             "bytes_out": event.bytes_out}
+            {
+                "event": "data",
+                "time": _utc_time(event.at),
+                "client": event.client_id,
+                "peer": client.peer,
+                **_json_data(event.data),
+                "messages_in": event.messages_in,
+                "bytes_in": event.bytes_in,
+                "bytes_out": event.bytes_out,
+            }
         )
 
     def sent(self, event: DataSent, client: _ClientLog) -> str:
         return _json(
-            {"event": "sent", "time": _utc_time(event.at), "client": event.client_id, "peer": client.peer,
-             **_json_data(event.data), "bytes_out": event.bytes_out}
+            {
+                "event": "sent",
+                "time": _utc_time(event.at),
+                "client": event.client_id,
+                "peer": client.peer,
+                **_json_data(event.data),
+                "bytes_out": event.bytes_out,
+            }
         )
 
     def summary(self, summary: Summary, client: _ClientLog) -> str:
         return _json(
-            {"event": "data_summary", "time": _utc_time(summary.at), "client": summary.client_id,
-             "peer": client.peer, "messages": summary.messages, "bytes": summary.bytes_in,
-             "seconds": round(summary.seconds, 3), "messages_in": summary.messages_total,
-             "bytes_in": summary.bytes_total, "note": "busy client: data events coalesced"}
+            {
+                "event": "data_summary",
+                "time": _utc_time(summary.at),
+                "client": summary.client_id,
+                "peer": client.peer,
+                "messages": summary.messages,
+                "bytes": summary.bytes_in,
+                "seconds": round(summary.seconds, 3),
+                "messages_in": summary.messages_total,
+                "bytes_in": summary.bytes_total,
+                "note": "busy client: data events coalesced",
+            }
         )
 
     def disconnected(self, event: ClientDisconnected, client: _ClientLog, clients_now: int) -> str:
         return _json(
-            {"event": "disconnected", "time": _utc_time(event.at), "client": event.client_id,
-             "peer": client.peer, "reason": event.reason, "messages_in": event.messages_in,
-             "bytes_in": event.bytes_in, "bytes_out": event.bytes_out,
-             "seconds": round(event.at - event.connected_at, 3), "clients_now": clients_now}
+            {
+                "event": "disconnected",
+                "time": _utc_time(event.at),
+                "client": event.client_id,
+                "peer": client.peer,
+                "reason": event.reason,
+                "messages_in": event.messages_in,
+                "bytes_in": event.bytes_in,
+                "bytes_out": event.bytes_out,
+                "seconds": round(event.at - event.connected_at, 3),
+                "clients_now": clients_now,
+            }
         )
 
     def notice(self, event: ServerNotice) -> str:
@@ -211,10 +253,16 @@ class JsonFormat:
 
     def stopped(self, event: ServerStopped) -> str:
         return _json(
-            {"event": "stopped", "time": _utc_time(event.at), "clients_total": event.clients_total,
-             "refused_total": event.refused_total, "messages_in": event.messages_in,
-             "bytes_in": event.bytes_in, "bytes_out": event.bytes_out,
-             "events_skipped": event.events_skipped}
+            {
+                "event": "stopped",
+                "time": _utc_time(event.at),
+                "clients_total": event.clients_total,
+                "refused_total": event.refused_total,
+                "messages_in": event.messages_in,
+                "bytes_in": event.bytes_in,
+                "bytes_out": event.bytes_out,
+                "events_skipped": event.events_skipped,
+            }
         )
 
 
@@ -240,9 +288,9 @@ class EventLog:
                 self._clients[event.client_id] = client
                 return [self.format.connected(event, client, len(self._clients))]
             case ClientDisconnected():
-                client = self._clients.pop(event.client_id, None)
-                if client is None:  # refused, so never connected
-                    client = _ClientLog(event.client_id, format_address(event.peer), event.at)
+                known = self._clients.pop(event.client_id, None)
+                # A refused client never connected, so the log does not know it yet.
+                client = known or _ClientLog(event.client_id, format_address(event.peer), event.at)
                 lines = self._catch_up(client, event.at, event.messages_in, event.bytes_in)
                 lines.append(self.format.disconnected(event, client, len(self._clients)))
                 return lines
@@ -295,8 +343,13 @@ class EventLog:
         if messages <= 0 and bytes_in <= 0:
             return []
         summary = Summary(
-            client_id=client.client_id, at=now, messages=messages, bytes_in=bytes_in,
-            seconds=now - client.shown_at, messages_total=messages_total, bytes_total=bytes_total,
+            client_id=client.client_id,
+            at=now,
+            messages=messages,
+            bytes_in=bytes_in,
+            seconds=now - client.shown_at,
+            messages_total=messages_total,
+            bytes_total=bytes_total,
         )
         self._mark_shown(client, now, messages_total, bytes_total)
         return [self.format.summary(summary, client)]

@@ -96,11 +96,5 @@ class ServerStopped:
 
 
 ServerEvent: TypeAlias = (
-    ServerListening
-    | ClientConnected
-    | DataEchoed
-    | DataSent
-    | ClientDisconnected
-    | ServerNotice
-    | ServerStopped
+    ServerListening | ClientConnected | DataEchoed | DataSent | ClientDisconnected | ServerNotice | ServerStopped
 )

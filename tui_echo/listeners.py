@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import socket
+from typing import Any, TypeAlias
 
 from tui_echo.events import Peer
 
@@ -21,15 +22,16 @@ def describe_addresses(addresses: tuple[Peer, ...]) -> str:
     return ", ".join(format_address(address) for address in addresses)
 
 
-def _resolve(host: str, port: int) -> list[tuple[int, tuple]]:
+SockAddr: TypeAlias = tuple[Any, ...]
+
+
+def _resolve(host: str, port: int) -> list[tuple[int, SockAddr]]:
     try:
-        infos = socket.getaddrinfo(
-            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )
+        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as exc:
         raise ListenError(f"cannot resolve host {host!r}: {exc.strerror}") from None
-    seen: set[tuple] = set()
-    unique = []
+    seen: set[tuple[int, SockAddr]] = set()
+    unique: list[tuple[int, SockAddr]] = []
     for family, _type, _proto, _name, sockaddr in infos:
         if (family, sockaddr) not in seen:
             seen.add((family, sockaddr))
@@ -37,7 +39,7 @@ def _resolve(host: str, port: int) -> list[tuple[int, tuple]]:
     return unique
 
 
-def _bind_one(family: int, sockaddr: tuple, backlog: int) -> socket.socket:
+def _bind_one(family: int, sockaddr: SockAddr, backlog: int) -> socket.socket:
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -245,9 +245,7 @@ class EchoServer:
                 now = time.time()
                 if now - last_notice >= 5.0:  # one notice per burst, not one per retry
                     last_notice = now
-                    self._publisher.lifecycle(
-                        ServerNotice(f"accept failed: {exc.strerror}; new connections wait", now)
-                    )
+                    self._publisher.lifecycle(ServerNotice(f"accept failed: {exc.strerror}; new connections wait", now))
                 await trio.sleep(0.1)
                 continue
             self._admit(sock, address[:2])
@@ -260,9 +258,7 @@ class EchoServer:
         if max_clients is not None and len(self._connections) >= max_clients:
             sock.close()
             self._refused_total += 1
-            self._publisher.lifecycle(
-                ClientDisconnected(client_id, peer, now, REFUSED_SERVER_FULL, now, 0, 0, 0)
-            )
+            self._publisher.lifecycle(ClientDisconnected(client_id, peer, now, REFUSED_SERVER_FULL, now, 0, 0, 0))
             return
         sock.setblocking(False)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -342,8 +338,13 @@ class EchoServer:
                         yielded = True
                 if publish(
                     DataEchoed(
-                        state.client_id, data, now, messages,
-                        state.messages_in, state.bytes_in, state.bytes_out,
+                        state.client_id,
+                        data,
+                        now,
+                        messages,
+                        state.messages_in,
+                        state.bytes_in,
+                        state.bytes_out,
                         conn.unreported_skips,
                     )
                 ):
@@ -366,8 +367,14 @@ class EchoServer:
         self._done_bytes_out += state.bytes_out
         self._publisher.lifecycle(
             ClientDisconnected(
-                state.client_id, state.peer, time.time(), reason,
-                state.connected_at, state.messages_in, state.bytes_in, state.bytes_out,
+                state.client_id,
+                state.peer,
+                time.time(),
+                reason,
+                state.connected_at,
+                state.messages_in,
+                state.bytes_in,
+                state.bytes_out,
             )
         )
 
