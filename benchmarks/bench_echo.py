@@ -1,7 +1,7 @@
 """Echo throughput and p99 latency of tui-echo --headless against two baselines.
 
 Servers, alternated in one run so that the machine's drift hits all alike:
-  * tui-echo --headless (its log read from a pipe and thrown away),
+  * tui-echo --headless, and with --json (its log read from a pipe and counted),
   * bare trio: serve_tcp + SocketStream (bare_trio_server.py),
   * the classic thread-per-client teaching server printing to /dev/null (thread_server.py).
 Load: loadgen.c, one epoll thread in C, closed loop (one 64-byte message in
@@ -43,47 +43,70 @@ class Server:
     command: list[str]
     port_on_stderr: bool = False
 
-    def start(self) -> tuple[subprocess.Popen[str], int]:
-        proc = subprocess.Popen(
-            self.command,
-            stdout=subprocess.DEVNULL if self.port_on_stderr else subprocess.PIPE,
-            stderr=subprocess.PIPE if self.port_on_stderr else subprocess.DEVNULL,
-            text=True,
-        )
-        stream = proc.stderr if self.port_on_stderr else proc.stdout
-        assert stream is not None
-        first = stream.readline()
-        port = int(first.split("listening on 127.0.0.1:")[1].split()[0] if "listening on" in first else first)
-        # Keep reading what it writes, as a terminal or log collector would.
-        threading.Thread(target=lambda: [None for _ in stream], daemon=True).start()
-        return proc, port
+
+@dataclass
+class Running:
+    proc: subprocess.Popen[str]
+    port: int
+    log_lines: list[int]  # [lines read after the first], filled by a reader thread
+
+
+def start(server: Server) -> Running:
+    proc = subprocess.Popen(
+        server.command,
+        stdout=subprocess.DEVNULL if server.port_on_stderr else subprocess.PIPE,
+        stderr=subprocess.PIPE if server.port_on_stderr else subprocess.DEVNULL,
+        text=True,
+    )
+    stream = proc.stderr if server.port_on_stderr else proc.stdout
+    assert stream is not None
+    first = stream.readline()
+    if first.startswith("{"):
+        port = json.loads(first)["port"]
+    elif "listening on" in first:
+        port = int(first.split("listening on 127.0.0.1:")[1].split()[0])
+    else:
+        port = int(first)
+    running = Running(proc, port, [0])
+
+    def drain() -> None:  # read what it writes, as a terminal or log collector would
+        for _ in stream:
+            running.log_lines[0] += 1
+
+    threading.Thread(target=drain, daemon=True).start()
+    return running
 
 
 SERVERS = [
     Server("tui-echo --headless", [str(TUI_ECHO), "--headless", "--port", "0"]),
+    Server("tui-echo --headless --json", [str(TUI_ECHO), "--headless", "--json", "--port", "0"]),
     Server("bare trio serve_tcp", [sys.executable, str(HERE / "bare_trio_server.py"), "0"]),
     Server("thread-per-client", [sys.executable, str(HERE / "thread_server.py"), "0"], port_on_stderr=True),
 ]
+OURS, OURS_JSON, BARE_TRIO, THREADS = SERVERS
+WARMUP_SECONDS = 1.0
 
 
 def measure(loadgen: Path, server: Server, connections: int, seconds: float) -> dict[str, float]:
-    proc, port = server.start()
+    running = start(server)
     try:
         done = subprocess.run(
-            [str(loadgen), "127.0.0.1", str(port), str(connections), str(seconds), "1", "64"],
+            [str(loadgen), "127.0.0.1", str(running.port), str(connections), str(seconds), str(WARMUP_SECONDS), "64"],
             capture_output=True,
             text=True,
             timeout=seconds + 60,
             check=True,
         )
-        return json.loads(done.stdout)
+        result: dict[str, float] = json.loads(done.stdout)
+        result["log_lines_per_s"] = running.log_lines[0] / (seconds + WARMUP_SECONDS)
+        return result
     finally:
-        proc.terminate()
+        running.proc.terminate()
         try:
-            proc.wait(5)
+            running.proc.wait(5)
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            running.proc.kill()
+            running.proc.wait()
 
 
 def main() -> None:
@@ -109,27 +132,25 @@ def main() -> None:
                     flush=True,
                 )
 
-    def median(name: str, connections: int, key: str) -> float:
-        return statistics.median(r[key] for r in results[(name, connections)])
+    def median(server: Server, connections: int, key: str) -> float:
+        return statistics.median(r[key] for r in results[(server.name, connections)])
 
-    print(
-        f"\nmedian of {args.rounds} rounds, {args.seconds:g} s each, 64-byte messages, one in flight per connection\n"
-    )
-    print(
-        "| connections | tui-echo --headless msgs/s (p99) | bare trio msgs/s (p99) | thread-per-client msgs/s (p99) "
-        "| headless / bare trio | headless / threads |"
-    )
-    print("|---|---|---|---|---|---|")
+    print(f"\nmedian of {args.rounds} rounds, {args.seconds:g} s each, 64-byte messages, one in flight per connection")
+    print("msgs/s (p99 latency); log lines/s for tui-echo\n")
+    print("| connections | " + " | ".join(s.name for s in SERVERS) + " | headless / bare trio | headless / threads |")
+    print("|---" * (len(SERVERS) + 3) + "|")
     for connections in levels:
         cells = []
         for server in SERVERS:
-            rate = median(server.name, connections, "msgs_per_s")
-            p99 = median(server.name, connections, "p99_us") / 1000
-            cells.append(f"{rate:,.0f} ({p99:.1f} ms)")
-        ours = median(SERVERS[0].name, connections, "msgs_per_s")
-        trio_rate = median(SERVERS[1].name, connections, "msgs_per_s")
-        threads = median(SERVERS[2].name, connections, "msgs_per_s")
-        print(f"| {connections} | {' | '.join(cells)} | {ours / trio_rate:.2f}x | {ours / threads:.2f}x |")
+            rate, p99_ms = median(server, connections, "msgs_per_s"), median(server, connections, "p99_us") / 1000
+            cell = f"{rate:,.0f} ({p99_ms:.1f} ms)"
+            if server in (OURS, OURS_JSON):
+                cell += f", {median(server, connections, 'log_lines_per_s'):.0f} lines/s"
+            cells.append(cell)
+        ours = median(OURS, connections, "msgs_per_s")
+        vs_trio = ours / median(BARE_TRIO, connections, "msgs_per_s")
+        vs_threads = ours / median(THREADS, connections, "msgs_per_s")
+        print(f"| {connections} | {' | '.join(cells)} | {vs_trio:.2f}x | {vs_threads:.2f}x |")
 
 
 if __name__ == "__main__":

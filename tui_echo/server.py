@@ -45,7 +45,7 @@ _ACCEPT_RESOURCE_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOM
 _ACCEPT_TRANSIENT_ERRNOS = {errno.ECONNABORTED, errno.EPROTO, errno.EPERM, errno.ECONNRESET}
 _LINGER_SECONDS = 1.0  # how long a kicked client may take to close its side
 _SHUTDOWN_LINGER_SECONDS = 0.5  # the same when the whole server stops (it exits within 2 s)
-_STOP_DRAIN_SECONDS = 1.5  # how long a stopping server waits for a stalled consumer
+_STOP_DRAIN_SECONDS = 1.0  # how long a stopping server waits for a stalled consumer
 
 
 class _Connection:
