@@ -282,3 +282,29 @@ def talk_on(client: socket.socket, message: bytes) -> bool:
             return False
         received += chunk
     return received == message
+
+
+def test_a_log_reader_that_stalls_never_stalls_the_echo() -> None:
+    # stdout is a pipe nobody reads: once its buffer is full every log write blocks.
+    proc = subprocess.Popen(
+        [tui_echo_command(), "--headless", "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        port = int(proc.stdout.readline().split(b"listening on 127.0.0.1:")[1].split()[0])
+        for _ in range(1500):  # about 150 KB of connect and disconnect lines: more than a pipe holds
+            socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT).close()
+        busy = talk(port)  # its socket times out if the echo stalls
+        for n in range(2000):
+            assert talk_on(busy, b"%06d" % n)
+        busy.close()
+        # Reading again releases the log: every connect and disconnect is there, in order.
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=TIMEOUT)
+        lines = out.decode().splitlines()
+        assert sum(" connected (" in line for line in lines) == 1501
+        assert sum("disconnected: closed by peer" in line for line in lines) == 1501
+        assert "server stopped: 1501 clients" in lines[-1]
+        assert proc.returncode == 0 and err == b""
+    finally:
+        proc.kill()
+        proc.wait()
