@@ -123,6 +123,3 @@ def privileged_port_denied_prefix() -> list[str]:
     if not is_root():
         return []
     return [needs_tool("setpriv"), "--bounding-set", "-net_bind_service", "--inh-caps", "-net_bind_service"]
-
-
-__all__ = ["HeadlessProcess", "run_cli", "needs_tool", "privileged_port_denied_prefix", "signal"]

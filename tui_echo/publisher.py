@@ -59,10 +59,6 @@ class EventPublisher:
         self._backlog.append(event)
         self._notify()
 
-    @property
-    def backlog(self) -> int:
-        return len(self._backlog)
-
     async def wait_for_room(self) -> None:
         """Wait while the lifecycle backlog is at its limit (used to pause accept)."""
         while len(self._backlog) >= self._backlog_limit and not self._consumer_gone:

@@ -142,10 +142,6 @@ class EchoServer:
         """The live clients' state, exact at the moment of reading."""
         return (conn.state for conn in self._connections.values())
 
-    def client(self, client_id: int) -> ClientState | None:
-        conn = self._connections.get(client_id)
-        return conn.state if conn else None
-
     def totals(self) -> ServerTotals:
         live = [conn.state for conn in self._connections.values()]
         return ServerTotals(
