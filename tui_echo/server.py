@@ -218,7 +218,8 @@ class EchoServer:
         )
 
     def _close_listeners(self) -> None:
-        for listener in self._listeners:
+        listeners, self._listeners = self._listeners, []
+        for listener in listeners:
             trio.lowlevel.notify_closing(listener)
             listener.close()
 
