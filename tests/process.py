@@ -14,7 +14,8 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-TIMEOUT = 10.0
+from .helpers import TIMEOUT
+
 COMMAND = Path(sys.executable).with_name("tui-echo")
 
 

@@ -11,9 +11,7 @@ import time
 
 import pytest
 
-from .process import HeadlessProcess, needs_tool, privileged_port_denied_prefix, run_cli, tui_echo_command
-
-TIMEOUT = 10.0
+from .process import TIMEOUT, HeadlessProcess, needs_tool, privileged_port_denied_prefix, run_cli, tui_echo_command
 
 
 @pytest.fixture
@@ -33,13 +31,7 @@ def headless(request: pytest.FixtureRequest):
 def talk(port: int, *messages: bytes) -> socket.socket:
     client = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
     for message in messages:
-        client.sendall(message)
-        received = b""
-        while len(received) < len(message):
-            chunk = client.recv(65536)
-            assert chunk, "server closed early"
-            received += chunk
-        assert received == message
+        assert talk_on(client, message), "server closed early or echoed something else"
     return client
 
 

@@ -68,7 +68,6 @@ class _ClientLog:
 class Summary:
     """A client's data not printed line by line: ``messages`` and ``bytes_in`` over ``seconds``."""
 
-    client_id: int
     at: float
     messages: int
     bytes_in: int
@@ -96,6 +95,10 @@ def _local_time(at: float) -> str:
     return datetime.fromtimestamp(at).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
+def _client_line(at: float, client: _ClientLog, text: str) -> str:
+    return f"{_local_time(at)}  {client.label} {client.peer}  {text}"
+
+
 class HumanFormat:
     def listening(self, event: ServerListening, config: ServerConfig) -> str:
         limits = [
@@ -106,35 +109,41 @@ class HumanFormat:
         return f"{_local_time(event.at)}  listening on {describe_addresses(event.addresses)} ({', '.join(limits)})"
 
     def connected(self, event: ClientConnected, client: _ClientLog, clients_now: int) -> str:
-        return f"{_local_time(event.at)}  {client.label} {client.peer}  connected ({clients_now} now)"
+        return _client_line(event.at, client, f"connected ({clients_now} now)")
 
     def data(self, event: DataEchoed, client: _ClientLog) -> str:
-        return (
-            f"{_local_time(event.at)}  {client.label} {client.peer}  msg {event.messages_in}  "
-            f"echoed {format_size(len(event.data))}: {preview(event.data, HUMAN_PREVIEW_BYTES)}"
+        return _client_line(
+            event.at,
+            client,
+            f"msg {event.messages_in}  "
+            f"echoed {format_size(len(event.data))}: {preview(event.data, HUMAN_PREVIEW_BYTES)}",
         )
 
     def sent(self, event: DataSent, client: _ClientLog) -> str:
-        return (
-            f"{_local_time(event.at)}  {client.label} {client.peer}  "
-            f"operator sent {format_size(len(event.data))}: {preview(event.data, HUMAN_PREVIEW_BYTES)}"
+        return _client_line(
+            event.at,
+            client,
+            f"operator sent {format_size(len(event.data))}: {preview(event.data, HUMAN_PREVIEW_BYTES)}",
         )
 
     def summary(self, summary: Summary, client: _ClientLog) -> str:
-        return (
-            f"{_local_time(summary.at)}  {client.label} {client.peer}  busy, lines coalesced: "
+        return _client_line(
+            summary.at,
+            client,
+            "busy, lines coalesced: "
             f"+{plural(summary.messages, 'msg')}, +{format_size(summary.bytes_in)} in {summary.seconds:.1f} s; "
-            f"total {plural(summary.messages_total, 'msg')}, {format_size(summary.bytes_total)} in"
+            f"total {plural(summary.messages_total, 'msg')}, {format_size(summary.bytes_total)} in",
         )
 
     def disconnected(self, event: ClientDisconnected, client: _ClientLog, clients_now: int) -> str:
-        stamp = _local_time(event.at)
         if event.reason.startswith("refused"):
-            return f"{stamp}  {client.label} {client.peer}  {event.reason} ({clients_now} connected)"
-        return (
-            f"{stamp}  {client.label} {client.peer}  disconnected: {event.reason} "
+            return _client_line(event.at, client, f"{event.reason} ({clients_now} connected)")
+        return _client_line(
+            event.at,
+            client,
+            f"disconnected: {event.reason} "
             f"({plural(event.messages_in, 'msg')}, {format_size(event.bytes_in)} in, "
-            f"{format_size(event.bytes_out)} out, {event.at - event.connected_at:.1f} s; {clients_now} now)"
+            f"{format_size(event.bytes_out)} out, {event.at - event.connected_at:.1f} s; {clients_now} now)",
         )
 
     def notice(self, event: ServerNotice) -> str:
@@ -156,6 +165,10 @@ def _utc_time(at: float) -> str:
 def _json(record: dict[str, object]) -> str:
     # ensure_ascii: the line is plain ASCII whatever the client sent.
     return json.dumps(record, ensure_ascii=True, separators=(",", ":"))
+
+
+def _client_json(kind: str, at: float, client: _ClientLog, **fields: object) -> str:
+    return _json({"event": kind, "time": _utc_time(at), "client": client.client_id, "peer": client.peer, **fields})
 
 
 def _json_data(data: bytes) -> dict[str, object]:
@@ -180,72 +193,46 @@ class JsonFormat:
         )
 
     def connected(self, event: ClientConnected, client: _ClientLog, clients_now: int) -> str:
-        return _json(
-            {
-                "event": "connected",
-                "time": _utc_time(event.at),
-                "client": event.client_id,
-                "peer": client.peer,
-                "clients_now": clients_now,
-            }
-        )
+        return _client_json("connected", event.at, client, clients_now=clients_now)
 
     def data(self, event: DataEchoed, client: _ClientLog) -> str:
-        return _json(
-            {
-                "event": "data",
-                "time": _utc_time(event.at),
-                "client": event.client_id,
-                "peer": client.peer,
-                **_json_data(event.data),
-                "messages_in": event.messages_in,
-                "bytes_in": event.bytes_in,
-                "bytes_out": event.bytes_out,
-            }
+        return _client_json(
+            "data",
+            event.at,
+            client,
+            **_json_data(event.data),
+            messages_in=event.messages_in,
+            bytes_in=event.bytes_in,
+            bytes_out=event.bytes_out,
         )
 
     def sent(self, event: DataSent, client: _ClientLog) -> str:
-        return _json(
-            {
-                "event": "sent",
-                "time": _utc_time(event.at),
-                "client": event.client_id,
-                "peer": client.peer,
-                **_json_data(event.data),
-                "bytes_out": event.bytes_out,
-            }
-        )
+        return _client_json("sent", event.at, client, **_json_data(event.data), bytes_out=event.bytes_out)
 
     def summary(self, summary: Summary, client: _ClientLog) -> str:
-        return _json(
-            {
-                "event": "data_summary",
-                "time": _utc_time(summary.at),
-                "client": summary.client_id,
-                "peer": client.peer,
-                "messages": summary.messages,
-                "bytes": summary.bytes_in,
-                "seconds": round(summary.seconds, 3),
-                "messages_in": summary.messages_total,
-                "bytes_in": summary.bytes_total,
-                "note": "busy client: data events coalesced",
-            }
+        return _client_json(
+            "data_summary",
+            summary.at,
+            client,
+            messages=summary.messages,
+            bytes=summary.bytes_in,
+            seconds=round(summary.seconds, 3),
+            messages_in=summary.messages_total,
+            bytes_in=summary.bytes_total,
+            note="busy client: data events coalesced",
         )
 
     def disconnected(self, event: ClientDisconnected, client: _ClientLog, clients_now: int) -> str:
-        return _json(
-            {
-                "event": "disconnected",
-                "time": _utc_time(event.at),
-                "client": event.client_id,
-                "peer": client.peer,
-                "reason": event.reason,
-                "messages_in": event.messages_in,
-                "bytes_in": event.bytes_in,
-                "bytes_out": event.bytes_out,
-                "seconds": round(event.at - event.connected_at, 3),
-                "clients_now": clients_now,
-            }
+        return _client_json(
+            "disconnected",
+            event.at,
+            client,
+            reason=event.reason,
+            messages_in=event.messages_in,
+            bytes_in=event.bytes_in,
+            bytes_out=event.bytes_out,
+            seconds=round(event.at - event.connected_at, 3),
+            clients_now=clients_now,
         )
 
     def notice(self, event: ServerNotice) -> str:
@@ -343,7 +330,6 @@ class EventLog:
         if messages <= 0 and bytes_in <= 0:
             return []
         summary = Summary(
-            client_id=client.client_id,
             at=now,
             messages=messages,
             bytes_in=bytes_in,
