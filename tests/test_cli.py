@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -234,6 +235,7 @@ def test_address_not_on_this_machine_is_one_clear_line() -> None:
         (["--framing", "xml"], "argument --framing: invalid choice: 'xml'"),
         (["--host", ""], "argument --host: expected a host name or address"),
         (["--bogus"], "unrecognized arguments: --bogus"),
+        (["--feed-lines", "0"], "argument --feed-lines: expected a whole number from 1 to 1000000, got '0'"),
     ],
 )
 def test_bad_flag_values_are_one_clear_line(args: list[str], expected: str) -> None:
@@ -300,3 +302,44 @@ def test_a_log_reader_that_stalls_never_stalls_the_echo() -> None:
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_json_without_headless_is_one_clear_line() -> None:
+    assert_user_error(run_cli(["--json", "--port", "0"]), "--json is for the headless log: add --headless")
+
+
+def test_the_monitor_without_a_terminal_is_one_clear_line() -> None:
+    assert_user_error(run_cli(["--port", "0"]), "the monitor needs a terminal; use --headless")
+
+
+def run_in_terminal(args: list[str]) -> tuple[int, str]:
+    """Run tui-echo with a pseudo-terminal as its terminal; return its exit code and what it wrote there."""
+    main, terminal = os.openpty()
+    try:
+        proc = subprocess.Popen([tui_echo_command(), *args], stdin=terminal, stdout=terminal, stderr=terminal)
+        code = proc.wait(TIMEOUT)
+        os.close(terminal)
+        output = b""
+        while True:
+            try:
+                chunk = os.read(main, 4096)
+            except OSError:  # EIO: the terminal has no writer left
+                break
+            if not chunk:
+                break
+            output += chunk
+        return code, output.decode(errors="replace")
+    finally:
+        os.close(main)
+
+
+def test_the_monitor_on_a_busy_port_is_one_clear_line_before_the_screen_opens() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, output = run_in_terminal(["--port", str(port)])
+    assert code == 2
+    lines = output.strip().splitlines()
+    assert len(lines) == 1 and "\x1b" not in output, output  # nothing drawn: the screen never opened
+    assert lines[0].startswith(f"tui-echo: error: cannot listen on 127.0.0.1:{port}: address already in use")

@@ -11,7 +11,21 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "tui_echo"
-PURE_MODULES = ("events", "commands", "state", "config", "escape", "eventlog", "listeners")
+PURE_MODULES = (
+    "events",
+    "commands",
+    "state",
+    "config",
+    "escape",
+    "eventlog",
+    "listeners",
+    "units",
+    "sendtext",
+    "hexdump",
+    "engine",
+    "tracker",
+)
+MONITOR_MODULES = sorted((PACKAGE / "monitor").glob("*.py"))
 
 
 def imported_roots(module: Path) -> set[str]:
@@ -30,8 +44,19 @@ def test_pure_modules_import_neither_trio_nor_textual(name: str) -> None:
 
 
 def test_the_engine_never_imports_textual() -> None:
-    for module in ("server", "publisher", "headless", "cli"):
+    for module in ("server", "publisher", "headless", "cli", "bridge"):
         assert "textual" not in imported_roots(PACKAGE / f"{module}.py"), module
+
+
+@pytest.mark.parametrize("module", MONITOR_MODULES, ids=lambda path: path.name)
+def test_the_monitor_never_imports_trio(module: Path) -> None:
+    assert "trio" not in imported_roots(module)
+
+
+def test_the_stylesheet_sits_beside_the_app_module() -> None:
+    from tui_echo.monitor.app import MonitorApp
+
+    assert (PACKAGE / "monitor" / str(MonitorApp.CSS_PATH)).is_file()
 
 
 def test_ruff_finds_nothing() -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 from tui_echo.config import ServerConfig
-from tui_echo.eventlog import EventLog, HumanFormat, JsonFormat, format_size
+from tui_echo.eventlog import EventLog, HumanFormat, JsonFormat
+from tui_echo.units import format_size
 from tui_echo.events import (
     ClientConnected,
     ClientDisconnected,

@@ -13,7 +13,7 @@ from importlib.metadata import version
 
 import trio
 
-from tui_echo.config import DEFAULT_HOST, DEFAULT_PORT, Framing, ServerConfig
+from tui_echo.config import DEFAULT_FEED_LINES, DEFAULT_HOST, DEFAULT_PORT, Framing, ServerConfig
 from tui_echo.headless import run_headless
 from tui_echo.listeners import ListenError
 
@@ -61,8 +61,8 @@ def _host(text: str) -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
-        description="A multi-client TCP echo server that logs every connection and message.",
-        epilog="Example: tui-echo --headless --port 0, then connect with nc 127.0.0.1 PORT.",
+        description="A multi-client TCP echo server with a live monitor of every connection and message.",
+        epilog="Example: tui-echo --port 0, then connect with nc 127.0.0.1 PORT (the monitor shows the port).",
     )
     parser.add_argument(
         "--host",
@@ -84,7 +84,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--json",
         action="store_true",
-        help="Write the log as JSON Lines, one object per event, for jq or a log collector.",
+        help="With --headless: write the log as JSON Lines, one object per event, for jq or a log collector.",
+    )
+    parser.add_argument(
+        "--feed-lines",
+        type=_whole_number(1, 1_000_000),
+        default=DEFAULT_FEED_LINES,
+        metavar="N",
+        help=f"The monitor's feed keeps the last N lines (default {DEFAULT_FEED_LINES}).",
     )
     parser.add_argument(
         "--max-clients",
@@ -129,8 +136,26 @@ def _silence_stdout() -> None:
     os.close(devnull)
 
 
+def _run_monitor(config: ServerConfig, feed_lines: int) -> int:
+    # Imported here: headless runs never load Textual.
+    from tui_echo.bridge import TrioEngine
+    from tui_echo.monitor.app import MonitorApp
+
+    engine = TrioEngine(config)
+    engine.listen()
+    app = MonitorApp(engine, feed_lines=feed_lines)
+    app.run()
+    return app.return_code or 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.json and not args.headless:
+        parser.error("--json is for the headless log: add --headless")
+    # Textual reads keys from stdin and draws on stderr.
+    if not args.headless and not (sys.stdin.isatty() and sys.stderr.isatty()):
+        parser.error("the monitor needs a terminal; use --headless to log to a pipe or file")
     config = ServerConfig(
         host=args.host,
         port=args.port,
@@ -139,6 +164,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         framing=Framing(args.framing),
     )
     _raise_fd_limit()
+    if not args.headless:
+        try:
+            return _run_monitor(config, args.feed_lines)
+        except ListenError as exc:
+            print(f"{PROG}: error: {exc}", file=sys.stderr)
+            return 2
     # Client bytes are escaped, but printable non-ASCII text is kept: never crash on encoding.
     sys.stdout.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
     try:

@@ -7,6 +7,7 @@ from enum import StrEnum
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 12354  # the teaching server's port
+DEFAULT_FEED_LINES = 5000  # lines the monitor's feed keeps
 
 
 class Framing(StrEnum):

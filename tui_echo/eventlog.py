@@ -31,18 +31,10 @@ from tui_echo.events import (
     ServerStopped,
 )
 from tui_echo.listeners import describe_addresses, format_address
+from tui_echo.units import format_size, plural
 
 HUMAN_PREVIEW_BYTES = 80
 JSON_DATA_BYTES = 1024
-
-
-def format_size(count: int) -> str:
-    size = float(count)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{count} B" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    raise AssertionError("unreachable")
 
 
 @dataclass(slots=True)
@@ -85,10 +77,6 @@ class LogFormat(Protocol):
     def disconnected(self, event: ClientDisconnected, client: _ClientLog, clients_now: int) -> str: ...
     def notice(self, event: ServerNotice) -> str: ...
     def stopped(self, event: ServerStopped) -> str: ...
-
-
-def plural(count: int, noun: str) -> str:
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def _local_time(at: float) -> str:

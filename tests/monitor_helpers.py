@@ -1,0 +1,102 @@
+"""Run the monitor app against a real server on port 0, with real client sockets.
+
+Textual tests stay synchronous (``asyncio.run`` around ``app.run_test()``):
+trio's pytest plugin must not see them. Clients are asyncio streams, so they
+never block the event loop the app and the server share.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import warnings
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from textual.pilot import Pilot
+from textual.widget import Widget
+
+from tui_echo.bridge import TrioEngine
+from tui_echo.config import ServerConfig
+from tui_echo.monitor.app import MonitorApp
+from tui_echo.monitor.connections import ConnectionsTable
+from tui_echo.monitor.feed import Feed
+
+from .helpers import TIMEOUT
+
+SIZE = (120, 40)
+
+
+@dataclass
+class Client:
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+
+    async def say(self, data: bytes) -> None:
+        """Send ``data`` and read its echo back."""
+        self.writer.write(data)
+        assert await self.receive(len(data)) == data
+
+    async def receive(self, count: int) -> bytes:
+        return await asyncio.wait_for(self.reader.readexactly(count), TIMEOUT)
+
+    async def until_eof(self) -> bytes:
+        """Everything up to the server's FIN; fails if it never comes."""
+        return await asyncio.wait_for(self.reader.read(), TIMEOUT)
+
+
+@dataclass
+class Monitor:
+    app: MonitorApp
+    pilot: Pilot[None]
+    port: int
+    clients: list[Client] = field(default_factory=list)
+
+    @property
+    def table(self) -> ConnectionsTable:
+        return self.app.query_one(ConnectionsTable)
+
+    @property
+    def feed(self) -> Feed:
+        return self.app.query_one(Feed)
+
+    async def connect(self) -> Client:
+        reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+        self.clients.append(Client(reader, writer))
+        return self.clients[-1]
+
+    async def until(self, condition: Callable[[], object], what: str, timeout: float = TIMEOUT) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                rows = [(row.client_id, row.status) for row in self.table.rows]
+                raise AssertionError(f"timed out waiting for {what}; table rows: {rows}")
+            await self.pilot.pause(0.02)
+
+    def live_ids(self) -> list[int]:
+        return [row.client_id for row in self.table.rows if not row.gone]
+
+
+def screen_lines(widget: Widget) -> list[str]:
+    """The text the widget draws now, line by line, as it would reach the terminal."""
+    return ["".join(segment.text for segment in widget.render_line(y)) for y in range(widget.size.height)]
+
+
+def run_monitor(test: Callable[[Monitor], Awaitable[None]], **settings: object) -> None:
+    async def main() -> None:
+        engine = TrioEngine(ServerConfig(port=0, **settings))  # type: ignore[arg-type]
+        engine.listen()
+        app = MonitorApp(engine, handle_signals=False)
+        async with app.run_test(size=SIZE) as pilot:
+            monitor = Monitor(app, pilot, engine.addresses[0][1])
+            try:
+                await test(monitor)
+            finally:
+                for client in monitor.clients:
+                    client.writer.close()
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        asyncio.run(main())
+    # An unfinished guest run warns and leaves trio broken for the next run.
+    assert not [w for w in caught if "guest run" in str(w.message)], [str(w.message) for w in caught]

@@ -1,0 +1,72 @@
+"""The installed ``tui-echo`` in a real terminal (tmux), with a real client, driven by keys."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from .helpers import TIMEOUT
+from .process import needs_tool, tui_echo_command
+
+
+class Tmux:
+    def __init__(self, tmux: str) -> None:
+        self.tmux = tmux
+        self.socket = f"tui-echo-test-{uuid.uuid4().hex[:8]}"
+
+    def run(self, *args: str) -> str:
+        done = subprocess.run([self.tmux, "-L", self.socket, *args], capture_output=True, text=True, timeout=TIMEOUT)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    def screen(self) -> str:
+        return self.run("capture-pane", "-p")
+
+    def wait_for(self, pattern: str) -> re.Match[str]:
+        deadline = time.monotonic() + TIMEOUT
+        while time.monotonic() < deadline:
+            match = re.search(pattern, self.screen())
+            if match:
+                return match
+            time.sleep(0.05)
+        raise AssertionError(f"{pattern!r} never appeared; the screen:\n{self.screen()}")
+
+
+@pytest.fixture
+def tmux() -> Iterator[Tmux]:
+    session = Tmux(needs_tool("tmux"))
+    # A plain shell, so that the exit code and the restored terminal can be read after tui-echo ends.
+    session.run("new-session", "-d", "-x", "120", "-y", "40", "env PS1='$ ' bash --norc --noprofile")
+    yield session
+    subprocess.run([session.tmux, "-L", session.socket, "kill-server"], capture_output=True)
+
+
+def test_the_installed_command_shows_a_client_kicks_it_and_quits_cleanly(tmux: Tmux) -> None:
+    tmux.run("send-keys", f"{shlex.quote(tui_echo_command())} --port 0; echo exit=$?", "Enter")
+    port = int(tmux.wait_for(r"listening 127\.0\.0\.1:(\d+)").group(1))
+    assert tmux.run("display", "-p", "#{alternate_on}").strip() == "1"
+
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as client:
+        client.sendall(b"hello from e2e\n")
+        assert client.recv(100) == b"hello from e2e\n"
+        row = tmux.wait_for(r"#1 +127\.0\.0\.1:\d+ .* 1 +15 B +15 B .*connected")
+        assert "kick" in row.string.splitlines()[row.string.count("\n", 0, row.start())]
+        tmux.wait_for(r"#1 +⇄ hello from e2e\\n")
+
+        tmux.run("send-keys", "K")
+        assert client.recv(100) == b""  # EOF: the server closed the connection
+        tmux.wait_for(r"disconnected: kicked")
+
+    tmux.run("send-keys", "q")
+    tmux.wait_for(r"(?m)^exit=0$")
+    assert tmux.run("display", "-p", "#{alternate_on}").strip() == "0"  # back on the normal screen
+    assert "\x1b" not in tmux.screen()
+    tmux.run("send-keys", "stty -a | grep -o -- '-\\?icanon\\|-\\?echo ' | tr '\\n' ' '; echo", "Enter")
+    tmux.wait_for(r"icanon echo")  # line editing and echo are on again: the terminal is restored

@@ -1,0 +1,213 @@
+"""The monitor, driven as a user would (keys and clicks) against a real server and real clients."""
+
+from __future__ import annotations
+
+from textual.widgets import Checkbox
+
+from tui_echo.monitor.connections import _kick_span
+from tui_echo.monitor.feed import Direction
+from tui_echo.tracker import GONE_ROW_SECONDS
+
+from .helpers import TIMEOUT
+from .monitor_helpers import Client, Monitor, run_monitor, screen_lines
+
+
+def echoed(monitor: Monitor, client_id: int) -> list[str]:
+    return [e.text for e in monitor.feed.entries if e.client_id == client_id and e.direction is Direction.ECHOED]
+
+
+def test_a_client_shows_a_row_and_three_messages_count_three() -> None:
+    async def test(monitor: Monitor) -> None:
+        client = await monitor.connect()
+        await monitor.until(lambda: monitor.live_ids() == [1], "a row for client #1")
+        for word in (b"one", b"two", b"three"):
+            await client.say(word)
+        await monitor.until(lambda: len(echoed(monitor, 1)) == 3, "three feed lines")
+        await monitor.until(lambda: monitor.table.rows[0].messages == 3, "a count of 3")
+        assert echoed(monitor, 1) == ["one", "two", "three"]
+        row_line = screen_lines(monitor.table)[1]
+        assert "#1" in row_line and " 3 " in row_line and "11 B" in row_line and "kick" in row_line
+        feed_text = "\n".join(screen_lines(monitor.feed))
+        assert "⇄ one" in feed_text and "⇄ three" in feed_text and "connected from 127.0.0.1:" in feed_text
+
+    run_monitor(test)
+
+
+def test_the_rows_kick_control_disconnects_that_client_and_its_row_leaves() -> None:
+    async def test(monitor: Monitor) -> None:
+        first, second = await monitor.connect(), await monitor.connect()
+        await monitor.until(lambda: monitor.live_ids() == [1, 2], "two rows")
+        kick_x = _kick_span()[0] + 2  # inside the control, past the table's left padding
+        await monitor.pilot.click("ConnectionsTable", offset=(kick_x, 2))  # line 0 is the header
+        assert await second.until_eof() == b""
+        await monitor.until(lambda: monitor.live_ids() == [1], "client #2 gone from the live rows")
+        row = monitor.table.row_of(2)
+        assert row is not None and row.gone and row.status == "kicked"
+        await monitor.until(lambda: monitor.table.row_of(2) is None, "the kicked row to leave", GONE_ROW_SECONDS + 2)
+        await first.say(b"still here")
+
+    run_monitor(test)
+
+
+def test_k_kicks_the_selected_client_and_K_kicks_all() -> None:
+    async def test(monitor: Monitor) -> None:
+        clients = [await monitor.connect() for _ in range(3)]
+        await monitor.until(lambda: monitor.live_ids() == [1, 2, 3], "three rows")
+        await monitor.pilot.press("down")
+        assert monitor.table.cursor_client == 2
+        await monitor.pilot.press("k")
+        assert await clients[1].until_eof() == b""
+        await monitor.until(lambda: monitor.live_ids() == [1, 3], "client #2 kicked")
+        await clients[0].say(b"a")
+        await monitor.pilot.press("K")
+        assert await clients[0].until_eof() == b""
+        assert await clients[2].until_eof() == b""
+        await monitor.until(lambda: monitor.live_ids() == [], "every client kicked")
+        assert "disconnected: kicked" in "\n".join(e.text for e in monitor.feed.entries)
+
+    run_monitor(test)
+
+
+def test_the_cursor_stays_on_its_client_as_others_come_and_go() -> None:
+    async def test(monitor: Monitor) -> None:
+        clients = [await monitor.connect() for _ in range(3)]
+        await monitor.until(lambda: monitor.live_ids() == [1, 2, 3], "three rows")
+        await monitor.pilot.press("end")
+        assert monitor.table.cursor_client == 3
+        clients[0].writer.close()
+        await monitor.until(lambda: monitor.table.row_of(1) is None, "client #1's row to leave", GONE_ROW_SECONDS + 2)
+        clients.append(await monitor.connect())
+        await monitor.until(lambda: monitor.live_ids() == [2, 3, 4], "client #4's row")
+        assert monitor.table.cursor_client == 3
+
+    run_monitor(test)
+
+
+def test_sorting_by_messages_puts_the_busiest_client_first() -> None:
+    async def test(monitor: Monitor) -> None:
+        quiet, busy = await monitor.connect(), await monitor.connect()
+        await quiet.say(b"x")
+        for _ in range(5):
+            await busy.say(b"y")
+        await monitor.until(lambda: [r.messages for r in monitor.table.rows] == [1, 5], "both counts")
+        await monitor.pilot.click("ConnectionsTable", offset=(42, 0))  # the "msgs" header
+        assert monitor.table.sort_key == "msgs"
+        assert [r.client_id for r in monitor.table.rows] == [2, 1]
+        assert "msgs▼" in screen_lines(monitor.table)[0]
+
+    run_monitor(test)
+
+
+def test_the_send_box_delivers_exact_bytes_to_one_client_and_to_all() -> None:
+    async def test(monitor: Monitor) -> None:
+        first, second = await monitor.connect(), await monitor.connect()
+        await monitor.until(lambda: monitor.live_ids() == [1, 2], "two rows")
+        await monitor.pilot.press("down", "s")
+        await monitor.pilot.press(*r"hi\x00\t\\ é\r\n")
+        await monitor.pilot.press("enter")
+        assert await second.receive(len("hi\0\t\\ é\r\n".encode())) == "hi\0\t\\ é\r\n".encode()
+        await monitor.until(
+            lambda: any(e.direction is Direction.SENT and e.client_id == 2 for e in monitor.feed.entries),
+            "the sent line in the feed",
+        )
+        monitor.app.query_one(Checkbox).value = True
+        await monitor.pilot.press(*"all\\n", "enter")
+        assert await first.receive(4) == b"all\n"
+        assert await second.receive(4) == b"all\n"
+
+    run_monitor(test)
+
+
+def test_a_bad_escape_sends_nothing_and_keeps_the_text() -> None:
+    async def test(monitor: Monitor) -> None:
+        client = await monitor.connect()
+        await monitor.until(lambda: monitor.live_ids() == [1], "a row")
+        await monitor.pilot.press("s", *r"oops\q", "enter")
+        await monitor.pilot.pause(0.1)
+        assert monitor.app.query_one("#send-input").value == r"oops\q"  # type: ignore[attr-defined]
+        assert not [e for e in monitor.feed.entries if e.direction is Direction.SENT]
+        await client.say(b"ping")  # nothing else arrived before the echo
+
+    run_monitor(test)
+
+
+def test_filter_shows_only_the_selected_clients_lines() -> None:
+    async def test(monitor: Monitor) -> None:
+        first, second = await monitor.connect(), await monitor.connect()
+        await first.say(b"from one")
+        await second.say(b"from two")
+        await monitor.until(lambda: echoed(monitor, 2) == ["from two"], "both lines")
+        await monitor.pilot.press("down", "f")
+        shown = monitor.feed.shown_lines()
+        assert any("from two" in line for line in shown) and not any("from one" in line for line in shown)
+        assert "#2 only" in str(monitor.feed.border_title)
+        await monitor.pilot.press("f")
+        assert any("from one" in line for line in monitor.feed.shown_lines())
+
+    run_monitor(test)
+
+
+def test_hex_view_dumps_bytes_and_switches_back() -> None:
+    async def test(monitor: Monitor) -> None:
+        client = await monitor.connect()
+        await client.say(b"Hello\x00\xff" + bytes(range(16)))
+        await monitor.until(lambda: echoed(monitor, 1), "the line")
+        await monitor.pilot.press("x")
+        text = "\n".join(screen_lines(monitor.feed))
+        assert "0000  48 65 6c 6c 6f 00 ff 00  01 02 03 04 05 06 07 08  |Hello...........|" in text
+        assert "0010  09 0a 0b 0c 0d 0e 0f" in text
+        await monitor.pilot.press("x")
+        assert "Hello\\x00\\xff" in "\n".join(screen_lines(monitor.feed))
+
+    run_monitor(test)
+
+
+def test_pause_holds_the_view_while_lines_arrive_and_clear_empties_the_feed() -> None:
+    async def test(monitor: Monitor) -> None:
+        client = await monitor.connect()
+        for n in range(30):  # more than the feed shows at once
+            await client.say(b"line %d" % n)
+        await monitor.until(lambda: len(echoed(monitor, 1)) == 30, "30 lines")
+        await monitor.pilot.pause(0.1)
+        await monitor.pilot.press("p")
+        before = screen_lines(monitor.feed)
+        for n in range(5):
+            await client.say(b"later %d" % n)
+        await monitor.until(lambda: len(echoed(monitor, 1)) == 35, "5 more lines")
+        assert screen_lines(monitor.feed)[1:-1] == before[1:-1]  # the border title changes, the lines do not
+        assert "PAUSED, 5 new lines" in str(monitor.feed.border_title)
+        await monitor.pilot.press("p")
+        await monitor.pilot.pause(0.1)
+        assert "later 4" in "\n".join(screen_lines(monitor.feed))
+        await monitor.pilot.press("c")
+        assert monitor.feed.entries == () and monitor.feed.shown_lines() == []
+
+    run_monitor(test)
+
+
+def test_escape_sequences_and_markup_from_clients_appear_literally() -> None:
+    async def test(monitor: Monitor) -> None:
+        client = await monitor.connect()
+        await client.say(b"\x1b[2J\x1b]0;owned\x07\r[bold red]x[/] \x1b[31m" + b"A" * 500)
+        await monitor.until(lambda: echoed(monitor, 1), "the line")
+        line = next(line for line in screen_lines(monitor.feed) if "⇄" in line)
+        assert r"⇄ \x1b[2J\x1b]0;owned\x07\r[bold red]x[/] \x1b[31mAAA" in line
+        assert "\x1b" not in line and "\r" not in line and "\x07" not in line
+        assert echoed(monitor, 1)[0].endswith("A … +335 B")  # cut at 200 bytes, with a visible mark
+
+    run_monitor(test)
+
+
+def test_quitting_closes_every_client_and_the_server() -> None:
+    clients: list[Client] = []
+
+    async def test(monitor: Monitor) -> None:
+        clients.extend([await monitor.connect() for _ in range(3)])
+        await monitor.until(lambda: len(monitor.live_ids()) == 3, "three rows")
+        await monitor.pilot.press("q")
+        for client in clients:
+            assert await client.until_eof() == b""
+        await monitor.until(lambda: not monitor.app.is_running, "the app to exit")
+
+    run_monitor(test)
+    assert TIMEOUT  # the clients above saw EOF within the timeout

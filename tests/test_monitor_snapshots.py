@@ -1,0 +1,46 @@
+"""Pictures of the monitor (pytest-textual-snapshot), from scripted data: no real ports or times.
+
+Update them after a deliberate change of look with ``pytest --snapshot-update``
+and check the new SVGs under tests/__snapshots__ by eye.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from tui_echo.monitor.app import MonitorApp
+
+from .monitor_helpers import SIZE
+from .scripted_engine import T0, classroom
+
+
+@pytest.fixture
+def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def scripted_app() -> MonitorApp:
+    now = [T0]
+    app = MonitorApp(classroom(), clock=lambda: now[0], handle_signals=False)
+    now[0] = T0 + 125  # the app started at T0; every reading from now on is two minutes later
+    return app
+
+
+Compare = Callable[..., bool]
+
+
+@pytest.mark.usefixtures("utc")
+def test_main_screen(snap_compare: Compare) -> None:
+    assert snap_compare(scripted_app(), terminal_size=SIZE, press=["down"])
+
+
+@pytest.mark.usefixtures("utc")
+def test_hex_view(snap_compare: Compare) -> None:
+    assert snap_compare(scripted_app(), terminal_size=SIZE, press=["x"])

@@ -1,0 +1,116 @@
+"""The trio server as a guest in the monitor's asyncio event loop, in one thread.
+
+Trio's guest mode interleaves trio's scheduler with the host loop's callbacks.
+Because both run on one thread, the host may call trio's synchronous channel
+methods (``send_nowait``, ``receive_nowait``) directly: trio wakes itself when
+they reschedule a task. No Textual here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
+
+import trio
+
+from tui_echo.commands import ServerCommand, Shutdown
+from tui_echo.config import ServerConfig
+from tui_echo.events import Peer, ServerEvent
+from tui_echo.server import EchoServer
+from tui_echo.state import ClientState, ServerTotals
+
+if TYPE_CHECKING:
+    import outcome
+
+STOP_GRACE_SECONDS = 3.0  # a clean stop takes under a second: clients linger 0.5 s at shutdown
+HOST_TURNS_PER_TRIO_TURN = 3  # event-loop turns the host gets between two batches of trio tasks
+
+
+class TrioEngine:
+    """An ``Engine`` (see ``tui_echo.engine``): ``listen()`` first, then ``start()`` inside the loop."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        send, self._events = trio.open_memory_channel[ServerEvent](config.event_buffer)
+        self._server = EchoServer(config, send)
+        self._scope: trio.CancelScope | None = None
+        self._done: asyncio.Future[None] | None = None
+
+    @property
+    def addresses(self) -> tuple[Peer, ...]:
+        return self._server.addresses
+
+    def listen(self) -> tuple[Peer, ...]:
+        """Bind now, so that the command line can report a busy port before the screen opens."""
+        return self._server.listen()
+
+    def start(self, on_stopped: Callable[[BaseException | None], None]) -> None:
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        self._done = done
+
+        def finished(result: outcome.Outcome[None]) -> None:
+            try:
+                result.unwrap()
+                error = None
+            except BaseException as exc:  # handed to the app, which shows it and exits
+                error = exc
+            if not done.done():
+                done.set_result(None)
+            on_stopped(error)
+
+        def after_host_turns(callback: Callable[[], object], turns: int = HOST_TURNS_PER_TRIO_TURN) -> None:
+            # A batch of trio tasks (one echo per busy client) can take 10-20 ms at 1000
+            # clients. A keypress crosses several of Textual's tasks before it shows, each
+            # waiting one loop turn; giving the host extra turns between batches shortens that.
+            if turns <= 1:
+                loop.call_soon(callback)
+            else:
+                loop.call_soon(after_host_turns, callback, turns - 1)
+
+        trio.lowlevel.start_guest_run(
+            self._run,
+            run_sync_soon_threadsafe=loop.call_soon_threadsafe,
+            run_sync_soon_not_threadsafe=after_host_turns,
+            done_callback=finished,
+            host_uses_signal_set_wakeup_fd=True,
+        )
+
+    async def _run(self) -> None:
+        with trio.CancelScope() as self._scope:
+            await self._server.serve()
+
+    def take_events(self, limit: int) -> list[ServerEvent]:
+        events: list[ServerEvent] = []
+        try:
+            while len(events) < limit:
+                events.append(self._events.receive_nowait())
+        except (trio.WouldBlock, trio.EndOfChannel):
+            pass
+        return events
+
+    def clients(self) -> Iterator[ClientState]:
+        return self._server.clients()
+
+    def totals(self) -> ServerTotals:
+        return self._server.totals()
+
+    def send(self, command: ServerCommand) -> bool:
+        try:
+            self._server.commands.send_nowait(command)
+        except (trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError):
+            return False
+        return True
+
+    async def stop(self) -> None:
+        done = self._done
+        if done is None or done.done():
+            return
+        if not self.send(Shutdown()):
+            self._server.stop()
+        try:
+            await asyncio.wait_for(asyncio.shield(done), STOP_GRACE_SECONDS)
+        except TimeoutError:
+            if self._scope is not None:
+                self._scope.cancel()  # stuck: stop without the clean close
+            await done

@@ -1,0 +1,44 @@
+"""What the monitor needs from the server that runs beside it. No trio, no Textual.
+
+``tui_echo.bridge.TrioEngine`` is the real one: the trio server as a guest in
+the monitor's event loop. Tests of the look use a scripted one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Protocol
+
+from tui_echo.commands import ServerCommand
+from tui_echo.events import Peer, ServerEvent
+from tui_echo.state import ClientState, ServerTotals
+
+
+class Engine(Protocol):
+    @property
+    def addresses(self) -> tuple[Peer, ...]:
+        """The real listening addresses (known before ``start``)."""
+        ...
+
+    def start(self, on_stopped: Callable[[BaseException | None], None]) -> None:
+        """Start serving from inside the running event loop. ``on_stopped`` gets the error
+        if the server ends by itself with one, ``None`` if it ends cleanly."""
+        ...
+
+    def take_events(self, limit: int) -> list[ServerEvent]:
+        """The events waiting, oldest first, at most ``limit``. Never blocks."""
+        ...
+
+    def clients(self) -> Iterable[ClientState]:
+        """The live clients, with exact counts."""
+        ...
+
+    def totals(self) -> ServerTotals: ...
+
+    def send(self, command: ServerCommand) -> bool:
+        """Queue a command; ``False`` if the queue is full (the command is not sent)."""
+        ...
+
+    async def stop(self) -> None:
+        """Close every client, stop serving and wait until the server has finished."""
+        ...

@@ -1,0 +1,273 @@
+"""The connections table: one row per client, a kick control on each.
+
+A Line API widget: rows are plain snapshots replaced at each refresh, and only
+the rows in view are ever formatted, so a thousand clients cost what the
+thirty visible ones cost. The cursor follows a client, not a row number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from rich.segment import Segment
+from textual import events
+from textual.binding import Binding
+from textual.geometry import Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from tui_echo.listeners import format_address
+from tui_echo.tracker import ConnectionRow
+from tui_echo.units import format_count, format_duration, format_size
+
+KICK_LABEL = " ✕ kick "
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    key: str
+    title: str
+    width: int
+    right: bool
+    cell: Callable[[ConnectionRow, float], str]
+    sort_value: Callable[[ConnectionRow, float], float | str]
+
+
+def _peer(row: ConnectionRow, now: float) -> str:
+    return format_address(row.peer)
+
+
+def _age(row: ConnectionRow, now: float) -> float:
+    return (row.ended_at or now) - row.connected_at
+
+
+def _idle(row: ConnectionRow, now: float) -> float:
+    return (row.ended_at or now) - row.last_activity
+
+
+COLUMNS = (
+    Column("id", "id", 6, True, lambda r, now: f"#{r.client_id}", lambda r, now: r.client_id),
+    Column("peer", "peer", 21, False, _peer, _peer),
+    Column("age", "connected", 9, True, lambda r, now: format_duration(_age(r, now)), _age),
+    Column("msgs", "msgs", 7, True, lambda r, now: format_count(r.messages), lambda r, now: r.messages),
+    Column("in", "in", 9, True, lambda r, now: format_size(r.bytes_in), lambda r, now: r.bytes_in),
+    Column("out", "out", 9, True, lambda r, now: format_size(r.bytes_out), lambda r, now: r.bytes_out),
+    Column("rate", "msg/s", 6, True, lambda r, now: format_count(r.rate), lambda r, now: r.rate),
+    Column("idle", "idle", 6, True, lambda r, now: format_duration(_idle(r, now)), _idle),
+    Column("status", "status", 16, False, lambda r, now: r.status, lambda r, now: r.status),
+)
+SORT_KEYS = tuple(column.key for column in COLUMNS)
+_GAP = 1
+
+
+def _fit(text: str, width: int, right: bool) -> str:
+    if len(text) > width:
+        return text[: width - 1] + "…"
+    return text.rjust(width) if right else text.ljust(width)
+
+
+def _kick_span() -> tuple[int, int]:
+    start = sum(column.width + _GAP for column in COLUMNS)
+    return start, start + len(KICK_LABEL)
+
+
+class ConnectionsTable(ScrollView, can_focus=True):
+    COMPONENT_CLASSES = {
+        "connections--header",
+        "connections--cursor",
+        "connections--kick",
+        "connections--gone",
+    }
+    BINDINGS = [
+        Binding("up", "cursor(-1)", "Up", show=False),
+        Binding("down", "cursor(1)", "Down", show=False),
+        Binding("pageup", "page(-1)", "Page up", show=False),
+        Binding("pagedown", "page(1)", "Page down", show=False),
+        Binding("home", "cursor(-1000000000)", "First", show=False),
+        Binding("end", "cursor(1000000000)", "Last", show=False),
+        Binding("o", "sort_next", "Sort"),
+        Binding("O", "sort_reverse", "Reverse sort", show=False),
+    ]
+
+    @dataclass
+    class Highlighted(Message):
+        """The cursor moved to another client (or to none)."""
+
+        table: ConnectionsTable
+        client_id: int | None
+
+        @property
+        def control(self) -> ConnectionsTable:
+            return self.table
+
+    @dataclass
+    class KickRequested(Message):
+        """The operator clicked a row's kick control."""
+
+        table: ConnectionsTable
+        client_id: int
+
+        @property
+        def control(self) -> ConnectionsTable:
+            return self.table
+
+    sort_key: reactive[str] = reactive("id")
+    sort_reverse: reactive[bool] = reactive(False)
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._rows: list[ConnectionRow] = []
+        self._now = 0.0
+        self._cursor = 0
+        self.cursor_client: int | None = None
+
+    @property
+    def rows(self) -> list[ConnectionRow]:
+        """The rows in the order shown."""
+        return self._rows
+
+    def row_of(self, client_id: int) -> ConnectionRow | None:
+        return next((row for row in self._rows if row.client_id == client_id), None)
+
+    def update_rows(self, rows: list[ConnectionRow], now: float) -> None:
+        """Show new snapshots (in client id order); the cursor stays on its client."""
+        self._now = now
+        self._rows = self._sorted(rows)
+        self._place_cursor()
+        self.virtual_size = Size(_kick_span()[1], len(self._rows) + 1)
+        self.refresh()
+
+    def _sorted(self, rows: list[ConnectionRow]) -> list[ConnectionRow]:
+        if self.sort_key == "id" and not self.sort_reverse:
+            return rows
+        column = next(column for column in COLUMNS if column.key == self.sort_key)
+        now = self._now
+        return sorted(rows, key=lambda row: column.sort_value(row, now), reverse=self.sort_reverse)
+
+    def _place_cursor(self) -> None:
+        if not self._rows:
+            self._cursor = 0
+            self._set_cursor_client(None)
+            return
+        if self.cursor_client is not None:
+            for index, row in enumerate(self._rows):
+                if row.client_id == self.cursor_client:
+                    self._cursor = index
+                    self._keep_cursor_in_view()
+                    return
+        # Its client left the table: stay at the same place, on whoever is there now.
+        self._cursor = min(self._cursor, len(self._rows) - 1)
+        self._set_cursor_client(self._rows[self._cursor].client_id)
+
+    def _set_cursor_client(self, client_id: int | None) -> None:
+        if client_id != self.cursor_client:
+            self.cursor_client = client_id
+            self.post_message(self.Highlighted(self, client_id))
+
+    def move_cursor_to(self, index: int) -> None:
+        if not self._rows:
+            return
+        self._cursor = max(0, min(index, len(self._rows) - 1))
+        self._set_cursor_client(self._rows[self._cursor].client_id)
+        self._keep_cursor_in_view()
+        self.refresh()
+
+    def _keep_cursor_in_view(self) -> None:
+        visible = max(self.size.height - 1, 1)
+        if self._cursor < self.scroll_y:
+            self.scroll_to(y=self._cursor, animate=False, immediate=True)
+        elif self._cursor >= self.scroll_y + visible:
+            self.scroll_to(y=self._cursor - visible + 1, animate=False, immediate=True)
+
+    # ---- actions -----------------------------------------------------------
+
+    def action_cursor(self, delta: int) -> None:
+        self.move_cursor_to(self._cursor + delta)
+
+    def action_page(self, direction: int) -> None:
+        self.move_cursor_to(self._cursor + direction * max(self.size.height - 2, 1))
+
+    def action_sort_next(self) -> None:
+        self.sort_by(SORT_KEYS[(SORT_KEYS.index(self.sort_key) + 1) % len(SORT_KEYS)])
+
+    def action_sort_reverse(self) -> None:
+        self.sort_reverse = not self.sort_reverse
+        self._resort()
+
+    def sort_by(self, key: str) -> None:
+        """Sort by a column; choosing the current one again reverses the order."""
+        if key == self.sort_key:
+            self.sort_reverse = not self.sort_reverse
+        else:
+            self.sort_key = key
+            self.sort_reverse = key not in ("id", "peer", "status")  # biggest first for numbers
+        self._resort()
+
+    def _resort(self) -> None:
+        self._rows = self._sorted(sorted(self._rows, key=lambda row: row.client_id))
+        self._place_cursor()
+        self.refresh()
+
+    def on_click(self, event: events.Click) -> None:
+        offset = event.get_content_offset(self)
+        if offset is None:
+            return
+        x = offset.x + self.scroll_x
+        if offset.y == 0:
+            start = 0
+            for column in COLUMNS:
+                if start <= x < start + column.width + _GAP:
+                    self.sort_by(column.key)
+                    return
+                start += column.width + _GAP
+            return
+        index = int(self.scroll_y) + offset.y - 1
+        if not 0 <= index < len(self._rows):
+            return
+        self.move_cursor_to(index)
+        kick_start, kick_end = _kick_span()
+        row = self._rows[index]
+        if kick_start <= x < kick_end and not row.gone:
+            self.post_message(self.KickRequested(self, row.client_id))
+
+    # ---- drawing -----------------------------------------------------------
+
+    def _header(self) -> str:
+        parts = []
+        for column in COLUMNS:
+            title = column.title
+            if column.key == self.sort_key:
+                title += "▼" if self.sort_reverse else "▲"
+            parts.append(_fit(title, column.width, column.right))
+        return (" " * _GAP).join(parts) + " " * _GAP + "kick".center(len(KICK_LABEL))
+
+    def row_text(self, row: ConnectionRow) -> str:
+        cells = (_fit(column.cell(row, self._now), column.width, column.right) for column in COLUMNS)
+        return (" " * _GAP).join(cells) + " " * _GAP
+
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        width = self.size.width
+        base = self.rich_style
+        if y == 0:
+            style = base + self.get_component_rich_style("connections--header", partial=True)
+            strip = Strip([Segment(self._header(), style)])
+            return strip.crop_extend(scroll_x, scroll_x + width, style)
+        index = scroll_y + y - 1
+        if index >= len(self._rows):
+            return Strip.blank(width, base)
+        row = self._rows[index]
+        style = base
+        if row.gone:
+            style += self.get_component_rich_style("connections--gone", partial=True)
+        if index == self._cursor:
+            style += self.get_component_rich_style("connections--cursor", partial=True)
+        segments = [Segment(self.row_text(row), style)]
+        if not row.gone:
+            segments.append(
+                Segment(KICK_LABEL, base + self.get_component_rich_style("connections--kick", partial=True))
+            )
+        return Strip(segments).crop_extend(scroll_x, scroll_x + width, style if index == self._cursor else base)

@@ -1,0 +1,74 @@
+"""The send box: type text, press Enter, and the exact bytes go to one client or to all."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.reactive import reactive
+from textual.widgets import Checkbox, Input, Label
+
+from tui_echo.sendtext import SendTextError, parse_send_text
+
+
+class SendBox(Horizontal):
+    BINDINGS = [Binding("escape", "leave", "Leave the send box", show=False)]
+
+    @dataclass
+    class Submitted(Message):
+        """The operator asked to send ``data`` to the selected client, or to all."""
+
+        send_box: SendBox
+        data: bytes
+        to_all: bool
+
+        @property
+        def control(self) -> SendBox:
+            return self.send_box
+
+    target: reactive[int | None] = reactive(None)  # the selected client
+
+    def compose(self) -> ComposeResult:
+        yield Label("to —", id="send-target")
+        yield Checkbox("all", id="send-all", compact=True)
+        yield Input(
+            placeholder=r"text to send; \n \r \t \0 \xNN \\ escapes; Enter sends", id="send-input", compact=True
+        )
+
+    def watch_target(self) -> None:
+        self._show_target()
+
+    @on(Checkbox.Changed)
+    def _show_target(self) -> None:
+        label = self.query_one("#send-target", Label)
+        if self.query_one(Checkbox).value:
+            label.update("to all")
+        else:
+            label.update("to —" if self.target is None else f"to #{self.target}")
+
+    def focus_input(self) -> None:
+        self.query_one(Input).focus()
+
+    @on(Input.Submitted)
+    def _submit(self, event: Input.Submitted) -> None:
+        event.stop()
+        if not event.value:
+            return
+        try:
+            data = parse_send_text(event.value)
+        except SendTextError as error:
+            self.notify(str(error), title="Not sent", severity="error")
+            return  # the text stays in the box to be fixed
+        to_all = self.query_one(Checkbox).value
+        if not to_all and self.target is None:
+            self.notify("Select a client in the table, or tick 'all'.", title="Not sent", severity="warning")
+            return
+        self.post_message(self.Submitted(self, data, to_all))
+        event.input.clear()
+
+    def action_leave(self) -> None:
+        self.screen.focus_next()

@@ -1,0 +1,61 @@
+"""The stats bar: where the server listens, for how long, and how busy it is."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.reactive import reactive
+from textual.widget import Widget
+from textual.widgets import Label, Sparkline
+
+from tui_echo.listeners import describe_addresses
+from tui_echo.tracker import HISTORY_SECONDS, Stats
+from tui_echo.units import format_count, format_duration, format_size
+
+
+class StatsText(Widget):
+    stats: reactive[Stats | None] = reactive(None, layout=False)
+
+    def render(self) -> Text:
+        stats = self.stats
+        if stats is None:
+            return Text("starting…")
+        text = Text()
+        text.append("listening ", style="dim")
+        text.append(describe_addresses(stats.addresses), style="bold")
+        text.append("   up ", style="dim")
+        text.append(format_duration(stats.uptime))
+        text.append("\nclients ", style="dim")
+        text.append(f"{stats.clients_now} now", style="bold")
+        text.append(f" · {stats.clients_peak} peak · {stats.clients_total} total")
+        if stats.refused_total:
+            text.append(f" · {stats.refused_total} refused", style="bold")
+        text.append("\nmessages ", style="dim")
+        text.append(format_count(stats.messages), style="bold")
+        text.append(f" · in {format_size(stats.bytes_in)} · out {format_size(stats.bytes_out)}")
+        text.append("\nrate ", style="dim")
+        text.append(f"{format_count(stats.messages_per_second)} msg/s", style="bold")
+        text.append(f" · {format_size(int(stats.bytes_per_second))}/s")
+        if stats.feed_skipped:
+            text.append(f" · feed skipped {format_count(stats.feed_skipped)} lines", style="bold")
+        return text
+
+
+class StatsBar(Horizontal):
+    """Numbers on the left, the last minute's messages per second on the right."""
+
+    def compose(self) -> ComposeResult:
+        yield StatsText(id="stats-text")
+        with Vertical(id="history"):
+            yield Label("msg/s, last minute", id="history-label")
+            yield Sparkline([], summary_function=max, id="history-sparkline")
+
+    def show(self, stats: Stats) -> None:
+        self.query_one(StatsText).stats = stats
+        sparkline = self.query_one(Sparkline)
+        history = list(stats.history)
+        if history != sparkline.data:
+            sparkline.data = [0.0] * (HISTORY_SECONDS - len(history)) + history
+            peak = max(history, default=0.0)
+            self.query_one("#history-label", Label).update(f"msg/s, last minute · peak {format_count(peak)}")
