@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from textual.widgets import Checkbox
+from textual.command import CommandPalette
+from textual.widgets import Checkbox, OptionList
 
 from tui_echo.monitor.connections import _kick_span
 from tui_echo.monitor.feed import Direction
@@ -64,6 +65,30 @@ def test_k_kicks_the_selected_client_and_K_kicks_all() -> None:
         assert await clients[2].until_eof() == b""
         await monitor.until(lambda: monitor.live_ids() == [], "every client kicked")
         assert "disconnected: kicked" in "\n".join(e.text for e in monitor.feed.entries)
+
+    run_monitor(test)
+
+
+def test_the_kick_all_button_and_the_command_palette_kick_too() -> None:
+    async def test(monitor: Monitor) -> None:
+        first = await monitor.connect()
+        await monitor.until(lambda: monitor.live_ids() == [1], "a row")
+        await monitor.pilot.click("#kick-all")
+        assert await first.until_eof() == b""
+        second = await monitor.connect()
+        await monitor.until(lambda: monitor.live_ids() == [2], "the second client's row")
+        await monitor.pilot.press("ctrl+p", *"kick all clients")
+
+        def best_hit() -> str:
+            screen = monitor.app.screen
+            if not isinstance(screen, CommandPalette):
+                return ""
+            hits = screen.query_one(OptionList)
+            return str(hits.get_option_at_index(0).prompt) if hits.option_count else ""
+
+        await monitor.until(lambda: "Kick all clients" in best_hit(), "the palette to find the command")
+        await monitor.pilot.press("enter")
+        assert await second.until_eof() == b""
 
     run_monitor(test)
 
@@ -164,23 +189,44 @@ def test_hex_view_dumps_bytes_and_switches_back() -> None:
 
 def test_pause_holds_the_view_while_lines_arrive_and_clear_empties_the_feed() -> None:
     async def test(monitor: Monitor) -> None:
-        client = await monitor.connect()
-        for n in range(30):  # more than the feed shows at once
-            await client.say(b"line %d" % n)
-        await monitor.until(lambda: len(echoed(monitor, 1)) == 30, "30 lines")
-        await monitor.pilot.pause(0.1)
+        *clients, late = [await monitor.connect() for _ in range(4)]
+        for n in range(10):  # 30 lines, more than the feed shows at once
+            for client in clients:
+                await client.say(b"line %d" % n)
+        await monitor.until(lambda: sum(len(echoed(monitor, n)) for n in (1, 2, 3)) == 30, "30 lines")
+        # It follows the newest line until paused.
+        await monitor.until(lambda: "#3     ⇄ line 9" in "\n".join(screen_lines(monitor.feed)), "the newest line")
         await monitor.pilot.press("p")
         before = screen_lines(monitor.feed)
         for n in range(5):
-            await client.say(b"later %d" % n)
-        await monitor.until(lambda: len(echoed(monitor, 1)) == 35, "5 more lines")
+            await late.say(b"later %d" % n)
+        await monitor.until(lambda: len(echoed(monitor, 4)) == 5, "5 more lines")
         assert screen_lines(monitor.feed)[1:-1] == before[1:-1]  # the border title changes, the lines do not
         assert "PAUSED, 5 new lines" in str(monitor.feed.border_title)
         await monitor.pilot.press("p")
-        await monitor.pilot.pause(0.1)
-        assert "later 4" in "\n".join(screen_lines(monitor.feed))
+        await monitor.until(lambda: "later 4" in "\n".join(screen_lines(monitor.feed)), "the view back at the end")
         await monitor.pilot.press("c")
         assert monitor.feed.entries == () and monitor.feed.shown_lines() == []
+
+    run_monitor(test)
+
+
+def test_a_flooding_client_is_summarised_in_the_feed_and_counted_exactly() -> None:
+    async def test(monitor: Monitor) -> None:
+        flood, quiet = await monitor.connect(), await monitor.connect()
+        for n in range(300):
+            await flood.say(b"flood %d" % n)
+        await quiet.say(b"still heard")
+        await monitor.until(lambda: [r.messages for r in monitor.table.rows] == [300, 1], "exact counts")
+        await monitor.until(lambda: echoed(monitor, 2) == ["still heard"], "the quiet client's line")
+
+        def unshown() -> int:  # from notes such as "busy: 275 lines not shown in the last second"
+            notes = [e.text for e in monitor.feed.entries if e.client_id == 1 and e.text.startswith("busy: ")]
+            return sum(int(note.split()[1]) for note in notes)
+
+        await monitor.until(lambda: len(echoed(monitor, 1)) + unshown() == 300, "every line shown or noted")
+        assert len(echoed(monitor, 1)) < 300
+        assert "feed skipped" in screen_lines(monitor.app.query_one("#stats-text"))[3]
 
     run_monitor(test)
 

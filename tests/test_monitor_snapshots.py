@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from textual.pilot import Pilot
+
 from tui_echo.monitor.app import MonitorApp
 
 from .monitor_helpers import SIZE
@@ -44,3 +46,11 @@ def test_main_screen(snap_compare: Compare) -> None:
 @pytest.mark.usefixtures("utc")
 def test_hex_view(snap_compare: Compare) -> None:
     assert snap_compare(scripted_app(), terminal_size=SIZE, press=["x"])
+
+
+@pytest.mark.usefixtures("utc")
+def test_light_theme(snap_compare: Compare) -> None:
+    def light(pilot: Pilot[None]) -> None:
+        pilot.app.theme = "textual-light"
+
+    assert snap_compare(scripted_app(), terminal_size=SIZE, run_before=light)

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     import outcome
 
 STOP_GRACE_SECONDS = 3.0  # a clean stop takes under a second: clients linger 0.5 s at shutdown
+MONITOR_EVENT_BUFFER = 512  # the feed shows at most 400 data lines a second: more events would only cost CPU
 HOST_TURNS_PER_TRIO_TURN = 3  # event-loop turns the host gets between two batches of trio tasks
 
 
@@ -31,7 +32,7 @@ class TrioEngine:
     """An ``Engine`` (see ``tui_echo.engine``): ``listen()`` first, then ``start()`` inside the loop."""
 
     def __init__(self, config: ServerConfig) -> None:
-        send, self._events = trio.open_memory_channel[ServerEvent](config.event_buffer)
+        send, self._events = trio.open_memory_channel[ServerEvent](min(config.event_buffer, MONITOR_EVENT_BUFFER))
         self._server = EchoServer(config, send)
         self._scope: trio.CancelScope | None = None
         self._done: asyncio.Future[None] | None = None

@@ -1,7 +1,8 @@
 """Hand events to a consumer without ever making the echo path wait for it.
 
 Data events go straight into a bounded memory channel or, when it is full,
-are dropped and counted. Lifecycle events (connect, disconnect, notices,
+are dropped and counted; for 5 ms after that, busy clients drop theirs
+without even building them. Lifecycle events (connect, disconnect, notices,
 start, stop) are never dropped: past a full channel they wait in a backlog
 that a pump task feeds in order. While that backlog is non-empty, data
 events are dropped too, so that the consumer sees everything in order. The
@@ -18,6 +19,9 @@ import trio
 from tui_echo.events import ServerEvent
 
 
+_FULL_PAUSE_SECONDS = 0.005  # after finding the channel full, data events are dropped unbuilt this long
+
+
 class EventPublisher:
     def __init__(self, channel: trio.MemorySendChannel[ServerEvent], backlog_limit: int) -> None:
         self._channel = channel
@@ -25,7 +29,18 @@ class EventPublisher:
         self._backlog_limit = backlog_limit
         self._backlog_changed = trio.Event()
         self._consumer_gone = False
+        self._full_until = 0.0
         self.dropped = 0
+
+    def skip_if_full(self, now: float) -> bool:
+        """True, counting a dropped data event, if the channel was full moments ago.
+
+        Lets a busy client skip even building an event the consumer has no room for.
+        """
+        if now < self._full_until:
+            self.dropped += 1
+            return True
+        return False
 
     def data(self, event: ServerEvent) -> bool:
         """Offer a data event; False when it was dropped (full channel or backlog)."""
@@ -36,6 +51,7 @@ class EventPublisher:
             self._channel.send_nowait(event)
         except trio.WouldBlock:
             self.dropped += 1
+            self._full_until = event.at + _FULL_PAUSE_SECONDS
             return False
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             self._consumer_gone = True

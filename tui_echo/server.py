@@ -298,6 +298,7 @@ class EchoServer:
         size = self.config.recv_size
         line_framing = self._line_framing
         publish = self._publisher.data
+        skip_if_full = self._publisher.skip_if_full
         write_lock = conn.write_lock
         wait_readable = trio.lowlevel.wait_readable
         checkpoint = trio.lowlevel.checkpoint
@@ -333,7 +334,7 @@ class EchoServer:
                         async with write_lock:
                             await _send_all(sock, memoryview(data)[sent:], state)
                         yielded = True
-                if publish(
+                if not skip_if_full(now) and publish(
                     DataEchoed(
                         state.client_id,
                         data,

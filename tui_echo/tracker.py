@@ -19,7 +19,7 @@ HISTORY_SECONDS = 60  # the sparkline's span, one sample a second
 RATE_WINDOW = 1.0  # rates are averaged over about this many seconds
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a thousand of these are built per refresh, and frozen init is slow
 class ConnectionRow:
     client_id: int
     peer: Peer

@@ -41,10 +41,13 @@ from tui_echo.monitor.stats import StatsBar
 from tui_echo.tracker import ConnectionTracker, StatsTracker
 from tui_echo.units import format_duration, format_size, plural
 
-TICK_SECONDS = 0.1  # events are drained and the feed grows this often
+TICK_SECONDS = 0.2  # events are drained and the feed grows this often
 REFRESH_SECONDS = 0.4  # the table and the stats are read this often
 EVENTS_PER_TICK = 5000  # beyond this, events wait for the next tick (the server skips data events meanwhile)
-DATA_LINES_PER_TICK = 40  # data lines added to the feed per tick; the rest are counted as skipped
+DATA_LINES_PER_TICK = 80  # data lines added to the feed per tick; the rest are counted as skipped
+LINES_PER_CLIENT_SECOND = 10  # so that one busy client cannot drown the others' lines...
+LINES_PER_CLIENT_BURST = 10  # ...while a short burst (a paste) still shows whole
+BUSY_NOTES_PER_SECOND = 5  # "lines not shown" notes per second, for the busiest clients
 _QUIT_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
@@ -81,6 +84,9 @@ class MonitorApp(App[None]):
         self._stats = StatsTracker(engine.addresses, clock())
         self._clients_now = 0  # from connect and disconnect events: it sees every client, even brief ones
         self._feed_skipped = 0
+        self._allowance: dict[int, tuple[float, float]] = {}  # client id -> (lines it may show, as of when)
+        self._unshown_this_second: dict[int, int] = {}  # client id -> data lines not shown in this second
+        self._second_ends = 0.0
         self._next_refresh = 0.0
         self._quitting = False
         self._signals: list[signal.Signals] = []
@@ -100,7 +106,7 @@ class MonitorApp(App[None]):
             self._install_signal_handlers()
         self.engine.start(self._engine_stopped)
         self.set_interval(TICK_SECONDS, self._tick)
-        self._refresh_numbers(self._clock())
+        self._tick()
         self.query_one(ConnectionsTable).focus()
 
     async def on_unmount(self) -> None:
@@ -133,6 +139,29 @@ class MonitorApp(App[None]):
         if lifecycle or now >= self._next_refresh:
             self._refresh_numbers(now)
 
+    def _busy_notes(self, now: float) -> list[FeedEntry]:
+        """Once a second: which clients had lines left out of the feed, busiest first."""
+        if now < self._second_ends:
+            return []
+        busiest = sorted(self._unshown_this_second.items(), key=lambda item: -item[1])
+        notes = [
+            FeedEntry.system(now, client_id, f"busy: {plural(count, 'line')} not shown in the last second")
+            for client_id, count in busiest[:BUSY_NOTES_PER_SECOND]
+        ]
+        self._unshown_this_second.clear()
+        self._second_ends = now + 1.0
+        return notes
+
+    def _take_line(self, client_id: int, now: float) -> bool:
+        """Whether the client may add one more data line now (a token bucket per client)."""
+        lines, since = self._allowance.get(client_id, (LINES_PER_CLIENT_BURST, now))
+        lines = min(LINES_PER_CLIENT_BURST, lines + (now - since) * LINES_PER_CLIENT_SECOND)
+        if lines < 1:
+            self._allowance[client_id] = (lines, now)
+            return False
+        self._allowance[client_id] = (lines - 1, now)
+        return True
+
     def _feed_entries(self, events: Iterable[ServerEvent], now: float) -> tuple[list[FeedEntry], bool]:
         entries: list[FeedEntry] = []
         data_lines = 0
@@ -140,12 +169,13 @@ class MonitorApp(App[None]):
         for event in events:
             match event:
                 case DataEchoed(client_id, data, at) | DataSent(client_id, data, at):
-                    if data_lines < DATA_LINES_PER_TICK:
+                    if data_lines < DATA_LINES_PER_TICK and self._take_line(client_id, now):
                         direction = Direction.ECHOED if isinstance(event, DataEchoed) else Direction.SENT
                         entries.append(FeedEntry.of_bytes(at, client_id, direction, data))
                         data_lines += 1
                     else:
                         self._feed_skipped += 1
+                        self._unshown_this_second[client_id] = self._unshown_this_second.get(client_id, 0) + 1
                 case ClientConnected(client_id, peer, at):
                     lifecycle = True
                     self._clients_now += 1
@@ -157,6 +187,7 @@ class MonitorApp(App[None]):
                 case ClientDisconnected():
                     lifecycle = True
                     self._clients_now -= 1
+                    self._allowance.pop(event.client_id, None)
                     self._connections.client_left(event, now)
                     entries.append(FeedEntry.system(event.at, event.client_id, _goodbye(event)))
                 case ServerNotice(message, at):
@@ -165,6 +196,7 @@ class MonitorApp(App[None]):
                     entries.append(FeedEntry.system(at, None, f"listening on {describe_addresses(addresses)}"))
                 case ServerStopped(at=at):
                     entries.append(FeedEntry.system(at, None, "server stopped"))
+        entries += self._busy_notes(now)
         return entries, lifecycle
 
     def _refresh_numbers(self, now: float) -> None:

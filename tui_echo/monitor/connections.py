@@ -178,9 +178,9 @@ class ConnectionsTable(ScrollView, can_focus=True):
     def _keep_cursor_in_view(self) -> None:
         visible = max(self.size.height - 1, 1)
         if self._cursor < self.scroll_y:
-            self.scroll_to(y=self._cursor, animate=False, immediate=True)
+            self.scroll_to(y=self._cursor, animate=False, immediate=True, force=True)
         elif self._cursor >= self.scroll_y + visible:
-            self.scroll_to(y=self._cursor - visible + 1, animate=False, immediate=True)
+            self.scroll_to(y=self._cursor - visible + 1, animate=False, immediate=True, force=True)
 
     # ---- actions -----------------------------------------------------------
 
@@ -253,7 +253,7 @@ class ConnectionsTable(ScrollView, can_focus=True):
         width = self.size.width
         base = self.rich_style
         if y == 0:
-            style = base + self.get_component_rich_style("connections--header", partial=True)
+            style = base + self.get_component_rich_style("connections--header")
             strip = Strip([Segment(self._header(), style)])
             return strip.crop_extend(scroll_x, scroll_x + width, style)
         index = scroll_y + y - 1
@@ -262,12 +262,10 @@ class ConnectionsTable(ScrollView, can_focus=True):
         row = self._rows[index]
         style = base
         if row.gone:
-            style += self.get_component_rich_style("connections--gone", partial=True)
+            style += self.get_component_rich_style("connections--gone")
         if index == self._cursor:
-            style += self.get_component_rich_style("connections--cursor", partial=True)
+            style += self.get_component_rich_style("connections--cursor")
         segments = [Segment(self.row_text(row), style)]
         if not row.gone:
-            segments.append(
-                Segment(KICK_LABEL, base + self.get_component_rich_style("connections--kick", partial=True))
-            )
+            segments.append(Segment(KICK_LABEL, base + self.get_component_rich_style("connections--kick")))
         return Strip(segments).crop_extend(scroll_x, scroll_x + width, style if index == self._cursor else base)

@@ -90,6 +90,7 @@ class Feed(ScrollView, can_focus=True):
         self._rows: deque[tuple[FeedEntry, int]] = deque()  # (entry, line of it) for every shown line
         self._widest = 0
         self._unseen = 0  # lines added while paused
+        self._style_cache: dict[tuple[int | None, Direction], dict[str, Style]] = {}
 
     @property
     def entries(self) -> tuple[FeedEntry, ...]:
@@ -120,10 +121,10 @@ class Feed(ScrollView, can_focus=True):
         self._resize()
         if self.paused:
             # Keep the same lines in view while old ones fall off the top.
-            self.scroll_to(y=max(self.scroll_y - dropped_rows, 0), animate=False, immediate=True)
+            self.scroll_to(y=max(self.scroll_y - dropped_rows, 0), animate=False, immediate=True, force=True)
             self._update_title()
         elif at_end:
-            self.scroll_end(animate=False, immediate=True, x_axis=False)
+            self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
         self.refresh()
 
     def clear(self) -> None:
@@ -162,7 +163,7 @@ class Feed(ScrollView, can_focus=True):
         for entry in self._entries:
             self._add_rows(entry)
         self._resize()
-        self.scroll_end(animate=False, x_axis=False)  # after the new size is laid out
+        self.scroll_end(animate=False, x_axis=False, force=True)  # after the new size is laid out
         self.refresh()
 
     def _resize(self) -> None:
@@ -181,7 +182,7 @@ class Feed(ScrollView, can_focus=True):
     def watch_paused(self, paused: bool) -> None:
         self._unseen = 0
         if not paused:
-            self.scroll_end(animate=False, immediate=True, x_axis=False)
+            self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
         self._update_title()
 
     def _update_title(self) -> None:
@@ -199,7 +200,8 @@ class Feed(ScrollView, can_focus=True):
         self.watch(self.app, "theme", self._theme_changed, init=False)
 
     def _theme_changed(self) -> None:
-        self.refresh()  # label colours depend on whether the theme is dark
+        self._style_cache.clear()  # label colours depend on whether the theme is dark
+        self.refresh()
 
     # ---- drawing ---------------------------------------------------------
 
@@ -224,25 +226,35 @@ class Feed(ScrollView, can_focus=True):
             return [(_INDENT + hex_line(entry.data, offset), "data")]
         return [(_INDENT + f"… {format_size(entry.size - len(entry.data))} more not kept", "cut")]
 
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._style_cache.clear()
+
     def _styles(self, entry: FeedEntry) -> dict[str, Style]:
+        """The styles of one line's pieces; cached, as every repaint needs them for every line."""
+        colour = None if entry.client_id is None else entry.client_id % len(_DARK_PALETTE)
+        key = (colour, entry.direction)
+        styles = self._style_cache.get(key)
+        if styles is not None:
+            return styles
         base = self.rich_style
         palette = _DARK_PALETTE if self.app.current_theme.dark else _LIGHT_PALETTE
-        label = Style(bold=True) if entry.client_id is None else Style(color=palette[entry.client_id % len(palette)])
+        label = Style(bold=True) if colour is None else Style(color=palette[colour], bold=True)
         mark = {
             Direction.ECHOED: "feed--echoed",
             Direction.SENT: "feed--sent",
             Direction.SYSTEM: "feed--system",
         }[entry.direction]
-        return {
-            "time": base + self.get_component_rich_style("feed--time", partial=True),
-            "label": base + label + Style(bold=True),
-            "mark": base + self.get_component_rich_style(mark, partial=True),
-            "system": base + self.get_component_rich_style("feed--system", partial=True),
-            "cut": base + self.get_component_rich_style("feed--cut", partial=True),
-            "data": base + self.get_component_rich_style(mark, partial=True)
-            if entry.direction is Direction.SENT
-            else base,
+        styles = {
+            "time": base + self.get_component_rich_style("feed--time"),
+            "label": base + label,
+            "mark": base + self.get_component_rich_style(mark),
+            "system": base + self.get_component_rich_style("feed--system"),
+            "cut": base + self.get_component_rich_style("feed--cut"),
+            "data": base + self.get_component_rich_style(mark) if entry.direction is Direction.SENT else base,
         }
+        self._style_cache[key] = styles
+        return styles
 
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
