@@ -82,12 +82,12 @@ def screen_lines(widget: Widget) -> list[str]:
     return ["".join(segment.text for segment in widget.render_line(y)) for y in range(widget.size.height)]
 
 
-def run_monitor(test: Callable[[Monitor], Awaitable[None]], **settings: object) -> None:
+def run_monitor(test: Callable[[Monitor], Awaitable[None]], size: tuple[int, int] = SIZE, **settings: object) -> None:
     async def main() -> None:
         engine = TrioEngine(ServerConfig(port=0, **settings))  # type: ignore[arg-type]
         engine.listen()
         app = MonitorApp(engine, handle_signals=False)
-        async with app.run_test(size=SIZE) as pilot:
+        async with app.run_test(size=size) as pilot:
             monitor = Monitor(app, pilot, engine.addresses[0][1])
             try:
                 await test(monitor)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from textual.command import CommandPalette
 from textual.widgets import Checkbox, OptionList
 
-from tui_echo.monitor.connections import _kick_span
 from tui_echo.monitor.feed import Direction
 from tui_echo.tracker import GONE_ROW_SECONDS
 
@@ -38,7 +37,7 @@ def test_the_rows_kick_control_disconnects_that_client_and_its_row_leaves() -> N
     async def test(monitor: Monitor) -> None:
         first, second = await monitor.connect(), await monitor.connect()
         await monitor.until(lambda: monitor.live_ids() == [1, 2], "two rows")
-        kick_x = _kick_span()[0] + 2  # inside the control, past the table's left padding
+        kick_x = monitor.table.kick_span()[0] + 2  # inside the control, past the table's left padding
         await monitor.pilot.click("ConnectionsTable", offset=(kick_x, 2))  # line 0 is the header
         assert await second.until_eof() == b""
         await monitor.until(lambda: monitor.live_ids() == [1], "client #2 gone from the live rows")
@@ -48,6 +47,19 @@ def test_the_rows_kick_control_disconnects_that_client_and_its_row_leaves() -> N
         await first.say(b"still here")
 
     run_monitor(test)
+
+
+def test_on_an_80_column_terminal_the_kick_control_stays_in_view_and_works() -> None:
+    async def test(monitor: Monitor) -> None:
+        client = await monitor.connect()
+        await monitor.until(lambda: monitor.live_ids() == [1], "a row")
+        header, row = screen_lines(monitor.table)[:2]
+        assert header.rstrip().endswith("kick") and row.rstrip().endswith("✕ kick")
+        assert "out" not in header.split()  # a less needed column made room
+        await monitor.pilot.click("ConnectionsTable", offset=(monitor.table.kick_span()[0] + 2, 1))
+        assert await client.until_eof() == b""
+
+    run_monitor(test, size=(80, 24))
 
 
 def test_k_kicks_the_selected_client_and_K_kicks_all() -> None:

@@ -95,7 +95,9 @@ class MonitorApp(App[None]):
         yield StatsBar(id="stats")
         with Horizontal(id="table-bar"):
             yield Label("Connections", id="table-title")
-            yield Button("✕ Kick all", id="kick-all", variant="error", compact=True)
+            kick_all = Button("✕ Kick all", id="kick-all", variant="error", compact=True)
+            kick_all.can_focus = False  # Enter on a focused "Kick all" is too easy a mistake; K and the mouse reach it
+            yield kick_all
         yield ConnectionsTable(id="connections")
         yield Feed(self._feed_lines, id="feed")
         yield SendBox(id="send")

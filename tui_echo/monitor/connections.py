@@ -60,6 +60,7 @@ COLUMNS = (
     Column("status", "status", 16, False, lambda r, now: r.status, lambda r, now: r.status),
 )
 SORT_KEYS = tuple(column.key for column in COLUMNS)
+NARROW_DROPS = ("out", "idle", "age", "rate")  # columns left out, in this order, when the table is too narrow
 _GAP = 1
 
 
@@ -69,9 +70,8 @@ def _fit(text: str, width: int, right: bool) -> str:
     return text.rjust(width) if right else text.ljust(width)
 
 
-def _kick_span() -> tuple[int, int]:
-    start = sum(column.width + _GAP for column in COLUMNS)
-    return start, start + len(KICK_LABEL)
+def _width_of(columns: tuple[Column, ...]) -> int:
+    return sum(column.width + _GAP for column in columns) + len(KICK_LABEL)
 
 
 class ConnectionsTable(ScrollView, can_focus=True):
@@ -86,8 +86,8 @@ class ConnectionsTable(ScrollView, can_focus=True):
         Binding("down", "cursor(1)", "Down", show=False),
         Binding("pageup", "page(-1)", "Page up", show=False),
         Binding("pagedown", "page(1)", "Page down", show=False),
-        Binding("home", "cursor(-1000000000)", "First", show=False),
-        Binding("end", "cursor(1000000000)", "Last", show=False),
+        Binding("home", "first", "First", show=False),
+        Binding("end", "last", "Last", show=False),
         Binding("o", "sort_next", "Sort"),
         Binding("O", "sort_reverse", "Reverse sort", show=False),
     ]
@@ -137,8 +137,26 @@ class ConnectionsTable(ScrollView, can_focus=True):
         self._now = now
         self._rows = self._sorted(rows)
         self._place_cursor()
-        self.virtual_size = Size(_kick_span()[1], len(self._rows) + 1)
+        self.virtual_size = Size(_width_of(self.columns), len(self._rows) + 1)
         self.refresh()
+
+    @property
+    def columns(self) -> tuple[Column, ...]:
+        """The columns that fit: on a narrow terminal the kick control stays in view, some numbers go."""
+        columns: tuple[Column, ...] = COLUMNS
+        for key in NARROW_DROPS:
+            if _width_of(columns) <= self.size.width:
+                break
+            columns = tuple(column for column in columns if column.key != key)
+        return columns
+
+    def kick_span(self) -> tuple[int, int]:
+        """Where the kick controls are, in the table's content coordinates."""
+        start = _width_of(self.columns) - len(KICK_LABEL)
+        return start, start + len(KICK_LABEL)
+
+    def on_resize(self) -> None:
+        self.virtual_size = Size(_width_of(self.columns), len(self._rows) + 1)
 
     def _sorted(self, rows: list[ConnectionRow]) -> list[ConnectionRow]:
         if self.sort_key == "id" and not self.sort_reverse:
@@ -187,6 +205,12 @@ class ConnectionsTable(ScrollView, can_focus=True):
     def action_cursor(self, delta: int) -> None:
         self.move_cursor_to(self._cursor + delta)
 
+    def action_first(self) -> None:
+        self.move_cursor_to(0)
+
+    def action_last(self) -> None:
+        self.move_cursor_to(len(self._rows) - 1)
+
     def action_page(self, direction: int) -> None:
         self.move_cursor_to(self._cursor + direction * max(self.size.height - 2, 1))
 
@@ -218,7 +242,7 @@ class ConnectionsTable(ScrollView, can_focus=True):
         x = offset.x + self.scroll_x
         if offset.y == 0:
             start = 0
-            for column in COLUMNS:
+            for column in self.columns:
                 if start <= x < start + column.width + _GAP:
                     self.sort_by(column.key)
                     return
@@ -228,7 +252,7 @@ class ConnectionsTable(ScrollView, can_focus=True):
         if not 0 <= index < len(self._rows):
             return
         self.move_cursor_to(index)
-        kick_start, kick_end = _kick_span()
+        kick_start, kick_end = self.kick_span()
         row = self._rows[index]
         if kick_start <= x < kick_end and not row.gone:
             self.post_message(self.KickRequested(self, row.client_id))
@@ -237,7 +261,7 @@ class ConnectionsTable(ScrollView, can_focus=True):
 
     def _header(self) -> str:
         parts = []
-        for column in COLUMNS:
+        for column in self.columns:
             title = column.title
             if column.key == self.sort_key:
                 title += "▼" if self.sort_reverse else "▲"
@@ -245,7 +269,7 @@ class ConnectionsTable(ScrollView, can_focus=True):
         return (" " * _GAP).join(parts) + " " * _GAP + "kick".center(len(KICK_LABEL))
 
     def row_text(self, row: ConnectionRow) -> str:
-        cells = (_fit(column.cell(row, self._now), column.width, column.right) for column in COLUMNS)
+        cells = (_fit(column.cell(row, self._now), column.width, column.right) for column in self.columns)
         return (" " * _GAP).join(cells) + " " * _GAP
 
     def render_line(self, y: int) -> Strip:
