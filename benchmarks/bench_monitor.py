@@ -49,6 +49,7 @@ class Pane:
         self.socket = f"bench-monitor-{os.getpid()}-{Pane._count}"
         shell_command = " ".join(map(shlex.quote, command))
         self._tmux("new-session", "-d", "-x", str(WIDTH), "-y", str(HEIGHT), shell_command)
+        self.pid = int(self._tmux("display", "-p", "#{pane_pid}"))
 
     def _tmux(self, *args: str) -> str:
         return subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True, check=True).stdout
@@ -69,7 +70,13 @@ class Pane:
         raise TimeoutError(f"{pattern.pattern!r} not on screen:\n{self.screen()}")
 
     def close(self) -> None:
+        """Close the terminal (tui-echo gets SIGHUP) and wait until the process is gone."""
         subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True)
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{self.pid}").exists() and time.monotonic() < deadline:
+            if Path(f"/proc/{self.pid}/stat").read_text().split(")")[-1].split()[0] == "Z":
+                break
+            time.sleep(0.05)
 
 
 def keypress_latencies(pane: Pane, presses: int) -> list[float]:

@@ -70,3 +70,27 @@ def test_the_installed_command_shows_a_client_kicks_it_and_quits_cleanly(tmux: T
     assert "\x1b" not in tmux.screen()
     tmux.run("send-keys", "stty -a | grep -o -- '-\\?icanon\\|-\\?echo ' | tr '\\n' ' '; echo", "Enter")
     tmux.wait_for(r"icanon echo")  # line editing and echo are on again: the terminal is restored
+
+
+def test_closing_the_terminal_closes_every_client_and_ends_the_process(tmux: Tmux) -> None:
+    tmux.run("respawn-pane", "-k", f"exec {shlex.quote(tui_echo_command())} --port 0")
+    port = int(tmux.wait_for(r"listening 127\.0\.0\.1:(\d+)").group(1))
+    pid = int(tmux.run("display", "-p", "#{pane_pid}"))
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as client:
+        client.sendall(b"ping")
+        assert client.recv(100) == b"ping"
+        tmux.wait_for(r"#1 .*connected")
+        subprocess.run([tmux.tmux, "-L", tmux.socket, "kill-server"], capture_output=True)  # SIGHUP, pty gone
+        assert client.recv(100) == b""  # the server said goodbye before it went
+    deadline = time.monotonic() + TIMEOUT
+    while process_alive(pid):
+        assert time.monotonic() < deadline, "tui-echo outlived its terminal"
+        time.sleep(0.05)
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] != "Z"  # a zombie has finished
+    except FileNotFoundError:
+        return False

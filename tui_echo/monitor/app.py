@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterable
 
@@ -48,7 +50,8 @@ DATA_LINES_PER_TICK = 80  # data lines added to the feed per tick; the rest are 
 LINES_PER_CLIENT_SECOND = 10  # so that one busy client cannot drown the others' lines...
 LINES_PER_CLIENT_BURST = 10  # ...while a short burst (a paste) still shows whole
 BUSY_NOTES_PER_SECOND = 5  # "lines not shown" notes per second, for the busiest clients
-_QUIT_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+_QUIT_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_HANG_UP_DEADLINE = 5.0  # seconds to close the clients after the terminal went away, before leaving anyway
 
 
 class MonitorApp(App[None]):
@@ -120,10 +123,23 @@ class MonitorApp(App[None]):
 
     def _install_signal_handlers(self) -> None:
         loop = asyncio.get_running_loop()
-        for signum in _QUIT_SIGNALS:
+        handlers = [(signum, self.action_quit) for signum in _QUIT_SIGNALS] + [(signal.SIGHUP, self._hang_up)]
+        for signum, handler in handlers:
             with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):  # not the main thread
-                loop.add_signal_handler(signum, self.call_later, self.action_quit)
+                loop.add_signal_handler(signum, self.call_later, handler)
                 self._signals.append(signum)
+
+    async def _hang_up(self) -> None:
+        """The terminal went away: close every client, then leave without touching the screen.
+
+        Textual's output thread dies on the first write to a vanished terminal, and
+        later writes would block the event loop for good, so the usual exit (which
+        restores the terminal) would hang. A timer thread ends the process even then.
+        """
+        threading.Timer(_HANG_UP_DEADLINE, os._exit, args=(1,)).start()
+        self._quitting = True
+        await self.engine.stop()
+        os._exit(0)
 
     def _engine_stopped(self, error: BaseException | None) -> None:
         if self._quitting:
