@@ -73,9 +73,12 @@ class Pane:
         """Close the terminal (tui-echo gets SIGHUP) and wait until the process is gone."""
         subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True)
         deadline = time.monotonic() + 10
-        while Path(f"/proc/{self.pid}").exists() and time.monotonic() < deadline:
-            if Path(f"/proc/{self.pid}/stat").read_text().split(")")[-1].split()[0] == "Z":
-                break
+        while time.monotonic() < deadline:
+            try:
+                if Path(f"/proc/{self.pid}/stat").read_text().split(")")[-1].split()[0] == "Z":
+                    return  # finished; only its exit status is left
+            except FileNotFoundError:
+                return
             time.sleep(0.05)
 
 
