@@ -24,6 +24,7 @@ PURE_MODULES = (
     "hexdump",
     "engine",
     "tracker",
+    "feedlines",
 )
 MONITOR_MODULES = sorted((PACKAGE / "monitor").glob("*.py"))
 

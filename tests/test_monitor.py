@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.command import CommandPalette
 from textual.widgets import Checkbox, OptionList
 
-from tui_echo.monitor.feed import Direction
+from tui_echo.feedlines import Direction
 from tui_echo.tracker import GONE_ROW_SECONDS
 
 from .helpers import TIMEOUT

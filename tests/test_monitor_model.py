@@ -6,7 +6,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tui_echo.events import ClientDisconnected
+from tui_echo.events import (
+    ClientConnected,
+    ClientDisconnected,
+    DataEchoed,
+    DataSent,
+    ServerEvent,
+    ServerListening,
+    ServerNotice,
+    ServerStopped,
+)
+from tui_echo.feedlines import Direction, FeedIntake
 from tui_echo.hexdump import hex_line, hex_line_count
 from tui_echo.sendtext import SendTextError, parse_send_text
 from tui_echo.state import ClientState, ClientStatus, ServerTotals
@@ -130,3 +140,60 @@ def test_stats_rates_peak_history_and_skips() -> None:
     assert first.history == (1000.0,)
     later = stats.stats(totals(1500), now=2.0, feed_skipped=4)
     assert later.messages_per_second == 500.0 and later.history == (1000.0, 500.0)
+
+
+def echo(client_id: int, n: int, at: float = 100.0) -> DataEchoed:
+    data = b"msg %d" % n
+    return DataEchoed(client_id, data, at, 1, n, n * len(data), n * len(data), 0)
+
+
+def test_the_feed_takes_a_burst_of_ten_then_ten_a_second_and_notes_the_rest() -> None:
+    intake = FeedIntake(lines_per_batch=1000)
+    first = intake.entries([echo(1, n) for n in range(30)], now=100.0)
+    assert [e.text for e in first[:-1]] == [f"msg {n}" for n in range(10)]
+    assert first[-1].direction is Direction.SYSTEM and first[-1].text == "busy: 20 lines not shown in the last second"
+    half_second_later = intake.entries([echo(1, n) for n in range(30, 40)], now=100.5)
+    assert [e.text for e in half_second_later] == [f"msg {n}" for n in range(30, 35)]  # 5 lines earned, no note yet
+    assert [e.text for e in intake.entries([], now=101.0)] == ["busy: 5 lines not shown in the last second"]
+    assert intake.skipped == 25
+
+
+def test_one_busy_client_does_not_silence_another() -> None:
+    intake = FeedIntake(lines_per_batch=1000)
+    events: list[ServerEvent] = [echo(1, n) for n in range(50)] + [echo(2, 0)]
+    assert [e.client_id for e in intake.entries(events, now=5.0) if e.direction is Direction.ECHOED][-1] == 2
+
+
+def test_a_batch_has_at_most_its_share_of_data_lines_but_every_lifecycle_line() -> None:
+    intake = FeedIntake(lines_per_batch=4)
+    events: list[ServerEvent] = [echo(client, 0) for client in range(1, 9)]
+    events.append(ClientDisconnected(9, ("10.0.0.9", 9), 5.0, "refused: server full", 5.0, 0, 0, 0))
+    entries = intake.entries(events, now=5.0)
+    assert len([e for e in entries if e.direction is Direction.ECHOED]) == 4
+    assert "refused: server full: 10.0.0.9:9" in [e.text for e in entries]
+    assert intake.skipped == 4
+
+
+def test_feed_lines_for_the_life_of_a_client() -> None:
+    peer = ("127.0.0.1", 4000)
+    events: list[ServerEvent] = [
+        ServerListening((("127.0.0.1", 12354),), 1.0),
+        ClientConnected(1, peer, 2.0),
+        DataEchoed(1, b"\x1b[2J[b]hi\r\n" + b"z" * 300, 3.0, 1, 1, 311, 311, 0),
+        DataSent(1, b"bye\n", 4.0, 315),
+        ServerNotice("kick: no client #7", 4.5),
+        ClientDisconnected(1, peer, 65.0, "kicked", 2.0, 1, 311, 315),
+        ServerStopped(70.0, 1, 0, 1, 311, 315, 0),
+    ]
+    entries = FeedIntake(lines_per_batch=100).entries(events, now=70.0)
+    cut = "\\x1b[2J[b]hi\\r\\n" + "z" * 189 + " … +111 B"  # 200 bytes shown, then the mark
+    assert [(e.client_id, e.direction.value, e.text) for e in entries] == [
+        (None, "•", "listening on 127.0.0.1:12354"),
+        (1, "•", "connected from 127.0.0.1:4000"),
+        (1, "⇄", cut),
+        (1, "→", "bye\\n"),
+        (None, "•", "kick: no client #7"),
+        (1, "•", "disconnected: kicked · 1 msg, 311 B in, after 1m03s"),
+        (None, "•", "server stopped"),
+    ]
+    assert entries[2].size == 311 and len(entries[2].data) == 256

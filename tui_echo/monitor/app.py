@@ -28,28 +28,18 @@ from tui_echo.engine import Engine
 from tui_echo.events import (
     ClientConnected,
     ClientDisconnected,
-    DataEchoed,
-    DataSent,
-    ServerEvent,
-    ServerListening,
-    ServerNotice,
-    ServerStopped,
 )
-from tui_echo.listeners import describe_addresses, format_address
+from tui_echo.feedlines import FeedIntake
 from tui_echo.monitor.connections import ConnectionsTable
-from tui_echo.monitor.feed import Direction, Feed, FeedEntry
+from tui_echo.monitor.feed import Feed
 from tui_echo.monitor.sendbox import SendBox
 from tui_echo.monitor.stats import StatsBar
 from tui_echo.tracker import ConnectionTracker, StatsTracker
-from tui_echo.units import format_duration, format_size, plural
 
 TICK_SECONDS = 0.2  # events are drained and the feed grows this often
 REFRESH_SECONDS = 0.4  # the table and the stats are read this often
 EVENTS_PER_TICK = 5000  # beyond this, events wait for the next tick (the server skips data events meanwhile)
-DATA_LINES_PER_TICK = 80  # data lines added to the feed per tick; the rest are counted as skipped
-LINES_PER_CLIENT_SECOND = 10  # so that one busy client cannot drown the others' lines...
-LINES_PER_CLIENT_BURST = 10  # ...while a short burst (a paste) still shows whole
-BUSY_NOTES_PER_SECOND = 5  # "lines not shown" notes per second, for the busiest clients
+DATA_LINES_PER_TICK = 80  # data lines added to the feed per tick at most (see tui_echo.feedlines)
 _QUIT_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _HANG_UP_DEADLINE = 5.0  # seconds to close the clients after the terminal went away, before leaving anyway
 
@@ -80,30 +70,32 @@ class MonitorApp(App[None]):
     ) -> None:
         super().__init__()
         self.engine = engine
-        self._feed_lines = feed_lines
         self._clock = clock
         self._handle_signals = handle_signals
         self._connections = ConnectionTracker()
         self._stats = StatsTracker(engine.addresses, clock())
         self._clients_now = 0  # from connect and disconnect events: it sees every client, even brief ones
-        self._feed_skipped = 0
-        self._allowance: dict[int, tuple[float, float]] = {}  # client id -> (lines it may show, as of when)
-        self._unshown_this_second: dict[int, int] = {}  # client id -> data lines not shown in this second
-        self._second_ends = 0.0
+        self._intake = FeedIntake(DATA_LINES_PER_TICK)
         self._next_refresh = 0.0
         self._quitting = False
         self._signals: list[signal.Signals] = []
+        # Held, not queried: the timer may still fire while the screen is being taken down.
+        self._stats_bar = StatsBar(id="stats")
+        self._table_title = Label("Connections", id="table-title")
+        self._table = ConnectionsTable(id="connections")
+        self._feed = Feed(feed_lines, id="feed")
+        self._send_box = SendBox(id="send")
 
     def compose(self) -> ComposeResult:
-        yield StatsBar(id="stats")
+        yield self._stats_bar
         with Horizontal(id="table-bar"):
-            yield Label("Connections", id="table-title")
+            yield self._table_title
             kick_all = Button("✕ Kick all", id="kick-all", variant="error", compact=True)
             kick_all.can_focus = False  # Enter on a focused "Kick all" is too easy a mistake; K and the mouse reach it
             yield kick_all
-        yield ConnectionsTable(id="connections")
-        yield Feed(self._feed_lines, id="feed")
-        yield SendBox(id="send")
+        yield self._table
+        yield self._feed
+        yield self._send_box
         yield Footer()
 
     def on_mount(self) -> None:
@@ -112,7 +104,7 @@ class MonitorApp(App[None]):
         self.engine.start(self._engine_stopped)
         self.set_interval(TICK_SECONDS, self._tick)
         self._tick()
-        self.query_one(ConnectionsTable).focus()
+        self._table.focus()
 
     async def on_unmount(self) -> None:
         self._quitting = True
@@ -152,78 +144,27 @@ class MonitorApp(App[None]):
     def _tick(self) -> None:
         now = self._clock()
         events = self.engine.take_events(EVENTS_PER_TICK)
-        entries, lifecycle = self._feed_entries(events, now)
-        self.query_one(Feed).add(entries)
+        self._feed.add(self._intake.entries(events, now))
+        lifecycle = False
+        for event in events:
+            if isinstance(event, ClientConnected):
+                lifecycle = True
+                self._clients_now += 1
+                self._stats.saw_clients(self._clients_now)
+            elif isinstance(event, ClientDisconnected) and not event.reason.startswith("refused"):
+                lifecycle = True
+                self._clients_now -= 1
+                self._connections.client_left(event, now)
         if lifecycle or now >= self._next_refresh:
             self._refresh_numbers(now)
 
-    def _busy_notes(self, now: float) -> list[FeedEntry]:
-        """Once a second: which clients had lines left out of the feed, busiest first."""
-        if now < self._second_ends:
-            return []
-        busiest = sorted(self._unshown_this_second.items(), key=lambda item: -item[1])
-        notes = [
-            FeedEntry.system(now, client_id, f"busy: {plural(count, 'line')} not shown in the last second")
-            for client_id, count in busiest[:BUSY_NOTES_PER_SECOND]
-        ]
-        self._unshown_this_second.clear()
-        self._second_ends = now + 1.0
-        return notes
-
-    def _take_line(self, client_id: int, now: float) -> bool:
-        """Whether the client may add one more data line now (a token bucket per client)."""
-        lines, since = self._allowance.get(client_id, (LINES_PER_CLIENT_BURST, now))
-        lines = min(LINES_PER_CLIENT_BURST, lines + (now - since) * LINES_PER_CLIENT_SECOND)
-        if lines < 1:
-            self._allowance[client_id] = (lines, now)
-            return False
-        self._allowance[client_id] = (lines - 1, now)
-        return True
-
-    def _feed_entries(self, events: Iterable[ServerEvent], now: float) -> tuple[list[FeedEntry], bool]:
-        entries: list[FeedEntry] = []
-        data_lines = 0
-        lifecycle = False
-        for event in events:
-            match event:
-                case DataEchoed(client_id, data, at) | DataSent(client_id, data, at):
-                    if data_lines < DATA_LINES_PER_TICK and self._take_line(client_id, now):
-                        direction = Direction.ECHOED if isinstance(event, DataEchoed) else Direction.SENT
-                        entries.append(FeedEntry.of_bytes(at, client_id, direction, data))
-                        data_lines += 1
-                    else:
-                        self._feed_skipped += 1
-                        self._unshown_this_second[client_id] = self._unshown_this_second.get(client_id, 0) + 1
-                case ClientConnected(client_id, peer, at):
-                    lifecycle = True
-                    self._clients_now += 1
-                    self._stats.saw_clients(self._clients_now)
-                    entries.append(FeedEntry.system(at, client_id, f"connected from {format_address(peer)}"))
-                case ClientDisconnected() if event.reason.startswith("refused"):
-                    lifecycle = True
-                    entries.append(FeedEntry.system(event.at, None, f"{event.reason}: {format_address(event.peer)}"))
-                case ClientDisconnected():
-                    lifecycle = True
-                    self._clients_now -= 1
-                    self._allowance.pop(event.client_id, None)
-                    self._connections.client_left(event, now)
-                    entries.append(FeedEntry.system(event.at, event.client_id, _goodbye(event)))
-                case ServerNotice(message, at):
-                    entries.append(FeedEntry.system(at, None, message))
-                case ServerListening(addresses, at):
-                    entries.append(FeedEntry.system(at, None, f"listening on {describe_addresses(addresses)}"))
-                case ServerStopped(at=at):
-                    entries.append(FeedEntry.system(at, None, "server stopped"))
-        entries += self._busy_notes(now)
-        return entries, lifecycle
-
     def _refresh_numbers(self, now: float) -> None:
         self._next_refresh = now + REFRESH_SECONDS
-        table = self.query_one(ConnectionsTable)
+        table = self._table
         table.update_rows(self._connections.rows(self.engine.clients(), now), now)
-        stats = self._stats.stats(self.engine.totals(), now, self._feed_skipped)
-        self.query_one(StatsBar).show(stats)
-        self.query_one("#table-title", Label).update(
+        stats = self._stats.stats(self.engine.totals(), now, self._intake.skipped)
+        self._stats_bar.show(stats)
+        self._table_title.update(
             f"Connections · {stats.clients_now} now · sorted by {table.sort_key}"
         )
 
@@ -242,7 +183,7 @@ class MonitorApp(App[None]):
 
     @on(ConnectionsTable.Highlighted)
     def _client_highlighted(self, event: ConnectionsTable.Highlighted) -> None:
-        self.query_one(SendBox).target = event.client_id
+        self._send_box.target = event.client_id
 
     @on(ConnectionsTable.KickRequested)
     def _kick_requested(self, event: ConnectionsTable.KickRequested) -> None:
@@ -254,7 +195,7 @@ class MonitorApp(App[None]):
 
     @on(SendBox.Submitted)
     def _send(self, event: SendBox.Submitted) -> None:
-        target = self.query_one(ConnectionsTable).cursor_client
+        target = self._table.cursor_client
         if event.to_all:
             self._command(Broadcast(event.data))
         elif target is not None:
@@ -263,7 +204,7 @@ class MonitorApp(App[None]):
     # ---- actions ---------------------------------------------------------
 
     def _selected_live_client(self) -> int | None:
-        table = self.query_one(ConnectionsTable)
+        table = self._table
         row = None if table.cursor_client is None else table.row_of(table.cursor_client)
         return None if row is None or row.gone else row.client_id
 
@@ -278,29 +219,29 @@ class MonitorApp(App[None]):
         self._command(KickAll())
 
     def action_filter(self) -> None:
-        feed = self.query_one(Feed)
+        feed = self._feed
         if feed.only_client is not None:
             feed.only_client = None
             return
-        client_id = self.query_one(ConnectionsTable).cursor_client
+        client_id = self._table.cursor_client
         if client_id is None:
             self.notify("Select a client in the table to filter the feed to it.", severity="warning")
         else:
             feed.only_client = client_id
 
     def action_hex(self) -> None:
-        feed = self.query_one(Feed)
+        feed = self._feed
         feed.hex_view = not feed.hex_view
 
     def action_pause(self) -> None:
-        feed = self.query_one(Feed)
+        feed = self._feed
         feed.paused = not feed.paused
 
     def action_clear(self) -> None:
-        self.query_one(Feed).clear()
+        self._feed.clear()
 
     def action_focus_send(self) -> None:
-        self.query_one(SendBox).focus_input()
+        self._send_box.focus_input()
 
     async def action_quit(self) -> None:
         if self._quitting:
@@ -324,11 +265,4 @@ class MonitorApp(App[None]):
         yield SystemCommand("Sort connections", "Sort the table by the next column (o)", self._sort_next)
 
     def _sort_next(self) -> None:
-        self.query_one(ConnectionsTable).action_sort_next()
-
-
-def _goodbye(event: ClientDisconnected) -> str:
-    return (
-        f"disconnected: {event.reason} · {plural(event.messages_in, 'msg')}, {format_size(event.bytes_in)} in, "
-        f"after {format_duration(event.at - event.connected_at)}"
-    )
+        self._table.action_sort_next()

@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from dataclasses import dataclass
-from enum import StrEnum
-
 from rich.segment import Segment
 from rich.style import Style
 from textual.binding import Binding
@@ -21,45 +18,16 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from tui_echo.escape import escape_bytes
+from tui_echo.feedlines import Direction, FeedEntry
 from tui_echo.hexdump import BYTES_PER_LINE, hex_line, hex_line_count
 from tui_echo.units import format_size
 
-TEXT_PREVIEW_BYTES = 200  # of a chunk, shown in the text view
-HEX_KEEP_BYTES = 256  # of a chunk, kept for the hex view
 LABEL_WIDTH = 7
 _INDENT = " " * (13 + LABEL_WIDTH + 2)
 
 # Client label colours, readable on dark and on light backgrounds respectively.
 _DARK_PALETTE = ("#5fafff", "#87d75f", "#ffaf5f", "#d787ff", "#5fd7d7", "#ff875f", "#d7d75f", "#ff87af")
 _LIGHT_PALETTE = ("#005fd7", "#008700", "#af5f00", "#8700af", "#007f7f", "#d70000", "#7f7f00", "#d7005f")
-
-
-class Direction(StrEnum):
-    ECHOED = "⇄"  # received from the client and echoed back
-    SENT = "→"  # sent by the operator
-    SYSTEM = "•"  # connect, disconnect, kick, refusal, notice
-
-
-@dataclass(frozen=True, slots=True)
-class FeedEntry:
-    at: float
-    client_id: int | None
-    direction: Direction
-    text: str  # inert: escaped client bytes, or a system message
-    data: bytes = b""  # the first HEX_KEEP_BYTES of client bytes, for the hex view
-    size: int = 0  # the chunk's full size
-
-    @classmethod
-    def of_bytes(cls, at: float, client_id: int, direction: Direction, data: bytes) -> FeedEntry:
-        text, cut = escape_bytes(data, TEXT_PREVIEW_BYTES)
-        if cut:
-            text += f" … +{format_size(len(data) - TEXT_PREVIEW_BYTES)}"
-        return cls(at, client_id, direction, text, data[:HEX_KEEP_BYTES], len(data))
-
-    @classmethod
-    def system(cls, at: float, client_id: int | None, text: str) -> FeedEntry:
-        return cls(at, client_id, Direction.SYSTEM, text)
 
 
 def _clock(at: float) -> str:

@@ -32,26 +32,31 @@ class SendBox(Horizontal):
 
     target: reactive[int | None] = reactive(None)  # the selected client
 
-    def compose(self) -> ComposeResult:
-        yield Label("to —", id="send-target")
-        yield Checkbox("all", id="send-all", compact=True)
-        yield Input(
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._target_label = Label("to —", id="send-target")
+        self._to_all = Checkbox("all", id="send-all", compact=True)
+        self._input = Input(
             placeholder=r"text to send; \n \r \t \0 \xNN \\ escapes; Enter sends", id="send-input", compact=True
         )
+
+    def compose(self) -> ComposeResult:
+        yield self._target_label
+        yield self._to_all
+        yield self._input
 
     def watch_target(self) -> None:
         self._show_target()
 
     @on(Checkbox.Changed)
     def _show_target(self) -> None:
-        label = self.query_one("#send-target", Label)
-        if self.query_one(Checkbox).value:
-            label.update("to all")
+        if self._to_all.value:
+            self._target_label.update("to all")
         else:
-            label.update("to —" if self.target is None else f"to #{self.target}")
+            self._target_label.update("to —" if self.target is None else f"to #{self.target}")
 
     def focus_input(self) -> None:
-        self.query_one(Input).focus()
+        self._input.focus()
 
     @on(Input.Submitted)
     def _submit(self, event: Input.Submitted) -> None:
@@ -63,7 +68,7 @@ class SendBox(Horizontal):
         except SendTextError as error:
             self.notify(str(error), title="Not sent", severity="error")
             return  # the text stays in the box to be fixed
-        to_all = self.query_one(Checkbox).value
+        to_all = self._to_all.value
         if not to_all and self.target is None:
             self.notify("Select a client in the table, or tick 'all'.", title="Not sent", severity="warning")
             return

@@ -45,17 +45,23 @@ class StatsText(Widget):
 class StatsBar(Horizontal):
     """Numbers on the left, the last minute's messages per second on the right."""
 
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._text = StatsText(id="stats-text")
+        self._history_label = Label("msg/s, last minute", id="history-label")
+        self._sparkline = Sparkline([], summary_function=max, id="history-sparkline")
+        self._history: tuple[float, ...] = ()
+
     def compose(self) -> ComposeResult:
-        yield StatsText(id="stats-text")
+        yield self._text
         with Vertical(id="history"):
-            yield Label("msg/s, last minute", id="history-label")
-            yield Sparkline([], summary_function=max, id="history-sparkline")
+            yield self._history_label
+            yield self._sparkline
 
     def show(self, stats: Stats) -> None:
-        self.query_one(StatsText).stats = stats
-        sparkline = self.query_one(Sparkline)
-        history = list(stats.history)
-        if history != sparkline.data:
-            sparkline.data = [0.0] * (HISTORY_SECONDS - len(history)) + history
-            peak = max(history, default=0.0)
-            self.query_one("#history-label", Label).update(f"msg/s, last minute · peak {format_count(peak)}")
+        self._text.stats = stats
+        if stats.history != self._history:
+            self._history = stats.history
+            self._sparkline.data = [0.0] * (HISTORY_SECONDS - len(stats.history)) + list(stats.history)
+            peak = max(stats.history, default=0.0)
+            self._history_label.update(f"msg/s, last minute · peak {format_count(peak)}")
