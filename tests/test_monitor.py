@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
+from textual.app import App, ComposeResult
 from textual.command import CommandPalette
 from textual.widgets import Checkbox, OptionList
 
-from tui_echo.feedlines import Direction
+from tui_echo.feedlines import Direction, FeedEntry
+from tui_echo.monitor.feed import Feed
 from tui_echo.tracker import GONE_ROW_SECONDS
 
 from .helpers import TIMEOUT
@@ -269,3 +273,37 @@ def test_quitting_closes_every_client_and_the_server() -> None:
 
     run_monitor(test)
     assert TIMEOUT  # the clients above saw EOF within the timeout
+
+
+def test_a_refused_connection_shows_in_the_feed_and_the_stats() -> None:
+    async def test(monitor: Monitor) -> None:
+        admitted = await monitor.connect()
+        await monitor.until(lambda: monitor.live_ids() == [1], "a row")
+        refused = await monitor.connect()
+        assert await refused.until_eof() == b""
+        await monitor.until(
+            lambda: any(e.text.startswith("refused: server full: 127.0.0.1:") for e in monitor.feed.entries),
+            "the refusal in the feed",
+        )
+        await monitor.until(lambda: "1 refused" in screen_lines(monitor.app.query_one("#stats-text"))[1], "stats")
+        assert monitor.live_ids() == [1]
+        await admitted.say(b"unaffected")
+
+    run_monitor(test, max_clients=1)
+
+
+def test_the_feed_keeps_only_its_last_lines() -> None:
+    class FeedApp(App[None]):
+        def compose(self) -> ComposeResult:
+            yield Feed(5)
+
+    async def main() -> None:
+        app = FeedApp()
+        async with app.run_test() as pilot:
+            feed = app.query_one(Feed)
+            feed.add([FeedEntry.system(float(n), None, f"line {n}") for n in range(8)])
+            await pilot.pause()
+            assert [e.text for e in feed.entries] == [f"line {n}" for n in range(3, 8)]
+            assert [line.split("• ")[1] for line in feed.shown_lines()] == [f"line {n}" for n in range(3, 8)]
+
+    asyncio.run(main())
