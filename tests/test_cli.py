@@ -235,7 +235,7 @@ def test_address_not_on_this_machine_is_one_clear_line() -> None:
         (["--framing", "xml"], "argument --framing: invalid choice: 'xml'"),
         (["--host", ""], "argument --host: expected a host name or address"),
         (["--bogus"], "unrecognized arguments: --bogus"),
-        (["--feed-lines", "0"], "argument --feed-lines: expected a whole number from 1 to 1000000, got '0'"),
+        (["--feed-lines", "0"], "argument --feed-lines: expected a whole number from 1 to 100000, got '0'"),
     ],
 )
 def test_bad_flag_values_are_one_clear_line(args: list[str], expected: str) -> None:

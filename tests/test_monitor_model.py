@@ -197,3 +197,11 @@ def test_feed_lines_for_the_life_of_a_client() -> None:
         (None, "•", "server stopped"),
     ]
     assert entries[2].size == 311 and len(entries[2].data) == 256
+
+
+def test_a_rate_spans_at_least_a_second_however_often_the_table_refreshes() -> None:
+    tracker = ConnectionTracker()
+    tracker.rows([state(1, 0)], now=10.0)
+    assert tracker.rows([state(1, 1)], now=10.02)[0].rate == 0.0  # one message in 20 ms is not 50 msg/s
+    assert tracker.rows([state(1, 30)], now=11.0)[0].rate == 30.0
+    assert tracker.rows([state(1, 31)], now=11.4)[0].rate == 30.0  # kept until the next full second

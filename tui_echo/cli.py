@@ -88,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--feed-lines",
-        type=_whole_number(1, 1_000_000),
+        type=_whole_number(1, 100_000),  # a line keeps up to about 1 KiB
         default=DEFAULT_FEED_LINES,
         metavar="N",
         help=f"The monitor's feed keeps the last N lines (default {DEFAULT_FEED_LINES}).",

@@ -48,13 +48,14 @@ class ConnectionTracker:
 
     def __init__(self) -> None:
         self._previous: dict[int, ConnectionRow] = {}  # the live rows of the last refresh
-        self._previous_at = 0.0
+        self._rate_base: dict[int, tuple[int, float, float]] = {}  # client id -> (messages, at, rate since)
         self._departed: dict[int, _Departed] = {}
 
     def client_left(self, event: ClientDisconnected, now: float) -> None:
         if event.reason.startswith("refused"):
             return  # never had a row
         last_seen = self._previous.pop(event.client_id, None)
+        self._rate_base.pop(event.client_id, None)
         if len(self._departed) >= MAX_GONE_ROWS:
             self._departed.pop(next(iter(self._departed)))
         row = ConnectionRow(
@@ -71,17 +72,26 @@ class ConnectionTracker:
         )
         self._departed[event.client_id] = _Departed(row, now + GONE_ROW_SECONDS)
 
+    def _rate(self, state: ClientState, now: float) -> float:
+        """Messages per second over the last RATE_WINDOW or more: refreshes come at uneven times."""
+        base = self._rate_base.get(state.client_id)
+        if base is None:
+            self._rate_base[state.client_id] = (state.messages_in, now, 0.0)
+            return 0.0
+        messages, since, rate = base
+        if now - since >= RATE_WINDOW:
+            rate = max(state.messages_in - messages, 0) / (now - since)
+            self._rate_base[state.client_id] = (state.messages_in, now, rate)
+        return rate
+
     def rows(self, clients: Iterable[ClientState], now: float) -> list[ConnectionRow]:
         """Rows in client id order: live clients first read now, then recently departed ones."""
-        previous, self._previous = self._previous, {}
-        span = now - self._previous_at
-        self._previous_at = now
+        self._previous = {}
         rows = []
         for state in clients:
             if state.client_id in self._departed:
                 continue  # its disconnect event came before the state vanished
-            before = previous.get(state.client_id)
-            rate = (state.messages_in - before.messages) / span if before is not None and span > 0 else 0.0
+            rate = self._rate(state, now)
             row = ConnectionRow(
                 state.client_id,
                 state.peer,
@@ -90,7 +100,7 @@ class ConnectionTracker:
                 state.messages_in,
                 state.bytes_in,
                 state.bytes_out,
-                max(rate, 0.0),
+                rate,
                 str(state.status),
             )
             self._previous[state.client_id] = row

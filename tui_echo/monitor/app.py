@@ -13,6 +13,7 @@ import os
 import signal
 import threading
 import time
+import traceback
 from collections.abc import Callable, Iterable
 
 from textual import on
@@ -136,8 +137,9 @@ class MonitorApp(App[None]):
     def _engine_stopped(self, error: BaseException | None) -> None:
         if self._quitting:
             return
-        message = "the server stopped" if error is None else f"the server stopped: {error!r}"
-        self.exit(return_code=1, message=f"tui-echo: error: {message}")
+        # Not a user error: a bug. Keep the traceback for the report.
+        detail = "" if error is None else ":\n" + "".join(traceback.format_exception(error))
+        self.exit(return_code=1, message=f"tui-echo: error: the server stopped unexpectedly{detail}")
 
     # ---- the tick --------------------------------------------------------
 
