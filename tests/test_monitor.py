@@ -307,3 +307,16 @@ def test_the_feed_keeps_only_its_last_lines() -> None:
             assert [line.split("• ")[1] for line in feed.shown_lines()] == [f"line {n}" for n in range(3, 8)]
 
     asyncio.run(main())
+
+
+def test_scrolling_the_table_away_from_the_cursor_stays_put_across_refreshes() -> None:
+    async def test(monitor: Monitor) -> None:
+        for _ in range(60):
+            await monitor.connect()
+        await monitor.until(lambda: len(monitor.live_ids()) == 60, "60 rows")
+        monitor.table.scroll_to(y=30, animate=False, immediate=True)  # what the mouse wheel does
+        refreshed = monitor.app._next_refresh  # wait until two refreshes have passed
+        await monitor.until(lambda: monitor.app._next_refresh > refreshed + 0.5, "two refreshes")
+        assert monitor.table.scroll_y == 30 and monitor.table.cursor_client == 1
+
+    run_monitor(test)

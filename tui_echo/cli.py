@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--port",
         type=_whole_number(0, 65535),
         default=DEFAULT_PORT,
-        help=f"TCP port to listen on; 0 picks a free port and prints it (default {DEFAULT_PORT}).",
+        help=f"TCP port to listen on; 0 picks a free port, shown by the monitor and the log (default {DEFAULT_PORT}).",
     )
     parser.add_argument(
         "--headless",

@@ -166,9 +166,7 @@ class MonitorApp(App[None]):
         table.update_rows(self._connections.rows(self.engine.clients(), now), now)
         stats = self._stats.stats(self.engine.totals(), now, self._intake.skipped)
         self._stats_bar.show(stats)
-        self._table_title.update(
-            f"Connections · {stats.clients_now} now · sorted by {table.sort_key}"
-        )
+        self._table_title.update(f"Connections · {stats.clients_now} now · sorted by {table.sort_key}")
 
     def _soon(self) -> None:
         """Show a command's effect without waiting for the next tick."""

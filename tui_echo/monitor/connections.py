@@ -7,6 +7,7 @@ thirty visible ones cost. The cursor follows a client, not a row number.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -72,6 +73,16 @@ def _fit(text: str, width: int, right: bool) -> str:
 
 def _width_of(columns: tuple[Column, ...]) -> int:
     return sum(column.width + _GAP for column in columns) + len(KICK_LABEL)
+
+
+@functools.cache
+def _columns_fitting(width: int) -> tuple[Column, ...]:
+    columns: tuple[Column, ...] = COLUMNS
+    for key in NARROW_DROPS:
+        if _width_of(columns) <= width:
+            break
+        columns = tuple(column for column in columns if column.key != key)
+    return columns
 
 
 class ConnectionsTable(ScrollView, can_focus=True):
@@ -143,12 +154,7 @@ class ConnectionsTable(ScrollView, can_focus=True):
     @property
     def columns(self) -> tuple[Column, ...]:
         """The columns that fit: on a narrow terminal the kick control stays in view, some numbers go."""
-        columns: tuple[Column, ...] = COLUMNS
-        for key in NARROW_DROPS:
-            if _width_of(columns) <= self.size.width:
-                break
-            columns = tuple(column for column in columns if column.key != key)
-        return columns
+        return _columns_fitting(self.size.width)
 
     def kick_span(self) -> tuple[int, int]:
         """Where the kick controls are, in the table's content coordinates."""
@@ -173,8 +179,9 @@ class ConnectionsTable(ScrollView, can_focus=True):
         if self.cursor_client is not None:
             for index, row in enumerate(self._rows):
                 if row.client_id == self.cursor_client:
-                    self._cursor = index
-                    self._keep_cursor_in_view()
+                    if index != self._cursor:  # rows came, went or were sorted: follow the client
+                        self._cursor = index
+                        self._keep_cursor_in_view()
                     return
         # Its client left the table: stay at the same place, on whoever is there now.
         self._cursor = min(self._cursor, len(self._rows) - 1)
