@@ -37,6 +37,11 @@ class Column:
     sort_value: Callable[[ConnectionRow, float], float | str]
 
 
+def _exact_or_short(count: int, width: int) -> str:
+    exact = str(count)
+    return exact if len(exact) <= width else format_count(count)
+
+
 def _peer(row: ConnectionRow, now: float) -> str:
     return format_address(row.peer)
 
@@ -53,7 +58,7 @@ COLUMNS = (
     Column("id", "id", 6, True, lambda r, now: f"#{r.client_id}", lambda r, now: r.client_id),
     Column("peer", "peer", 21, False, _peer, _peer),
     Column("age", "connected", 9, True, lambda r, now: format_duration(_age(r, now)), _age),
-    Column("msgs", "msgs", 7, True, lambda r, now: format_count(r.messages), lambda r, now: r.messages),
+    Column("msgs", "msgs", 9, True, lambda r, now: _exact_or_short(r.messages, 9), lambda r, now: r.messages),
     Column("in", "in", 9, True, lambda r, now: format_size(r.bytes_in), lambda r, now: r.bytes_in),
     Column("out", "out", 9, True, lambda r, now: format_size(r.bytes_out), lambda r, now: r.bytes_out),
     Column("rate", "msg/s", 6, True, lambda r, now: format_count(r.rate), lambda r, now: r.rate),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
 from textual.binding import Binding
@@ -123,7 +124,7 @@ class Feed(ScrollView, can_focus=True):
     def _width_of(self, entry: FeedEntry) -> int:
         if self.hex_view and entry.direction is not Direction.SYSTEM:
             return len(_INDENT) + 14 + 3 * BYTES_PER_LINE + BYTES_PER_LINE
-        return len(_INDENT) + len(entry.text)
+        return len(_INDENT) + cell_len(entry.text)  # wide characters take two cells
 
     def _rebuild(self) -> None:
         self._rows.clear()

@@ -32,7 +32,7 @@ class StatsText(Widget):
         if stats.refused_total:
             text.append(f" · {stats.refused_total} refused", style="bold")
         text.append("\nmessages ", style="dim")
-        text.append(format_count(stats.messages), style="bold")
+        text.append(f"{stats.messages:,}", style="bold")  # exact: the server's own count
         text.append(f" · in {format_size(stats.bytes_in)} · out {format_size(stats.bytes_out)}")
         text.append("\nrate ", style="dim")
         text.append(f"{format_count(stats.messages_per_second)} msg/s", style="bold")
