@@ -6,14 +6,25 @@ import re
 import shlex
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from .helpers import TIMEOUT
 from .process import needs_tool, tui_echo_command
+
+
+FORWARD_HANGUP_AND_RECORD = """
+import signal, subprocess, sys
+child = subprocess.Popen(sys.argv[2:])
+signal.signal(signal.SIGHUP, lambda *_: child.send_signal(signal.SIGHUP))
+code = child.wait()
+open(sys.argv[1], "w").write(str(code))
+"""
 
 
 class Tmux:
@@ -72,10 +83,15 @@ def test_the_installed_command_shows_a_client_kicks_it_and_quits_cleanly(tmux: T
     tmux.wait_for(r"icanon echo")  # line editing and echo are on again: the terminal is restored
 
 
-def test_closing_the_terminal_closes_every_client_and_ends_the_process(tmux: Tmux) -> None:
-    tmux.run("respawn-pane", "-k", f"exec {shlex.quote(tui_echo_command())} --port 0")
-    port = int(tmux.wait_for(r"listening 127\.0\.0\.1:(\d+)").group(1))
-    pid = int(tmux.run("display", "-p", "#{pane_pid}"))
+@pytest.mark.parametrize("mode", ["monitor", "headless"])
+def test_closing_the_terminal_closes_every_client_and_exits_0(tmux: Tmux, mode: str, tmp_path: Path) -> None:
+    status = tmp_path / "status"
+    headless = ["--headless"] if mode == "headless" else []
+    # An interactive shell passes SIGHUP on to its jobs and is gone; this stand-in does the same
+    # and then writes down tui-echo's exit code.
+    shell = [sys.executable, "-c", FORWARD_HANGUP_AND_RECORD, str(status), tui_echo_command(), "--port", "0", *headless]
+    tmux.run("respawn-pane", "-k", shlex.join(shell))
+    port = int(tmux.wait_for(r"listening (?:on )?127\.0\.0\.1:(\d+)").group(1))
     with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as client:
         client.sendall(b"ping")
         assert client.recv(100) == b"ping"
@@ -83,14 +99,7 @@ def test_closing_the_terminal_closes_every_client_and_ends_the_process(tmux: Tmu
         subprocess.run([tmux.tmux, "-L", tmux.socket, "kill-server"], capture_output=True)  # SIGHUP, pty gone
         assert client.recv(100) == b""  # the server said goodbye before it went
     deadline = time.monotonic() + TIMEOUT
-    while process_alive(pid):
+    while not status.exists() or not status.read_text().strip():
         assert time.monotonic() < deadline, "tui-echo outlived its terminal"
         time.sleep(0.05)
-
-
-def process_alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().split(")")[-1].split()[0] != "Z"  # a zombie has finished
-    except FileNotFoundError:
-        return False
+    assert status.read_text().strip() == "0"

@@ -179,6 +179,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         sys.stdout.flush()
-    except BrokenPipeError:
+    except OSError:  # a closed pipe or a vanished terminal
         _silence_stdout()
     return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import signal
 import time
 from typing import TextIO
@@ -17,7 +18,7 @@ _TICK_SECONDS = 1.0
 
 
 class LogClosed(Exception):
-    """The log's reader went away (e.g. ``tui-echo --headless | head``)."""
+    """The log's reader went away (``tui-echo --headless | head``, or its terminal closed)."""
 
 
 def _write(stream: TextIO, text: str) -> None:
@@ -25,6 +26,10 @@ def _write(stream: TextIO, text: str) -> None:
         stream.write(text)
         stream.flush()
     except BrokenPipeError:
+        raise LogClosed from None
+    except OSError as exc:
+        if exc.errno != errno.EIO:  # EIO: the terminal is gone
+            raise
         raise LogClosed from None
 
 
@@ -58,7 +63,8 @@ async def write_log(events: trio.MemoryReceiveChannel[ServerEvent], log: EventLo
 
 
 async def _stop_on_signal(server: EchoServer, everything: trio.CancelScope) -> None:
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+    # SIGHUP: the terminal closed. Stop cleanly all the same, so that every client gets its EOF.
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
         async for _ in signals:
             if server.stopping:
                 everything.cancel()  # a second signal: do not wait for a clean stop
@@ -67,7 +73,7 @@ async def _stop_on_signal(server: EchoServer, everything: trio.CancelScope) -> N
 
 
 async def run_headless(config: ServerConfig, stream: TextIO, json_lines: bool = False) -> None:
-    """Serve until SIGINT/SIGTERM. Raises ListenError before anything runs if it cannot listen."""
+    """Serve until SIGINT, SIGTERM or SIGHUP. Raises ListenError before anything runs if it cannot listen."""
     send, receive = trio.open_memory_channel[ServerEvent](config.event_buffer)
     server = EchoServer(config, send)
     server.listen()
