@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 STOP_GRACE_SECONDS = 3.0  # a clean stop takes under a second: clients linger 0.5 s at shutdown
 MONITOR_EVENT_BUFFER = 512  # the feed shows at most 400 data lines a second: more events would only cost CPU
-HOST_TURNS_PER_TRIO_TURN = 3  # event-loop turns the host gets between two batches of trio tasks
+HOST_TURNS_PER_TRIO_TURN = 5  # event-loop turns the host gets between two batches of trio tasks
 
 
 class TrioEngine:
