@@ -124,7 +124,7 @@ class HumanFormat:
         )
 
     def disconnected(self, event: ClientDisconnected, client: _ClientLog, clients_now: int) -> str:
-        if event.reason.startswith("refused"):
+        if event.refused:
             return _client_line(event.at, client, f"{event.reason} ({clients_now} connected)")
         return _client_line(
             event.at,

@@ -75,6 +75,11 @@ class ClientDisconnected:
     bytes_in: int
     bytes_out: int
 
+    @property
+    def refused(self) -> bool:
+        """Refused at the door (server full): the client was never connected."""
+        return self.reason.startswith("refused")
+
 
 @dataclass(frozen=True, slots=True)
 class ServerNotice:

@@ -92,7 +92,7 @@ class FeedIntake:
                         self._unshown[client_id] = self._unshown.get(client_id, 0) + 1
                 case ClientConnected(client_id, peer, at):
                     entries.append(FeedEntry.system(at, client_id, f"connected from {format_address(peer)}"))
-                case ClientDisconnected() if event.reason.startswith("refused"):
+                case ClientDisconnected() if event.refused:
                     entries.append(FeedEntry.system(event.at, None, f"{event.reason}: {format_address(event.peer)}"))
                 case ClientDisconnected():
                     self._allowance.pop(event.client_id, None)

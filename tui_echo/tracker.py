@@ -52,7 +52,7 @@ class ConnectionTracker:
         self._departed: dict[int, _Departed] = {}
 
     def client_left(self, event: ClientDisconnected, now: float) -> None:
-        if event.reason.startswith("refused"):
+        if event.refused:
             return  # never had a row
         last_seen = self._previous.pop(event.client_id, None)
         self._rate_base.pop(event.client_id, None)

@@ -153,7 +153,7 @@ class MonitorApp(App[None]):
                 lifecycle = True
                 self._clients_now += 1
                 self._stats.saw_clients(self._clients_now)
-            elif isinstance(event, ClientDisconnected) and not event.reason.startswith("refused"):
+            elif isinstance(event, ClientDisconnected) and not event.refused:
                 lifecycle = True
                 self._clients_now -= 1
                 self._connections.client_left(event, now)
@@ -162,11 +162,10 @@ class MonitorApp(App[None]):
 
     def _refresh_numbers(self, now: float) -> None:
         self._next_refresh = now + REFRESH_SECONDS
-        table = self._table
-        table.update_rows(self._connections.rows(self.engine.clients(), now), now)
+        self._table.update_rows(self._connections.rows(self.engine.clients(), now), now)
         stats = self._stats.stats(self.engine.totals(), now, self._intake.skipped)
         self._stats_bar.show(stats)
-        self._table_title.update(f"Connections · {stats.clients_now} now · sorted by {table.sort_key}")
+        self._table_title.update(f"Connections · {stats.clients_now} now")
 
     def _soon(self) -> None:
         """Show a command's effect without waiting for the next tick."""
