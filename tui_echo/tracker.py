@@ -37,6 +37,16 @@ class ConnectionRow:
         return self.ended_at is not None
 
 
+@dataclass(slots=True)
+class _Seen:
+    """What the tracker remembers of a live client between refreshes."""
+
+    messages: int  # at ``since``, the start of the current rate window
+    since: float
+    rate: float  # over the last full window
+    last_activity: float
+
+
 @dataclass(frozen=True, slots=True)
 class _Departed:
     row: ConnectionRow
@@ -47,15 +57,13 @@ class ConnectionTracker:
     """Live clients' rows, plus departed clients' rows for a few seconds with their reason."""
 
     def __init__(self) -> None:
-        self._previous: dict[int, ConnectionRow] = {}  # the live rows of the last refresh
-        self._rate_base: dict[int, tuple[int, float, float]] = {}  # client id -> (messages, at, rate since)
+        self._seen: dict[int, _Seen] = {}  # live clients; each leaves with its disconnect event
         self._departed: dict[int, _Departed] = {}
 
     def client_left(self, event: ClientDisconnected, now: float) -> None:
         if event.refused:
             return  # never had a row
-        last_seen = self._previous.pop(event.client_id, None)
-        self._rate_base.pop(event.client_id, None)
+        last_seen = self._seen.pop(event.client_id, None)
         if len(self._departed) >= MAX_GONE_ROWS:
             self._departed.pop(next(iter(self._departed)))
         row = ConnectionRow(
@@ -74,24 +82,22 @@ class ConnectionTracker:
 
     def _rate(self, state: ClientState, now: float) -> float:
         """Messages per second over the last RATE_WINDOW or more: refreshes come at uneven times."""
-        base = self._rate_base.get(state.client_id)
-        if base is None:
-            self._rate_base[state.client_id] = (state.messages_in, now, 0.0)
+        seen = self._seen.get(state.client_id)
+        if seen is None:
+            self._seen[state.client_id] = _Seen(state.messages_in, now, 0.0, state.last_activity)
             return 0.0
-        messages, since, rate = base
-        if now - since >= RATE_WINDOW:
-            rate = max(state.messages_in - messages, 0) / (now - since)
-            self._rate_base[state.client_id] = (state.messages_in, now, rate)
-        return rate
+        seen.last_activity = state.last_activity
+        if now - seen.since >= RATE_WINDOW:
+            seen.rate = max(state.messages_in - seen.messages, 0) / (now - seen.since)
+            seen.messages, seen.since = state.messages_in, now
+        return seen.rate
 
     def rows(self, clients: Iterable[ClientState], now: float) -> list[ConnectionRow]:
         """Rows in client id order: live clients first read now, then recently departed ones."""
-        self._previous = {}
         rows = []
         for state in clients:
             if state.client_id in self._departed:
                 continue  # its disconnect event came before the state vanished
-            rate = self._rate(state, now)
             row = ConnectionRow(
                 state.client_id,
                 state.peer,
@@ -100,10 +106,9 @@ class ConnectionTracker:
                 state.messages_in,
                 state.bytes_in,
                 state.bytes_out,
-                rate,
+                self._rate(state, now),
                 str(state.status),
             )
-            self._previous[state.client_id] = row
             rows.append(row)
         for client_id, departed in list(self._departed.items()):
             if departed.until <= now:

@@ -153,7 +153,7 @@ class ConnectionsTable(ScrollView, can_focus=True):
         self._now = now
         self._rows = self._sorted(rows)
         self._place_cursor()
-        self.virtual_size = Size(_width_of(self.columns), len(self._rows) + 1)
+        self._resize()
         self.refresh()
 
     @property
@@ -167,7 +167,10 @@ class ConnectionsTable(ScrollView, can_focus=True):
         return start, start + len(KICK_LABEL)
 
     def on_resize(self) -> None:
-        self.virtual_size = Size(_width_of(self.columns), len(self._rows) + 1)
+        self._resize()  # the columns that fit depend on the width
+
+    def _resize(self) -> None:
+        self.virtual_size = Size(_width_of(self.columns), len(self._rows) + 1)  # + the header line
 
     def _sorted(self, rows: list[ConnectionRow]) -> list[ConnectionRow]:
         if self.sort_key == "id" and not self.sort_reverse:
