@@ -314,7 +314,9 @@ def test_scrolling_the_table_away_from_the_cursor_stays_put_across_refreshes() -
         for _ in range(60):
             await monitor.connect()
         await monitor.until(lambda: len(monitor.live_ids()) == 60, "60 rows")
+        await monitor.until(lambda: monitor.table.allow_vertical_scroll, "the rows laid out, with a scrollbar")
         monitor.table.scroll_to(y=30, animate=False, immediate=True)  # what the mouse wheel does
+        assert monitor.table.scroll_y == 30
         refreshed = monitor.app._next_refresh  # wait until two refreshes have passed
         await monitor.until(lambda: monitor.app._next_refresh > refreshed + 0.5, "two refreshes")
         assert monitor.table.scroll_y == 30 and monitor.table.cursor_client == 1
