@@ -10,9 +10,9 @@ from dataclasses import dataclass, field, replace
 
 import trio
 
-from tui_echo.config import ServerConfig
-from tui_echo.events import ServerEvent
-from tui_echo.server import EchoServer
+from tui_echo.server.config import ServerConfig
+from tui_echo.server.events import ServerEvent
+from tui_echo.server.echo_server import EchoServer
 
 TIMEOUT = 10  # seconds any single wait may take before the test fails
 

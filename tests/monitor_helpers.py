@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from textual.pilot import Pilot
 from textual.widget import Widget
 
-from tui_echo.bridge import TrioEngine
-from tui_echo.config import ServerConfig
+from tui_echo.monitor.guest import GuestServer
+from tui_echo.server.config import ServerConfig
 from tui_echo.monitor.app import MonitorApp
-from tui_echo.monitor.connections import ConnectionsTable
-from tui_echo.monitor.feed import Feed
+from tui_echo.monitor.widgets.connections import ConnectionsTable
+from tui_echo.monitor.widgets.feed import Feed
 
 from .helpers import TIMEOUT
 
@@ -85,11 +85,11 @@ def screen_lines(widget: Widget) -> list[str]:
 
 def run_monitor(test: Callable[[Monitor], Awaitable[None]], size: tuple[int, int] = SIZE, **settings: object) -> None:
     async def main() -> None:
-        engine = TrioEngine(ServerConfig(port=0, **settings))  # type: ignore[arg-type]
-        engine.listen()
-        app = MonitorApp(engine, handle_signals=False)
+        server = GuestServer(ServerConfig(port=0, **settings))  # type: ignore[arg-type]
+        server.listen()
+        app = MonitorApp(server, handle_signals=False)
         async with app.run_test(size=size) as pilot:
-            monitor = Monitor(app, pilot, engine.addresses[0][1])
+            monitor = Monitor(app, pilot, server.addresses[0][1])
             try:
                 await test(monitor)
             finally:

@@ -6,22 +6,28 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tui_echo.events import (
+from tui_echo.server.config import ServerConfig
+from tui_echo.server.events import (
     ClientConnected,
     ClientDisconnected,
-    DataEchoed,
+    ConnectionRefused,
+    DisconnectReason,
+    RefusalReason,
+    ServerTotals,
+    DataReceived,
     DataSent,
     ServerEvent,
     ServerListening,
     ServerNotice,
     ServerStopped,
 )
-from tui_echo.feedlines import Direction, FeedIntake
-from tui_echo.hexdump import hex_line, hex_line_count
-from tui_echo.sendtext import SendTextError, parse_send_text
-from tui_echo.state import ClientState, ClientStatus, ServerTotals
-from tui_echo.tracker import GONE_ROW_SECONDS, ConnectionTracker, StatsTracker
-from tui_echo.units import format_count, format_duration
+from tui_echo.monitor.models.feed import Direction, FeedIntake
+from tui_echo.monitor.models.hexdump import hex_line, hex_line_count
+from tui_echo.monitor.models.send_text import SendTextError, parse_send_text
+from tui_echo.monitor.models.stats import StatsModel
+from tui_echo.monitor.models.table import GONE_ROW_SECONDS, TableModel
+from tui_echo.server.clients import ClientState, ClientStatus
+from tui_echo.text import format_count, format_duration
 
 
 @pytest.mark.parametrize(
@@ -97,11 +103,20 @@ def test_number_formats_fit_a_cell() -> None:
 
 
 def state(client_id: int, messages: int, status: ClientStatus = ClientStatus.CONNECTED) -> ClientState:
-    return ClientState(client_id, ("127.0.0.1", 5000 + client_id), 100.0, 100.0 + messages, messages, 0, 0, status)
+    return ClientState(
+        client_id=client_id,
+        peer=("127.0.0.1", 5000 + client_id),
+        connected_at=100.0,
+        last_activity=100.0 + messages,
+        messages_in=messages,
+        bytes_in=0,
+        bytes_out=0,
+        status=status,
+    )
 
 
 def test_rows_carry_exact_counts_and_rates_between_refreshes() -> None:
-    tracker = ConnectionTracker()
+    tracker = TableModel()
     first = tracker.rows([state(1, 10), state(2, 0)], now=110.0)
     assert [(r.client_id, r.messages, r.rate) for r in first] == [(1, 10, 0.0), (2, 0, 0.0)]
     second = tracker.rows([state(2, 6), state(1, 30, ClientStatus.CLOSING)], now=112.0)
@@ -112,27 +127,41 @@ def test_rows_carry_exact_counts_and_rates_between_refreshes() -> None:
 
 
 def test_a_departed_client_shows_its_reason_for_a_while_then_leaves() -> None:
-    tracker = ConnectionTracker()
+    tracker = TableModel()
     tracker.rows([state(1, 3)], now=110.0)
-    tracker.client_left(ClientDisconnected(1, ("127.0.0.1", 5001), 111.0, "kicked", 100.0, 3, 9, 9), now=111.0)
+    tracker.client_left(
+        ClientDisconnected(
+            client_id=1,
+            peer=("127.0.0.1", 5001),
+            at=111.0,
+            reason=DisconnectReason.KICKED,
+            connected_at=100.0,
+            messages_in=3,
+            bytes_in=9,
+            bytes_out=9,
+        ),
+        now=111.0,
+    )
     (row,) = tracker.rows([], now=112.0)
     assert row.gone and row.status == "kicked" and row.messages == 3 and row.last_activity == 103.0
     assert tracker.rows([], now=111.0 + GONE_ROW_SECONDS) == []
 
 
-def test_refused_connections_never_get_a_row() -> None:
-    tracker = ConnectionTracker()
-    tracker.client_left(ClientDisconnected(7, ("127.0.0.1", 1), 5.0, "refused: server full", 5.0, 0, 0, 0), now=5.0)
-    assert tracker.rows([], now=5.5) == []
-
-
 def totals(messages: int, clients_now: int = 1) -> ServerTotals:
-    return ServerTotals(clients_now, clients_now, 0, messages, messages * 10, messages * 10, 3)
+    return ServerTotals(
+        clients_total=5,
+        clients_now=clients_now,
+        clients_peak=5,
+        refused_total=0,
+        messages_in=messages,
+        bytes_in=messages * 10,
+        bytes_out=messages * 10,
+        events_skipped=3,
+    )
 
 
 def test_stats_rates_peak_history_and_skips() -> None:
-    stats = StatsTracker((("127.0.0.1", 9),), started_at=0.0)
-    stats.saw_clients(5)
+    stats = StatsModel((("127.0.0.1", 9),), started_at=0.0)
     first = stats.stats(totals(1000, clients_now=2), now=1.0, feed_skipped=4)
     assert (first.uptime, first.clients_now, first.clients_peak) == (1.0, 2, 5)
     assert first.messages_per_second == 1000.0 and first.bytes_per_second == 20_000.0
@@ -142,9 +171,17 @@ def test_stats_rates_peak_history_and_skips() -> None:
     assert later.messages_per_second == 500.0 and later.history == (1000.0, 500.0)
 
 
-def echo(client_id: int, n: int, at: float = 100.0) -> DataEchoed:
+def echo(client_id: int, n: int, at: float = 100.0) -> DataReceived:
     data = b"msg %d" % n
-    return DataEchoed(client_id, data, at, 1, n, n * len(data), n * len(data), 0)
+    return DataReceived(
+        client_id=client_id,
+        data=data,
+        at=at,
+        messages=1,
+        messages_in=n,
+        bytes_in=n * len(data),
+        bytes_out=n * len(data),
+    )
 
 
 def test_the_feed_takes_a_burst_of_ten_then_ten_a_second_and_notes_the_rest() -> None:
@@ -167,7 +204,7 @@ def test_one_busy_client_does_not_silence_another() -> None:
 def test_a_batch_has_at_most_its_share_of_data_lines_but_every_lifecycle_line() -> None:
     intake = FeedIntake(lines_per_batch=4)
     events: list[ServerEvent] = [echo(client, 0) for client in range(1, 9)]
-    events.append(ClientDisconnected(9, ("10.0.0.9", 9), 5.0, "refused: server full", 5.0, 0, 0, 0))
+    events.append(ConnectionRefused(client_id=9, peer=("10.0.0.9", 9), at=5.0, reason=RefusalReason.SERVER_FULL))
     entries = intake.entries(events, now=5.0)
     assert len([e for e in entries if e.direction is Direction.ECHOED]) == 4
     assert "refused: server full: 10.0.0.9:9" in [e.text for e in entries]
@@ -177,13 +214,42 @@ def test_a_batch_has_at_most_its_share_of_data_lines_but_every_lifecycle_line() 
 def test_feed_lines_for_the_life_of_a_client() -> None:
     peer = ("127.0.0.1", 4000)
     events: list[ServerEvent] = [
-        ServerListening((("127.0.0.1", 12354),), 1.0),
-        ClientConnected(1, peer, 2.0),
-        DataEchoed(1, b"\x1b[2J[b]hi\r\n" + b"z" * 300, 3.0, 1, 1, 311, 311, 0),
-        DataSent(1, b"bye\n", 4.0, 315),
-        ServerNotice("kick: no client #7", 4.5),
-        ClientDisconnected(1, peer, 65.0, "kicked", 2.0, 1, 311, 315),
-        ServerStopped(70.0, 1, 0, 1, 311, 315, 0),
+        ServerListening(addresses=(("127.0.0.1", 12354),), at=1.0, config=ServerConfig(port=0)),
+        ClientConnected(client_id=1, peer=peer, at=2.0),
+        DataReceived(
+            client_id=1,
+            data=b"\x1b[2J[b]hi\r\n" + b"z" * 300,
+            at=3.0,
+            messages=1,
+            messages_in=1,
+            bytes_in=311,
+            bytes_out=311,
+        ),
+        DataSent(client_id=1, data=b"bye\n", at=4.0, bytes_out=315),
+        ServerNotice(message="kick: no client #7", at=4.5),
+        ClientDisconnected(
+            client_id=1,
+            peer=peer,
+            at=65.0,
+            reason=DisconnectReason.KICKED,
+            connected_at=2.0,
+            messages_in=1,
+            bytes_in=311,
+            bytes_out=315,
+        ),
+        ServerStopped(
+            at=70.0,
+            totals=ServerTotals(
+                clients_total=1,
+                refused_total=0,
+                messages_in=1,
+                bytes_in=311,
+                bytes_out=315,
+                events_skipped=0,
+                clients_now=0,
+                clients_peak=0,
+            ),
+        ),
     ]
     entries = FeedIntake(lines_per_batch=100).entries(events, now=70.0)
     cut = "\\x1b[2J[b]hi\\r\\n" + "z" * 189 + " … +111 B"  # 200 bytes shown, then the mark
@@ -200,7 +266,7 @@ def test_feed_lines_for_the_life_of_a_client() -> None:
 
 
 def test_a_rate_spans_at_least_a_second_however_often_the_table_refreshes() -> None:
-    tracker = ConnectionTracker()
+    tracker = TableModel()
     tracker.rows([state(1, 0)], now=10.0)
     assert tracker.rows([state(1, 1)], now=10.02)[0].rate == 0.0  # one message in 20 ms is not 50 msg/s
     assert tracker.rows([state(1, 30)], now=11.0)[0].rate == 30.0

@@ -16,7 +16,7 @@ from textual.pilot import Pilot
 from tui_echo.monitor.app import MonitorApp
 
 from .monitor_helpers import SIZE
-from .scripted_engine import T0, classroom
+from .scripted_source import T0, classroom
 
 
 @pytest.fixture

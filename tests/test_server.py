@@ -1,24 +1,28 @@
-"""The echo engine against real client sockets on 127.0.0.1."""
+"""The echo server against real client sockets on 127.0.0.1."""
 
 from __future__ import annotations
 
 import pytest
 import trio
+import trio.testing
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tui_echo.commands import Broadcast, Kick, KickAll, SendTo, Shutdown
-from tui_echo.config import Framing
-from tui_echo.events import (
+from tui_echo.server.commands import Broadcast, Kick, KickAll, SendTo, Shutdown
+from tui_echo.server.config import Framing
+from tui_echo.server.events import (
     ClientConnected,
     ClientDisconnected,
-    DataEchoed,
+    ConnectionRefused,
+    DisconnectReason,
+    RefusalReason,
+    DataReceived,
     DataSent,
     ServerListening,
     ServerNotice,
     ServerStopped,
 )
-from tui_echo.state import ClientStatus
+from tui_echo.server.clients import ClientStatus
 
 from .helpers import (
     TIMEOUT,
@@ -102,8 +106,8 @@ async def test_line_framing_counts_newline_terminated_lines_across_chunks() -> N
         await client.send_all(b"\n")
         await receive_exactly(client, 1)
         assert state.messages_in == 6
-        await run.recorder.wait_for(lambda: len(run.recorder.of(DataEchoed)) == 6)
-        assert [e.messages for e in run.recorder.of(DataEchoed)] == [1, 1, 0, 3, 0, 1]
+        await run.recorder.wait_for(lambda: len(run.recorder.of(DataReceived)) == 6)
+        assert [e.messages for e in run.recorder.of(DataReceived)] == [1, 1, 0, 3, 0, 1]
 
 
 async def test_events_tell_the_story_of_a_client() -> None:
@@ -119,22 +123,24 @@ async def test_events_tell_the_story_of_a_client() -> None:
     assert kinds == [
         ServerListening,
         ClientConnected,
-        DataEchoed,
-        DataEchoed,
-        DataEchoed,
+        DataReceived,
+        DataReceived,
+        DataReceived,
         ClientDisconnected,
         ServerStopped,
     ]
     listening, connected, *data, gone, stopped = events
     assert listening.addresses == (("127.0.0.1", run.port),)
     assert connected.client_id == 1 and connected.peer[0] == "127.0.0.1"
-    assert [(e.data, e.messages_in, e.bytes_in, e.bytes_out, e.skipped) for e in data] == [
-        (b"alpha", 1, 5, 5, 0),
-        (b"beta!", 2, 10, 10, 0),
-        (b"gamma", 3, 15, 15, 0),
+    assert [(e.data, e.messages_in, e.bytes_in, e.bytes_out) for e in data] == [
+        (b"alpha", 1, 5, 5),
+        (b"beta!", 2, 10, 10),
+        (b"gamma", 3, 15, 15),
     ]
     assert (gone.reason, gone.messages_in, gone.bytes_in, gone.bytes_out) == ("closed by peer", 3, 15, 15)
-    assert (stopped.clients_total, stopped.messages_in, stopped.bytes_in, stopped.events_skipped) == (1, 3, 15, 0)
+    totals = stopped.totals
+    assert (totals.clients_total, totals.messages_in, totals.bytes_in, totals.events_skipped) == (1, 3, 15, 0)
+    assert (totals.clients_now, totals.clients_peak) == (0, 1)
 
 
 async def test_ids_count_up_and_are_never_reused() -> None:
@@ -254,15 +260,29 @@ async def test_idle_client_is_disconnected_and_active_one_is_not() -> None:
         assert disconnect_of(run, 2) is None
 
 
+async def test_the_idle_deadline_runs_on_trios_clock(autojump_clock: trio.testing.MockClock) -> None:
+    # An hour of idleness in no time: the clock jumps whenever every task waits.
+    hour = 3600.0
+    async with running_server(idle_timeout=hour) as run:
+        idle = await connect(run.port)
+        await run.recorder.wait_for(lambda: disconnect_of(run, 1), timeout=2 * hour)
+        with trio.fail_after(2 * hour):
+            assert await idle.receive_some(10) == b""
+        gone = disconnect_of(run, 1)
+        assert gone.reason is DisconnectReason.IDLE_TIMEOUT
+        assert gone.at - gone.connected_at == pytest.approx(hour, abs=1.0)
+
+
 async def test_max_clients_refuses_extra_connections_and_keeps_serving() -> None:
     async with running_server(max_clients=2) as run:
         first, second = await connect(run.port), await connect(run.port)
         await run.recorder.wait_for(lambda: len(run.recorder.of(ClientConnected)) == 2)
         extra = await connect(run.port)
         assert await receive_until_eof(extra) == b""
-        await run.recorder.wait_for(lambda: disconnect_of(run, 3))
-        refused = disconnect_of(run, 3)
-        assert refused.reason == "refused: server full"
+        await run.recorder.wait_for(lambda: run.recorder.of(ConnectionRefused))
+        [refused] = run.recorder.of(ConnectionRefused)
+        assert (refused.client_id, refused.reason) == (3, RefusalReason.SERVER_FULL)
+        assert all(e.client_id != 3 for e in run.recorder.of(ClientDisconnected))  # it never was a client
         assert run.server.totals().refused_total == 1
         for stream in (first, second):
             await stream.send_all(b"ok")
@@ -295,7 +315,7 @@ async def test_abrupt_reset_is_a_normal_disconnect() -> None:
         reset_on_close(doomed)
         await doomed.aclose()
         await run.recorder.wait_for(lambda: disconnect_of(run, 1))
-        assert disconnect_of(run, 1).reason in ("error: connection reset by peer", "closed by peer")
+        assert disconnect_of(run, 1).why in ("error: connection reset by peer", "closed by peer")
         survivor = await connect(run.port)
         await survivor.send_all(b"alive")
         assert await receive_exactly(survivor, 5) == b"alive"
@@ -309,7 +329,12 @@ async def test_reset_while_idle_reports_connection_reset() -> None:
         reset_on_close(doomed)
         await doomed.aclose()
         await run.recorder.wait_for(lambda: disconnect_of(run, 1))
-        assert disconnect_of(run, 1).reason == "error: connection reset by peer"
+        gone = disconnect_of(run, 1)
+        assert (gone.reason, gone.error, gone.why) == (
+            DisconnectReason.ERROR,
+            "connection reset by peer",
+            "error: connection reset by peer",
+        )
 
 
 async def test_stalled_consumer_never_stalls_the_echo() -> None:
@@ -343,9 +368,9 @@ async def test_stalled_consumer_never_stalls_the_echo() -> None:
         ]
         assert isinstance(recorded.events[order[0]], ClientConnected)
         assert isinstance(recorded.events[order[-1]], ClientDisconnected)
-    delivered = len(recorded.of(DataEchoed))
+    delivered = len(recorded.of(DataReceived))
     (stopped,) = recorded.of(ServerStopped)
-    assert stopped.events_skipped == clients * messages - delivered > 0
+    assert stopped.totals.events_skipped == clients * messages - delivered > 0
     assert {e.messages_in for e in recorded.of(ClientDisconnected)} == {messages}
 
 
@@ -375,7 +400,8 @@ async def test_shutdown_closes_every_client_with_eof_and_reports_totals() -> Non
         await run.recorder.wait_for(lambda: run.recorder.of(ServerStopped))
     assert {e.reason for e in run.recorder.of(ClientDisconnected)} == {"server shutdown"}
     (stopped,) = run.recorder.of(ServerStopped)
-    assert (stopped.clients_total, stopped.messages_in, stopped.bytes_in, stopped.bytes_out) == (3, 3, 9, 9)
+    totals = stopped.totals
+    assert (totals.clients_total, totals.messages_in, totals.bytes_in, totals.bytes_out) == (3, 3, 9, 9)
     with pytest.raises(OSError):
         await connect(run.port)
 

@@ -13,9 +13,9 @@ from importlib.metadata import version
 
 import trio
 
-from tui_echo.config import DEFAULT_FEED_LINES, DEFAULT_HOST, DEFAULT_PORT, Framing, ServerConfig
-from tui_echo.headless import run_headless
-from tui_echo.listeners import ListenError
+from tui_echo.headless.runner import run_headless
+from tui_echo.server.binding import ListenError
+from tui_echo.server.config import DEFAULT_FEED_LINES, DEFAULT_HOST, DEFAULT_PORT, Framing, ServerConfig
 
 PROG = "tui-echo"
 DEFAULT_MAX_CLIENTS = 10_000
@@ -138,12 +138,12 @@ def _silence_stdout() -> None:
 
 def _run_monitor(config: ServerConfig, feed_lines: int) -> int:
     # Imported here: headless runs never load Textual.
-    from tui_echo.bridge import TrioEngine
     from tui_echo.monitor.app import MonitorApp
+    from tui_echo.monitor.guest import GuestServer
 
-    engine = TrioEngine(config)
-    engine.listen()
-    app = MonitorApp(engine, feed_lines=feed_lines)
+    server = GuestServer(config)
+    server.listen()
+    app = MonitorApp(server, feed_lines=feed_lines)
     app.run()
     return app.return_code or 0
 

@@ -1,1 +1,6 @@
-"""The monitor: a Textual app that shows the server live and lets the operator act on it."""
+"""The monitor: a Textual app that shows a server live and lets the operator act on it.
+
+``source`` is what the app reads, ``guest`` runs the trio server inside the
+app's event loop, ``models`` turn what it reads into what is shown, and
+``widgets`` show it.
+"""

@@ -1,17 +1,14 @@
 """The monitor app: the server's live view, and the operator's controls over it.
 
-The server runs beside the app in the same event loop (see ``tui_echo.bridge``).
-The app never waits on it: a timer drains its events in batches and reads its
-exact counts, so the cost of the screen stays fixed whatever the load.
+The app reads a ``ServerSource`` (see ``tui_echo.monitor.source``); the real one
+runs the server in the app's own event loop (``tui_echo.monitor.guest``). The
+app never waits on it: a timer drains its events in batches for the feed and
+reads its exact counts for the table and the stats, so the cost of the screen
+stays fixed whatever the load.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import os
-import signal
-import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable
@@ -23,26 +20,23 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Label
 
-from tui_echo.commands import Broadcast, Kick, KickAll, SendTo, ServerCommand
-from tui_echo.config import DEFAULT_FEED_LINES
-from tui_echo.engine import Engine
-from tui_echo.events import (
-    ClientConnected,
-    ClientDisconnected,
-)
-from tui_echo.feedlines import FeedIntake
-from tui_echo.monitor.connections import ConnectionsTable
-from tui_echo.monitor.feed import Feed
-from tui_echo.monitor.sendbox import SendBox
-from tui_echo.monitor.stats import StatsBar
-from tui_echo.tracker import ConnectionTracker, StatsTracker
+from tui_echo.monitor import signals
+from tui_echo.monitor.models.feed import FeedIntake
+from tui_echo.monitor.models.stats import StatsModel
+from tui_echo.monitor.models.table import TableModel
+from tui_echo.monitor.source import ServerSource
+from tui_echo.monitor.widgets.connections import ConnectionsTable
+from tui_echo.monitor.widgets.feed import Feed
+from tui_echo.monitor.widgets.send_box import SendBox
+from tui_echo.monitor.widgets.stats_bar import StatsBar
+from tui_echo.server.commands import Broadcast, Kick, KickAll, SendTo, ServerCommand
+from tui_echo.server.config import DEFAULT_FEED_LINES
+from tui_echo.server.events import ClientConnected, ClientDisconnected
 
 TICK_SECONDS = 0.2  # events are drained and the feed grows this often
 REFRESH_SECONDS = 0.4  # the table and the stats are read this often
 EVENTS_PER_TICK = 5000  # beyond this, events wait for the next tick (the server skips data events meanwhile)
-DATA_LINES_PER_TICK = 80  # data lines added to the feed per tick at most (see tui_echo.feedlines)
-_QUIT_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-_HANG_UP_DEADLINE = 5.0  # seconds to close the clients after the terminal went away, before leaving anyway
+DATA_LINES_PER_TICK = 80  # data lines added to the feed per tick at most (see tui_echo.monitor.models.feed)
 
 
 class MonitorApp(App[None]):
@@ -63,23 +57,22 @@ class MonitorApp(App[None]):
 
     def __init__(
         self,
-        engine: Engine,
+        server: ServerSource,
         *,
         feed_lines: int = DEFAULT_FEED_LINES,
         clock: Callable[[], float] = time.time,
         handle_signals: bool = True,
     ) -> None:
         super().__init__()
-        self.engine = engine
+        self.server = server
         self._clock = clock
         self._handle_signals = handle_signals
-        self._connections = ConnectionTracker()
-        self._stats = StatsTracker(engine.addresses, clock())
-        self._clients_now = 0  # from connect and disconnect events: it sees every client, even brief ones
+        self._table_model = TableModel()
+        self._stats = StatsModel(server.addresses, clock())
         self._intake = FeedIntake(DATA_LINES_PER_TICK)
         self._next_refresh = 0.0
         self._quitting = False
-        self._signals: list[signal.Signals] = []
+        self._remove_signal_handlers: Callable[[], None] | None = None
         # Held, not queried: the timer may still fire while the screen is being taken down.
         self._stats_bar = StatsBar(id="stats")
         self._table_title = Label("Connections", id="table-title")
@@ -101,40 +94,23 @@ class MonitorApp(App[None]):
 
     def on_mount(self) -> None:
         if self._handle_signals:
-            self._install_signal_handlers()
-        self.engine.start(self._engine_stopped)
+            self._remove_signal_handlers = signals.install(self.action_quit, self._hang_up, self.call_later)
+        self.server.start(self._server_stopped)
         self.set_interval(TICK_SECONDS, self._tick)
         self._tick()
         self._table.focus()
 
     async def on_unmount(self) -> None:
         self._quitting = True
-        await self.engine.stop()  # closes every client, whichever way the app ends
-        loop = asyncio.get_running_loop()
-        for signum in self._signals:
-            loop.remove_signal_handler(signum)
-
-    def _install_signal_handlers(self) -> None:
-        loop = asyncio.get_running_loop()
-        handlers = [(signum, self.action_quit) for signum in _QUIT_SIGNALS] + [(signal.SIGHUP, self._hang_up)]
-        for signum, handler in handlers:
-            with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):  # not the main thread
-                loop.add_signal_handler(signum, self.call_later, handler)
-                self._signals.append(signum)
+        await self.server.stop()  # closes every client, whichever way the app ends
+        if self._remove_signal_handlers is not None:
+            self._remove_signal_handlers()
 
     async def _hang_up(self) -> None:
-        """The terminal went away: close every client, then leave without touching the screen.
-
-        Textual's output thread dies on the first write to a vanished terminal, and
-        later writes would block the event loop for good, so the usual exit (which
-        restores the terminal) would hang. A timer thread ends the process even then.
-        """
-        threading.Timer(_HANG_UP_DEADLINE, os._exit, args=(1,)).start()
         self._quitting = True
-        await self.engine.stop()
-        os._exit(0)
+        await signals.leave_after_hang_up(self.server.stop)
 
-    def _engine_stopped(self, error: BaseException | None) -> None:
+    def _server_stopped(self, error: BaseException | None) -> None:
         if self._quitting:
             return
         # Not a user error: a bug. Keep the traceback for the report.
@@ -145,25 +121,22 @@ class MonitorApp(App[None]):
 
     def _tick(self) -> None:
         now = self._clock()
-        events = self.engine.take_events(EVENTS_PER_TICK)
+        events = self.server.take_events(EVENTS_PER_TICK)
         self._feed.add(self._intake.entries(events, now))
         lifecycle = False
         for event in events:
             if isinstance(event, ClientConnected):
                 lifecycle = True
-                self._clients_now += 1
-                self._stats.saw_clients(self._clients_now)
-            elif isinstance(event, ClientDisconnected) and not event.refused:
+            elif isinstance(event, ClientDisconnected):
                 lifecycle = True
-                self._clients_now -= 1
-                self._connections.client_left(event, now)
+                self._table_model.client_left(event, now)
         if lifecycle or now >= self._next_refresh:
             self._refresh_numbers(now)
 
     def _refresh_numbers(self, now: float) -> None:
         self._next_refresh = now + REFRESH_SECONDS
-        self._table.update_rows(self._connections.rows(self.engine.clients(), now), now)
-        stats = self._stats.stats(self.engine.totals(), now, self._intake.skipped)
+        self._table.update_rows(self._table_model.rows(self.server.clients(), now), now)
+        stats = self._stats.stats(self.server.totals(), now, self._intake.skipped)
         self._stats_bar.show(stats)
         self._table_title.update(f"Connections · {stats.clients_now} now")
 
@@ -173,7 +146,7 @@ class MonitorApp(App[None]):
         self.set_timer(0.02, self._tick)
 
     def _command(self, command: ServerCommand) -> None:
-        if self.engine.send(command):
+        if self.server.send(command):
             self._soon()
         else:
             self.notify("The server is busy: try again.", title="Not done", severity="warning")
@@ -202,17 +175,9 @@ class MonitorApp(App[None]):
 
     # ---- actions ---------------------------------------------------------
 
-    def _selected_live_client(self) -> int | None:
-        table = self._table
-        row = None if table.cursor_client is None else table.row_of(table.cursor_client)
-        return None if row is None or row.gone else row.client_id
-
     def action_kick(self) -> None:
-        client_id = self._selected_live_client()
-        if client_id is None:
+        if not self._table.request_kick():
             self.notify("No connected client is selected.", severity="warning")
-        else:
-            self._command(Kick(client_id))
 
     def action_kick_all(self) -> None:
         self._command(KickAll())
@@ -247,7 +212,7 @@ class MonitorApp(App[None]):
             return
         self._quitting = True
         self.notify("Closing every client…", timeout=2)
-        await self.engine.stop()
+        await self.server.stop()
         self.exit()
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:  # type: ignore[type-arg]

@@ -1,7 +1,7 @@
 """What the monitor's feed shows: server events turned into feed lines, at a rate a person can read.
 
 Pure logic, no trio, no Textual. A client may add ``LINES_PER_CLIENT_SECOND``
-data lines a second (bursts of ``LINES_PER_CLIENT_BURST`` show whole), a batch
+data lines a second (a token bucket: bursts of ``LINES_PER_CLIENT_BURST`` show whole), a batch
 at most ``lines_per_batch``; the rest are counted, and once a second the
 busiest clients get a "busy" line saying how many of theirs were left out.
 Connect, disconnect and server lines are always shown.
@@ -13,19 +13,21 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from tui_echo.escape import escape_bytes
-from tui_echo.events import (
+from typing import assert_never
+
+from tui_echo.ratelimit import TokenBucket
+from tui_echo.server.events import (
     ClientConnected,
     ClientDisconnected,
-    DataEchoed,
+    ConnectionRefused,
+    DataReceived,
     DataSent,
     ServerEvent,
     ServerListening,
     ServerNotice,
     ServerStopped,
 )
-from tui_echo.listeners import describe_addresses, format_address
-from tui_echo.units import format_duration, format_size, plural
+from tui_echo.text import describe_addresses, escape_bytes, format_address, format_duration, format_size, plural
 
 TEXT_PREVIEW_BYTES = 200  # of a chunk, shown in the text view
 HEX_KEEP_BYTES = 256  # of a chunk, kept for the hex view
@@ -40,7 +42,7 @@ class Direction(StrEnum):
     SYSTEM = "•"  # connect, disconnect, kick, refusal, notice
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class FeedEntry:
     at: float
     client_id: int | None
@@ -54,16 +56,18 @@ class FeedEntry:
         text, cut = escape_bytes(data, TEXT_PREVIEW_BYTES)
         if cut:
             text += f" … +{format_size(len(data) - TEXT_PREVIEW_BYTES)}"
-        return cls(at, client_id, direction, text, data[:HEX_KEEP_BYTES], len(data))
+        return cls(
+            at=at, client_id=client_id, direction=direction, text=text, data=data[:HEX_KEEP_BYTES], size=len(data)
+        )
 
     @classmethod
     def system(cls, at: float, client_id: int | None, text: str) -> FeedEntry:
-        return cls(at, client_id, Direction.SYSTEM, text)
+        return cls(at=at, client_id=client_id, direction=Direction.SYSTEM, text=text)
 
 
 def _goodbye(event: ClientDisconnected) -> str:
     return (
-        f"disconnected: {event.reason} · {plural(event.messages_in, 'msg')}, {format_size(event.bytes_in)} in, "
+        f"disconnected: {event.why} · {plural(event.messages_in, 'msg')}, {format_size(event.bytes_in)} in, "
         f"after {format_duration(event.at - event.connected_at)}"
     )
 
@@ -71,7 +75,7 @@ def _goodbye(event: ClientDisconnected) -> str:
 class FeedIntake:
     def __init__(self, lines_per_batch: int) -> None:
         self._lines_per_batch = lines_per_batch
-        self._allowance: dict[int, tuple[float, float]] = {}  # client id -> (lines it may show, as of when)
+        self._allowance: dict[int, TokenBucket] = {}  # client id -> the data lines it may show
         self._unshown: dict[int, int] = {}  # client id -> data lines left out since the last notes
         self._notes_due = 0.0
         self.skipped = 0  # data lines left out, in all
@@ -82,38 +86,40 @@ class FeedIntake:
         data_lines = 0
         for event in events:
             match event:
-                case DataEchoed(client_id, data, at) | DataSent(client_id, data, at):
+                case (
+                    DataReceived(client_id=client_id, data=data, at=at)
+                    | DataSent(client_id=client_id, data=data, at=at)
+                ):
                     if data_lines < self._lines_per_batch and self._take_line(client_id, now):
-                        direction = Direction.ECHOED if isinstance(event, DataEchoed) else Direction.SENT
+                        direction = Direction.ECHOED if isinstance(event, DataReceived) else Direction.SENT
                         entries.append(FeedEntry.of_bytes(at, client_id, direction, data))
                         data_lines += 1
                     else:
                         self.skipped += 1
                         self._unshown[client_id] = self._unshown.get(client_id, 0) + 1
-                case ClientConnected(client_id, peer, at):
+                case ClientConnected(client_id=client_id, peer=peer, at=at):
                     entries.append(FeedEntry.system(at, client_id, f"connected from {format_address(peer)}"))
-                case ClientDisconnected() if event.refused:
-                    entries.append(FeedEntry.system(event.at, None, f"{event.reason}: {format_address(event.peer)}"))
+                case ConnectionRefused(peer=peer, at=at, reason=reason):
+                    entries.append(FeedEntry.system(at, None, f"refused: {reason}: {format_address(peer)}"))
                 case ClientDisconnected():
                     self._allowance.pop(event.client_id, None)
                     entries.append(FeedEntry.system(event.at, event.client_id, _goodbye(event)))
-                case ServerNotice(message, at):
+                case ServerNotice(message=message, at=at):
                     entries.append(FeedEntry.system(at, None, message))
-                case ServerListening(addresses, at):
+                case ServerListening(addresses=addresses, at=at):
                     entries.append(FeedEntry.system(at, None, f"listening on {describe_addresses(addresses)}"))
                 case ServerStopped(at=at):
                     entries.append(FeedEntry.system(at, None, "server stopped"))
+                case _:
+                    assert_never(event)
         return entries + self._busy_notes(now)
 
     def _take_line(self, client_id: int, now: float) -> bool:
-        """Whether the client may add one more data line now (a token bucket per client)."""
-        lines, since = self._allowance.get(client_id, (LINES_PER_CLIENT_BURST, now))
-        lines = min(LINES_PER_CLIENT_BURST, lines + (now - since) * LINES_PER_CLIENT_SECOND)
-        if lines < 1:
-            self._allowance[client_id] = (lines, now)
-            return False
-        self._allowance[client_id] = (lines - 1, now)
-        return True
+        """Whether the client may add one more data line now."""
+        bucket = self._allowance.get(client_id)
+        if bucket is None:
+            bucket = self._allowance[client_id] = TokenBucket(LINES_PER_CLIENT_SECOND, LINES_PER_CLIENT_BURST, now)
+        return bucket.take(now)
 
     def _busy_notes(self, now: float) -> list[FeedEntry]:
         """Once a second: which clients had lines left out, busiest first."""

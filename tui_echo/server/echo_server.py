@@ -1,4 +1,4 @@
-"""The echo engine: one trio task per client, exact per-client counters, events out, commands in.
+"""The echo server: one trio task per client, exact per-client counters, events out, commands in.
 
 Knows nothing of any UI. The echo loop works on non-blocking stdlib sockets
 with trio's low-level readiness waits: one scheduler yield per echoed chunk
@@ -13,36 +13,60 @@ import itertools
 import socket
 import time
 from collections.abc import Iterator
+from typing import assert_never
 
 import trio
 
-from tui_echo.commands import Broadcast, Kick, KickAll, SendTo, ServerCommand, Shutdown
-from tui_echo.config import Framing, ServerConfig
-from tui_echo.events import (
-    CLOSED_BY_PEER,
-    IDLE_TIMEOUT,
-    KICKED,
-    REFUSED_SERVER_FULL,
-    SERVER_SHUTDOWN,
+from tui_echo.server.binding import open_listeners
+from tui_echo.server.clients import ClientState, ClientStatus
+from tui_echo.server.commands import Broadcast, Kick, KickAll, SendTo, ServerCommand, Shutdown
+from tui_echo.server.config import Framing, ServerConfig
+from tui_echo.server.events import (
     ClientConnected,
     ClientDisconnected,
-    DataEchoed,
+    ConnectionRefused,
+    DataReceived,
     DataSent,
+    DisconnectReason,
     Peer,
+    RefusalReason,
     ServerEvent,
     ServerListening,
     ServerNotice,
     ServerStopped,
-    error_reason,
+    ServerTotals,
+    describe_error,
 )
-from tui_echo.listeners import open_listeners
-from tui_echo.publisher import EventPublisher
-from tui_echo.state import ClientState, ClientStatus, ServerTotals
+from tui_echo.server.outbox import EventOutbox
 
-# accept() failures that mean "out of resources for now": wait and try again.
-_ACCEPT_RESOURCE_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
-# accept() failures about one connection that died in the queue: skip it.
-_ACCEPT_TRANSIENT_ERRNOS = {errno.ECONNABORTED, errno.EPROTO, errno.EPERM, errno.ECONNRESET}
+# accept() failures that mean "out of resources for now": wait ACCEPT_RETRY_SECONDS and try
+# again (trio's serve_listeners does the same).
+_ACCEPT_CAPACITY_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
+ACCEPT_RETRY_SECONDS = 0.1
+ACCEPT_NOTICE_SECONDS = 5.0  # one "accept failed" notice per this long, not one per retry
+# accept() failures about one connection that died in the queue or was refused by a
+# firewall: skip it and accept the next. Trio's SocketListener ignores the same set.
+_ACCEPT_SKIP_ERRNOS = {
+    getattr(errno, name)
+    for name in (
+        "EPERM",
+        "ECONNABORTED",
+        "EPROTO",
+        "ENETDOWN",
+        "ENOPROTOOPT",
+        "EHOSTDOWN",
+        "ENONET",
+        "EHOSTUNREACH",
+        "EOPNOTSUPP",
+        "ENETUNREACH",
+        "ENOSR",
+        "ESOCKTNOSUPPORT",
+        "EPROTONOSUPPORT",
+        "ETIMEDOUT",
+        "ECONNRESET",
+    )
+    if hasattr(errno, name)
+}
 _LINGER_SECONDS = 1.0  # how long a kicked client may take to close its side
 _SHUTDOWN_LINGER_SECONDS = 0.5  # the same when the whole server stops (it exits within 2 s)
 _STOP_DRAIN_SECONDS = 1.0  # how long a stopping server waits for a stalled consumer
@@ -51,16 +75,15 @@ _STOP_DRAIN_SECONDS = 1.0  # how long a stopping server waits for a stalled cons
 class _Connection:
     """Server-private handles of one client, next to its public state."""
 
-    __slots__ = ("state", "sock", "scope", "close_reason", "write_lock", "pending_sends", "unreported_skips")
+    __slots__ = ("state", "sock", "scope", "close_reason", "write_lock", "pending_sends")
 
     def __init__(self, state: ClientState, sock: socket.socket) -> None:
         self.state = state
         self.sock = sock
         self.scope = trio.CancelScope()
-        self.close_reason: str | None = None
+        self.close_reason: DisconnectReason | None = None  # set when the server closes it
         self.write_lock = trio.Lock()  # echo and operator sends never interleave bytes
         self.pending_sends = 0
-        self.unreported_skips = 0
 
 
 async def _send_all(sock: socket.socket, data: bytes | memoryview, state: ClientState) -> None:
@@ -118,7 +141,7 @@ class EchoServer:
     ) -> None:
         self.config = config
         self._events = events
-        self._publisher = EventPublisher(events, config.lifecycle_backlog)
+        self._outbox = EventOutbox(events, config.lifecycle_backlog)
         self.commands: trio.MemorySendChannel[ServerCommand]
         self.commands, self._commands_in = trio.open_memory_channel(command_buffer)
         self._listeners: list[socket.socket] = []
@@ -130,11 +153,15 @@ class EchoServer:
         self._line_framing = config.framing is Framing.LINE
         # Totals of clients that already left, and of refused connections.
         self._clients_total = 0
+        self._clients_peak = 0
         self._refused_total = 0
         self._done_messages = 0
         self._done_bytes_in = 0
         self._done_bytes_out = 0
         self.addresses: tuple[Peer, ...] = ()
+        # Deadlines run on trio's clock; events and client state show wall-clock times,
+        # which are trio's clock plus this offset (set when serving starts).
+        self._wall_offset = 0.0
 
     # ---- reading state -------------------------------------------------
 
@@ -147,11 +174,12 @@ class EchoServer:
         return ServerTotals(
             clients_total=self._clients_total,
             clients_now=len(live),
+            clients_peak=self._clients_peak,
             refused_total=self._refused_total,
             messages_in=self._done_messages + sum(s.messages_in for s in live),
             bytes_in=self._done_bytes_in + sum(s.bytes_in for s in live),
             bytes_out=self._done_bytes_out + sum(s.bytes_out for s in live),
-            events_skipped=self._publisher.dropped,
+            events_skipped=self._outbox.dropped,
         )
 
     # ---- running -------------------------------------------------------
@@ -173,12 +201,18 @@ class EchoServer:
         if self._services_scope is not None:
             self._services_scope.cancel()
 
+    def _wall_clock(self) -> float:
+        return trio.current_time() + self._wall_offset
+
     async def serve(self, *, task_status: trio.TaskStatus[tuple[Peer, ...]] = trio.TASK_STATUS_IGNORED) -> None:
         self.listen()
+        self._wall_offset = time.time() - trio.current_time()
         try:
             async with trio.open_nursery() as outer:
-                outer.start_soon(self._publisher.pump)
-                self._publisher.lifecycle(ServerListening(self.addresses, time.time()))
+                outer.start_soon(self._outbox.pump)
+                self._outbox.lifecycle(
+                    ServerListening(addresses=self.addresses, at=self._wall_clock(), config=self.config)
+                )
                 async with trio.open_nursery() as clients:
                     self._clients_nursery = clients
                     with trio.CancelScope() as services_scope:
@@ -189,33 +223,19 @@ class EchoServer:
                             for listener in self._listeners:
                                 services.start_soon(self._accept_loop, listener)
                             services.start_soon(self._command_loop)
-                            if self.config.idle_timeout:
+                            if self.config.idle_timeout is not None:
                                 services.start_soon(self._reap_idle, self.config.idle_timeout)
                             task_status.started(self.addresses)
                     self._close_listeners()
                     for conn in list(self._connections.values()):
-                        self._kick(conn, SERVER_SHUTDOWN)
-                self._publish_stopped()
+                        self._kick(conn, DisconnectReason.SERVER_SHUTDOWN)
+                self._outbox.lifecycle(ServerStopped(at=self._wall_clock(), totals=self.totals()))
                 with trio.move_on_after(_STOP_DRAIN_SECONDS):
-                    await self._publisher.drain()
+                    await self._outbox.drain()
                 outer.cancel_scope.cancel()
         finally:
             self._close_listeners()
             self._events.close()
-
-    def _publish_stopped(self) -> None:
-        totals = self.totals()
-        self._publisher.lifecycle(
-            ServerStopped(
-                at=time.time(),
-                clients_total=totals.clients_total,
-                refused_total=totals.refused_total,
-                messages_in=totals.messages_in,
-                bytes_in=totals.bytes_in,
-                bytes_out=totals.bytes_out,
-                events_skipped=totals.events_skipped,
-            )
-        )
 
     def _close_listeners(self) -> None:
         listeners, self._listeners = self._listeners, []
@@ -226,58 +246,61 @@ class EchoServer:
     # ---- accepting -----------------------------------------------------
 
     async def _accept_loop(self, listener: socket.socket) -> None:
-        last_notice = 0.0
+        next_notice = -float("inf")
         while True:
-            await self._publisher.wait_for_room()
+            await self._outbox.wait_for_room()
             try:
                 sock, address = listener.accept()
             except BlockingIOError:
                 await trio.lowlevel.wait_readable(listener)
                 continue
             except OSError as exc:
-                if exc.errno in _ACCEPT_TRANSIENT_ERRNOS:
+                if exc.errno in _ACCEPT_SKIP_ERRNOS:
                     continue
-                if exc.errno not in _ACCEPT_RESOURCE_ERRNOS:
+                if exc.errno not in _ACCEPT_CAPACITY_ERRNOS:
                     raise
-                now = time.time()
-                if now - last_notice >= 5.0:  # one notice per burst, not one per retry
-                    last_notice = now
-                    self._publisher.lifecycle(ServerNotice(f"accept failed: {exc.strerror}; new connections wait", now))
-                await trio.sleep(0.1)
+                if trio.current_time() >= next_notice:
+                    next_notice = trio.current_time() + ACCEPT_NOTICE_SECONDS
+                    self._notice(f"accept failed: {exc.strerror}; new connections wait")
+                await trio.sleep(ACCEPT_RETRY_SECONDS)
                 continue
             self._admit(sock, address[:2])
             await trio.lowlevel.checkpoint()  # an accept flood must not starve the echo
 
     def _admit(self, sock: socket.socket, peer: Peer) -> None:
         client_id = next(self._ids)
-        now = time.time()
+        now = self._wall_clock()
         max_clients = self.config.max_clients
         if max_clients is not None and len(self._connections) >= max_clients:
             sock.close()
             self._refused_total += 1
-            self._publisher.lifecycle(ClientDisconnected(client_id, peer, now, REFUSED_SERVER_FULL, now, 0, 0, 0))
+            self._outbox.lifecycle(
+                ConnectionRefused(client_id=client_id, peer=peer, at=now, reason=RefusalReason.SERVER_FULL)
+            )
             return
         sock.setblocking(False)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        conn = _Connection(ClientState(client_id, peer, now, now), sock)
+        state = ClientState(client_id=client_id, peer=peer, connected_at=now, last_activity=now)
+        conn = _Connection(state, sock)
         self._connections[client_id] = conn
         self._clients_total += 1
-        self._publisher.lifecycle(ClientConnected(client_id, peer, now))
+        self._clients_peak = max(self._clients_peak, len(self._connections))
+        self._outbox.lifecycle(ClientConnected(client_id=client_id, peer=peer, at=now))
         assert self._clients_nursery is not None
         self._clients_nursery.start_soon(self._serve_client, conn)
 
     # ---- one client ----------------------------------------------------
 
     async def _serve_client(self, conn: _Connection) -> None:
-        reason = SERVER_SHUTDOWN  # kept if the whole server is cancelled from outside
+        reason, error = DisconnectReason.SERVER_SHUTDOWN, ""  # kept if the server is cancelled from outside
         closed = False
         try:
             with conn.scope:
-                reason = await self._echo(conn)
+                reason, error = await self._echo(conn)
             if conn.scope.cancelled_caught:
-                reason = conn.close_reason or SERVER_SHUTDOWN
+                reason, error = conn.close_reason or DisconnectReason.SERVER_SHUTDOWN, ""
             # The client is gone for everyone from here; its socket may linger a moment.
-            self._retire(conn, reason)
+            self._retire(conn, reason, error)
             closed = True
             if conn.close_reason is not None:
                 linger = _SHUTDOWN_LINGER_SECONDS if self._stopping else _LINGER_SECONDS
@@ -286,23 +309,25 @@ class EchoServer:
                 _close(conn.sock)
         finally:
             if not closed:  # cancelled from outside: no time to linger
-                self._retire(conn, reason)
+                self._retire(conn, reason, error)
                 _close(conn.sock)
 
-    async def _echo(self, conn: _Connection) -> str:
-        """Echo until the peer closes; returns the disconnect reason. The hot path."""
+    async def _echo(self, conn: _Connection) -> tuple[DisconnectReason, str]:
+        """Echo until the peer closes; returns the disconnect reason and error text. The hot path."""
         sock = conn.sock
         state = conn.state
         recv = sock.recv
         send = sock.send
         size = self.config.recv_size
         line_framing = self._line_framing
-        publish = self._publisher.data
-        skip_if_full = self._publisher.skip_if_full
+        publish = self._outbox.data
+        skip_if_full = self._outbox.skip_if_full
         write_lock = conn.write_lock
         wait_readable = trio.lowlevel.wait_readable
         checkpoint = trio.lowlevel.checkpoint
-        clock = time.time
+        clock = trio.current_time
+        wall_offset = self._wall_offset
+        client_id = state.client_id
         yielded = True
         try:
             while True:
@@ -313,11 +338,11 @@ class EchoServer:
                     yielded = True
                     continue
                 if not data:
-                    return CLOSED_BY_PEER
+                    return DisconnectReason.CLOSED_BY_PEER, ""
                 now = clock()
                 length = len(data)
                 messages = data.count(b"\n") if line_framing else 1
-                state.last_activity = now
+                state.last_activity = now + wall_offset
                 state.bytes_in += length
                 state.messages_in += messages
                 if write_lock.locked():  # an operator send is being written: queue behind it
@@ -334,67 +359,65 @@ class EchoServer:
                         async with write_lock:
                             await _send_all(sock, memoryview(data)[sent:], state)
                         yielded = True
-                if not skip_if_full(now) and publish(
-                    DataEchoed(
-                        state.client_id,
-                        data,
+                if not skip_if_full(now):
+                    publish(
+                        DataReceived(
+                            client_id=client_id,
+                            data=data,
+                            at=now + wall_offset,
+                            messages=messages,
+                            messages_in=state.messages_in,
+                            bytes_in=state.bytes_in,
+                            bytes_out=state.bytes_out,
+                        ),
                         now,
-                        messages,
-                        state.messages_in,
-                        state.bytes_in,
-                        state.bytes_out,
-                        conn.unreported_skips,
                     )
-                ):
-                    conn.unreported_skips = 0
-                else:
-                    conn.unreported_skips += 1
-                    state.events_skipped += 1
                 if not yielded:
                     await checkpoint()  # a client that never pauses must not starve the rest
                 yielded = False
         except OSError as exc:
-            return error_reason(exc)
+            return DisconnectReason.ERROR, describe_error(exc)
 
-    def _retire(self, conn: _Connection, reason: str) -> None:
+    def _retire(self, conn: _Connection, reason: DisconnectReason, error: str) -> None:
         state = conn.state
-        state.status = ClientStatus.CLOSED
         del self._connections[state.client_id]
         self._done_messages += state.messages_in
         self._done_bytes_in += state.bytes_in
         self._done_bytes_out += state.bytes_out
-        self._publisher.lifecycle(
+        self._outbox.lifecycle(
             ClientDisconnected(
-                state.client_id,
-                state.peer,
-                time.time(),
-                reason,
-                state.connected_at,
-                state.messages_in,
-                state.bytes_in,
-                state.bytes_out,
+                client_id=state.client_id,
+                peer=state.peer,
+                at=self._wall_clock(),
+                reason=reason,
+                error=error,
+                connected_at=state.connected_at,
+                messages_in=state.messages_in,
+                bytes_in=state.bytes_in,
+                bytes_out=state.bytes_out,
             )
         )
 
-    def _kick(self, conn: _Connection, reason: str) -> None:
+    def _kick(self, conn: _Connection, reason: DisconnectReason) -> None:
         if conn.close_reason is None:
             conn.close_reason = reason
             conn.state.status = ClientStatus.CLOSING
         conn.scope.cancel()
 
     async def _reap_idle(self, timeout: float) -> None:
+        """Kick clients idle for ``timeout``: one task sleeping until the earliest deadline, no timer per chunk."""
         while True:
-            now = time.time()
+            now = self._wall_clock()  # last_activity is wall clock: compare like with like
             next_check = now + timeout  # a client that connects later expires later than this
             for conn in list(self._connections.values()):
                 if conn.close_reason is not None:
                     continue
                 expires = conn.state.last_activity + timeout
                 if expires <= now:
-                    self._kick(conn, IDLE_TIMEOUT)
+                    self._kick(conn, DisconnectReason.IDLE_TIMEOUT)
                 else:
                     next_check = min(next_check, expires)
-            await trio.sleep(max(next_check - now, 0.001))
+            await trio.sleep_until(next_check - self._wall_offset)
 
     # ---- commands ------------------------------------------------------
 
@@ -410,10 +433,10 @@ class EchoServer:
                 if conn is None:
                     self._notice(f"kick: no client #{client_id}")
                 else:
-                    self._kick(conn, KICKED)
+                    self._kick(conn, DisconnectReason.KICKED)
             case KickAll():
                 for conn in list(self._connections.values()):
-                    self._kick(conn, KICKED)
+                    self._kick(conn, DisconnectReason.KICKED)
             case SendTo(client_id, data):
                 conn = self._connections.get(client_id)
                 if conn is None:
@@ -427,9 +450,11 @@ class EchoServer:
                     self._queue_send(conn, data)
             case Shutdown():
                 self.stop()
+            case _:
+                assert_never(command)
 
     def _notice(self, message: str) -> None:
-        self._publisher.lifecycle(ServerNotice(message, time.time()))
+        self._outbox.lifecycle(ServerNotice(message=message, at=self._wall_clock()))
 
     def _queue_send(self, conn: _Connection, data: bytes) -> None:
         if conn.close_reason is not None:
@@ -448,11 +473,14 @@ class EchoServer:
         state = conn.state
         try:
             async with conn.write_lock:
-                if state.status is not ClientStatus.CONNECTED:
-                    return
+                if state.status is not ClientStatus.CONNECTED or self._connections.get(state.client_id) is not conn:
+                    return  # kicked, or gone while this send waited its turn
                 await _send_all(conn.sock, data, state)
         except (OSError, trio.ClosedResourceError):
             return  # the client's own task reports why it went away
         finally:
             conn.pending_sends -= 1
-        self._publisher.data(DataSent(state.client_id, data, time.time(), state.bytes_out))
+        now = trio.current_time()
+        self._outbox.data(
+            DataSent(client_id=state.client_id, data=data, at=now + self._wall_offset, bytes_out=state.bytes_out), now
+        )

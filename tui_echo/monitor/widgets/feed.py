@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+
 from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
@@ -19,9 +20,9 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from tui_echo.feedlines import Direction, FeedEntry
-from tui_echo.hexdump import BYTES_PER_LINE, hex_line, hex_line_count
-from tui_echo.units import format_size
+from tui_echo.monitor.models.feed import Direction, FeedEntry
+from tui_echo.monitor.models.hexdump import BYTES_PER_LINE, hex_line, hex_line_count
+from tui_echo.text import format_size
 
 LABEL_WIDTH = 7
 _INDENT = " " * (13 + LABEL_WIDTH + 2)

@@ -1,4 +1,4 @@
-"""Headless mode: run the server and write its events as a log on a text stream."""
+"""Run the server headless and write its events as a log on a text stream."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from typing import TextIO
 
 import trio
 
-from tui_echo.config import ServerConfig
-from tui_echo.eventlog import EventLog, HumanFormat, JsonFormat
-from tui_echo.events import ServerEvent
-from tui_echo.server import EchoServer
+from tui_echo.headless.log import EventLog, HumanFormat, JsonFormat
+from tui_echo.server.config import ServerConfig
+from tui_echo.server.echo_server import EchoServer
+from tui_echo.server.events import ServerEvent
 
 _TICK_SECONDS = 1.0
 
@@ -77,7 +77,7 @@ async def run_headless(config: ServerConfig, stream: TextIO, json_lines: bool = 
     send, receive = trio.open_memory_channel[ServerEvent](config.event_buffer)
     server = EchoServer(config, send)
     server.listen()
-    log = EventLog(config, JsonFormat() if json_lines else HumanFormat())
+    log = EventLog(JsonFormat() if json_lines else HumanFormat())
     async with trio.open_nursery() as nursery:
         nursery.start_soon(_stop_on_signal, server, nursery.cancel_scope)
         try:

@@ -1,7 +1,7 @@
-"""What the monitor needs from the server that runs beside it. No trio, no Textual.
+"""What the monitor reads and asks of a server: the one interface its app depends on. No trio, no Textual.
 
-``tui_echo.bridge.TrioEngine`` is the real one: the trio server as a guest in
-the monitor's event loop. Tests of the look use a scripted one.
+``tui_echo.monitor.guest.GuestServer`` is the real one: the trio server as a
+guest in the monitor's event loop. Tests of the look use a scripted one.
 """
 
 from __future__ import annotations
@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
-from tui_echo.commands import ServerCommand
-from tui_echo.events import Peer, ServerEvent
-from tui_echo.state import ClientState, ServerTotals
+from tui_echo.server.clients import ClientState
+from tui_echo.server.commands import ServerCommand
+from tui_echo.server.events import Peer, ServerEvent, ServerTotals
 
 
-class Engine(Protocol):
+class ServerSource(Protocol):
     @property
     def addresses(self) -> tuple[Peer, ...]:
         """The real listening addresses (known before ``start``)."""

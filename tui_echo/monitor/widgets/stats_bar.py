@@ -9,9 +9,8 @@ from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Label, Sparkline
 
-from tui_echo.listeners import describe_addresses
-from tui_echo.tracker import HISTORY_SECONDS, Stats
-from tui_echo.units import format_count, format_duration, format_size
+from tui_echo.monitor.models.stats import HISTORY_SECONDS, Stats
+from tui_echo.text import describe_addresses, format_count, format_duration, format_size
 
 
 class StatsText(Widget):

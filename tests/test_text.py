@@ -7,7 +7,7 @@ import unicodedata
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tui_echo.escape import escape_bytes, preview
+from tui_echo.text import escape_bytes, preview
 
 
 def test_plain_text_is_kept() -> None:

@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from tui_echo.commands import ServerCommand, Shutdown
-from tui_echo.config import ServerConfig
-from tui_echo.events import Peer, ServerEvent
-from tui_echo.server import EchoServer
-from tui_echo.state import ClientState, ServerTotals
+from tui_echo.server.clients import ClientState
+from tui_echo.server.commands import ServerCommand, Shutdown
+from tui_echo.server.config import ServerConfig
+from tui_echo.server.echo_server import EchoServer
+from tui_echo.server.events import Peer, ServerEvent, ServerTotals
 
 if TYPE_CHECKING:
     import outcome
@@ -28,8 +28,8 @@ MONITOR_EVENT_BUFFER = 512  # the feed shows at most 400 data lines a second: mo
 HOST_TURNS_PER_TRIO_TURN = 5  # event-loop turns the host gets between two batches of trio tasks
 
 
-class TrioEngine:
-    """An ``Engine`` (see ``tui_echo.engine``): ``listen()`` first, then ``start()`` inside the loop."""
+class GuestServer:
+    """A ``ServerSource`` (see ``tui_echo.monitor.source``): ``listen()`` first, then ``start()`` inside the loop."""
 
     def __init__(self, config: ServerConfig) -> None:
         send, self._events = trio.open_memory_channel[ServerEvent](min(config.event_buffer, MONITOR_EVENT_BUFFER))

@@ -6,20 +6,15 @@ import errno
 import socket
 from typing import Any, TypeAlias
 
-from tui_echo.events import Peer
+from tui_echo.text import format_address
+
+# The kernel caps the backlog at net.core.somaxconn (4096 on current Linux); asking for
+# the most, as trio does, means a burst of connects waits in the queue instead of failing.
+BACKLOG = 0xFFFF
 
 
 class ListenError(Exception):
     """The server cannot listen where asked; the message is meant for the user as is."""
-
-
-def format_address(address: Peer) -> str:
-    host, port = address
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def describe_addresses(addresses: tuple[Peer, ...]) -> str:
-    return ", ".join(format_address(address) for address in addresses)
 
 
 SockAddr: TypeAlias = tuple[Any, ...]
@@ -65,7 +60,7 @@ def _explain(exc: OSError, where: str) -> str:
     return f"cannot listen on {where}: {exc.strerror or exc}"
 
 
-def open_listeners(host: str, port: int, backlog: int = 1024) -> list[socket.socket]:
+def open_listeners(host: str, port: int, backlog: int = BACKLOG) -> list[socket.socket]:
     """Bind and listen on every address ``host`` resolves to; non-blocking sockets.
 
     With port 0 every address shares the port the first one got, so that a

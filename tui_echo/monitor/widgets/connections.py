@@ -20,9 +20,8 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from tui_echo.listeners import format_address
-from tui_echo.tracker import ConnectionRow
-from tui_echo.units import format_count, format_duration, format_size
+from tui_echo.monitor.models.table import ConnectionRow
+from tui_echo.text import format_address, format_count, format_duration, format_size
 
 KICK_LABEL = " ✕ kick "
 
@@ -121,7 +120,7 @@ class ConnectionsTable(ScrollView, can_focus=True):
 
     @dataclass
     class KickRequested(Message):
-        """The operator clicked a row's kick control."""
+        """The operator asked to kick a client: its row's kick control, or the kick key."""
 
         table: ConnectionsTable
         client_id: int
@@ -160,6 +159,15 @@ class ConnectionsTable(ScrollView, can_focus=True):
     def columns(self) -> tuple[Column, ...]:
         """The columns that fit: on a narrow terminal the kick control stays in view, some numbers go."""
         return _columns_fitting(self.size.width)
+
+    def header_span(self, key: str) -> tuple[int, int]:
+        """Where a column's header is, in the table's content coordinates (clicking it sorts)."""
+        start = 0
+        for column in self.columns:
+            if column.key == key:
+                return start, start + column.width
+            start += column.width + _GAP
+        raise KeyError(key)
 
     def kick_span(self) -> tuple[int, int]:
         """Where the kick controls are, in the table's content coordinates."""
@@ -215,6 +223,17 @@ class ConnectionsTable(ScrollView, can_focus=True):
         elif self._cursor >= self.scroll_y + visible:
             self.scroll_to(y=self._cursor - visible + 1, animate=False, immediate=True, force=True)
 
+    def request_kick(self) -> bool:
+        """Ask for the cursor's client to be kicked (``KickRequested``); False if no live client is there.
+
+        The one way a kick leaves the table, whether by key or by click.
+        """
+        row = self._rows[self._cursor] if self._rows else None
+        if row is None or row.gone:
+            return False
+        self.post_message(self.KickRequested(self, row.client_id))
+        return True
+
     # ---- actions -----------------------------------------------------------
 
     def action_cursor(self, delta: int) -> None:
@@ -256,21 +275,19 @@ class ConnectionsTable(ScrollView, can_focus=True):
             return
         x = offset.x + self.scroll_x
         if offset.y == 0:
-            start = 0
             for column in self.columns:
-                if start <= x < start + column.width + _GAP:
+                start, end = self.header_span(column.key)
+                if start <= x < end + _GAP:
                     self.sort_by(column.key)
                     return
-                start += column.width + _GAP
             return
         index = int(self.scroll_y) + offset.y - 1
         if not 0 <= index < len(self._rows):
             return
         self.move_cursor_to(index)
         kick_start, kick_end = self.kick_span()
-        row = self._rows[index]
-        if kick_start <= x < kick_end and not row.gone:
-            self.post_message(self.KickRequested(self, row.client_id))
+        if kick_start <= x < kick_end:
+            self.request_kick()
 
     # ---- drawing -----------------------------------------------------------
 

@@ -1,0 +1,114 @@
+"""The one event vocabulary: server events as JSON-ready records.
+
+The ``--json`` log writes these, one object a line; whatever else streams
+events to another process uses the same names and fields. Client bytes are
+escaped (``escape_bytes``), so a record is inert text whatever a client sent.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import assert_never
+
+from tui_echo.server.events import (
+    ClientConnected,
+    ClientDisconnected,
+    ConnectionRefused,
+    DataReceived,
+    DataSent,
+    ServerEvent,
+    ServerListening,
+    ServerNotice,
+    ServerStopped,
+)
+from tui_echo.text import escape_bytes, format_address
+
+DATA_BYTES = 1024  # of a chunk, escaped into a record; ``len`` is always the full length
+
+Record = dict[str, object]
+
+
+def utc_time(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def to_json(record: Record) -> str:
+    # ensure_ascii: the line is plain ASCII whatever the client sent.
+    return json.dumps(record, ensure_ascii=True, separators=(",", ":"))
+
+
+def client_record(kind: str, at: float, client_id: int, peer: str, **fields: object) -> Record:
+    return {"event": kind, "time": utc_time(at), "client": client_id, "peer": peer, **fields}
+
+
+def _data(data: bytes) -> Record:
+    text, truncated = escape_bytes(data, DATA_BYTES)
+    return {"len": len(data), "data": text, "truncated": truncated}
+
+
+def event_record(event: ServerEvent, *, peer: str = "", clients_now: int = 0) -> Record:
+    """The record of one event. ``peer`` names the client for events that carry no peer;
+    ``clients_now`` is the number of clients connected after the event."""
+    match event:
+        case ServerListening(addresses=addresses, at=at, config=config):
+            host, port = addresses[0]
+            return {
+                "event": "listening",
+                "time": utc_time(at),
+                "host": host,
+                "port": port,
+                "addresses": [format_address(a) for a in addresses],
+                "framing": str(config.framing),
+                "max_clients": config.max_clients,
+                "idle_timeout": config.idle_timeout,
+            }
+        case ClientConnected(client_id=client_id, peer=address, at=at):
+            return client_record("connected", at, client_id, format_address(address), clients_now=clients_now)
+        case ConnectionRefused(client_id=client_id, peer=address, at=at, reason=reason):
+            return client_record(
+                "refused", at, client_id, format_address(address), reason=str(reason), clients_now=clients_now
+            )
+        case DataReceived():
+            return client_record(
+                "data",
+                event.at,
+                event.client_id,
+                peer,
+                **_data(event.data),
+                messages_in=event.messages_in,
+                bytes_in=event.bytes_in,
+                bytes_out=event.bytes_out,
+            )
+        case DataSent():
+            return client_record(
+                "sent", event.at, event.client_id, peer, **_data(event.data), bytes_out=event.bytes_out
+            )
+        case ClientDisconnected():
+            return client_record(
+                "disconnected",
+                event.at,
+                event.client_id,
+                format_address(event.peer),
+                reason=event.why,
+                messages_in=event.messages_in,
+                bytes_in=event.bytes_in,
+                bytes_out=event.bytes_out,
+                seconds=round(event.at - event.connected_at, 3),
+                clients_now=clients_now,
+            )
+        case ServerNotice(message=message, at=at):
+            return {"event": "notice", "time": utc_time(at), "message": message}
+        case ServerStopped(at=at, totals=totals):
+            return {
+                "event": "stopped",
+                "time": utc_time(at),
+                "clients_total": totals.clients_total,
+                "refused_total": totals.refused_total,
+                "messages_in": totals.messages_in,
+                "bytes_in": totals.bytes_in,
+                "bytes_out": totals.bytes_out,
+                "events_skipped": totals.events_skipped,
+            }
+        case _:
+            assert_never(event)

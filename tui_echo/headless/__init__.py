@@ -1,0 +1,1 @@
+"""Headless mode: the server with its events written as a log on stdout. Imports no Textual."""

@@ -1,0 +1,76 @@
+"""The stats bar's figures: the server's exact totals, rates over the last second, a minute of history.
+
+Pure logic, no trio, no Textual.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+from tui_echo.monitor.models.table import RATE_WINDOW
+from tui_echo.server.events import Peer, ServerTotals
+
+HISTORY_SECONDS = 60  # the sparkline's span, one sample a second
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Stats:
+    addresses: tuple[Peer, ...]
+    uptime: float
+    clients_now: int
+    clients_peak: int
+    clients_total: int
+    refused_total: int
+    messages: int
+    bytes_in: int
+    bytes_out: int
+    messages_per_second: float
+    bytes_per_second: float  # in and out together
+    feed_skipped: int
+    history: tuple[float, ...]  # messages per second, one a second, oldest first
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Sample:
+    at: float
+    messages: int
+    bytes: int
+
+
+class StatsModel:
+    def __init__(self, addresses: tuple[Peer, ...], started_at: float) -> None:
+        self._addresses = addresses
+        self._started_at = started_at
+        self._recent: deque[_Sample] = deque([_Sample(at=started_at, messages=0, bytes=0)])
+        self._history: deque[float] = deque(maxlen=HISTORY_SECONDS)
+        self._history_mark = _Sample(at=started_at, messages=0, bytes=0)
+
+    def stats(self, totals: ServerTotals, now: float, feed_skipped: int) -> Stats:
+        sample = _Sample(at=now, messages=totals.messages_in, bytes=totals.bytes_in + totals.bytes_out)
+        self._recent.append(sample)
+        while len(self._recent) > 2 and self._recent[1].at <= now - RATE_WINDOW:
+            self._recent.popleft()
+        oldest = self._recent[0]
+        span = now - oldest.at
+        messages_rate = (sample.messages - oldest.messages) / span if span > 0 else 0.0
+        bytes_rate = (sample.bytes - oldest.bytes) / span if span > 0 else 0.0
+        mark = self._history_mark
+        if now - mark.at >= 1.0:
+            self._history.append((sample.messages - mark.messages) / (now - mark.at))
+            self._history_mark = sample
+        return Stats(
+            addresses=self._addresses,
+            uptime=now - self._started_at,
+            clients_now=totals.clients_now,
+            clients_peak=totals.clients_peak,
+            clients_total=totals.clients_total,
+            refused_total=totals.refused_total,
+            messages=totals.messages_in,
+            bytes_in=totals.bytes_in,
+            bytes_out=totals.bytes_out,
+            messages_per_second=messages_rate,
+            bytes_per_second=bytes_rate,
+            feed_skipped=totals.events_skipped + feed_skipped,
+            history=tuple(self._history),
+        )

@@ -1,0 +1,30 @@
+"""Per-client state: the explicit context the teaching server kept in a thread.
+
+Owned and mutated by the server's client task; readers (the monitor's
+refresh, tests) may read it at any time and see exact counts. No trio, no
+Textual.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from tui_echo.server.events import Peer
+
+
+class ClientStatus(StrEnum):
+    CONNECTED = "connected"
+    CLOSING = "closing"  # kicked or timed out: its socket is being closed
+
+
+@dataclass(slots=True, kw_only=True)
+class ClientState:
+    client_id: int
+    peer: Peer
+    connected_at: float  # wall clock
+    last_activity: float  # wall clock of the last byte received (or the connect)
+    messages_in: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    status: ClientStatus = ClientStatus.CONNECTED

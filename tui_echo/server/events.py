@@ -1,0 +1,145 @@
+"""What the server reports to whoever watches it: the headless log, the monitor, tests.
+
+Plain frozen dataclasses: no trio, no Textual. Times (``at``) are wall-clock
+seconds, for display; the server keeps its deadlines on trio's clock. A peer
+is ``(host, port)``. Every event that concerns one client carries that
+client's exact running totals, so that a consumer that missed data events
+(they are dropped under load, and counted) still shows exact numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TypeAlias
+
+from tui_echo.server.config import ServerConfig
+
+Peer: TypeAlias = tuple[str, int]
+
+
+class DisconnectReason(StrEnum):
+    """Why a connected client left. ``ERROR`` comes with the socket error's text."""
+
+    CLOSED_BY_PEER = "closed by peer"
+    KICKED = "kicked"
+    IDLE_TIMEOUT = "idle timeout"
+    SERVER_SHUTDOWN = "server shutdown"
+    ERROR = "error"
+
+
+class RefusalReason(StrEnum):
+    """Why a connection was closed at the door, before it became a client."""
+
+    SERVER_FULL = "server full"
+
+
+def describe_error(exc: OSError) -> str:
+    """A socket error as a person reads it, e.g. ``connection reset by peer``."""
+    text = exc.strerror or str(exc) or type(exc).__name__
+    return f"{text[:1].lower()}{text[1:]}"
+
+
+@dataclass(frozen=True, slots=True)
+class ServerTotals:
+    """The whole server's exact counts: clients that left are included, refused ones are not."""
+
+    clients_total: int  # clients admitted since the start
+    clients_now: int
+    clients_peak: int  # most clients connected at once
+    refused_total: int
+    messages_in: int
+    bytes_in: int
+    bytes_out: int
+    events_skipped: int  # data events dropped because the consumer was behind
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServerListening:
+    addresses: tuple[Peer, ...]
+    at: float
+    config: ServerConfig  # the settings it serves with, for whoever reports them
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClientConnected:
+    client_id: int
+    peer: Peer
+    at: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConnectionRefused:
+    """A connection closed at the door; it never was a client (no ``ClientConnected``)."""
+
+    client_id: int
+    peer: Peer
+    at: float
+    reason: RefusalReason
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DataReceived:
+    """One chunk received from a client and handled (in echo mode: written back). Totals are after it."""
+
+    client_id: int
+    data: bytes
+    at: float
+    messages: int  # messages this chunk completed (chunk framing: 1; line framing: 0..n)
+    messages_in: int
+    bytes_in: int
+    bytes_out: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DataSent:
+    """Bytes the operator sent to one client (send or broadcast), already written."""
+
+    client_id: int
+    data: bytes
+    at: float
+    bytes_out: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClientDisconnected:
+    client_id: int
+    peer: Peer
+    at: float
+    reason: DisconnectReason
+    error: str = ""  # the socket error, when ``reason`` is ``ERROR``
+    connected_at: float
+    messages_in: int
+    bytes_in: int
+    bytes_out: int
+
+    @property
+    def why(self) -> str:
+        """The reason as a person reads it, e.g. ``kicked`` or ``error: connection reset by peer``."""
+        return f"{self.reason}: {self.error}" if self.error else str(self.reason)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServerNotice:
+    """Something the operator should know that is not a client's life: a failed command, accept trouble."""
+
+    message: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServerStopped:
+    at: float
+    totals: ServerTotals
+
+
+ServerEvent: TypeAlias = (
+    ServerListening
+    | ClientConnected
+    | ConnectionRefused
+    | DataReceived
+    | DataSent
+    | ClientDisconnected
+    | ServerNotice
+    | ServerStopped
+)

@@ -1,0 +1,103 @@
+"""Text for people, shared by every front end: inert previews of client bytes, addresses, units.
+
+Nothing a client sends may drive a terminal. Printable text stays readable
+(UTF-8 included); control bytes, escape sequences, invalid UTF-8 and
+invisible format characters (bidi overrides, zero-width marks) are shown as
+backslash escapes; a backslash itself is doubled so that an escape in the
+output always means one in the data.
+"""
+
+from __future__ import annotations
+
+import re
+
+from tui_echo.server.events import Peer
+
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
+_PLAIN_ASCII = re.compile(rb"[\x20-\x5b\x5d-\x7e]*")
+TRUNCATION_MARK = "…"
+
+
+def _escape_char(ch: str) -> str:
+    named = _NAMED.get(ch)
+    if named is not None:
+        return named
+    code = ord(ch)
+    if 0xDC80 <= code <= 0xDCFF:  # an undecodable byte, carried by surrogateescape
+        return f"\\x{code - 0xDC00:02x}"
+    if ch.isprintable():
+        return ch
+    if code <= 0xFF:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
+def escape_bytes(data: bytes, limit: int = 80) -> tuple[str, bool]:
+    """Return (inert text for at most ``limit`` bytes of ``data``, whether it was cut)."""
+    head = data[:limit]
+    truncated = len(data) > limit
+    if _PLAIN_ASCII.fullmatch(head):
+        return head.decode("ascii"), truncated
+    text = head.decode("utf-8", "surrogateescape")
+    return "".join(map(_escape_char, text)), truncated
+
+
+def preview(data: bytes, limit: int = 80) -> str:
+    """Inert text of ``data`` for one log line, with a visible mark when cut."""
+    text, truncated = escape_bytes(data, limit)
+    return text + TRUNCATION_MARK if truncated else text
+
+
+# ---- addresses ----------------------------------------------------------
+
+
+def format_address(address: Peer) -> str:
+    host, port = address
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def describe_addresses(addresses: tuple[Peer, ...]) -> str:
+    return ", ".join(format_address(address) for address in addresses)
+
+
+# ---- numbers --------------------------------------------------------------
+
+
+def format_size(count: int) -> str:
+    size = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{count} B" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def format_count(value: float) -> str:
+    """``950``, ``12.3k``, ``4.56M``: at most six characters for any count below a trillion."""
+    if value < 10_000:
+        return f"{value:.0f}" if value == int(value) or value >= 100 else f"{value:.1f}"
+    for unit, scale in (("k", 1e3), ("M", 1e6), ("G", 1e9)):
+        if value < scale * 1000 or unit == "G":
+            scaled = value / scale
+            return f"{scaled:.1f}{unit}" if scaled < 100 else f"{scaled:.0f}{unit}"
+    raise AssertionError("unreachable")
+
+
+def format_duration(seconds: float) -> str:
+    """``4.2s``, ``3m07s``, ``2h05m``, ``3d04h``."""
+    seconds = max(seconds, 0.0)
+    if seconds < 60:
+        return f"{seconds:.1f}s" if seconds < 10 else f"{seconds:.0f}s"
+    whole = int(seconds)
+    minutes, secs = divmod(whole, 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    if days:
+        return f"{days}d{hours:02d}h"
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m{secs:02d}s"
