@@ -80,6 +80,7 @@ def classroom() -> ScriptedSource:
             DataReceived(
                 client_id=client_id,
                 data=data,
+                size=len(data),
                 at=T0 + 10 + step,
                 messages=1,
                 messages_in=counts[client_id],
@@ -87,7 +88,7 @@ def classroom() -> ScriptedSource:
                 bytes_out=size,
             )
         )
-    events.append(DataSent(client_id=2, data=b"welcome, #2\n", at=T0 + 20, bytes_out=50))
+    events.append(DataSent(client_id=2, data=b"welcome, #2\n", size=len(b"welcome, #2\n"), at=T0 + 20, bytes_out=50))
     events.append(
         ClientDisconnected(
             client_id=4,

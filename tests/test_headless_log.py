@@ -34,6 +34,7 @@ def data_events(client_id: int, count: int, start: float = T0, size: int = 4, ev
                 DataReceived(
                     client_id=client_id,
                     data=b"x" * size,
+                    size=size,
                     at=start + n * 0.001,
                     messages=1,
                     messages_in=n,
@@ -62,10 +63,19 @@ def test_human_lines_for_a_quiet_client() -> None:
     [connected] = log.handle(ClientConnected(client_id=1, peer=PEER, at=T0))
     assert connected.endswith("#1 127.0.0.1:50000  connected (1 now)")
     [line] = log.handle(
-        DataReceived(client_id=1, data=b"hi\x1b[2J\n", at=T0, messages=1, messages_in=1, bytes_in=7, bytes_out=7)
+        DataReceived(
+            client_id=1,
+            data=b"hi\x1b[2J\n",
+            size=len(b"hi\x1b[2J\n"),
+            at=T0,
+            messages=1,
+            messages_in=1,
+            bytes_in=7,
+            bytes_out=7,
+        )
     )
     assert line.endswith("#1 127.0.0.1:50000  msg 1  echoed 7 B: hi\\x1b[2J\\n")
-    [sent] = log.handle(DataSent(client_id=1, data=b"op\r\n", at=T0, bytes_out=11))
+    [sent] = log.handle(DataSent(client_id=1, data=b"op\r\n", size=len(b"op\r\n"), at=T0, bytes_out=11))
     assert sent.endswith("operator sent 4 B: op\\r\\n")
     [gone] = log.handle(
         ClientDisconnected(
@@ -119,6 +129,7 @@ def test_a_busy_client_is_folded_into_one_exact_summary_a_second() -> None:
             DataReceived(
                 client_id=1,
                 data=e.data,
+                size=len(e.data),
                 at=e.at,
                 messages=1,
                 messages_in=e.messages_in + 1000,
@@ -133,7 +144,14 @@ def test_a_busy_client_is_folded_into_one_exact_summary_a_second() -> None:
     assert log.tick(T0 + 3.0) == []  # calm again: nothing to say
     [single] = log.handle(
         DataReceived(
-            client_id=1, data=b"calm", at=T0 + 3.1, messages=1, messages_in=2001, bytes_in=8004, bytes_out=8004
+            client_id=1,
+            data=b"calm",
+            size=len(b"calm"),
+            at=T0 + 3.1,
+            messages=1,
+            messages_in=2001,
+            bytes_in=8004,
+            bytes_out=8004,
         )
     )
     assert "msg 2001" in single
@@ -149,7 +167,14 @@ def test_the_whole_server_has_a_line_budget_too() -> None:
         for client_id in range(1, 11):
             lines += log.handle(
                 DataReceived(
-                    client_id=client_id, data=b"m", at=T0 + n / 100, messages=1, messages_in=n, bytes_in=n, bytes_out=n
+                    client_id=client_id,
+                    data=b"m",
+                    size=len(b"m"),
+                    at=T0 + n / 100,
+                    messages=1,
+                    messages_in=n,
+                    bytes_in=n,
+                    bytes_out=n,
                 )
             )
     assert len(lines) == 20
@@ -197,7 +222,14 @@ def test_json_lines_are_objects_with_escaped_data() -> None:
             ServerListening(addresses=(("127.0.0.1", 4321),), at=T0, config=ServerConfig(port=0)),
             ClientConnected(client_id=1, peer=PEER, at=T0),
             DataReceived(
-                client_id=1, data=b"\x1b[31m\xffhi\n", at=T0, messages=1, messages_in=1, bytes_in=8, bytes_out=8
+                client_id=1,
+                data=b"\x1b[31m\xffhi\n",
+                size=len(b"\x1b[31m\xffhi\n"),
+                at=T0,
+                messages=1,
+                messages_in=1,
+                bytes_in=8,
+                bytes_out=8,
             ),
             ClientDisconnected(
                 client_id=1,

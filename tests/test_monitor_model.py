@@ -176,6 +176,7 @@ def echo(client_id: int, n: int, at: float = 100.0) -> DataReceived:
     return DataReceived(
         client_id=client_id,
         data=data,
+        size=len(data),
         at=at,
         messages=1,
         messages_in=n,
@@ -219,13 +220,14 @@ def test_feed_lines_for_the_life_of_a_client() -> None:
         DataReceived(
             client_id=1,
             data=b"\x1b[2J[b]hi\r\n" + b"z" * 300,
+            size=len(b"\x1b[2J[b]hi\r\n" + b"z" * 300),
             at=3.0,
             messages=1,
             messages_in=1,
             bytes_in=311,
             bytes_out=311,
         ),
-        DataSent(client_id=1, data=b"bye\n", at=4.0, bytes_out=315),
+        DataSent(client_id=1, data=b"bye\n", size=len(b"bye\n"), at=4.0, bytes_out=315),
         ServerNotice(message="kick: no client #7", at=4.5),
         ClientDisconnected(
             client_id=1,

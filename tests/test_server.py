@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from tui_echo.server.commands import Broadcast, Kick, KickAll, SendTo, Shutdown
 from tui_echo.server.config import Framing
 from tui_echo.server.events import (
+    EVENT_DATA_BYTES,
     ClientConnected,
     ClientDisconnected,
     ConnectionRefused,
@@ -258,6 +259,20 @@ async def test_idle_client_is_disconnected_and_active_one_is_not() -> None:
         gone = disconnect_of(run, 1)
         assert 0.35 <= gone.at - gone.connected_at < 2.0
         assert disconnect_of(run, 2) is None
+
+
+async def test_a_data_event_carries_at_most_1_KiB_of_a_big_chunk_and_its_full_size() -> None:
+    async with running_server() as run:
+        client = await connect(run.port)
+        payload = bytes(range(256)) * 200  # 51,200 bytes; the echo must be whole
+        await client.send_all(payload)
+        assert await receive_exactly(client, len(payload)) == payload
+        await run.recorder.wait_for(lambda: sum(e.size for e in run.recorder.of(DataReceived)) == len(payload))
+        events = run.recorder.of(DataReceived)
+        assert all(len(e.data) == min(e.size, EVENT_DATA_BYTES) for e in events)
+        assert any(e.size > EVENT_DATA_BYTES for e in events)  # a 64 KiB read takes more than a segment
+        assert all(payload.find(e.data) >= 0 for e in events)
+        await client.aclose()
 
 
 async def test_the_idle_deadline_runs_on_trios_clock(autojump_clock: trio.testing.MockClock) -> None:

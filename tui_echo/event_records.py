@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import assert_never
 
 from tui_echo.server.events import (
+    EVENT_DATA_BYTES,
     ClientConnected,
     ClientDisconnected,
     ConnectionRefused,
@@ -24,7 +25,6 @@ from tui_echo.server.events import (
 )
 from tui_echo.text import escape_bytes, format_address
 
-DATA_BYTES = 1024  # of a chunk, escaped into a record; ``len`` is always the full length
 
 Record = dict[str, object]
 
@@ -42,9 +42,10 @@ def client_record(kind: str, at: float, client_id: int, peer: str, **fields: obj
     return {"event": kind, "time": utc_time(at), "client": client_id, "peer": peer, **fields}
 
 
-def _data(data: bytes) -> Record:
-    text, truncated = escape_bytes(data, DATA_BYTES)
-    return {"len": len(data), "data": text, "truncated": truncated}
+def _data(data: bytes, size: int) -> Record:
+    """A chunk's escaped text (an event carries at most EVENT_DATA_BYTES of it) and its full length."""
+    text, cut = escape_bytes(data, EVENT_DATA_BYTES)
+    return {"len": size, "data": text, "truncated": cut or size > len(data)}
 
 
 def event_record(event: ServerEvent, *, peer: str = "", clients_now: int = 0) -> Record:
@@ -75,14 +76,14 @@ def event_record(event: ServerEvent, *, peer: str = "", clients_now: int = 0) ->
                 event.at,
                 event.client_id,
                 peer,
-                **_data(event.data),
+                **_data(event.data, event.size),
                 messages_in=event.messages_in,
                 bytes_in=event.bytes_in,
                 bytes_out=event.bytes_out,
             )
         case DataSent():
             return client_record(
-                "sent", event.at, event.client_id, peer, **_data(event.data), bytes_out=event.bytes_out
+                "sent", event.at, event.client_id, peer, **_data(event.data, event.size), bytes_out=event.bytes_out
             )
         case ClientDisconnected():
             return client_record(

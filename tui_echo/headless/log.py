@@ -108,15 +108,14 @@ class HumanFormat:
         return _client_line(
             event.at,
             client,
-            f"msg {event.messages_in}  "
-            f"echoed {format_size(len(event.data))}: {preview(event.data, HUMAN_PREVIEW_BYTES)}",
+            f"msg {event.messages_in}  echoed {format_size(event.size)}: {preview(event.data, HUMAN_PREVIEW_BYTES)}",
         )
 
     def sent(self, event: DataSent, client: _ClientLog) -> str:
         return _client_line(
             event.at,
             client,
-            f"operator sent {format_size(len(event.data))}: {preview(event.data, HUMAN_PREVIEW_BYTES)}",
+            f"operator sent {format_size(event.size)}: {preview(event.data, HUMAN_PREVIEW_BYTES)}",
         )
 
     def summary(self, summary: Summary, client: _ClientLog) -> str:
@@ -267,7 +266,7 @@ class EventLog:
             client.folded_this_window = True
             return []  # folded into the client's next summary
         # Data before this event that was folded or skipped gets its summary first.
-        lines = self._catch_up(client, event.at, event.messages_in - event.messages, event.bytes_in - len(event.data))
+        lines = self._catch_up(client, event.at, event.messages_in - event.messages, event.bytes_in - event.size)
         lines.append(self.format.data(event, client))
         self._mark_shown(client, event.at, event.messages_in, event.bytes_in)
         return lines

@@ -22,6 +22,7 @@ from tui_echo.server.clients import ClientState, ClientStatus
 from tui_echo.server.commands import Broadcast, Kick, KickAll, SendTo, ServerCommand, Shutdown
 from tui_echo.server.config import Framing, ServerConfig
 from tui_echo.server.events import (
+    EVENT_DATA_BYTES,
     ClientConnected,
     ClientDisconnected,
     ConnectionRefused,
@@ -363,7 +364,8 @@ class EchoServer:
                     publish(
                         DataReceived(
                             client_id=client_id,
-                            data=data,
+                            data=data if length <= EVENT_DATA_BYTES else data[:EVENT_DATA_BYTES],
+                            size=length,
                             at=now + wall_offset,
                             messages=messages,
                             messages_in=state.messages_in,
@@ -482,5 +484,12 @@ class EchoServer:
             conn.pending_sends -= 1
         now = trio.current_time()
         self._outbox.data(
-            DataSent(client_id=state.client_id, data=data, at=now + self._wall_offset, bytes_out=state.bytes_out), now
+            DataSent(
+                client_id=state.client_id,
+                data=data[:EVENT_DATA_BYTES],
+                size=len(data),
+                at=now + self._wall_offset,
+                bytes_out=state.bytes_out,
+            ),
+            now,
         )

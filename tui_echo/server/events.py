@@ -17,6 +17,10 @@ from tui_echo.server.config import ServerConfig
 
 Peer: TypeAlias = tuple[str, int]
 
+# Data events carry at most this much of a chunk, plus its full ``size``: every consumer
+# shows less than this, and it bounds what a backed-up event path can hold.
+EVENT_DATA_BYTES = 1024
+
 
 class DisconnectReason(StrEnum):
     """Why a connected client left. ``ERROR`` comes with the socket error's text."""
@@ -83,7 +87,8 @@ class DataReceived:
     """One chunk received from a client and handled (in echo mode: written back). Totals are after it."""
 
     client_id: int
-    data: bytes
+    data: bytes  # the chunk's first EVENT_DATA_BYTES
+    size: int  # the chunk's full length
     at: float
     messages: int  # messages this chunk completed (chunk framing: 1; line framing: 0..n)
     messages_in: int
@@ -96,7 +101,8 @@ class DataSent:
     """Bytes the operator sent to one client (send or broadcast), already written."""
 
     client_id: int
-    data: bytes
+    data: bytes  # the first EVENT_DATA_BYTES
+    size: int  # the full length
     at: float
     bytes_out: int
 

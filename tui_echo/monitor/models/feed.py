@@ -52,13 +52,12 @@ class FeedEntry:
     size: int = 0  # the chunk's full size
 
     @classmethod
-    def of_bytes(cls, at: float, client_id: int, direction: Direction, data: bytes) -> FeedEntry:
+    def of_bytes(cls, at: float, client_id: int, direction: Direction, data: bytes, size: int) -> FeedEntry:
+        """A data line from the first bytes of a chunk (``data``) and its full length (``size``)."""
         text, cut = escape_bytes(data, TEXT_PREVIEW_BYTES)
-        if cut:
-            text += f" … +{format_size(len(data) - TEXT_PREVIEW_BYTES)}"
-        return cls(
-            at=at, client_id=client_id, direction=direction, text=text, data=data[:HEX_KEEP_BYTES], size=len(data)
-        )
+        if cut or size > len(data):
+            text += f" … +{format_size(size - TEXT_PREVIEW_BYTES)}"
+        return cls(at=at, client_id=client_id, direction=direction, text=text, data=data[:HEX_KEEP_BYTES], size=size)
 
     @classmethod
     def system(cls, at: float, client_id: int | None, text: str) -> FeedEntry:
@@ -87,12 +86,12 @@ class FeedIntake:
         for event in events:
             match event:
                 case (
-                    DataReceived(client_id=client_id, data=data, at=at)
-                    | DataSent(client_id=client_id, data=data, at=at)
+                    DataReceived(client_id=client_id, data=data, size=size, at=at)
+                    | DataSent(client_id=client_id, data=data, size=size, at=at)
                 ):
                     if data_lines < self._lines_per_batch and self._take_line(client_id, now):
                         direction = Direction.ECHOED if isinstance(event, DataReceived) else Direction.SENT
-                        entries.append(FeedEntry.of_bytes(at, client_id, direction, data))
+                        entries.append(FeedEntry.of_bytes(at, client_id, direction, data, size))
                         data_lines += 1
                     else:
                         self.skipped += 1
