@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import itertools
+import socket
+
 import pytest
 import trio
 import trio.testing
@@ -52,6 +56,27 @@ async def test_echo_is_byte_exact_for_any_chunking(chunks: list[bytes]) -> None:
         assert await receive_exactly(client, len(expected)) == expected
         state = next(run.server.clients())
         assert (state.bytes_in, state.bytes_out) == (len(expected), len(expected))
+        await client.aclose()
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    data=st.binary(min_size=1, max_size=4000).map(lambda b: b.replace(b"\x00", b"\n")),
+    cuts=st.lists(st.integers(min_value=1, max_value=3999), max_size=10),
+)
+async def test_under_line_framing_random_splits_never_change_the_echo_or_the_line_count(
+    data: bytes, cuts: list[int]
+) -> None:
+    # Chunk counts depend on how the kernel merges sends; bytes and complete lines never do.
+    edges = sorted({0, len(data), *(cut for cut in cuts if cut < len(data))})
+    async with running_server(framing=Framing.LINE) as run:
+        client = await connect(run.port)
+        for start, end in itertools.pairwise(edges):
+            await client.send_all(data[start:end])
+            await trio.sleep(0)  # let the server read some pieces apart
+        assert await receive_exactly(client, len(data)) == data
+        state = next(run.server.clients())
+        assert (state.messages_in, state.bytes_in, state.bytes_out) == (data.count(b"\n"), len(data), len(data))
         await client.aclose()
 
 
@@ -288,6 +313,38 @@ async def test_the_idle_deadline_runs_on_trios_clock(autojump_clock: trio.testin
         assert gone.at - gone.connected_at == pytest.approx(hour, abs=1.0)
 
 
+async def test_a_client_that_never_reads_is_cut_off_as_a_slow_reader_and_others_keep_their_pace() -> None:
+    # An idle timeout shorter than the write timeout: the hog is busy sending, never idle.
+    async with running_server(write_timeout=0.5, idle_timeout=0.3) as run:
+        hog = trio.socket.socket()
+        hog.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # its echo backs up sooner
+        await hog.connect(("127.0.0.1", run.port))
+        ping = await connect(run.port)
+
+        async def flood() -> None:
+            with contextlib.suppress(OSError):
+                while True:
+                    await hog.send(b"x" * 65536)
+
+        round_trips = []
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(flood)
+            with trio.fail_after(TIMEOUT):
+                while disconnect_of(run, 1) is None:
+                    start = trio.current_time()
+                    await ping.send_all(b"ping")
+                    await receive_exactly(ping, 4)
+                    round_trips.append(trio.current_time() - start)
+                    await trio.sleep(0.02)
+            nursery.cancel_scope.cancel()
+        hog.close()
+        gone = disconnect_of(run, 1)
+        assert gone.reason is DisconnectReason.SLOW_READER
+        assert gone.bytes_out < gone.bytes_in  # its echo stopped draining
+        assert len(round_trips) >= 10 and max(round_trips) < 0.25, round_trips
+        assert disconnect_of(run, 2) is None
+
+
 async def test_max_clients_refuses_extra_connections_and_keeps_serving() -> None:
     async with running_server(max_clients=2) as run:
         first, second = await connect(run.port), await connect(run.port)
@@ -419,6 +476,39 @@ async def test_shutdown_closes_every_client_with_eof_and_reports_totals() -> Non
     assert (totals.clients_total, totals.messages_in, totals.bytes_in, totals.bytes_out) == (3, 3, 9, 9)
     with pytest.raises(OSError):
         await connect(run.port)
+
+
+def queue_connections(port: int, count: int) -> list[socket.socket]:
+    """Connect without yielding to trio: the server cannot run meanwhile, so all wait in its listen queue."""
+    return [socket.create_connection(("127.0.0.1", port)) for _ in range(count)]
+
+
+async def test_waiting_connections_are_accepted_in_batches_not_one_per_scheduler_pass() -> None:
+    async with running_server() as run:
+        waiting = queue_connections(run.port, 300)
+        try:
+            passes = 0
+            while run.server.totals().clients_total < 300 and passes < 10:
+                await trio.lowlevel.checkpoint()  # one pass of trio's scheduler
+                passes += 1
+            # One accept per pass (the old loop) would have taken 300 passes.
+            assert run.server.totals().clients_total == 300, f"{run.server.totals().clients_total} after {passes}"
+        finally:
+            for sock in waiting:
+                sock.close()
+
+
+async def test_a_stop_closes_connections_still_in_the_listen_queue_with_eof_not_reset() -> None:
+    async with running_server() as run:
+        waiting = [trio.socket.from_stdlib_socket(sock) for sock in queue_connections(run.port, 50)]
+        run.server.stop()
+        with trio.fail_after(TIMEOUT):
+            for sock in waiting:
+                assert await sock.recv(10) == b""  # a reset would raise ConnectionResetError
+                sock.close()
+        await run.recorder.wait_for(lambda: run.recorder.of(ServerStopped))
+    assert len(run.recorder.of(ClientDisconnected)) == 50
+    assert {e.reason for e in run.recorder.of(ClientDisconnected)} == {DisconnectReason.SERVER_SHUTDOWN}
 
 
 async def test_state_is_exact_while_clients_talk() -> None:

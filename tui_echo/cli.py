@@ -15,7 +15,14 @@ import trio
 
 from tui_echo.headless.runner import run_headless
 from tui_echo.server.binding import ListenError
-from tui_echo.server.config import DEFAULT_FEED_LINES, DEFAULT_HOST, DEFAULT_PORT, Framing, ServerConfig
+from tui_echo.server.config import (
+    DEFAULT_FEED_LINES,
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    DEFAULT_WRITE_TIMEOUT,
+    Framing,
+    ServerConfig,
+)
 
 PROG = "tui-echo"
 DEFAULT_MAX_CLIENTS = 10_000
@@ -50,6 +57,13 @@ def _seconds(text: str) -> float:
     if not math.isfinite(value) or value <= 0:
         raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, got {text!r}")
     return value
+
+
+def _seconds_or_off(text: str) -> float | None:
+    """Seconds above 0, or 0 for "off"."""
+    if text.strip() in ("0", "0.0"):
+        return None
+    return _seconds(text)
 
 
 def _host(text: str) -> str:
@@ -108,6 +122,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="Disconnect a client that has sent nothing for this many seconds (default: never).",
     )
     parser.add_argument(
+        "--write-timeout",
+        type=_seconds_or_off,
+        default=DEFAULT_WRITE_TIMEOUT,
+        metavar="SECONDS",
+        help="Disconnect a client that takes none of its echo for this many seconds, as a slow reader; "
+        f"0 waits for ever (default {DEFAULT_WRITE_TIMEOUT:g}).",
+    )
+    parser.add_argument(
         "--framing",
         choices=[f.value for f in Framing],
         default=Framing.CHUNK.value,
@@ -161,6 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         port=args.port,
         max_clients=args.max_clients,
         idle_timeout=args.idle_timeout,
+        write_timeout=args.write_timeout,
         framing=Framing(args.framing),
     )
     _raise_fd_limit()

@@ -93,6 +93,7 @@ class HumanFormat:
             f"framing {config.framing}",
             f"max clients {config.max_clients if config.max_clients is not None else 'unlimited'}",
             f"idle timeout {f'{config.idle_timeout:g} s' if config.idle_timeout else 'off'}",
+            f"write timeout {f'{config.write_timeout:g} s' if config.write_timeout else 'off'}",
         ]
         return f"{_local_time(event.at)}  listening on {describe_addresses(event.addresses)} ({', '.join(limits)})"
 

@@ -8,6 +8,7 @@ from enum import StrEnum
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 12354  # the teaching server's port
 DEFAULT_FEED_LINES = 5000  # lines the monitor's feed keeps
+DEFAULT_WRITE_TIMEOUT = 30.0  # seconds a client may take none of its echo before it is cut off
 
 
 class Framing(StrEnum):
@@ -21,6 +22,7 @@ class ServerConfig:
     port: int = DEFAULT_PORT
     max_clients: int | None = None
     idle_timeout: float | None = None
+    write_timeout: float | None = DEFAULT_WRITE_TIMEOUT  # None: wait for a slow reader for ever
     framing: Framing = Framing.CHUNK
     recv_size: int = 65536  # bytes read per recv; also the most one client has in flight in the server
     event_buffer: int = 4096  # events waiting for the consumer before data events are skipped

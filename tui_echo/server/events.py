@@ -28,6 +28,7 @@ class DisconnectReason(StrEnum):
     CLOSED_BY_PEER = "closed by peer"
     KICKED = "kicked"
     IDLE_TIMEOUT = "idle timeout"
+    SLOW_READER = "slow reader"  # took none of its echo for --write-timeout seconds
     SERVER_SHUTDOWN = "server shutdown"
     ERROR = "error"
 
