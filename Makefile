@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: run test bench clean
+.PHONY: run test bench bench-full clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "tui-echo needs Python 3.11 or newer")'
@@ -27,9 +27,18 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest
 
-bench: $(VENV)/.installed
-	$(BIN)/python benchmarks/bench_echo.py
+$(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	@touch $@ $(VENV)/.installed
+
+bench: $(VENV)/.installed-bench
+	$(BIN)/python benchmarks/bench_echo.py --first-echo-limit 15
+	$(BIN)/python benchmarks/bench_accept.py --rounds 1
 	$(BIN)/python benchmarks/bench_monitor.py
+
+bench-full: $(VENV)/.installed-bench
+	$(BIN)/python benchmarks/bench_echo.py --full --servers all
+	$(BIN)/python benchmarks/bench_accept.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis benchmarks/build
