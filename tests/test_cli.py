@@ -181,6 +181,10 @@ def test_help_explains_every_flag() -> None:
         "--max-clients",
         "--idle-timeout",
         "--framing",
+        "--tls-cert",
+        "--tls-key",
+        "--tls-self-signed",
+        "--tls-handshake-timeout",
         "--version",
     ):
         assert flag in done.stdout

@@ -29,6 +29,7 @@ PURE = modules("monitor/models") + [
         "server/clients.py",
         "server/config.py",
         "server/binding.py",
+        "server/tls.py",
         "headless/log.py",
         "monitor/source.py",
     )

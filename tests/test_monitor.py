@@ -13,6 +13,7 @@ from tui_echo.monitor.widgets.feed import Feed
 from tui_echo.monitor.models.table import GONE_ROW_SECONDS
 
 from .monitor_helpers import Client, Monitor, run_monitor, screen_lines
+from .tls_helpers import issue_certificates
 
 
 def echoed(monitor: Monitor, client_id: int) -> list[str]:
@@ -322,3 +323,42 @@ def test_scrolling_the_table_away_from_the_cursor_stays_put_across_refreshes() -
         assert monitor.table.scroll_y == 30 and monitor.table.cursor_client == 1
 
     run_monitor(test)
+
+
+def test_a_tls_server_shows_its_fingerprint_each_clients_tls_and_failed_handshakes(tmp_path) -> None:
+    certificates = issue_certificates(tmp_path)
+    settings = certificates.settings()
+
+    async def test(monitor: Monitor) -> None:
+        stats = monitor.app.query_one("#stats-text")
+        await monitor.until(lambda: "TLS SHA-256 " + settings.fingerprint[:11] in screen_lines(stats)[0], "stats")
+        reader, writer = await asyncio.open_connection(
+            "127.0.0.1", monitor.port, ssl=certificates.client_context(), server_hostname="127.0.0.1"
+        )
+        client = Client(reader, writer)
+        monitor.clients.append(client)
+        await client.say(b"secret\n")
+        await monitor.until(lambda: monitor.live_ids() == [1], "a row for the TLS client")
+        cipher = writer.get_extra_info("cipher")[0]
+        header, row = screen_lines(monitor.table)[:2]
+        assert "tls" in header.split()
+        assert f"1.3 {cipher.removeprefix('TLS_')}" in row
+        plain = await monitor.connect()
+        plain.writer.write(b"plain text\n")
+        assert await plain.until_eof() == b""
+        await monitor.until(lambda: "1 TLS handshake failed" in screen_lines(stats)[1], "the failure counted")
+        feed_text = "\n".join(e.text for e in monitor.feed.entries)
+        assert f"certificate SHA-256 {settings.fingerprint}" in feed_text
+        assert f"connected from 127.0.0.1:{writer.get_extra_info('sockname')[1]} over TLSv1.3 {cipher}" in feed_text
+        assert monitor.live_ids() == [1]  # the plaintext client never became a client
+
+    run_monitor(test, tls=settings)  # 120 columns: out and idle make room for tls
+
+
+def test_a_plain_server_has_no_tls_column() -> None:
+    async def test(monitor: Monitor) -> None:
+        await monitor.connect()
+        await monitor.until(lambda: monitor.live_ids() == [1], "a row")
+        assert "tls" not in screen_lines(monitor.table)[0].split()
+
+    run_monitor(test, size=(140, 40))

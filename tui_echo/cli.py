@@ -23,6 +23,7 @@ from tui_echo.server.config import (
     Framing,
     ServerConfig,
 )
+from tui_echo.server.tls import HANDSHAKE_TIMEOUT_SECONDS, TlsError, TlsSettings, load_tls, self_signed_tls
 
 PROG = "tui-echo"
 DEFAULT_MAX_CLIENTS = 10_000
@@ -137,6 +138,27 @@ def build_parser() -> argparse.ArgumentParser:
         "or each newline-terminated line; the echo is the same either way (default chunk).",
     )
     parser.add_argument(
+        "--tls-cert",
+        metavar="FILE",
+        help="Serve TLS echo with this certificate (PEM; the server's certificate first, then any chain). "
+        "Needs --tls-key.",
+    )
+    parser.add_argument("--tls-key", metavar="FILE", help="The private key (PEM, unencrypted) of --tls-cert.")
+    parser.add_argument(
+        "--tls-self-signed",
+        action="store_true",
+        help="Serve TLS echo with a throw-away self-signed certificate made at start for localhost, "
+        "127.0.0.1, ::1 and --host; its SHA-256 fingerprint is shown at start.",
+    )
+    parser.add_argument(
+        "--tls-handshake-timeout",
+        type=_seconds,
+        default=None,
+        metavar="SECONDS",
+        help=f"Close a TLS connection that has not finished its handshake by then "
+        f"(default {HANDSHAKE_TIMEOUT_SECONDS:g}).",
+    )
+    parser.add_argument(
         "--version", action="version", version=f"%(prog)s {version('tui-echo')}", help="Print the version and exit."
     )
     return parser
@@ -156,6 +178,26 @@ def _silence_stdout() -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
     os.close(devnull)
+
+
+def _tls_settings(parser: argparse.ArgumentParser, args: argparse.Namespace) -> TlsSettings | None:
+    """The TLS settings the flags ask for; a mistake ends the program with one line and exit code 2."""
+    if args.tls_self_signed and (args.tls_cert or args.tls_key):
+        parser.error("--tls-self-signed makes its own certificate: give either it or --tls-cert and --tls-key")
+    if bool(args.tls_cert) != bool(args.tls_key):
+        parser.error("--tls-cert and --tls-key go together: the certificate and its private key")
+    timeout = args.tls_handshake_timeout
+    if timeout is not None and not (args.tls_self_signed or args.tls_cert):
+        parser.error("--tls-handshake-timeout is for a TLS server: add --tls-cert and --tls-key, or --tls-self-signed")
+    timeout = HANDSHAKE_TIMEOUT_SECONDS if timeout is None else timeout
+    if args.tls_self_signed:
+        return self_signed_tls(args.host, timeout)
+    if args.tls_cert:
+        try:
+            return load_tls(args.tls_cert, args.tls_key, timeout)
+        except TlsError as exc:
+            parser.exit(2, f"{PROG}: error: {exc}\n")
+    return None
 
 
 def _run_monitor(config: ServerConfig, feed_lines: int) -> int:
@@ -185,6 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         idle_timeout=args.idle_timeout,
         write_timeout=args.write_timeout,
         framing=Framing(args.framing),
+        tls=_tls_settings(parser, args),
     )
     _raise_fd_limit()
     if not args.headless:

@@ -11,6 +11,7 @@ import json
 from datetime import UTC, datetime
 from typing import assert_never
 
+from tui_echo.server.config import ServerConfig
 from tui_echo.server.events import (
     EVENT_DATA_BYTES,
     ClientConnected,
@@ -48,6 +49,16 @@ def _data(data: bytes, size: int) -> Record:
     return {"len": size, "data": text, "truncated": cut or size > len(data)}
 
 
+def _tls_settings(config: ServerConfig) -> Record:
+    if config.tls is None:
+        return {}
+    return {
+        "tls_fingerprint": config.tls.fingerprint,
+        "tls_self_signed": config.tls.self_signed,
+        "tls_handshake_timeout": config.tls.handshake_timeout,
+    }
+
+
 def event_record(event: ServerEvent, *, peer: str = "", clients_now: int = 0) -> Record:
     """The record of one event. ``peer`` names the client for events that carry no peer;
     ``clients_now`` is the number of clients connected after the event."""
@@ -64,9 +75,14 @@ def event_record(event: ServerEvent, *, peer: str = "", clients_now: int = 0) ->
                 "max_clients": config.max_clients,
                 "idle_timeout": config.idle_timeout,
                 "write_timeout": config.write_timeout,
+                "tls": config.tls is not None,
+                **_tls_settings(config),
             }
         case ClientConnected(client_id=client_id, peer=address, at=at):
-            return client_record("connected", at, client_id, format_address(address), clients_now=clients_now)
+            tls = (
+                {} if event.tls_version is None else {"tls_version": event.tls_version, "tls_cipher": event.tls_cipher}
+            )
+            return client_record("connected", at, client_id, format_address(address), clients_now=clients_now, **tls)
         case ConnectionRefused(client_id=client_id, peer=address, at=at, reason=reason):
             return client_record(
                 "refused", at, client_id, format_address(address), reason=str(reason), clients_now=clients_now
@@ -111,6 +127,7 @@ def event_record(event: ServerEvent, *, peer: str = "", clients_now: int = 0) ->
                 "bytes_in": totals.bytes_in,
                 "bytes_out": totals.bytes_out,
                 "events_skipped": totals.events_skipped,
+                "tls_handshakes_failed": totals.tls_handshakes_failed,
             }
         case _:
             assert_never(event)

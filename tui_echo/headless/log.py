@@ -95,10 +95,19 @@ class HumanFormat:
             f"idle timeout {f'{config.idle_timeout:g} s' if config.idle_timeout else 'off'}",
             f"write timeout {f'{config.write_timeout:g} s' if config.write_timeout else 'off'}",
         ]
-        return f"{_local_time(event.at)}  listening on {describe_addresses(event.addresses)} ({', '.join(limits)})"
+        if config.tls is not None:
+            limits.insert(0, f"TLS, handshake timeout {config.tls.handshake_timeout:g} s")
+        line = f"{_local_time(event.at)}  listening on {describe_addresses(event.addresses)} ({', '.join(limits)})"
+        if config.tls is None:
+            return line
+        kind = (
+            "self-signed certificate (made at start, key kept in memory)" if config.tls.self_signed else "certificate"
+        )
+        return f"{line}\n{_local_time(event.at)}  TLS {kind} SHA-256 fingerprint {config.tls.fingerprint}"
 
     def connected(self, event: ClientConnected, client: _ClientLog, clients_now: int) -> str:
-        return _client_line(event.at, client, f"connected ({clients_now} now)")
+        tls = "" if event.tls_version is None else f" over {event.tls_version} {event.tls_cipher}"
+        return _client_line(event.at, client, f"connected{tls} ({clients_now} now)")
 
     def refused(self, event: ConnectionRefused, clients_now: int) -> str:
         return _line(
@@ -142,11 +151,13 @@ class HumanFormat:
 
     def stopped(self, event: ServerStopped) -> str:
         totals = event.totals
-        skipped = f", {totals.events_skipped} data events not logged (busy)" if totals.events_skipped else ""
+        extra = f", {totals.events_skipped} data events not logged (busy)" if totals.events_skipped else ""
+        if totals.tls_handshakes_failed:
+            extra += f", {plural(totals.tls_handshakes_failed, 'TLS handshake')} failed"
         return (
             f"{_local_time(event.at)}  server stopped: {plural(totals.clients_total, 'client')}, "
             f"{totals.refused_total} refused, {plural(totals.messages_in, 'msg')}, {format_size(totals.bytes_in)} in, "
-            f"{format_size(totals.bytes_out)} out{skipped}"
+            f"{format_size(totals.bytes_out)} out{extra}"
         )
 
 

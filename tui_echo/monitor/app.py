@@ -31,7 +31,7 @@ from tui_echo.monitor.widgets.send_box import SendBox
 from tui_echo.monitor.widgets.stats_bar import StatsBar
 from tui_echo.server.commands import Broadcast, Kick, KickAll, SendTo, ServerCommand
 from tui_echo.server.config import DEFAULT_FEED_LINES
-from tui_echo.server.events import ClientConnected, ClientDisconnected
+from tui_echo.server.events import ClientConnected, ClientDisconnected, ServerListening
 
 TICK_SECONDS = 0.2  # events are drained and the feed grows this often
 REFRESH_SECONDS = 0.4  # the table and the stats are read this often
@@ -127,6 +127,9 @@ class MonitorApp(App[None]):
         for event in events:
             if isinstance(event, ClientConnected):
                 lifecycle = True
+            elif isinstance(event, ServerListening) and event.config.tls is not None:
+                self._stats.tls_fingerprint = event.config.tls.fingerprint
+                self._table.show_tls = True
             elif isinstance(event, ClientDisconnected):
                 lifecycle = True
                 self._table_model.client_left(event, now)
@@ -227,6 +230,17 @@ class MonitorApp(App[None]):
         yield SystemCommand("Clear feed", "Remove every line from the feed (c)", self.action_clear)
         yield SystemCommand("Send text", "Go to the send box (s)", self.action_focus_send)
         yield SystemCommand("Sort connections", "Sort the table by the next column (o)", self._sort_next)
+        if self._stats.tls_fingerprint is not None:
+            yield SystemCommand(
+                "TLS certificate fingerprint", "Show the whole SHA-256 fingerprint", self.action_tls_fingerprint
+            )
+
+    def action_tls_fingerprint(self) -> None:
+        fingerprint = self._stats.tls_fingerprint
+        if fingerprint is None:
+            self.notify("This server does not serve TLS.", severity="warning")
+        else:
+            self.notify(fingerprint, title="TLS certificate SHA-256", timeout=30)
 
     def _sort_next(self) -> None:
         self._table.action_sort_next()

@@ -28,3 +28,5 @@ class ClientState:
     bytes_in: int = 0
     bytes_out: int = 0
     status: ClientStatus = ClientStatus.CONNECTED
+    tls_version: str | None = None  # e.g. "TLSv1.3", for a client of a TLS server
+    tls_cipher: str | None = None  # e.g. "TLS_AES_256_GCM_SHA384"

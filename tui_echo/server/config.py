@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # tls.py reaches config.py through events.py
+    from tui_echo.server.tls import TlsSettings
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 12354  # the teaching server's port
@@ -28,3 +32,4 @@ class ServerConfig:
     event_buffer: int = 4096  # events waiting for the consumer before data events are skipped
     lifecycle_backlog: int = 10_000  # lifecycle events held past a full channel before accept pauses
     max_pending_sends: int = 64  # operator sends queued per client before more are refused
+    tls: TlsSettings | None = None  # serve TLS echo with these settings; None: plain TCP

@@ -4,6 +4,11 @@ Knows nothing of any UI. The echo loop works on non-blocking stdlib sockets
 with trio's low-level readiness waits: one scheduler yield per echoed chunk
 (trio's SocketStream costs about three), which keeps it ahead of a bare
 ``serve_tcp`` echo even with accounting and events.
+
+TLS clients take their own path (``_serve_tls_client``, ``_echo_tls``): a
+handshake in the client's own task, then trio's ``SSLStream``. They share
+everything else with plaintext clients: state, counters, events, commands,
+the write lock, the idle timeout and the way a client is closed.
 """
 
 from __future__ import annotations
@@ -41,6 +46,8 @@ from tui_echo.server.events import (
     describe_error,
 )
 from tui_echo.server.outbox import EventOutbox
+from tui_echo.server.tls import TlsSettings, describe_tls_error
+from tui_echo.text import format_address, plural
 
 # accept() failures that mean "out of resources for now": wait ACCEPT_RETRY_SECONDS and try
 # again (trio's serve_listeners does the same).
@@ -77,16 +84,34 @@ ACCEPTS_PER_PASS = 256
 _LINGER_SECONDS = 1.0  # how long a kicked client may take to close its side
 _SHUTDOWN_LINGER_SECONDS = 0.5  # the same when the whole server stops (it exits within 2 s)
 _STOP_DRAIN_SECONDS = 1.0  # how long a stopping server waits for a stalled consumer
+TLS_NOTICE_SECONDS = 1.0  # failed TLS handshakes are reported at most once per this long, as one notice
 
 
 class _Connection:
     """Server-private handles of one client, next to its public state."""
 
-    __slots__ = ("state", "sock", "scope", "close_reason", "write_lock", "pending_sends", "write_timeout", "writing")
+    __slots__ = (
+        "state",
+        "sock",
+        "tls",
+        "scope",
+        "close_reason",
+        "write_lock",
+        "pending_sends",
+        "write_timeout",
+        "writing",
+    )
 
-    def __init__(self, state: ClientState, sock: socket.socket, write_timeout: float | None) -> None:
+    def __init__(
+        self,
+        state: ClientState,
+        sock: socket.socket,
+        tls: trio.SSLStream[trio.SocketStream] | None,
+        write_timeout: float | None,
+    ) -> None:
         self.state = state
         self.sock = sock
+        self.tls = tls  # the encrypted stream over ``sock``, for a TLS client
         self.scope = trio.CancelScope()
         self.close_reason: DisconnectReason | None = None  # set when the server closes it
         self.write_lock = trio.Lock()  # echo and operator sends never interleave bytes
@@ -124,6 +149,20 @@ async def _send_all(conn: _Connection, data: bytes | memoryview) -> None:
         view = view[sent:]
 
 
+async def _tls_send_all(conn: _Connection, data: bytes | bytearray) -> None:
+    """Write all of ``data`` over TLS; ``write_timeout`` bounds the whole write, as TLS hides partial progress."""
+    assert conn.tls is not None
+    conn.writing = True
+    try:
+        with trio.move_on_after(conn.write_timeout or math.inf) as waited:
+            await conn.tls.send_all(data)
+    finally:
+        conn.writing = False
+    if waited.cancelled_caught:
+        raise _SlowReader
+    conn.state.bytes_out += len(data)
+
+
 async def _close_gracefully(sock: socket.socket, linger: float) -> None:
     """Send FIN, then read and drop input until the client closes or ``linger`` runs out.
 
@@ -143,6 +182,19 @@ async def _close_gracefully(sock: socket.socket, linger: float) -> None:
         pass
     finally:
         _close(sock)
+
+
+async def _close_tls_gracefully(stream: trio.SSLStream[trio.SocketStream], sock: socket.socket, linger: float) -> None:
+    """Send TLS's close_notify, then close the socket as ``_close_gracefully`` does, all within ``linger``.
+
+    ``unwrap`` sends close_notify at once, then waits for the client's own,
+    which it may never send: past the deadline the socket closes regardless.
+    """
+    deadline = trio.current_time() + linger
+    # Broken by the cancelled echo, or an operator send is mid-write: close without it.
+    with trio.move_on_at(deadline), contextlib.suppress(trio.BrokenResourceError, trio.BusyResourceError):
+        await stream.unwrap()
+    await _close_gracefully(sock, max(deadline - trio.current_time(), 0.0))
 
 
 def _close(sock: socket.socket) -> None:
@@ -183,6 +235,13 @@ class EchoServer:
         self._done_messages = 0
         self._done_bytes_in = 0
         self._done_bytes_out = 0
+        # TLS connections still in their handshake (each one's scope, cancelled when the server stops),
+        # and failed handshakes: in all, and not yet reported in a notice.
+        self._handshakes: set[trio.CancelScope] = set()
+        self._tls_failed_total = 0
+        self._tls_failed_unreported = 0
+        self._tls_latest_failure = ""
+        self._tls_failure_reported = trio.Event()  # set when failures are waiting for their notice
         self.addresses: tuple[Peer, ...] = ()
         # Deadlines run on trio's clock; events and client state show wall-clock times,
         # which are trio's clock plus this offset (set when serving starts).
@@ -205,6 +264,7 @@ class EchoServer:
             bytes_in=self._done_bytes_in + sum(s.bytes_in for s in live),
             bytes_out=self._done_bytes_out + sum(s.bytes_out for s in live),
             events_skipped=self._outbox.dropped,
+            tls_handshakes_failed=self._tls_failed_total,
         )
 
     # ---- running -------------------------------------------------------
@@ -250,9 +310,14 @@ class EchoServer:
                             services.start_soon(self._command_loop)
                             if self.config.idle_timeout is not None:
                                 services.start_soon(self._reap_idle, self.config.idle_timeout)
+                            if self.config.tls is not None:
+                                services.start_soon(self._report_handshake_failures)
                             task_status.started(self.addresses)
                     self._admit_the_queue()
                     self._close_listeners()
+                    for handshake in self._handshakes:
+                        handshake.cancel()
+                    self._report_handshake_failures_now()
                     for conn in list(self._connections.values()):
                         self._kick(conn, DisconnectReason.SERVER_SHUTDOWN)
                 self._outbox.lifecycle(ServerStopped(at=self._wall_clock(), totals=self.totals()))
@@ -315,26 +380,143 @@ class EchoServer:
             self._admit(sock, address[:2])
 
     def _admit(self, sock: socket.socket, peer: Peer) -> None:
-        client_id = next(self._ids)
-        now = self._wall_clock()
         max_clients = self.config.max_clients
-        if max_clients is not None and len(self._connections) >= max_clients:
+        if max_clients is not None and len(self._connections) + len(self._handshakes) >= max_clients:
             sock.close()
             self._refused_total += 1
             self._outbox.lifecycle(
-                ConnectionRefused(client_id=client_id, peer=peer, at=now, reason=RefusalReason.SERVER_FULL)
+                ConnectionRefused(
+                    client_id=next(self._ids), peer=peer, at=self._wall_clock(), reason=RefusalReason.SERVER_FULL
+                )
             )
             return
         sock.setblocking(False)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        assert self._clients_nursery is not None
+        if self.config.tls is None:
+            self._clients_nursery.start_soon(self._serve_client, self._register(sock, peer, None))
+        else:
+            self._clients_nursery.start_soon(self._serve_tls_client, sock, peer, self.config.tls)
+
+    def _register(self, sock: socket.socket, peer: Peer, tls: trio.SSLStream[trio.SocketStream] | None) -> _Connection:
+        """Make a connection a client: its id, state and ``ClientConnected``."""
+        client_id = next(self._ids)
+        now = self._wall_clock()
         state = ClientState(client_id=client_id, peer=peer, connected_at=now, last_activity=now)
-        conn = _Connection(state, sock, self.config.write_timeout)
+        if tls is not None:
+            state.tls_version = tls.version()
+            cipher = tls.cipher()
+            state.tls_cipher = cipher[0] if cipher else None
+        conn = _Connection(state, sock, tls, self.config.write_timeout)
         self._connections[client_id] = conn
         self._clients_total += 1
         self._clients_peak = max(self._clients_peak, len(self._connections))
-        self._outbox.lifecycle(ClientConnected(client_id=client_id, peer=peer, at=now))
-        assert self._clients_nursery is not None
-        self._clients_nursery.start_soon(self._serve_client, conn)
+        self._outbox.lifecycle(
+            ClientConnected(
+                client_id=client_id, peer=peer, at=now, tls_version=state.tls_version, tls_cipher=state.tls_cipher
+            )
+        )
+        return conn
+
+    # ---- TLS -----------------------------------------------------------
+
+    async def _serve_tls_client(self, sock: socket.socket, peer: Peer, tls: TlsSettings) -> None:
+        """Handshake (in this task: accepting never waits for it), then serve the client like any other.
+
+        A connection that fails its handshake or takes longer than the
+        handshake timeout never becomes a client: it is counted, and reported
+        in a notice at most once a second, whatever the number.
+        """
+        stream = trio.SSLStream(
+            trio.SocketStream(trio.socket.from_stdlib_socket(sock)),
+            tls.context,
+            server_side=True,
+            https_compatible=True,  # a client that closes without close_notify has simply closed
+        )
+        conn = None
+        failure: str | None = None
+        try:
+            with trio.CancelScope() as handshake:  # cancelled when the server stops
+                self._handshakes.add(handshake)
+                try:
+                    with trio.move_on_after(tls.handshake_timeout) as timer:
+                        await stream.do_handshake()
+                    failure = f"no handshake within {tls.handshake_timeout:g} s" if timer.cancelled_caught else None
+                except trio.BrokenResourceError as exc:
+                    failure = describe_tls_error(exc.__cause__)
+                finally:
+                    self._handshakes.discard(handshake)
+            if failure is not None:
+                self._handshake_failed(peer, failure)
+            elif not self._stopping:
+                conn = self._register(sock, peer, stream)
+        finally:
+            if conn is None:
+                _close(sock)
+        if conn is not None:
+            await self._serve_client(conn)
+
+    def _handshake_failed(self, peer: Peer, why: str) -> None:
+        self._tls_failed_total += 1
+        self._tls_failed_unreported += 1
+        self._tls_latest_failure = f"{format_address(peer)}: {why}"
+        self._tls_failure_reported.set()
+
+    async def _report_handshake_failures(self) -> None:
+        """One notice for the first failure, then at most one per TLS_NOTICE_SECONDS with the count."""
+        while True:
+            await self._tls_failure_reported.wait()
+            self._report_handshake_failures_now()
+            await trio.sleep(TLS_NOTICE_SECONDS)
+
+    def _report_handshake_failures_now(self) -> None:
+        count, self._tls_failed_unreported = self._tls_failed_unreported, 0
+        self._tls_failure_reported = trio.Event()
+        if count == 1:
+            self._notice(f"TLS handshake failed: {self._tls_latest_failure}")
+        elif count > 1:
+            self._notice(
+                f"{plural(count, 'TLS handshake')} failed (latest {self._tls_latest_failure}; "
+                f"{self._tls_failed_total} in all)"
+            )
+
+    async def _echo_tls(self, conn: _Connection) -> tuple[DisconnectReason, str]:
+        """Echo over TLS until the peer closes. Counts plaintext application bytes, as the plain echo does."""
+        stream = conn.tls
+        assert stream is not None
+        state = conn.state
+        size = self.config.recv_size
+        try:
+            while True:
+                data = await stream.receive_some(size)
+                if not data:
+                    return DisconnectReason.CLOSED_BY_PEER, ""
+                now = trio.current_time()
+                length = len(data)
+                messages = data.count(b"\n") if self._line_framing else 1
+                state.last_activity = now + self._wall_offset
+                state.bytes_in += length
+                state.messages_in += messages
+                async with conn.write_lock:  # SSLStream allows one writer: the echo or an operator send
+                    await _tls_send_all(conn, data)
+                if not self._outbox.skip_if_full(now):
+                    self._outbox.data(self._received(state, data, messages, now), now)
+        except _SlowReader:
+            return DisconnectReason.SLOW_READER, ""
+        except trio.BrokenResourceError as exc:
+            return DisconnectReason.ERROR, describe_tls_error(exc.__cause__)
+
+    def _received(self, state: ClientState, data: bytes | bytearray, messages: int, now: float) -> DataReceived:
+        return DataReceived(
+            client_id=state.client_id,
+            data=bytes(data[:EVENT_DATA_BYTES]),
+            size=len(data),
+            at=now + self._wall_offset,
+            messages=messages,
+            messages_in=state.messages_in,
+            bytes_in=state.bytes_in,
+            bytes_out=state.bytes_out,
+        )
 
     # ---- one client ----------------------------------------------------
 
@@ -343,7 +525,7 @@ class EchoServer:
         closed = False
         try:
             with conn.scope:
-                reason, error = await self._echo(conn)
+                reason, error = await (self._echo(conn) if conn.tls is None else self._echo_tls(conn))
             if conn.scope.cancelled_caught:
                 reason, error = conn.close_reason or DisconnectReason.SERVER_SHUTDOWN, ""
             # The client is gone for everyone from here; its socket may linger a moment.
@@ -351,7 +533,10 @@ class EchoServer:
             closed = True
             if conn.close_reason is not None:
                 linger = _SHUTDOWN_LINGER_SECONDS if self._stopping else _LINGER_SECONDS
-                await _close_gracefully(conn.sock, linger)
+                if conn.tls is None:
+                    await _close_gracefully(conn.sock, linger)
+                else:
+                    await _close_tls_gracefully(conn.tls, conn.sock, linger)
             else:
                 _close(conn.sock)
         finally:
@@ -525,11 +710,11 @@ class EchoServer:
             async with conn.write_lock:
                 if state.status is not ClientStatus.CONNECTED or self._connections.get(state.client_id) is not conn:
                     return  # kicked, or gone while this send waited its turn
-                await _send_all(conn, data)
+                await (_send_all(conn, data) if conn.tls is None else _tls_send_all(conn, data))
         except _SlowReader:
             self._kick(conn, DisconnectReason.SLOW_READER)
             return
-        except (OSError, trio.ClosedResourceError):
+        except (OSError, trio.ClosedResourceError, trio.BrokenResourceError):
             return  # the client's own task reports why it went away
         finally:
             conn.pending_sends -= 1

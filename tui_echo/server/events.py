@@ -57,6 +57,7 @@ class ServerTotals:
     bytes_in: int
     bytes_out: int
     events_skipped: int  # data events dropped because the consumer was behind
+    tls_handshakes_failed: int = 0  # TLS connections that never became clients (plaintext, scanners, timeouts)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -71,6 +72,8 @@ class ClientConnected:
     client_id: int
     peer: Peer
     at: float
+    tls_version: str | None = None  # set when the client came in over TLS (after its handshake)
+    tls_cipher: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

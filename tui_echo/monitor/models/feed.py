@@ -96,8 +96,9 @@ class FeedIntake:
                     else:
                         self.skipped += 1
                         self._unshown[client_id] = self._unshown.get(client_id, 0) + 1
-                case ClientConnected(client_id=client_id, peer=peer, at=at):
-                    entries.append(FeedEntry.system(at, client_id, f"connected from {format_address(peer)}"))
+                case ClientConnected(client_id=client_id, peer=peer, at=at, tls_version=tls_version):
+                    tls = "" if tls_version is None else f" over {tls_version} {event.tls_cipher}"
+                    entries.append(FeedEntry.system(at, client_id, f"connected from {format_address(peer)}{tls}"))
                 case ConnectionRefused(peer=peer, at=at, reason=reason):
                     entries.append(FeedEntry.system(at, None, f"refused: {reason}: {format_address(peer)}"))
                 case ClientDisconnected():
@@ -105,8 +106,9 @@ class FeedIntake:
                     entries.append(FeedEntry.system(event.at, event.client_id, _goodbye(event)))
                 case ServerNotice(message=message, at=at):
                     entries.append(FeedEntry.system(at, None, message))
-                case ServerListening(addresses=addresses, at=at):
-                    entries.append(FeedEntry.system(at, None, f"listening on {describe_addresses(addresses)}"))
+                case ServerListening(addresses=addresses, at=at, config=config):
+                    tls = "" if config.tls is None else f" with TLS, certificate SHA-256 {config.tls.fingerprint}"
+                    entries.append(FeedEntry.system(at, None, f"listening on {describe_addresses(addresses)}{tls}"))
                 case ServerStopped(at=at):
                     entries.append(FeedEntry.system(at, None, "server stopped"))
                 case _:

@@ -29,6 +29,8 @@ class Stats:
     bytes_per_second: float  # in and out together
     feed_skipped: int
     history: tuple[float, ...]  # messages per second, one a second, oldest first
+    tls_fingerprint: str | None  # the certificate's SHA-256 when serving TLS
+    tls_handshakes_failed: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -45,6 +47,7 @@ class StatsModel:
         self._recent: deque[_Sample] = deque([_Sample(at=started_at, messages=0, bytes=0)])
         self._history: deque[float] = deque(maxlen=HISTORY_SECONDS)
         self._history_mark = _Sample(at=started_at, messages=0, bytes=0)
+        self.tls_fingerprint: str | None = None  # known once the server says it listens
 
     def stats(self, totals: ServerTotals, now: float, feed_skipped: int) -> Stats:
         sample = _Sample(at=now, messages=totals.messages_in, bytes=totals.bytes_in + totals.bytes_out)
@@ -73,4 +76,6 @@ class StatsModel:
             bytes_per_second=bytes_rate,
             feed_skipped=totals.events_skipped + feed_skipped,
             history=tuple(self._history),
+            tls_fingerprint=self.tls_fingerprint,
+            tls_handshakes_failed=totals.tls_handshakes_failed,
         )

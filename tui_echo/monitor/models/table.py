@@ -30,6 +30,8 @@ class ConnectionRow:
     rate: float  # messages per second since the previous refresh
     status: str  # "connected", "closing", or why the client left
     ended_at: float | None = None  # when it left, for a departed client's row
+    tls_version: str | None = None  # a TLS client's protocol version and cipher
+    tls_cipher: str | None = None
 
     @property
     def gone(self) -> bool:
@@ -107,6 +109,8 @@ class TableModel:
                 bytes_out=state.bytes_out,
                 rate=self._rate(state, now),
                 status=str(state.status),
+                tls_version=state.tls_version,
+                tls_cipher=state.tls_cipher,
             )
             rows.append(row)
         for client_id, departed in list(self._departed.items()):

@@ -53,6 +53,13 @@ def _idle(row: ConnectionRow, now: float) -> float:
     return (row.ended_at or now) - row.last_activity
 
 
+def _tls(row: ConnectionRow, now: float) -> str:
+    """``1.3 AES_256_GCM_SHA384``: the version and cipher, without the ``TLS`` the column title says."""
+    if row.tls_version is None:
+        return ""
+    return f"{row.tls_version.removeprefix('TLSv')} {(row.tls_cipher or '?').removeprefix('TLS_')}"
+
+
 COLUMNS = (
     Column("id", "id", 6, True, lambda r, now: f"#{r.client_id}", lambda r, now: r.client_id),
     Column("peer", "peer", 21, False, _peer, _peer),
@@ -62,10 +69,11 @@ COLUMNS = (
     Column("out", "out", 9, True, lambda r, now: format_size(r.bytes_out), lambda r, now: r.bytes_out),
     Column("rate", "msg/s", 6, True, lambda r, now: format_count(r.rate), lambda r, now: r.rate),
     Column("idle", "idle", 6, True, lambda r, now: format_duration(_idle(r, now)), _idle),
+    Column("tls", "tls", 22, False, _tls, _tls),  # only when the server serves TLS
     Column("status", "status", 16, False, lambda r, now: r.status, lambda r, now: r.status),
 )
 SORT_KEYS = tuple(column.key for column in COLUMNS)
-NARROW_DROPS = ("out", "idle", "age", "rate")  # columns left out, in this order, when the table is too narrow
+NARROW_DROPS = ("out", "idle", "tls", "age", "rate")  # columns left out, in this order, when the table is too narrow
 _GAP = 1
 
 
@@ -80,8 +88,8 @@ def _width_of(columns: tuple[Column, ...]) -> int:
 
 
 @functools.cache
-def _columns_fitting(width: int) -> tuple[Column, ...]:
-    columns: tuple[Column, ...] = COLUMNS
+def _columns_fitting(width: int, tls: bool) -> tuple[Column, ...]:
+    columns = COLUMNS if tls else tuple(column for column in COLUMNS if column.key != "tls")
     for key in NARROW_DROPS:
         if _width_of(columns) <= width:
             break
@@ -131,6 +139,7 @@ class ConnectionsTable(ScrollView, can_focus=True):
 
     sort_key: reactive[str] = reactive("id")
     sort_reverse: reactive[bool] = reactive(False)
+    show_tls: reactive[bool] = reactive(False)  # the tls column (version, cipher), for a TLS server
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -158,7 +167,7 @@ class ConnectionsTable(ScrollView, can_focus=True):
     @property
     def columns(self) -> tuple[Column, ...]:
         """The columns that fit: on a narrow terminal the kick control stays in view, some numbers go."""
-        return _columns_fitting(self.size.width)
+        return _columns_fitting(self.size.width, self.show_tls)
 
     def header_span(self, key: str) -> tuple[int, int]:
         """Where a column's header is, in the table's content coordinates (clicking it sorts)."""
@@ -176,6 +185,10 @@ class ConnectionsTable(ScrollView, can_focus=True):
 
     def on_resize(self) -> None:
         self._resize()  # the columns that fit depend on the width
+
+    def watch_show_tls(self) -> None:
+        self._resize()
+        self.refresh()
 
     def _resize(self) -> None:
         self.virtual_size = Size(_width_of(self.columns), len(self._rows) + 1)  # + the header line

@@ -10,7 +10,12 @@ from textual.widget import Widget
 from textual.widgets import Label, Sparkline
 
 from tui_echo.monitor.models.stats import HISTORY_SECONDS, Stats
-from tui_echo.text import describe_addresses, format_count, format_duration, format_size
+from tui_echo.text import describe_addresses, format_count, format_duration, format_size, plural
+
+
+def short_fingerprint(fingerprint: str) -> str:
+    """``16:1B:A8:9E…BE:9C:EA``: enough to tell certificates apart at a glance (the feed has it whole)."""
+    return f"{fingerprint[:11]}…{fingerprint[-8:]}"
 
 
 class StatsText(Widget):
@@ -23,6 +28,9 @@ class StatsText(Widget):
         text = Text()
         text.append("listening ", style="dim")
         text.append(describe_addresses(stats.addresses), style="bold")
+        if stats.tls_fingerprint is not None:
+            text.append(" TLS", style="bold")
+            text.append(f" SHA-256 {short_fingerprint(stats.tls_fingerprint)}", style="dim")
         text.append("   up ", style="dim")
         text.append(format_duration(stats.uptime))
         text.append("\nclients ", style="dim")
@@ -30,6 +38,8 @@ class StatsText(Widget):
         text.append(f" · {stats.clients_peak} peak · {stats.clients_total} total")
         if stats.refused_total:
             text.append(f" · {stats.refused_total} refused", style="bold")
+        if stats.tls_handshakes_failed:
+            text.append(f" · {plural(stats.tls_handshakes_failed, 'TLS handshake')} failed", style="bold")
         text.append("\nmessages ", style="dim")
         text.append(f"{stats.messages:,}", style="bold")  # exact: the server's own count
         text.append(f" · in {format_size(stats.bytes_in)} · out {format_size(stats.bytes_out)}")
