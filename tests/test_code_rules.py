@@ -22,6 +22,7 @@ PURE = modules("monitor/models") + [
     PACKAGE / name
     for name in (
         "text.py",
+        "arguments.py",
         "ratelimit.py",
         "event_records.py",
         "server/events.py",
@@ -34,7 +35,7 @@ PURE = modules("monitor/models") + [
         "monitor/source.py",
     )
 ]
-NO_TEXTUAL = modules("server", "headless") + [PACKAGE / "cli.py", PACKAGE / "monitor" / "guest.py"]
+NO_TEXTUAL = modules("server", "headless", "load") + [PACKAGE / "cli.py", PACKAGE / "monitor" / "guest.py"]
 NO_TRIO = modules("monitor/widgets") + [PACKAGE / "monitor" / name for name in ("app.py", "signals.py")]
 
 

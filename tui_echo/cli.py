@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import math
 import os
 import resource
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from importlib.metadata import version
 
 import trio
 
+from tui_echo.arguments import OneLineParser, seconds, seconds_or_off, whole_number
 from tui_echo.headless.runner import run_headless
 from tui_echo.server.binding import ListenError
 from tui_echo.server.config import (
@@ -30,43 +30,6 @@ DEFAULT_MAX_CLIENTS = 10_000
 _FD_LIMIT_WANTED = 65_536
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        # One clear line, not argparse's usage block.
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
-def _whole_number(low: int, high: int | None) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text, 10)
-        except ValueError:
-            value = None
-        if value is None or value < low or (high is not None and value > high):
-            span = f"from {low} to {high}" if high is not None else f"of at least {low}"
-            raise argparse.ArgumentTypeError(f"expected a whole number {span}, got {text!r}")
-        return value
-
-    return parse
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, got {text!r}")
-    return value
-
-
-def _seconds_or_off(text: str) -> float | None:
-    """Seconds above 0, or 0 for "off"."""
-    if text.strip() in ("0", "0.0"):
-        return None
-    return _seconds(text)
-
-
 def _host(text: str) -> str:
     if not text.strip():
         raise argparse.ArgumentTypeError("expected a host name or address, got an empty string")
@@ -74,7 +37,7 @@ def _host(text: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = OneLineParser(
         prog=PROG,
         description="A multi-client TCP echo server with a live monitor of every connection and message.",
         epilog="Example: tui-echo --port 0, then connect with nc 127.0.0.1 PORT (the monitor shows the port).",
@@ -87,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--port",
-        type=_whole_number(0, 65535),
+        type=whole_number(0, 65535),
         default=DEFAULT_PORT,
         help=f"TCP port to listen on; 0 picks a free port, shown by the monitor and the log (default {DEFAULT_PORT}).",
     )
@@ -103,28 +66,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--feed-lines",
-        type=_whole_number(1, 100_000),  # a line keeps up to about 1 KiB
+        type=whole_number(1, 100_000),  # a line keeps up to about 1 KiB
         default=DEFAULT_FEED_LINES,
         metavar="N",
         help=f"The monitor's feed keeps the last N lines (default {DEFAULT_FEED_LINES}).",
     )
     parser.add_argument(
         "--max-clients",
-        type=_whole_number(1, None),
+        type=whole_number(1, None),
         default=DEFAULT_MAX_CLIENTS,
         metavar="N",
         help=f"Refuse connections beyond N clients at once, closing them at once (default {DEFAULT_MAX_CLIENTS}).",
     )
     parser.add_argument(
         "--idle-timeout",
-        type=_seconds,
+        type=seconds,
         default=None,
         metavar="SECONDS",
         help="Disconnect a client that has sent nothing for this many seconds (default: never).",
     )
     parser.add_argument(
         "--write-timeout",
-        type=_seconds_or_off,
+        type=seconds_or_off,
         default=DEFAULT_WRITE_TIMEOUT,
         metavar="SECONDS",
         help="Disconnect a client that takes none of its echo for this many seconds, as a slow reader; "
@@ -152,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--tls-handshake-timeout",
-        type=_seconds,
+        type=seconds,
         default=None,
         metavar="SECONDS",
         help=f"Close a TLS connection that has not finished its handshake by then "
@@ -212,7 +175,15 @@ def _run_monitor(config: ServerConfig, feed_lines: int) -> int:
     return app.return_code or 0
 
 
+SUBCOMMANDS = ("load",)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] == "load":
+        from tui_echo.load.cli import main as load_main  # imported here: the server never loads it
+
+        return load_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.json and not args.headless:

@@ -1,0 +1,136 @@
+"""The load's results: merged across workers, as a summary for people and as vmbench-style JSON."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from hdrh.histogram import HdrHistogram
+
+from tui_echo.load.engine import WorkerResult, new_histogram
+from tui_echo.text import plural
+
+# vmbench's echo_client reports these percentiles, in milliseconds.
+VMBENCH_PERCENTILES = (25, 50, 75, 90, 99, 99.99)
+SUMMARY_PERCENTILES = (50, 90, 99, 99.9)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Totals:
+    target: str
+    connections: int
+    message_bytes: int
+    mode: str  # "closed loop, 1 in flight" or "open loop, 1000 msgs/s"
+    messages: int
+    bytes_sent: int
+    bytes_checked: int
+    seconds: float  # the measured window (the slowest worker's)
+    connect_seconds: float  # until every connection had its first echo
+    connect_failures: int
+    mismatches: int
+    early_eofs: int
+    errors: tuple[str, ...]
+    histogram: HdrHistogram
+
+    @property
+    def clean(self) -> bool:
+        return not (self.connect_failures or self.mismatches or self.early_eofs or self.errors)
+
+    @property
+    def rate(self) -> float:
+        return self.messages / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def mib_per_second(self) -> float:
+        """Echoed payload, one direction, as vmbench's ``transfer``."""
+        return self.rate * self.message_bytes / 2**20
+
+
+def merge(results: list[WorkerResult], *, target: str, connections: int, message_bytes: int, mode: str) -> Totals:
+    histogram = new_histogram()
+    for result in results:
+        histogram.add(result.histogram)
+    errors = tuple(error for result in results for error in result.errors)
+    return Totals(
+        target=target,
+        connections=connections,
+        message_bytes=message_bytes,
+        mode=mode,
+        messages=sum(r.messages for r in results),
+        bytes_sent=sum(r.bytes_sent for r in results),
+        bytes_checked=sum(r.bytes_checked for r in results),
+        seconds=max((r.measured_seconds for r in results), default=0.0),
+        connect_seconds=max((r.connect_seconds for r in results), default=0.0),
+        connect_failures=sum(r.connect_failures for r in results),
+        mismatches=sum(r.mismatches for r in results),
+        early_eofs=sum(r.early_eofs for r in results),
+        errors=errors,
+        histogram=histogram,
+    )
+
+
+def _ms(histogram: HdrHistogram, percentile: float) -> float:
+    return float(histogram.get_value_at_percentile(percentile)) / 1000
+
+
+def summary(totals: Totals) -> str:
+    h = totals.histogram
+    lines = [
+        f"tui-echo load {totals.target}: {plural(totals.connections, 'connection')}, "
+        f"{totals.message_bytes}-byte messages, {totals.mode}, {totals.seconds:.1f} s measured",
+        f"connected:  every connection had its first echo after {totals.connect_seconds:.2f} s",
+        f"messages:   {totals.messages:,} ({totals.rate:,.0f}/s), {totals.mib_per_second:.2f} MiB/s each way",
+    ]
+    if h.get_total_count():
+        percentiles = "  ".join(f"p{p:g} {_ms(h, p):.2f}" for p in SUMMARY_PERCENTILES)
+        lines.append(
+            f"latency ms: min {h.get_min_value() / 1000:.2f}  mean {h.get_mean_value() / 1000:.2f}  "
+            f"{percentiles}  max {h.get_max_value() / 1000:.2f}"
+        )
+    lines.append(
+        f"bytes:      {totals.bytes_sent:,} sent, {totals.bytes_checked:,} echoed back and checked (warm-up included)"
+    )
+    lines.append(
+        f"errors:     {plural(totals.connect_failures, 'connect failure')}, "
+        f"{totals.mismatches} mismatched, {totals.early_eofs} early EOF or reset"
+    )
+    lines += [f"  {error}" for error in totals.errors]
+    if totals.early_eofs and totals.early_eofs >= totals.connections - totals.connect_failures:
+        lines.append("  every connection was closed by the server: did it stop or crash?")
+    return "\n".join(lines)
+
+
+def vmbench_json(totals: Totals) -> str:
+    """vmbench echo_client's keys and units (ms, MiB/s, cv in %), ours under ``tui_echo``."""
+    h = totals.histogram
+    count = h.get_total_count()
+    mean = h.get_mean_value() / 1000 if count else 0.0
+    std = h.get_stddev() / 1000 if count else 0.0
+    record = {
+        "messages": totals.messages,
+        "transfer": round(totals.mib_per_second, 2),
+        "rps": round(totals.rate, 2),
+        "latency_min": round(h.get_min_value() / 1000, 3) if count else 0.0,
+        "latency_mean": round(mean, 3),
+        "latency_max": round(h.get_max_value() / 1000, 3) if count else 0.0,
+        "latency_std": round(std, 3),
+        "latency_cv": round(std / mean * 100, 2) if mean else 0.0,
+        "latency_percentiles": [[p, round(_ms(h, p), 3)] for p in VMBENCH_PERCENTILES],
+        "tui_echo": {
+            "target": totals.target,
+            "connections": totals.connections,
+            "message_bytes": totals.message_bytes,
+            "mode": totals.mode,
+            "seconds": round(totals.seconds, 3),
+            "all_first_echo_s": round(totals.connect_seconds, 3),
+            "bytes_sent": totals.bytes_sent,
+            "bytes_checked": totals.bytes_checked,
+            "latency_p99_9": round(_ms(h, 99.9), 3),
+            "connect_failures": totals.connect_failures,
+            "mismatches": totals.mismatches,
+            "early_eofs": totals.early_eofs,
+            "errors": list(totals.errors),
+            "clean": totals.clean,
+        },
+    }
+    return json.dumps(record)
