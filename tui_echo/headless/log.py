@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Protocol, assert_never
 
 from tui_echo.event_records import client_record, event_record, to_json
@@ -30,7 +29,7 @@ from tui_echo.server.events import (
     ServerNotice,
     ServerStopped,
 )
-from tui_echo.text import describe_addresses, format_address, format_size, plural, preview
+from tui_echo.text import describe_addresses, format_address, format_size, local_time, plural, preview
 
 HUMAN_PREVIEW_BYTES = 80
 
@@ -74,12 +73,8 @@ class LogFormat(Protocol):
     def stopped(self, event: ServerStopped) -> str: ...
 
 
-def _local_time(at: float) -> str:
-    return datetime.fromtimestamp(at).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
-
-
 def _line(at: float, client_id: int, peer: str, text: str) -> str:
-    return f"{_local_time(at)}  #{client_id} {peer}  {text}"
+    return f"{local_time(at)}  #{client_id} {peer}  {text}"
 
 
 def _client_line(at: float, client: _ClientLog, text: str) -> str:
@@ -94,7 +89,7 @@ class HumanFormat:
             f"max clients {config.max_clients if config.max_clients is not None else 'unlimited'}",
             f"idle timeout {f'{config.idle_timeout:g} s' if config.idle_timeout else 'off'}",
         ]
-        return f"{_local_time(event.at)}  listening on {describe_addresses(event.addresses)} ({', '.join(limits)})"
+        return f"{local_time(event.at)}  listening on {describe_addresses(event.addresses)} ({', '.join(limits)})"
 
     def connected(self, event: ClientConnected, client: _ClientLog, clients_now: int) -> str:
         return _client_line(event.at, client, f"connected ({clients_now} now)")
@@ -137,13 +132,13 @@ class HumanFormat:
         )
 
     def notice(self, event: ServerNotice) -> str:
-        return f"{_local_time(event.at)}  notice: {event.message}"
+        return f"{local_time(event.at)}  notice: {event.message}"
 
     def stopped(self, event: ServerStopped) -> str:
         totals = event.totals
         skipped = f", {totals.events_skipped} data events not logged (busy)" if totals.events_skipped else ""
         return (
-            f"{_local_time(event.at)}  server stopped: {plural(totals.clients_total, 'client')}, "
+            f"{local_time(event.at)}  server stopped: {plural(totals.clients_total, 'client')}, "
             f"{totals.refused_total} refused, {plural(totals.messages_in, 'msg')}, {format_size(totals.bytes_in)} in, "
             f"{format_size(totals.bytes_out)} out{skipped}"
         )
