@@ -38,6 +38,7 @@ from tui_echo.monitor.widgets.stats_bar import StatsBar
 from tui_echo.server.commands import Broadcast, Kick, KickAll, SendTo, ServerCommand
 from tui_echo.server.config import DEFAULT_FEED_LINES
 from tui_echo.server.events import ClientConnected, ClientDisconnected, describe_error
+from tui_echo.text import plural
 
 TICK_SECONDS = 0.2  # events are drained and the feed grows this often
 REFRESH_SECONDS = 0.4  # the table and the stats are read this often
@@ -301,7 +302,7 @@ class MonitorApp(App[None]):
             where = f"{error.filename}: " if error.filename else ""
             self.notify(f"{where}{describe_error(error)}", title="Not saved", severity="error", timeout=10)
             return
-        self.notify(f"{what} ({len(entries)} lines, {kind.label}) is in {path}", title="Saved", timeout=10)
+        self.notify(f"{what} ({plural(len(entries), 'line')}, {kind.label}) is in {path}", title="Saved", timeout=10)
 
     def action_help(self) -> None:
         self._help_over(self.screen)
