@@ -49,6 +49,14 @@ def notices(monitor: Monitor) -> list[str]:
     return [f"{n.title}: {n.message}" for n in monitor.app._notifications]
 
 
+async def save(monitor: Monitor, *keys: str) -> list[str]:
+    """Press the save keys and wait for each file to be written (in a thread): the new notices."""
+    before = len(notices(monitor))
+    await monitor.pilot.press(*keys)
+    await monitor.until(lambda: len(notices(monitor)) == before + len(keys), "the save notices")
+    return notices(monitor)[before:]
+
+
 # ---- the client's own screen ------------------------------------------------
 
 
@@ -146,12 +154,17 @@ def test_w_saves_the_feed_as_text_and_W_as_json_lines_with_hostile_bytes_still_e
         client = await monitor.connect()
         await client.say(HOSTILE)
         await monitor.until(lambda: any(e.direction is Direction.ECHOED for e in monitor.feed.entries), "the line")
-        await monitor.pilot.press("w", "W")
+        saved = await save(monitor, "w", "W")
         text_file, json_file = sorted(tmp_path.iterdir(), key=lambda path: path.suffix, reverse=True)
         assert text_file.name.startswith("tui-echo-feed-") and text_file.suffix == ".txt"
         assert json_file.suffix == ".jsonl"
-        assert any(str(text_file) in notice and str(json_file) not in notice for notice in notices(monitor))
-        assert any(str(json_file) in notice for notice in notices(monitor))
+        assert sorted(saved) == sorted(
+            [
+                # the listening line, the connect line, the data line
+                f"Saved: The feed (3 lines, {kind}) is in {path}"
+                for kind, path in (("text", text_file), ("JSON Lines", json_file))
+            ]
+        )
         for path in (text_file, json_file):
             raw = path.read_bytes()
             assert b"\x1b" not in raw and b"\r" not in raw and b"\x07" not in raw and b"\xff" not in raw
@@ -175,7 +188,7 @@ def test_on_a_clients_screen_the_save_keys_write_that_clients_history_only(tmp_p
         await second.say(b"from two")
         await monitor.until(lambda: [r.messages for r in monitor.table.rows] == [1, 1], "both counts")
         await open_client(monitor, 2)
-        await monitor.pilot.press("W")
+        await save(monitor, "W")
         (saved,) = tmp_path.iterdir()
         assert saved.name.startswith("tui-echo-client2-")
         records = [json.loads(line) for line in saved.read_text().splitlines()]
@@ -197,8 +210,8 @@ def test_the_palette_saves_too_and_a_failed_save_is_a_notice_not_a_crash(tmp_pat
         not_a_directory = tmp_path / "a-file"
         not_a_directory.write_text("")
         monitor.app.save_dir = not_a_directory
-        await monitor.pilot.press("w")
-        assert any(n.startswith("Not saved: ") and "not a directory" in n for n in notices(monitor)), notices(monitor)
+        (failed,) = await save(monitor, "w")
+        assert failed.startswith(f"Not saved: {not_a_directory}/tui-echo-feed-") and "not a directory" in failed
         assert monitor.app.is_running and sorted(tmp_path.iterdir()) == sorted([saved, not_a_directory])
 
     run_monitor(test)

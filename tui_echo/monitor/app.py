@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from pathlib import Path
 
-from textual import on
+from textual import on, work
 from textual.actions import parse
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
@@ -295,14 +295,23 @@ class MonitorApp(App[None]):
             entries, subject, what = screen.history, f"client{screen.client_id}", f"#{screen.client_id}'s history"
         else:
             entries, subject, what = self._feed.entries, "feed", "The feed"
+        self._write_file(entries, kind, subject, what, self._clock())
+
+    @work(thread=True, exit_on_error=False)
+    def _write_file(
+        self, entries: tuple[FeedEntry, ...], kind: ExportFormat, subject: str, what: str, at: float
+    ) -> None:
+        # In a thread: 100000 lines take seconds to format as JSON, and the server shares the event loop.
         try:
             directory = self.save_dir or Path.cwd()  # the current directory may have been removed
-            path = write_export(entries, kind, directory, subject, self._clock())
+            path = write_export(entries, kind, directory, subject, at)
         except OSError as error:  # a read-only directory, a full disk: the feed stays as it was
             where = f"{error.filename}: " if error.filename else ""
-            self.notify(f"{where}{describe_error(error)}", title="Not saved", severity="error", timeout=10)
+            message = f"{where}{describe_error(error)}"
+            self.call_from_thread(self.notify, message, title="Not saved", severity="error", timeout=10)
             return
-        self.notify(f"{what} ({plural(len(entries), 'line')}, {kind.label}) is in {path}", title="Saved", timeout=10)
+        message = f"{what} ({plural(len(entries), 'line')}, {kind.label}) is in {path}"
+        self.call_from_thread(self.notify, message, title="Saved", timeout=10)
 
     def action_help(self) -> None:
         self._help_over(self.screen)
@@ -312,6 +321,8 @@ class MonitorApp(App[None]):
 
     def _screen_commands(self, screen: Screen) -> Iterator[SystemCommand]:  # type: ignore[type-arg]
         """Palette commands for whichever screen the palette was opened over."""
+        if not isinstance(screen, ClientScreen) and screen is not self.screen_stack[0]:
+            return  # the help screen has nothing to act on
         for kind in ExportFormat:
             key = "w" if kind is ExportFormat.TEXT else "W"
             if isinstance(screen, ClientScreen):
