@@ -54,3 +54,25 @@ def test_light_theme(snap_compare: Compare) -> None:
         pilot.app.theme = "textual-light"
 
     assert snap_compare(scripted_app(), terminal_size=SIZE, run_before=light)
+
+
+@pytest.mark.usefixtures("utc")
+class TestClientScreen:
+    """Enter on a row: the client's numbers, its rate, its history and its send box."""
+
+    def test_text(self, snap_compare: Compare) -> None:
+        assert snap_compare(scripted_app(), terminal_size=SIZE, press=["down", "enter"])
+
+    def test_hex(self, snap_compare: Compare) -> None:
+        assert snap_compare(scripted_app(), terminal_size=SIZE, press=["down", "down", "enter", "x"])
+
+    def test_after_the_client_left(self, snap_compare: Compare) -> None:
+        assert snap_compare(scripted_app(), terminal_size=SIZE, press=["end", "enter"])
+
+
+@pytest.mark.usefixtures("utc")
+class TestHelp:
+    """``?``: the marks, then every key."""
+
+    def test_help_screen(self, snap_compare: Compare) -> None:
+        assert snap_compare(scripted_app(), terminal_size=SIZE, press=["question_mark"])

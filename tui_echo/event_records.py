@@ -43,7 +43,7 @@ def client_record(kind: str, at: float, client_id: int, peer: str, **fields: obj
     return {"event": kind, "time": utc_time(at), "client": client_id, "peer": peer, **fields}
 
 
-def _data(data: bytes, size: int) -> Record:
+def data_fields(data: bytes, size: int) -> Record:
     """A chunk's escaped text (an event carries at most EVENT_DATA_BYTES of it) and its full length."""
     text, cut = escape_bytes(data, EVENT_DATA_BYTES)
     return {"len": size, "data": text, "truncated": cut or size > len(data)}
@@ -93,14 +93,19 @@ def event_record(event: ServerEvent, *, peer: str = "", clients_now: int = 0) ->
                 event.at,
                 event.client_id,
                 peer,
-                **_data(event.data, event.size),
+                **data_fields(event.data, event.size),
                 messages_in=event.messages_in,
                 bytes_in=event.bytes_in,
                 bytes_out=event.bytes_out,
             )
         case DataSent():
             return client_record(
-                "sent", event.at, event.client_id, peer, **_data(event.data, event.size), bytes_out=event.bytes_out
+                "sent",
+                event.at,
+                event.client_id,
+                peer,
+                **data_fields(event.data, event.size),
+                bytes_out=event.bytes_out,
             )
         case ClientDisconnected():
             return client_record(

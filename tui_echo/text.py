@@ -10,6 +10,7 @@ output always means one in the data.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 from tui_echo.server.events import Peer
 
@@ -58,6 +59,14 @@ def format_address(address: Peer) -> str:
 
 def describe_addresses(addresses: tuple[Peer, ...]) -> str:
     return ", ".join(format_address(address) for address in addresses)
+
+
+# ---- times ----------------------------------------------------------------
+
+
+def local_time(at: float) -> str:
+    """``2026-11-25 04:42:43.260``: a wall-clock time to the millisecond, in local time."""
+    return datetime.fromtimestamp(at).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
 # ---- numbers --------------------------------------------------------------

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Protocol, assert_never
 
 from tui_echo.event_records import client_record, event_record, to_json
@@ -30,7 +29,7 @@ from tui_echo.server.events import (
     ServerNotice,
     ServerStopped,
 )
-from tui_echo.text import describe_addresses, format_address, format_size, plural, preview
+from tui_echo.text import describe_addresses, format_address, format_size, local_time, plural, preview
 
 HUMAN_PREVIEW_BYTES = 80
 
@@ -74,12 +73,8 @@ class LogFormat(Protocol):
     def stopped(self, event: ServerStopped) -> str: ...
 
 
-def _local_time(at: float) -> str:
-    return datetime.fromtimestamp(at).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
-
-
 def _line(at: float, client_id: int, peer: str, text: str) -> str:
-    return f"{_local_time(at)}  #{client_id} {peer}  {text}"
+    return f"{local_time(at)}  #{client_id} {peer}  {text}"
 
 
 def _client_line(at: float, client: _ClientLog, text: str) -> str:
@@ -97,13 +92,13 @@ class HumanFormat:
         ]
         if config.tls is not None:
             limits.insert(0, f"TLS, handshake timeout {config.tls.handshake_timeout:g} s")
-        line = f"{_local_time(event.at)}  listening on {describe_addresses(event.addresses)} ({', '.join(limits)})"
+        line = f"{local_time(event.at)}  listening on {describe_addresses(event.addresses)} ({', '.join(limits)})"
         if config.tls is None:
             return line
         kind = (
             "self-signed certificate (made at start, key kept in memory)" if config.tls.self_signed else "certificate"
         )
-        return f"{line}\n{_local_time(event.at)}  TLS {kind} SHA-256 fingerprint {config.tls.fingerprint}"
+        return f"{line}\n{local_time(event.at)}  TLS {kind} SHA-256 fingerprint {config.tls.fingerprint}"
 
     def connected(self, event: ClientConnected, client: _ClientLog, clients_now: int) -> str:
         tls = "" if event.tls_version is None else f" over {event.tls_version} {event.tls_cipher}"
@@ -147,7 +142,7 @@ class HumanFormat:
         )
 
     def notice(self, event: ServerNotice) -> str:
-        return f"{_local_time(event.at)}  notice: {event.message}"
+        return f"{local_time(event.at)}  notice: {event.message}"
 
     def stopped(self, event: ServerStopped) -> str:
         totals = event.totals
@@ -155,7 +150,7 @@ class HumanFormat:
         if totals.tls_handshakes_failed:
             extra += f", {plural(totals.tls_handshakes_failed, 'TLS handshake')} failed"
         return (
-            f"{_local_time(event.at)}  server stopped: {plural(totals.clients_total, 'client')}, "
+            f"{local_time(event.at)}  server stopped: {plural(totals.clients_total, 'client')}, "
             f"{totals.refused_total} refused, {plural(totals.messages_in, 'msg')}, {format_size(totals.bytes_in)} in, "
             f"{format_size(totals.bytes_out)} out{extra}"
         )

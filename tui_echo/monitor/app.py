@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import time
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from functools import partial
+from pathlib import Path
 
-from textual import on
+from textual import on, work
+from textual.actions import parse
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -21,9 +24,12 @@ from textual.screen import Screen
 from textual.widgets import Button, Footer, Label
 
 from tui_echo.monitor import signals
-from tui_echo.monitor.models.feed import FeedIntake
+from tui_echo.monitor.models.feed import FeedEntry, FeedIntake
+from tui_echo.monitor.models.feed_export import ExportFormat, write_export
 from tui_echo.monitor.models.stats import StatsModel
 from tui_echo.monitor.models.table import TableModel
+from tui_echo.monitor.screens.client_detail import ClientScreen
+from tui_echo.monitor.screens.help import HelpScreen
 from tui_echo.monitor.source import ServerSource
 from tui_echo.monitor.widgets.connections import ConnectionsTable
 from tui_echo.monitor.widgets.feed import Feed
@@ -31,12 +37,16 @@ from tui_echo.monitor.widgets.send_box import SendBox
 from tui_echo.monitor.widgets.stats_bar import StatsBar
 from tui_echo.server.commands import Broadcast, Kick, KickAll, SendTo, ServerCommand
 from tui_echo.server.config import DEFAULT_FEED_LINES
-from tui_echo.server.events import ClientConnected, ClientDisconnected, ServerListening
+from tui_echo.server.events import ClientConnected, ClientDisconnected, ServerListening, describe_error
+from tui_echo.text import plural
 
 TICK_SECONDS = 0.2  # events are drained and the feed grows this often
 REFRESH_SECONDS = 0.4  # the table and the stats are read this often
 EVENTS_PER_TICK = 5000  # beyond this, events wait for the next tick (the server skips data events meanwhile)
 DATA_LINES_PER_TICK = 80  # data lines added to the feed per tick at most (see tui_echo.monitor.models.feed)
+EVERY_SCREEN_ACTIONS = {"quit", "help", "save"}  # the app's other keys act on the main screen, and only there
+SAVE_HELP = "Save the feed (on a client's screen: its history) as {} to a new file in the current directory"
+HELP_HELP = "This help: every key, and what the feed's marks mean"
 
 
 class MonitorApp(App[None]):
@@ -50,6 +60,10 @@ class MonitorApp(App[None]):
         Binding("p", "pause", "Pause"),
         Binding("c", "clear", "Clear"),
         Binding("s", "focus_send", "Send"),
+        Binding("w", "save('text')", "Save", show=False, tooltip=SAVE_HELP.format("text")),
+        Binding("W", "save('jsonl')", "Save JSON", show=False, tooltip=SAVE_HELP.format("JSON Lines")),
+        Binding("question_mark", "help", "Help", key_display="?", tooltip=HELP_HELP),
+        Binding("f1", "help", "Help", show=False, tooltip=HELP_HELP),
         Binding("q", "quit", "Quit"),
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
@@ -66,6 +80,11 @@ class MonitorApp(App[None]):
         super().__init__()
         self.server = server
         self._clock = clock
+        self._feed_lines = feed_lines
+        self.save_dir: Path | None = None  # where saved feeds go; None: the current directory at the time
+        # The app's own keys act on the main screen's widgets: on another screen they are off.
+        own_actions = {parse(binding.action)[1] for binding in self.BINDINGS if isinstance(binding, Binding)}
+        self._main_screen_actions = own_actions - EVERY_SCREEN_ACTIONS
         self._handle_signals = handle_signals
         self._table_model = TableModel()
         self._stats = StatsModel(server.addresses, clock())
@@ -122,7 +141,10 @@ class MonitorApp(App[None]):
     def _tick(self) -> None:
         now = self._clock()
         events = self.server.take_events(EVENTS_PER_TICK)
-        self._feed.add(self._intake.entries(events, now))
+        entries = self._intake.entries(events, now)
+        self._feed.add(entries)
+        for screen in self._client_screens():
+            screen.add(entries)
         lifecycle = False
         for event in events:
             if isinstance(event, ClientConnected):
@@ -142,6 +164,8 @@ class MonitorApp(App[None]):
         stats = self._stats.stats(self.server.totals(), now, self._intake.skipped)
         self._stats_bar.show(stats)
         self._table_title.update(f"Connections · {stats.clients_now} now")
+        for screen in self._client_screens():
+            screen.show(self._table.row_of(screen.client_id), now)
 
     def _soon(self) -> None:
         """Show a command's effect without waiting for the next tick."""
@@ -220,6 +244,9 @@ class MonitorApp(App[None]):
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:  # type: ignore[type-arg]
         yield from super().get_system_commands(screen)
+        yield from self._screen_commands(screen)
+        if screen is not self.screen_stack[0]:
+            return  # the rest act on the main screen's widgets
         yield SystemCommand("Kick selected client", "Disconnect the client under the cursor (k)", self.action_kick)
         yield SystemCommand("Kick all clients", "Disconnect every client (K)", self.action_kick_all)
         yield SystemCommand(
@@ -244,3 +271,98 @@ class MonitorApp(App[None]):
 
     def _sort_next(self) -> None:
         self._table.action_sort_next()
+
+    # ---- a client's own screen, saving, help --------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        stack = self.screen_stack
+        if not stack or stack[-1] is stack[0] or action in EVERY_SCREEN_ACTIONS:
+            return True
+        return action not in self._main_screen_actions
+
+    def _client_screens(self) -> Iterator[ClientScreen]:
+        return (screen for screen in self.screen_stack if isinstance(screen, ClientScreen))
+
+    @on(ConnectionsTable.DetailsRequested)
+    def _open_client(self, event: ConnectionsTable.DetailsRequested) -> None:
+        row = self._table.row_of(event.client_id)
+        if row is None:
+            return
+        history = [entry for entry in self._feed.entries if entry.client_id == event.client_id]
+        self.push_screen(ClientScreen(row, history, self._feed_lines, self._clock()))
+
+    @on(ClientScreen.SendRequested)
+    def _send_to_one(self, event: ClientScreen.SendRequested) -> None:
+        self._command(SendTo(event.client_id, event.data))
+
+    @on(ClientScreen.KickRequested)
+    def _kick_one(self, event: ClientScreen.KickRequested) -> None:
+        self._command(Kick(event.client_id))
+
+    def action_save(self, kind: str) -> None:
+        """Save the feed, or the client's history on a client's screen, to a new file."""
+        self._save_from(self.screen, ExportFormat(kind))
+
+    def _save_from(self, screen: Screen, kind: ExportFormat) -> None:  # type: ignore[type-arg]
+        entries: tuple[FeedEntry, ...]
+        if isinstance(screen, ClientScreen):
+            entries, subject, what = screen.history, f"client{screen.client_id}", f"#{screen.client_id}'s history"
+        else:
+            entries, subject, what = self._feed.entries, "feed", "The feed"
+        self._write_file(entries, kind, subject, what, self._clock())
+
+    @work(thread=True, exit_on_error=False)
+    def _write_file(
+        self, entries: tuple[FeedEntry, ...], kind: ExportFormat, subject: str, what: str, at: float
+    ) -> None:
+        # In a thread: 100000 lines take seconds to format as JSON, and the server shares the event loop.
+        try:
+            directory = self.save_dir or Path.cwd()  # the current directory may have been removed
+            path = write_export(entries, kind, directory, subject, at)
+        except OSError as error:  # a read-only directory, a full disk: the feed stays as it was
+            where = f"{error.filename}: " if error.filename else ""
+            message = f"{where}{describe_error(error)}"
+            self.call_from_thread(self.notify, message, title="Not saved", severity="error", timeout=10)
+            return
+        message = f"{what} ({plural(len(entries), 'line')}, {kind.label}) is in {path}"
+        self.call_from_thread(self.notify, message, title="Saved", timeout=10)
+
+    def action_help(self) -> None:
+        self._help_over(self.screen)
+
+    def _help_over(self, screen: Screen) -> None:  # type: ignore[type-arg]
+        self.push_screen(HelpScreen(screen))
+
+    def _screen_commands(self, screen: Screen) -> Iterator[SystemCommand]:  # type: ignore[type-arg]
+        """Palette commands for whichever screen the palette was opened over."""
+        if not isinstance(screen, ClientScreen) and screen is not self.screen_stack[0]:
+            return  # the help screen has nothing to act on
+        for kind in ExportFormat:
+            key = "w" if kind is ExportFormat.TEXT else "W"
+            if isinstance(screen, ClientScreen):
+                title, lines = f"Save #{screen.client_id}'s history as {kind.label}", "its kept lines"
+            else:
+                title, lines = f"Save feed as {kind.label}", "every kept line"
+            yield SystemCommand(
+                title,
+                f"Write {lines} to a new file in the current directory ({key})",
+                partial(self._save_from, screen, kind),
+            )
+        if isinstance(screen, ClientScreen):
+            yield SystemCommand(f"Kick #{screen.client_id}", "Disconnect this client (k)", screen.action_kick)
+            yield SystemCommand("Hex view", "Show its data as a hex and ASCII dump, or as text (x)", screen.action_hex)
+            yield SystemCommand(
+                "Send text", f"Go to the send box, to #{screen.client_id} alone (s)", screen.action_focus_send
+            )
+            yield SystemCommand("Back", "Back to the main screen (Esc)", screen.action_back)
+        else:
+            yield SystemCommand("Client details", "The selected client's own screen (Enter)", self._open_selected)
+        yield SystemCommand(
+            "Keys and marks",
+            "Every key here, and what the feed's marks mean (? or F1)",
+            partial(self._help_over, screen),
+        )
+
+    def _open_selected(self) -> None:
+        if not self._table.request_details():
+            self.notify("Select a client in the table first.", severity="warning")

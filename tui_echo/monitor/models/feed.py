@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from enum import StrEnum
+from enum import StrEnum, unique
 
 from typing import assert_never
 
@@ -36,10 +36,25 @@ LINES_PER_CLIENT_BURST = 10  # ...while a short burst (a paste) still shows whol
 BUSY_NOTES_PER_SECOND = 5  # "lines not shown" notes per second, for the busiest clients
 
 
+@unique  # a mark is never reused for another meaning
 class Direction(StrEnum):
-    ECHOED = "⇄"  # received from the client and echoed back
-    SENT = "→"  # sent by the operator
-    SYSTEM = "•"  # connect, disconnect, kick, refusal, notice
+    """The mark at the start of a feed line, and what it means.
+
+    The one definition of the marks: the help screen shows these meanings, and a
+    test checks README's mark table against them. A new kind of line gets a new mark.
+    """
+
+    meaning: str
+
+    def __new__(cls, mark: str, meaning: str) -> Direction:
+        member = str.__new__(cls, mark)
+        member._value_ = mark
+        member.meaning = meaning
+        return member
+
+    ECHOED = "⇄", "received from the client and echoed back: the echo is sent in full before the line shows"
+    SENT = "→", "sent by you, from the send box"
+    SYSTEM = "•", "system: connect, disconnect with its reason, refused connection, busy note, server notice"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -113,6 +113,7 @@ class ConnectionsTable(ScrollView, can_focus=True):
         Binding("end", "last", "Last", show=False),
         Binding("o", "sort_next", "Sort"),
         Binding("O", "sort_reverse", "Reverse sort", show=False),
+        Binding("enter", "details", "Client details", show=False),
     ]
 
     @dataclass
@@ -129,6 +130,17 @@ class ConnectionsTable(ScrollView, can_focus=True):
     @dataclass
     class KickRequested(Message):
         """The operator asked to kick a client: its row's kick control, or the kick key."""
+
+        table: ConnectionsTable
+        client_id: int
+
+        @property
+        def control(self) -> ConnectionsTable:
+            return self.table
+
+    @dataclass
+    class DetailsRequested(Message):
+        """The operator asked for a client's own screen (Enter on its row)."""
 
         table: ConnectionsTable
         client_id: int
@@ -247,7 +259,20 @@ class ConnectionsTable(ScrollView, can_focus=True):
         self.post_message(self.KickRequested(self, row.client_id))
         return True
 
+    def request_details(self) -> bool:
+        """Ask for the cursor's client's own screen (``DetailsRequested``); False if the table is empty.
+
+        A departed client's row opens too: its history stays readable.
+        """
+        if not self._rows:
+            return False
+        self.post_message(self.DetailsRequested(self, self._rows[self._cursor].client_id))
+        return True
+
     # ---- actions -----------------------------------------------------------
+
+    def action_details(self) -> None:
+        self.request_details()
 
     def action_cursor(self, delta: int) -> None:
         self.move_cursor_to(self._cursor + delta)
