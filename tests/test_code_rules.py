@@ -29,6 +29,8 @@ PURE = modules("monitor/models") + [
         "server/clients.py",
         "server/config.py",
         "server/binding.py",
+        "server/access.py",
+        "server/refusals.py",
         "headless/log.py",
         "monitor/source.py",
     )

@@ -14,8 +14,17 @@ from importlib.metadata import version
 import trio
 
 from tui_echo.headless.runner import run_headless
+from tui_echo.server.access import parse_network
 from tui_echo.server.binding import ListenError
-from tui_echo.server.config import DEFAULT_FEED_LINES, DEFAULT_HOST, DEFAULT_PORT, Framing, ServerConfig
+from tui_echo.server.config import (
+    DEFAULT_BAN_SECONDS,
+    DEFAULT_FEED_LINES,
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    Framing,
+    Network,
+    ServerConfig,
+)
 
 PROG = "tui-echo"
 DEFAULT_MAX_CLIENTS = 10_000
@@ -42,14 +51,42 @@ def _whole_number(low: int, high: int | None) -> Callable[[str], int]:
     return parse
 
 
-def _seconds(text: str) -> float:
+def _above_zero(text: str) -> float | None:
+    """The finite number above 0 that ``text`` spells, or None."""
     try:
         value = float(text)
     except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value <= 0:
+        return None
+    return value if math.isfinite(value) and value > 0 else None
+
+
+def _seconds(text: str) -> float:
+    value = _above_zero(text)
+    if value is None:
         raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, got {text!r}")
     return value
+
+
+def _minutes(text: str) -> float:
+    value = _above_zero(text)
+    if value is None:
+        raise argparse.ArgumentTypeError(f"expected a number of minutes above 0, got {text!r}")
+    return value
+
+
+def _rate(text: str) -> float:
+    """``N/s`` or ``N``: connections a second."""
+    value = _above_zero(text.strip().removesuffix("/s"))
+    if value is None:
+        raise argparse.ArgumentTypeError(f"expected a rate above 0 such as 10/s (connections a second), got {text!r}")
+    return value
+
+
+def _network(text: str) -> Network:
+    try:
+        return parse_network(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _host(text: str) -> str:
@@ -68,7 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--host",
         type=_host,
         default=DEFAULT_HOST,
-        help=f"Address or host name to listen on; 0.0.0.0 or :: listens on every interface (default {DEFAULT_HOST}).",
+        help="Address or host name to listen on: :: listens on every interface, IPv4 and IPv6; "
+        f"0.0.0.0 on every IPv4 interface only (default {DEFAULT_HOST}).",
     )
     parser.add_argument(
         "--port",
@@ -115,6 +153,43 @@ def build_parser() -> argparse.ArgumentParser:
         "or each newline-terminated line; the echo is the same either way (default chunk).",
     )
     parser.add_argument(
+        "--allow",
+        type=_network,
+        action="append",
+        default=[],
+        metavar="CIDR",
+        help="Admit only clients from this network or address (repeatable; e.g. 10.0.0.0/8, 192.0.2.7, fd00::/8).",
+    )
+    parser.add_argument(
+        "--deny",
+        type=_network,
+        action="append",
+        default=[],
+        metavar="CIDR",
+        help="Refuse clients from this network or address (repeatable); a --deny wins over an --allow.",
+    )
+    parser.add_argument(
+        "--max-per-ip",
+        type=_whole_number(1, None),
+        default=None,
+        metavar="N",
+        help="Refuse a connection beyond N clients at once from one address (default: no limit).",
+    )
+    parser.add_argument(
+        "--accept-rate",
+        type=_rate,
+        default=None,
+        metavar="N/s",
+        help="Refuse new connections from one address beyond N a second, in bursts of up to N (default: no limit).",
+    )
+    parser.add_argument(
+        "--ban-minutes",
+        type=_minutes,
+        default=None,
+        metavar="MINUTES",
+        help=f"How long the monitor's ban (b) refuses an address (default {DEFAULT_BAN_SECONDS / 60:g}).",
+    )
+    parser.add_argument(
         "--version", action="version", version=f"%(prog)s {version('tui-echo')}", help="Print the version and exit."
     )
     return parser
@@ -153,6 +228,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.json and not args.headless:
         parser.error("--json is for the headless log: add --headless")
+    if args.ban_minutes is not None and args.headless:
+        parser.error("--ban-minutes is for bans from the monitor (b): drop --headless, or use --deny")
+    for allowed in args.allow:
+        for denied in args.deny:
+            if allowed.version == denied.version and allowed.subnet_of(denied):
+                parser.error(f"--allow {allowed} lies inside --deny {denied}: nobody in it could connect")
     # Textual reads keys from stdin and draws on stderr.
     if not args.headless and not (sys.stdin.isatty() and sys.stderr.isatty()):
         parser.error("the monitor needs a terminal; use --headless to log to a pipe or file")
@@ -162,6 +243,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         max_clients=args.max_clients,
         idle_timeout=args.idle_timeout,
         framing=Framing(args.framing),
+        allow=tuple(args.allow),
+        deny=tuple(args.deny),
+        max_per_ip=args.max_per_ip,
+        accept_rate=args.accept_rate,
+        ban_seconds=DEFAULT_BAN_SECONDS if args.ban_minutes is None else args.ban_minutes * 60,
     )
     _raise_fd_limit()
     if not args.headless:

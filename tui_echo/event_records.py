@@ -18,6 +18,7 @@ from tui_echo.server.events import (
     ConnectionRefused,
     DataReceived,
     DataSent,
+    RefusalsSummary,
     ServerEvent,
     ServerListening,
     ServerNotice,
@@ -63,6 +64,10 @@ def event_record(event: ServerEvent, *, peer: str = "", clients_now: int = 0) ->
                 "framing": str(config.framing),
                 "max_clients": config.max_clients,
                 "idle_timeout": config.idle_timeout,
+                "max_per_ip": config.max_per_ip,
+                "accept_rate": config.accept_rate,
+                "allow": [str(network) for network in config.allow],
+                "deny": [str(network) for network in config.deny],
             }
         case ClientConnected(client_id=client_id, peer=address, at=at):
             return client_record("connected", at, client_id, format_address(address), clients_now=clients_now)
@@ -70,6 +75,14 @@ def event_record(event: ServerEvent, *, peer: str = "", clients_now: int = 0) ->
             return client_record(
                 "refused", at, client_id, format_address(address), reason=str(reason), clients_now=clients_now
             )
+        case RefusalsSummary(at=at, seconds=seconds, counts=counts):
+            return {
+                "event": "refused_summary",
+                "time": utc_time(at),
+                "seconds": round(seconds, 3),
+                "refused": event.total,
+                "reasons": {str(reason): count for reason, count in counts.items()},
+            }
         case DataReceived():
             return client_record(
                 "data",
@@ -106,6 +119,7 @@ def event_record(event: ServerEvent, *, peer: str = "", clients_now: int = 0) ->
                 "time": utc_time(at),
                 "clients_total": totals.clients_total,
                 "refused_total": totals.refused_total,
+                "refused_by_reason": {str(reason): count for reason, count in totals.refused_by_reason.items()},
                 "messages_in": totals.messages_in,
                 "bytes_in": totals.bytes_in,
                 "bytes_out": totals.bytes_out,

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TypeAlias
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 12354  # the teaching server's port
 DEFAULT_FEED_LINES = 5000  # lines the monitor's feed keeps
+DEFAULT_BAN_SECONDS = 600.0  # how long a ban from the monitor lasts (--ban-minutes 10)
+
+Network: TypeAlias = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class Framing(StrEnum):
@@ -26,3 +31,8 @@ class ServerConfig:
     event_buffer: int = 4096  # events waiting for the consumer before data events are skipped
     lifecycle_backlog: int = 10_000  # lifecycle events held past a full channel before accept pauses
     max_pending_sends: int = 64  # operator sends queued per client before more are refused
+    allow: tuple[Network, ...] = ()  # if any: only these may connect
+    deny: tuple[Network, ...] = ()  # never these (wins over allow)
+    max_per_ip: int | None = None  # clients at once from one address
+    accept_rate: float | None = None  # new connections a second from one address (bursts of as many)
+    ban_seconds: float = DEFAULT_BAN_SECONDS
