@@ -36,7 +36,9 @@ PURE = modules("monitor/models") + [
     )
 ]
 NO_TEXTUAL = modules("server", "headless") + [PACKAGE / "cli.py", PACKAGE / "monitor" / "guest.py"]
-NO_TRIO = modules("monitor/widgets") + [PACKAGE / "monitor" / name for name in ("app.py", "signals.py")]
+NO_TRIO = modules("monitor/widgets", "monitor/screens") + [
+    PACKAGE / "monitor" / name for name in ("app.py", "signals.py")
+]
 
 
 def imported_roots(module: Path) -> set[str]:

@@ -1,0 +1,1 @@
+"""Modal screens of the monitor: confirmations and lists that sit over the main view."""
