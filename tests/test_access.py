@@ -183,8 +183,11 @@ async def test_a_ban_closes_the_address_clients_refuses_it_and_ends_on_time(mock
 
 async def test_unban_lifts_a_ban_at_once() -> None:
     async with running_server() as run:
-        assert await admitted("127.0.0.2", run.port)
+        client = await connect_from("127.0.0.2", run.port)
+        assert await served(client)
         run.server.apply(Ban(1))
+        assert await receive_until_eof(client) == b""
+        await client.aclose()
         assert not await admitted("127.0.0.2", run.port)
         run.server.apply(Unban("127.0.0.2"))
         assert run.server.bans() == ()

@@ -11,7 +11,7 @@ from tui_echo.headless.log import EventLog, HumanFormat, JsonFormat
 from tui_echo.monitor.models.feed import FeedIntake
 from tui_echo.server.access import BAN_LIMIT, RATE_TABLE_LIMIT, AccessControl, is_loopback, parse_network, plain_host
 from tui_echo.server.config import ServerConfig
-from tui_echo.server.events import RefusalReason, RefusalsSummary, ServerStopped, ServerTotals
+from tui_echo.server.events import RefusalReason, RefusalsSummary, ServerListening, ServerStopped, ServerTotals
 from tui_echo.server.refusals import INDIVIDUAL_PER_SECOND, RefusalCounter
 
 T0 = 1_764_050_400.0
@@ -124,3 +124,19 @@ def test_stopped_counts_refusals_by_reason() -> None:
     assert "3 refused (banned 2, per-IP limit 1)" in human
     [line] = EventLog(JsonFormat()).handle(stopped)
     assert json.loads(line)["refused_by_reason"] == {"banned": 2, "per-IP limit": 1}
+
+
+def test_the_listening_line_states_the_access_rules() -> None:
+    config = ServerConfig(
+        allow=(parse_network("10.0.0.0/8"),), deny=(parse_network("10.6.6.6"),), max_per_ip=4, accept_rate=2.5
+    )
+    event = ServerListening(addresses=(("::", 12354),), at=T0, config=config)
+    [human] = EventLog(HumanFormat()).handle(event)
+    assert "max per IP 4, accept rate 2.5/s per IP, allow 10.0.0.0/8, deny 10.6.6.6/32)" in human
+    record = json.loads(EventLog(JsonFormat()).handle(event)[0])
+    assert (record["max_per_ip"], record["accept_rate"], record["allow"], record["deny"]) == (
+        4,
+        2.5,
+        ["10.0.0.0/8"],
+        ["10.6.6.6/32"],
+    )

@@ -152,22 +152,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="What counts as one message: each received chunk, as the classic server counts, "
         "or each newline-terminated line; the echo is the same either way (default chunk).",
     )
-    parser.add_argument(
-        "--allow",
-        type=_network,
-        action="append",
-        default=[],
-        metavar="CIDR",
-        help="Admit only clients from this network or address (repeatable; e.g. 10.0.0.0/8, 192.0.2.7, fd00::/8).",
-    )
-    parser.add_argument(
-        "--deny",
-        type=_network,
-        action="append",
-        default=[],
-        metavar="CIDR",
-        help="Refuse clients from this network or address (repeatable); a --deny wins over an --allow.",
-    )
+    for flag, what in (
+        ("--allow", "Admit only clients from this network or address (e.g. 10.0.0.0/8, 192.0.2.7, fd00::/8)"),
+        ("--deny", "Refuse clients from this network or address; a --deny wins over an --allow"),
+    ):
+        parser.add_argument(
+            flag, type=_network, action="append", default=[], metavar="CIDR", help=f"{what}. Repeatable."
+        )
     parser.add_argument(
         "--max-per-ip",
         type=_whole_number(1, None),
