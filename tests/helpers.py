@@ -69,6 +69,19 @@ async def connect(port: int) -> trio.SocketStream:
     return await trio.open_tcp_stream("127.0.0.1", port)
 
 
+async def connect_from(source: str, port: int) -> trio.SocketStream:
+    """Connect to 127.0.0.1 from another loopback address (all of 127.0.0.0/8 is local), e.g. 127.0.0.2."""
+    sock = trio.socket.socket()
+    try:
+        await sock.bind((source, 0))
+        with trio.fail_after(TIMEOUT):
+            await sock.connect(("127.0.0.1", port))
+    except BaseException:
+        sock.close()
+        raise
+    return trio.SocketStream(sock)
+
+
 async def receive_exactly(stream: trio.SocketStream, count: int) -> bytes:
     data = bytearray()
     with trio.fail_after(TIMEOUT):

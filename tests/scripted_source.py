@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
+from tui_echo.server.access import ActiveBan
 from tui_echo.server.commands import ServerCommand
 from tui_echo.server.config import ServerConfig
 from tui_echo.server.events import (
@@ -29,10 +30,17 @@ ADDRESS: Peer = ("127.0.0.1", 12354)
 
 
 class ScriptedSource:
-    def __init__(self, clients: list[ClientState], events: list[ServerEvent], totals: ServerTotals) -> None:
+    def __init__(
+        self,
+        clients: list[ClientState],
+        events: list[ServerEvent],
+        totals: ServerTotals,
+        bans: tuple[ActiveBan, ...] = (),
+    ) -> None:
         self._clients = clients
         self._events = events
         self._totals = totals
+        self._bans = bans
         self.commands: list[ServerCommand] = []
 
     @property
@@ -52,6 +60,9 @@ class ScriptedSource:
     def totals(self) -> ServerTotals:
         return self._totals
 
+    def bans(self) -> tuple[ActiveBan, ...]:
+        return self._bans
+
     def send(self, command: ServerCommand) -> bool:
         self.commands.append(command)
         return True
@@ -60,7 +71,7 @@ class ScriptedSource:
         pass
 
 
-def classroom() -> ScriptedSource:
+def classroom(bans: tuple[ActiveBan, ...] = ()) -> ScriptedSource:
     """Four clients as in a lesson: two chatting, one device sending binary frames, one kicked."""
     peers = {1: ("127.0.0.1", 50412), 2: ("127.0.0.1", 50418), 3: ("10.0.0.7", 40001), 4: ("127.0.0.1", 50430)}
     events: list[ServerEvent] = [ServerListening(addresses=(ADDRESS,), at=T0, config=ServerConfig(port=0))]
@@ -141,4 +152,4 @@ def classroom() -> ScriptedSource:
         bytes_out=128,
         events_skipped=0,
     )
-    return ScriptedSource(clients, events, totals)
+    return ScriptedSource(clients, events, totals, bans)

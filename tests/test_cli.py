@@ -185,6 +185,11 @@ def test_help_explains_every_flag() -> None:
         "--tls-key",
         "--tls-self-signed",
         "--tls-handshake-timeout",
+        "--allow",
+        "--deny",
+        "--max-per-ip",
+        "--accept-rate",
+        "--ban-minutes",
         "--version",
     ):
         assert flag in done.stdout
@@ -240,6 +245,16 @@ def test_address_not_on_this_machine_is_one_clear_line() -> None:
         (["--host", ""], "argument --host: expected a host name or address"),
         (["--bogus"], "unrecognized arguments: --bogus"),
         (["--feed-lines", "0"], "argument --feed-lines: expected a whole number from 1 to 100000, got '0'"),
+        (["--allow", "10.0.0.0/33"], "argument --allow: expected an address or a CIDR network such as 10.0.0.0/8"),
+        (
+            ["--deny", "banana"],
+            "argument --deny: expected an address or a CIDR network such as 10.0.0.0/8, got 'banana'",
+        ),
+        (["--accept-rate", "5/m"], "argument --accept-rate: expected a rate above 0 such as 10/s"),
+        (["--accept-rate", "0/s"], "argument --accept-rate: expected a rate above 0 such as 10/s"),
+        (["--max-per-ip", "0"], "argument --max-per-ip: expected a whole number of at least 1, got '0'"),
+        (["--ban-minutes", "3"], "--ban-minutes is for bans from the monitor (b): drop --headless"),
+        (["--allow", "127.0.0.2", "--deny", "127.0.0.0/8"], "--allow 127.0.0.2/32 lies inside --deny 127.0.0.0/8"),
     ],
 )
 def test_bad_flag_values_are_one_clear_line(args: list[str], expected: str) -> None:
@@ -253,6 +268,22 @@ def test_ipv6_loopback(headless) -> None:
         client.sendall(b"six")
         assert client.recv(16) == b"six"
     assert "#1 [::1]:" in server.wait_for_text("disconnected: closed by peer")
+    assert server.stop()[0] == 0
+
+
+def test_wildcard_ipv6_serves_ipv4_clients_too_and_logs_them_as_plain_ipv4(headless) -> None:
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 on this machine")
+    server = headless("--host", "::", "--deny", "127.0.0.2")
+    assert f"listening on [::]:{server.port}" in server.first_line
+    talk(server.port, b"four").close()
+    assert "#1 127.0.0.1:" in server.wait_for_text("disconnected: closed by peer")
+    with socket.socket() as denied:
+        denied.settimeout(TIMEOUT)
+        denied.bind(("127.0.0.2", 0))
+        denied.connect(("127.0.0.1", server.port))
+        assert read_to_eof(denied) == b""
+    assert "#2 127.0.0.2:" in server.wait_for_text("refused: denied")
     assert server.stop()[0] == 0
 
 

@@ -31,6 +31,8 @@ PURE = modules("monitor/models") + [
         "server/config.py",
         "server/binding.py",
         "server/tls.py",
+        "server/access.py",
+        "server/refusals.py",
         "headless/log.py",
         "monitor/source.py",
     )

@@ -141,7 +141,7 @@ def test_nothing_listening_is_a_connect_failure_not_a_hang() -> None:
         (["x"], "expected [HOST:]PORT"),
         (["70000"], "expected [HOST:]PORT"),
         (["1234", "-c", "0"], "expected a whole number from 1"),
-        (["1234", "--rate", "-5"], "expected messages a second above 0"),
+        (["1234", "--rate", "-5"], "expected a rate above 0 such as 10/s (messages a second)"),
         (["1234", "--size", "10", "--message", "hi"], "not allowed with argument"),
         (["1234", "--message", "bad \\q"], "unknown escape \\q"),
         (["1234", "--message", ""], "the message is empty"),

@@ -15,6 +15,8 @@ from textual.pilot import Pilot
 
 from tui_echo.monitor.app import MonitorApp
 
+from tui_echo.server.access import ActiveBan
+
 from .monitor_helpers import SIZE
 from .scripted_source import T0, classroom
 
@@ -28,9 +30,9 @@ def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     time.tzset()
 
 
-def scripted_app() -> MonitorApp:
+def scripted_app(bans: tuple[ActiveBan, ...] = ()) -> MonitorApp:
     now = [T0]
-    app = MonitorApp(classroom(), clock=lambda: now[0], handle_signals=False)
+    app = MonitorApp(classroom(bans), clock=lambda: now[0], handle_signals=False)
     now[0] = T0 + 125  # the app started at T0; every reading from now on is two minutes later
     return app
 
@@ -76,3 +78,11 @@ class TestHelp:
 
     def test_help_screen(self, snap_compare: Compare) -> None:
         assert snap_compare(scripted_app(), terminal_size=SIZE, press=["question_mark"])
+
+
+class TestBans:
+    """``B``: the banned addresses and their time left."""
+
+    def test_ban_list(self, snap_compare: Compare) -> None:
+        bans = (ActiveBan("10.0.0.7", T0 + 125 + 480), ActiveBan("2001:db8::5", T0 + 125 + 3599))
+        assert snap_compare(scripted_app(bans), terminal_size=SIZE, press=["B"])

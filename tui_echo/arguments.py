@@ -27,14 +27,39 @@ def whole_number(low: int, high: int | None) -> Callable[[str], int]:
     return parse
 
 
-def seconds(text: str) -> float:
+def _above_zero(text: str) -> float | None:
+    """The finite number above 0 that ``text`` spells, or None."""
     try:
         value = float(text)
     except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value <= 0:
+        return None
+    return value if math.isfinite(value) and value > 0 else None
+
+
+def seconds(text: str) -> float:
+    value = _above_zero(text)
+    if value is None:
         raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, got {text!r}")
     return value
+
+
+def minutes(text: str) -> float:
+    value = _above_zero(text)
+    if value is None:
+        raise argparse.ArgumentTypeError(f"expected a number of minutes above 0, got {text!r}")
+    return value
+
+
+def per_second(what: str) -> Callable[[str], float]:
+    """``N/s`` or ``N``: ``what`` a second, above 0."""
+
+    def parse(text: str) -> float:
+        value = _above_zero(text.strip().removesuffix("/s"))
+        if value is None:
+            raise argparse.ArgumentTypeError(f"expected a rate above 0 such as 10/s ({what} a second), got {text!r}")
+        return value
+
+    return parse
 
 
 def seconds_or_off(text: str) -> float | None:

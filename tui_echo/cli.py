@@ -12,15 +12,18 @@ from importlib.metadata import version
 
 import trio
 
-from tui_echo.arguments import OneLineParser, seconds, seconds_or_off, whole_number
+from tui_echo.arguments import OneLineParser, minutes, per_second, seconds, seconds_or_off, whole_number
 from tui_echo.headless.runner import run_headless
+from tui_echo.server.access import parse_network
 from tui_echo.server.binding import ListenError
 from tui_echo.server.config import (
+    DEFAULT_BAN_SECONDS,
     DEFAULT_FEED_LINES,
     DEFAULT_HOST,
     DEFAULT_PORT,
     DEFAULT_WRITE_TIMEOUT,
     Framing,
+    Network,
     ServerConfig,
 )
 from tui_echo.server.tls import HANDSHAKE_TIMEOUT_SECONDS, TlsError, TlsSettings, load_tls, self_signed_tls
@@ -28,6 +31,13 @@ from tui_echo.server.tls import HANDSHAKE_TIMEOUT_SECONDS, TlsError, TlsSettings
 PROG = "tui-echo"
 DEFAULT_MAX_CLIENTS = 10_000
 _FD_LIMIT_WANTED = 65_536
+
+
+def _network(text: str) -> Network:
+    try:
+        return parse_network(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _host(text: str) -> str:
@@ -46,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--host",
         type=_host,
         default=DEFAULT_HOST,
-        help=f"Address or host name to listen on; 0.0.0.0 or :: listens on every interface (default {DEFAULT_HOST}).",
+        help="Address or host name to listen on: :: listens on every interface, IPv4 and IPv6; "
+        f"0.0.0.0 on every IPv4 interface only (default {DEFAULT_HOST}).",
     )
     parser.add_argument(
         "--port",
@@ -99,6 +110,34 @@ def build_parser() -> argparse.ArgumentParser:
         default=Framing.CHUNK.value,
         help="What counts as one message: each received chunk, as the classic server counts, "
         "or each newline-terminated line; the echo is the same either way (default chunk).",
+    )
+    for flag, what in (
+        ("--allow", "Admit only clients from this network or address (e.g. 10.0.0.0/8, 192.0.2.7, fd00::/8)"),
+        ("--deny", "Refuse clients from this network or address; a --deny wins over an --allow"),
+    ):
+        parser.add_argument(
+            flag, type=_network, action="append", default=[], metavar="CIDR", help=f"{what}. Repeatable."
+        )
+    parser.add_argument(
+        "--max-per-ip",
+        type=whole_number(1, None),
+        default=None,
+        metavar="N",
+        help="Refuse a connection beyond N clients at once from one address (default: no limit).",
+    )
+    parser.add_argument(
+        "--accept-rate",
+        type=per_second("connections"),
+        default=None,
+        metavar="N/s",
+        help="Refuse new connections from one address beyond N a second, in bursts of up to N (default: no limit).",
+    )
+    parser.add_argument(
+        "--ban-minutes",
+        type=minutes,
+        default=None,
+        metavar="MINUTES",
+        help=f"How long the monitor's ban (b) refuses an address (default {DEFAULT_BAN_SECONDS / 60:g}).",
     )
     parser.add_argument(
         "--tls-cert",
@@ -188,6 +227,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.json and not args.headless:
         parser.error("--json is for the headless log: add --headless")
+    if args.ban_minutes is not None and args.headless:
+        parser.error("--ban-minutes is for bans from the monitor (b): drop --headless, or use --deny")
+    for allowed in args.allow:
+        for denied in args.deny:
+            if allowed.version == denied.version and allowed.subnet_of(denied):
+                parser.error(f"--allow {allowed} lies inside --deny {denied}: nobody in it could connect")
     # Textual reads keys from stdin and draws on stderr.
     if not args.headless and not (sys.stdin.isatty() and sys.stderr.isatty()):
         parser.error("the monitor needs a terminal; use --headless to log to a pipe or file")
@@ -199,6 +244,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         write_timeout=args.write_timeout,
         framing=Framing(args.framing),
         tls=_tls_settings(parser, args),
+        allow=tuple(args.allow),
+        deny=tuple(args.deny),
+        max_per_ip=args.max_per_ip,
+        accept_rate=args.accept_rate,
+        ban_seconds=DEFAULT_BAN_SECONDS if args.ban_minutes is None else args.ban_minutes * 60,
     )
     _raise_fd_limit()
     if not args.headless:

@@ -19,6 +19,7 @@ from tui_echo.server.events import (
     ConnectionRefused,
     DataReceived,
     DataSent,
+    RefusalsSummary,
     ServerEvent,
     ServerListening,
     ServerNotice,
@@ -75,6 +76,10 @@ def event_record(event: ServerEvent, *, peer: str = "", clients_now: int = 0) ->
                 "max_clients": config.max_clients,
                 "idle_timeout": config.idle_timeout,
                 "write_timeout": config.write_timeout,
+                "max_per_ip": config.max_per_ip,
+                "accept_rate": config.accept_rate,
+                "allow": [str(network) for network in config.allow],
+                "deny": [str(network) for network in config.deny],
                 "tls": config.tls is not None,
                 **_tls_settings(config),
             }
@@ -87,6 +92,14 @@ def event_record(event: ServerEvent, *, peer: str = "", clients_now: int = 0) ->
             return client_record(
                 "refused", at, client_id, format_address(address), reason=str(reason), clients_now=clients_now
             )
+        case RefusalsSummary(at=at, seconds=seconds, counts=counts):
+            return {
+                "event": "refused_summary",
+                "time": utc_time(at),
+                "seconds": round(seconds, 3),
+                "refused": event.total,
+                "reasons": {str(reason): count for reason, count in counts.items()},
+            }
         case DataReceived():
             return client_record(
                 "data",
@@ -128,6 +141,7 @@ def event_record(event: ServerEvent, *, peer: str = "", clients_now: int = 0) ->
                 "time": utc_time(at),
                 "clients_total": totals.clients_total,
                 "refused_total": totals.refused_total,
+                "refused_by_reason": {str(reason): count for reason, count in totals.refused_by_reason.items()},
                 "messages_in": totals.messages_in,
                 "bytes_in": totals.bytes_in,
                 "bytes_out": totals.bytes_out,

@@ -1,4 +1,4 @@
-"""A token bucket: the one throttle behind the feed's and the log's "at most N lines a second"."""
+"""A token bucket: the one throttle behind the feed's and the log's "at most N lines a second", and the accept rate."""
 
 from __future__ import annotations
 
@@ -23,3 +23,7 @@ class TokenBucket:
             return False
         self._tokens = tokens - 1
         return True
+
+    def full(self, now: float) -> bool:
+        """Whether the bucket has refilled to ``burst``: it then behaves as a new one, and may be forgotten."""
+        return self._tokens + max(now - self._since, 0.0) * self._rate >= self._burst

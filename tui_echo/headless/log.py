@@ -24,6 +24,7 @@ from tui_echo.server.events import (
     ConnectionRefused,
     DataReceived,
     DataSent,
+    RefusalsSummary,
     ServerEvent,
     ServerListening,
     ServerNotice,
@@ -65,6 +66,7 @@ class LogFormat(Protocol):
     def listening(self, event: ServerListening) -> str: ...
     def connected(self, event: ClientConnected, client: _ClientLog, clients_now: int) -> str: ...
     def refused(self, event: ConnectionRefused, clients_now: int) -> str: ...
+    def refusals(self, event: RefusalsSummary) -> str: ...
     def data(self, event: DataReceived, client: _ClientLog) -> str: ...
     def sent(self, event: DataSent, client: _ClientLog) -> str: ...
     def summary(self, summary: Summary, client: _ClientLog) -> str: ...
@@ -90,6 +92,14 @@ class HumanFormat:
             f"idle timeout {f'{config.idle_timeout:g} s' if config.idle_timeout else 'off'}",
             f"write timeout {f'{config.write_timeout:g} s' if config.write_timeout else 'off'}",
         ]
+        if config.max_per_ip is not None:
+            limits.append(f"max per IP {config.max_per_ip}")
+        if config.accept_rate is not None:
+            limits.append(f"accept rate {config.accept_rate:g}/s per IP")
+        if config.allow:
+            limits.append(f"allow {' '.join(map(str, config.allow))}")
+        if config.deny:
+            limits.append(f"deny {' '.join(map(str, config.deny))}")
         if config.tls is not None:
             limits.insert(0, f"TLS, handshake timeout {config.tls.handshake_timeout:g} s")
         line = f"{local_time(event.at)}  listening on {describe_addresses(event.addresses)} ({', '.join(limits)})"
@@ -107,6 +117,12 @@ class HumanFormat:
     def refused(self, event: ConnectionRefused, clients_now: int) -> str:
         return _line(
             event.at, event.client_id, format_address(event.peer), f"refused: {event.reason} ({clients_now} connected)"
+        )
+
+    def refusals(self, event: RefusalsSummary) -> str:
+        return (
+            f"{local_time(event.at)}  refused {plural(event.total, 'connection')} in {event.seconds:.1f} s "
+            f"(too many to log one by one): {event.describe()}"
         )
 
     def data(self, event: DataReceived, client: _ClientLog) -> str:
@@ -149,9 +165,11 @@ class HumanFormat:
         extra = f", {totals.events_skipped} data events not logged (busy)" if totals.events_skipped else ""
         if totals.tls_handshakes_failed:
             extra += f", {plural(totals.tls_handshakes_failed, 'TLS handshake')} failed"
+        reasons = ", ".join(f"{reason} {count}" for reason, count in totals.refused_by_reason.items())
+        refused = f"{totals.refused_total} refused ({reasons})" if reasons else f"{totals.refused_total} refused"
         return (
             f"{local_time(event.at)}  server stopped: {plural(totals.clients_total, 'client')}, "
-            f"{totals.refused_total} refused, {plural(totals.messages_in, 'msg')}, {format_size(totals.bytes_in)} in, "
+            f"{refused}, {plural(totals.messages_in, 'msg')}, {format_size(totals.bytes_in)} in, "
             f"{format_size(totals.bytes_out)} out{extra}"
         )
 
@@ -170,6 +188,9 @@ class JsonFormat:
 
     def refused(self, event: ConnectionRefused, clients_now: int) -> str:
         return self._line(event, clients_now=clients_now)
+
+    def refusals(self, event: RefusalsSummary) -> str:
+        return self._line(event)
 
     def data(self, event: DataReceived, client: _ClientLog) -> str:
         return self._line(event, client.peer)
@@ -225,6 +246,8 @@ class EventLog:
                 return [self.format.connected(event, client, len(self._clients))]
             case ConnectionRefused():
                 return [self.format.refused(event, len(self._clients))]
+            case RefusalsSummary():
+                return [self.format.refusals(event)]
             case ClientDisconnected():
                 known = self._clients.pop(event.client_id, None)
                 client = known or self._new_client(event.client_id, format_address(event.peer), event.at)

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
-from tui_echo.arguments import OneLineParser, seconds, whole_number
+from tui_echo.arguments import OneLineParser, per_second, seconds, whole_number
 from tui_echo.load.engine import LoadSpec, Progress, WorkerResult, run_worker
 from tui_echo.load.report import Totals, merge, summary, vmbench_json
 from tui_echo.monitor.models.send_text import SendTextError, parse_send_text
@@ -38,16 +38,6 @@ def _target(text: str) -> tuple[str, int]:
     if not 1 <= number <= 65535:
         raise argparse.ArgumentTypeError(f"expected [HOST:]PORT with a port from 1 to 65535, got {text!r}")
     return host, number
-
-
-def _rate(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected messages a second above 0, got {text!r}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -89,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--rate",
-        type=_rate,
+        type=per_second("messages"),
         default=None,
         metavar="MSGS_PER_S",
         help="Open loop: send this many messages a second in all, on a fixed schedule; latency "

@@ -28,14 +28,17 @@ from tui_echo.monitor.models.feed import FeedEntry, FeedIntake
 from tui_echo.monitor.models.feed_export import ExportFormat, write_export
 from tui_echo.monitor.models.stats import StatsModel
 from tui_echo.monitor.models.table import TableModel
+from tui_echo.monitor.screens.bans import BansScreen
 from tui_echo.monitor.screens.client_detail import ClientScreen
+from tui_echo.monitor.screens.confirm import ConfirmScreen
 from tui_echo.monitor.screens.help import HelpScreen
 from tui_echo.monitor.source import ServerSource
 from tui_echo.monitor.widgets.connections import ConnectionsTable
 from tui_echo.monitor.widgets.feed import Feed
 from tui_echo.monitor.widgets.send_box import SendBox
 from tui_echo.monitor.widgets.stats_bar import StatsBar
-from tui_echo.server.commands import Broadcast, Kick, KickAll, SendTo, ServerCommand
+from tui_echo.server.access import is_loopback
+from tui_echo.server.commands import Ban, Broadcast, Kick, KickAll, SendTo, ServerCommand, Unban
 from tui_echo.server.config import DEFAULT_FEED_LINES
 from tui_echo.server.events import ClientConnected, ClientDisconnected, ServerListening, describe_error
 from tui_echo.text import plural
@@ -55,6 +58,8 @@ class MonitorApp(App[None]):
     BINDINGS = [
         Binding("k", "kick", "Kick"),
         Binding("K", "kick_all", "Kick all"),
+        Binding("b", "ban", "Ban"),
+        Binding("B", "bans", "Bans", show=False),  # the table's title says "N banned (B)" while there are bans
         Binding("f", "filter", "Filter"),
         Binding("x", "hex", "Hex"),
         Binding("p", "pause", "Pause"),
@@ -163,7 +168,7 @@ class MonitorApp(App[None]):
         self._table.update_rows(self._table_model.rows(self.server.clients(), now), now)
         stats = self._stats.stats(self.server.totals(), now, self._intake.skipped)
         self._stats_bar.show(stats)
-        self._table_title.update(f"Connections · {stats.clients_now} now")
+        self._table_title.update(f"Connections · {stats.clients_now} now{self._bans_note(now)}")
         for screen in self._client_screens():
             screen.show(self._table.row_of(screen.client_id), now)
 
@@ -209,6 +214,43 @@ class MonitorApp(App[None]):
     def action_kick_all(self) -> None:
         self._command(KickAll())
 
+    # ---- bans (b, B) ------------------------------------------------------
+
+    def action_ban(self) -> None:
+        """Ban the selected client's address; loopback, which most local clients share, asks first."""
+        client_id = self._table.cursor_client
+        state = next((c for c in self.server.clients() if c.client_id == client_id), None)
+        if state is None:
+            self.notify("No connected client is selected.", severity="warning")
+            return
+        host = state.peer[0]
+        if not is_loopback(host):
+            self._command(Ban(state.client_id))
+            return
+        sharing = sum(1 for c in self.server.clients() if c.peer[0] == host)
+        question = (
+            f"{host} is a loopback address: most local clients share it. Banning it closes "
+            f"{sharing} client{'s' if sharing != 1 else ''} from it now and refuses new ones until the ban ends "
+            "or you lift it (B)."
+        )
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._command(Ban(state.client_id))
+
+        self.push_screen(ConfirmScreen(question, yes=f"Ban {host}"), answered)
+
+    def _bans_note(self, now: float) -> str:
+        banned = sum(1 for ban in self.server.bans() if ban.until > now)
+        return f" · {banned} banned (B lists them)" if banned else ""
+
+    def action_bans(self) -> None:
+        self.push_screen(BansScreen(self.server.bans, self._clock))
+
+    @on(BansScreen.LiftRequested)
+    def _lift_ban(self, event: BansScreen.LiftRequested) -> None:
+        self._command(Unban(event.address))
+
     def action_filter(self) -> None:
         feed = self._feed
         if feed.only_client is not None:
@@ -249,6 +291,10 @@ class MonitorApp(App[None]):
             return  # the rest act on the main screen's widgets
         yield SystemCommand("Kick selected client", "Disconnect the client under the cursor (k)", self.action_kick)
         yield SystemCommand("Kick all clients", "Disconnect every client (K)", self.action_kick_all)
+        yield SystemCommand(
+            "Ban selected client's address", "Kick it and refuse its address a while (b)", self.action_ban
+        )
+        yield SystemCommand("Banned addresses", "List the bans and lift one (B)", self.action_bans)
         yield SystemCommand(
             "Filter feed to selected client", "Show one client's lines, or all again (f)", self.action_filter
         )

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
+from tui_echo.server.access import ActiveBan
 from tui_echo.server.clients import ClientState
 from tui_echo.server.commands import ServerCommand, Shutdown
 from tui_echo.server.config import ServerConfig
@@ -95,6 +96,9 @@ class GuestServer:
 
     def totals(self) -> ServerTotals:
         return self._server.totals()
+
+    def bans(self) -> tuple[ActiveBan, ...]:
+        return self._server.bans()
 
     def send(self, command: ServerCommand) -> bool:
         try:

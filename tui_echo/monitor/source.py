@@ -6,9 +6,10 @@ guest in the monitor's event loop. Tests of the look use a scripted one.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
+from tui_echo.server.access import ActiveBan
 from tui_echo.server.clients import ClientState
 from tui_echo.server.commands import ServerCommand
 from tui_echo.server.events import Peer, ServerEvent, ServerTotals
@@ -34,6 +35,10 @@ class ServerSource(Protocol):
         ...
 
     def totals(self) -> ServerTotals: ...
+
+    def bans(self) -> Sequence[ActiveBan]:
+        """The banned addresses, soonest to end first; a ban whose ``until`` (wall clock) has passed has ended."""
+        ...
 
     def send(self, command: ServerCommand) -> bool:
         """Queue a command; ``False`` if the queue is full (the command is not sent)."""

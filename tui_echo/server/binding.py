@@ -34,13 +34,14 @@ def _resolve(host: str, port: int) -> list[tuple[int, SockAddr]]:
     return unique
 
 
-def _bind_one(family: int, sockaddr: SockAddr, backlog: int) -> socket.socket:
+def _bind_one(family: int, sockaddr: SockAddr, backlog: int, dual_stack: bool) -> socket.socket:
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if family == socket.AF_INET6:
-            # One socket per family, so "localhost" can serve IPv4 and IPv6 side by side.
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            # Dual stack for the wildcard "::" alone (IPv4 clients arrive as ::ffff:a.b.c.d), as ncat
+            # does; otherwise one socket per family, so "localhost" serves IPv4 and IPv6 side by side.
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0 if dual_stack else 1)
         sock.bind(sockaddr)
         sock.listen(backlog)
         sock.setblocking(False)
@@ -64,15 +65,20 @@ def open_listeners(host: str, port: int, backlog: int = BACKLOG) -> list[socket.
     """Bind and listen on every address ``host`` resolves to; non-blocking sockets.
 
     With port 0 every address shares the port the first one got, so that a
-    user reads one port. Raises ListenError with a user-facing message.
+    user reads one port. When the only address is the IPv6 wildcard ``::``, its
+    socket also takes IPv4 connections (dual stack): ``--host ::`` means every
+    interface of both families, while ``0.0.0.0`` stays IPv4 only. Raises
+    ListenError with a user-facing message.
     """
     sockets: list[socket.socket] = []
+    resolved = _resolve(host, port)
+    dual_stack = len(resolved) == 1 and resolved[0][0] == socket.AF_INET6 and resolved[0][1][0] == "::"
     try:
-        for family, sockaddr in _resolve(host, port):
+        for family, sockaddr in resolved:
             if sockets and port == 0:
                 sockaddr = (sockaddr[0], sockets[0].getsockname()[1], *sockaddr[2:])
             try:
-                sockets.append(_bind_one(family, sockaddr, backlog))
+                sockets.append(_bind_one(family, sockaddr, backlog, dual_stack))
             except OSError as exc:
                 raise ListenError(_explain(exc, format_address(sockaddr[:2]))) from None
     except BaseException:

@@ -28,8 +28,22 @@ class Broadcast:
 
 
 @dataclass(frozen=True, slots=True)
+class Ban:
+    """Refuse the client's address for ``ServerConfig.ban_seconds`` and close every client from it."""
+
+    client_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Unban:
+    """Lift the ban on an address (as the ban list names it)."""
+
+    address: str
+
+
+@dataclass(frozen=True, slots=True)
 class Shutdown:
     """Stop accepting, close every client with reason ``server shutdown``, then stop."""
 
 
-ServerCommand: TypeAlias = Kick | KickAll | SendTo | Broadcast | Shutdown
+ServerCommand: TypeAlias = Kick | KickAll | SendTo | Broadcast | Ban | Unban | Shutdown

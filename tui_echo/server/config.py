@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeAlias
 
 if TYPE_CHECKING:  # tls.py reaches config.py through events.py
     from tui_echo.server.tls import TlsSettings
@@ -13,6 +14,9 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 12354  # the teaching server's port
 DEFAULT_FEED_LINES = 5000  # lines the monitor's feed keeps
 DEFAULT_WRITE_TIMEOUT = 30.0  # seconds a client may take none of its echo before it is cut off
+DEFAULT_BAN_SECONDS = 600.0  # how long a ban from the monitor lasts (--ban-minutes 10)
+
+Network: TypeAlias = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class Framing(StrEnum):
@@ -33,3 +37,8 @@ class ServerConfig:
     lifecycle_backlog: int = 10_000  # lifecycle events held past a full channel before accept pauses
     max_pending_sends: int = 64  # operator sends queued per client before more are refused
     tls: TlsSettings | None = None  # serve TLS echo with these settings; None: plain TCP
+    allow: tuple[Network, ...] = ()  # if any: only these may connect
+    deny: tuple[Network, ...] = ()  # never these (wins over allow)
+    max_per_ip: int | None = None  # clients at once from one address
+    accept_rate: float | None = None  # new connections a second from one address (bursts of as many)
+    ban_seconds: float = DEFAULT_BAN_SECONDS

@@ -24,9 +24,10 @@ from typing import assert_never
 
 import trio
 
+from tui_echo.server.access import AccessControl, ActiveBan, plain_host
 from tui_echo.server.binding import open_listeners
 from tui_echo.server.clients import ClientState, ClientStatus
-from tui_echo.server.commands import Broadcast, Kick, KickAll, SendTo, ServerCommand, Shutdown
+from tui_echo.server.commands import Ban, Broadcast, Kick, KickAll, SendTo, ServerCommand, Shutdown, Unban
 from tui_echo.server.config import Framing, ServerConfig
 from tui_echo.server.events import (
     EVENT_DATA_BYTES,
@@ -46,8 +47,9 @@ from tui_echo.server.events import (
     describe_error,
 )
 from tui_echo.server.outbox import EventOutbox
+from tui_echo.server.refusals import SUMMARY_SECONDS, RefusalCounter
 from tui_echo.server.tls import TlsSettings, describe_tls_error
-from tui_echo.text import format_address, plural
+from tui_echo.text import format_address, format_duration, plural
 
 # accept() failures that mean "out of resources for now": wait ACCEPT_RETRY_SECONDS and try
 # again (trio's serve_listeners does the same).
@@ -228,10 +230,12 @@ class EchoServer:
         self._services_scope: trio.CancelScope | None = None
         self._stopping = False
         self._line_framing = config.framing is Framing.LINE
-        # Totals of clients that already left, and of refused connections.
+        self._access = AccessControl(config)
+        self._refusals = RefusalCounter()
+        self._refusals_held = trio.Event()  # set when refusals wait for a summary
+        # Totals of clients that already left.
         self._clients_total = 0
         self._clients_peak = 0
-        self._refused_total = 0
         self._done_messages = 0
         self._done_bytes_in = 0
         self._done_bytes_out = 0
@@ -259,13 +263,18 @@ class EchoServer:
             clients_total=self._clients_total,
             clients_now=len(live),
             clients_peak=self._clients_peak,
-            refused_total=self._refused_total,
+            refused_total=self._refusals.total,
             messages_in=self._done_messages + sum(s.messages_in for s in live),
             bytes_in=self._done_bytes_in + sum(s.bytes_in for s in live),
             bytes_out=self._done_bytes_out + sum(s.bytes_out for s in live),
             events_skipped=self._outbox.dropped,
             tls_handshakes_failed=self._tls_failed_total,
+            refused_by_reason=dict(self._refusals.by_reason),
         )
+
+    def bans(self) -> tuple[ActiveBan, ...]:
+        """The banned addresses, soonest to end first. A ban whose ``until`` has passed is no longer in force."""
+        return tuple(ActiveBan(host, until + self._wall_offset) for host, until in self._access.bans())
 
     # ---- running -------------------------------------------------------
 
@@ -308,6 +317,7 @@ class EchoServer:
                             for listener in self._listeners:
                                 services.start_soon(self._accept_loop, listener)
                             services.start_soon(self._command_loop)
+                            services.start_soon(self._summarise_refusals)
                             if self.config.idle_timeout is not None:
                                 services.start_soon(self._reap_idle, self.config.idle_timeout)
                             if self.config.tls is not None:
@@ -320,6 +330,7 @@ class EchoServer:
                     self._report_handshake_failures_now()
                     for conn in list(self._connections.values()):
                         self._kick(conn, DisconnectReason.SERVER_SHUTDOWN)
+                self._publish_refusal_summary()
                 self._outbox.lifecycle(ServerStopped(at=self._wall_clock(), totals=self.totals()))
                 with trio.move_on_after(_STOP_DRAIN_SECONDS):
                     await self._outbox.drain()
@@ -380,15 +391,15 @@ class EchoServer:
             self._admit(sock, address[:2])
 
     def _admit(self, sock: socket.socket, peer: Peer) -> None:
-        max_clients = self.config.max_clients
-        if max_clients is not None and len(self._connections) + len(self._handshakes) >= max_clients:
+        """Admit or refuse one accepted connection, synchronously: the accept loop calls this for each."""
+        host = plain_host(peer[0])  # once, here: the table, the log, the rules and bans all see plain IPv4
+        if host is not peer[0]:
+            peer = (host, peer[1])
+        now = trio.current_time()
+        reason = self._access.check(host, now, len(self._connections) + len(self._handshakes))
+        if reason is not None:
             sock.close()
-            self._refused_total += 1
-            self._outbox.lifecycle(
-                ConnectionRefused(
-                    client_id=next(self._ids), peer=peer, at=self._wall_clock(), reason=RefusalReason.SERVER_FULL
-                )
-            )
+            self._refuse(next(self._ids), peer, now, reason)
             return
         sock.setblocking(False)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -409,6 +420,7 @@ class EchoServer:
             state.tls_cipher = cipher[0] if cipher else None
         conn = _Connection(state, sock, tls, self.config.write_timeout)
         self._connections[client_id] = conn
+        self._access.admitted(peer[0])
         self._clients_total += 1
         self._clients_peak = max(self._clients_peak, len(self._connections))
         self._outbox.lifecycle(
@@ -518,6 +530,28 @@ class EchoServer:
             bytes_out=state.bytes_out,
         )
 
+    def _refuse(self, client_id: int, peer: Peer, now: float, reason: RefusalReason) -> None:
+        """Count a refusal; publish it on its own only while refusals are few (see server/refusals.py)."""
+        if self._refusals.refused(reason, now):
+            self._outbox.lifecycle(
+                ConnectionRefused(client_id=client_id, peer=peer, at=now + self._wall_offset, reason=reason)
+            )
+        elif not self._refusals_held.is_set():
+            self._refusals_held.set()
+
+    async def _summarise_refusals(self) -> None:
+        """One ``RefusalsSummary`` per SUMMARY_SECONDS while refusals are held; asleep otherwise."""
+        while True:
+            await self._refusals_held.wait()
+            await trio.sleep(SUMMARY_SECONDS)
+            self._publish_refusal_summary()
+
+    def _publish_refusal_summary(self) -> None:
+        self._refusals_held = trio.Event()
+        summary = self._refusals.summary(self._wall_clock(), trio.current_time())
+        if summary is not None:
+            self._outbox.lifecycle(summary)
+
     # ---- one client ----------------------------------------------------
 
     async def _serve_client(self, conn: _Connection) -> None:
@@ -616,6 +650,7 @@ class EchoServer:
     def _retire(self, conn: _Connection, reason: DisconnectReason, error: str) -> None:
         state = conn.state
         del self._connections[state.client_id]
+        self._access.left(state.peer[0])
         self._done_messages += state.messages_in
         self._done_bytes_in += state.bytes_in
         self._done_bytes_out += state.bytes_out
@@ -683,10 +718,35 @@ class EchoServer:
                     self._notice("broadcast: no clients connected")
                 for conn in list(self._connections.values()):
                     self._queue_send(conn, data)
+            case Ban(client_id):
+                conn = self._connections.get(client_id)
+                if conn is None:
+                    self._notice(f"ban: no client #{client_id}")
+                else:
+                    self._ban(conn.state.peer[0])
+            case Unban(address):
+                host = plain_host(address)
+                if self._access.unban(host):
+                    self._notice(f"ban on {host} lifted")
+                else:
+                    self._notice(f"unban: {host} is not banned")
             case Shutdown():
                 self.stop()
             case _:
                 assert_never(command)
+
+    def _ban(self, host: str) -> None:
+        """Refuse ``host`` for the configured time and close every client from it."""
+        seconds = self.config.ban_seconds
+        if not self._access.ban(host, seconds, trio.current_time()):
+            self._notice(f"ban on {host} refused: the ban list is full")
+            return
+        closed = 0
+        for conn in list(self._connections.values()):
+            if conn.state.peer[0] == host and conn.close_reason is None:
+                self._kick(conn, DisconnectReason.BANNED)
+                closed += 1
+        self._notice(f"banned {host} for {format_duration(seconds)}; closed {plural(closed, 'client')}")
 
     def _notice(self, message: str) -> None:
         self._outbox.lifecycle(ServerNotice(message=message, at=self._wall_clock()))

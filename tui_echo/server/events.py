@@ -9,7 +9,8 @@ client's exact running totals, so that a consumer that missed data events
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TypeAlias
 
@@ -30,13 +31,18 @@ class DisconnectReason(StrEnum):
     IDLE_TIMEOUT = "idle timeout"
     SLOW_READER = "slow reader"  # took none of its echo for --write-timeout seconds
     SERVER_SHUTDOWN = "server shutdown"
+    BANNED = "banned"  # the operator banned its address (which also kicks it)
     ERROR = "error"
 
 
 class RefusalReason(StrEnum):
     """Why a connection was closed at the door, before it became a client."""
 
-    SERVER_FULL = "server full"
+    SERVER_FULL = "server full"  # --max-clients
+    DENIED = "denied"  # --allow / --deny
+    BANNED = "banned"  # the operator banned the address from the monitor
+    RATE_LIMITED = "rate limited"  # --accept-rate
+    PER_IP_LIMIT = "per-IP limit"  # --max-per-ip
 
 
 def describe_error(exc: OSError) -> str:
@@ -58,6 +64,7 @@ class ServerTotals:
     bytes_out: int
     events_skipped: int  # data events dropped because the consumer was behind
     tls_handshakes_failed: int = 0  # TLS connections that never became clients (plaintext, scanners, timeouts)
+    refused_by_reason: Mapping[RefusalReason, int] = field(default_factory=dict)  # adds up to refused_total
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -84,6 +91,28 @@ class ConnectionRefused:
     peer: Peer
     at: float
     reason: RefusalReason
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RefusalsSummary:
+    """Refusals not published one by one (a flood of them): how many of each reason over ``seconds``.
+
+    Past a few refusals a second, the server counts them instead of queueing an event for each,
+    so that a flood cannot back up the event path and pause accepting for everyone else.
+    """
+
+    at: float
+    seconds: float
+    counts: Mapping[RefusalReason, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def describe(self) -> str:
+        """The counts as a person reads them, busiest reason first: ``denied 950, rate limited 40``."""
+        ordered = sorted(self.counts.items(), key=lambda item: (-item[1], item[0]))
+        return ", ".join(f"{reason} {count}" for reason, count in ordered)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -147,6 +176,7 @@ ServerEvent: TypeAlias = (
     ServerListening
     | ClientConnected
     | ConnectionRefused
+    | RefusalsSummary
     | DataReceived
     | DataSent
     | ClientDisconnected

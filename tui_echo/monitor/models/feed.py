@@ -22,6 +22,7 @@ from tui_echo.server.events import (
     ConnectionRefused,
     DataReceived,
     DataSent,
+    RefusalsSummary,
     ServerEvent,
     ServerListening,
     ServerNotice,
@@ -116,6 +117,9 @@ class FeedIntake:
                     entries.append(FeedEntry.system(at, client_id, f"connected from {format_address(peer)}{tls}"))
                 case ConnectionRefused(peer=peer, at=at, reason=reason):
                     entries.append(FeedEntry.system(at, None, f"refused: {reason}: {format_address(peer)}"))
+                case RefusalsSummary(at=at, seconds=seconds):
+                    text = f"refused {plural(event.total, 'connection')} in {seconds:.1f} s: {event.describe()}"
+                    entries.append(FeedEntry.system(at, None, text))
                 case ClientDisconnected():
                     self._allowance.pop(event.client_id, None)
                     entries.append(FeedEntry.system(event.at, event.client_id, _goodbye(event)))
