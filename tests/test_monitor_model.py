@@ -273,3 +273,37 @@ def test_a_rate_spans_at_least_a_second_however_often_the_table_refreshes() -> N
     assert tracker.rows([state(1, 1)], now=10.02)[0].rate == 0.0  # one message in 20 ms is not 50 msg/s
     assert tracker.rows([state(1, 30)], now=11.0)[0].rate == 30.0
     assert tracker.rows([state(1, 31)], now=11.4)[0].rate == 30.0  # kept until the next full second
+
+
+def test_a_cut_feed_line_ends_on_a_whole_character() -> None:
+    data = b"a" + "ü".encode() * 150  # the 200-byte cut falls inside a two-byte character
+    entries = FeedIntake(lines_per_batch=10).entries(
+        [
+            DataReceived(
+                client_id=1, data=data, size=len(data), at=1.0, messages=1, messages_in=1, bytes_in=301, bytes_out=301
+            )
+        ],
+        now=1.0,
+    )
+    assert entries[0].text == "a" + "ü" * 99 + " … +102 B"  # 199 bytes shown, no fake \xc3
+
+
+def test_a_busy_note_never_follows_its_clients_disconnect_line() -> None:
+    intake = FeedIntake(lines_per_batch=1000)
+    intake.entries([echo(1, n) for n in range(10)], now=100.0)  # a burst of 10 shown; the next notes at 101.0
+    intake.entries([echo(1, n) for n in range(10, 20)], now=100.2)  # 2 more shown, 8 waiting for a note
+    goodbye = ClientDisconnected(
+        client_id=1,
+        peer=("127.0.0.1", 5001),
+        at=100.5,
+        reason=DisconnectReason.CLOSED_BY_PEER,
+        connected_at=99.0,
+        messages_in=20,
+        bytes_in=100,
+        bytes_out=100,
+    )
+    later = intake.entries([goodbye], now=100.5) + intake.entries([], now=101.5)
+    assert [e.text for e in later] == [
+        "busy: 8 lines not shown in the last second",
+        "disconnected: closed by peer · 20 msgs, 100 B in, after 1.5s",
+    ]

@@ -44,8 +44,8 @@ def client_record(kind: str, at: float, client_id: int, peer: str, **fields: obj
 
 def _data(data: bytes, size: int) -> Record:
     """A chunk's escaped text (an event carries at most EVENT_DATA_BYTES of it) and its full length."""
-    text, cut = escape_bytes(data, EVENT_DATA_BYTES)
-    return {"len": size, "data": text, "truncated": cut or size > len(data)}
+    text, shown = escape_bytes(data, EVENT_DATA_BYTES)
+    return {"len": size, "data": text, "truncated": shown < size}
 
 
 def event_record(event: ServerEvent, *, peer: str = "", clients_now: int = 0) -> Record:
