@@ -14,6 +14,7 @@ import warnings
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from textual.app import App
 from textual.pilot import Pilot
 from textual.widget import Widget
 
@@ -81,6 +82,18 @@ class Monitor:
 def screen_lines(widget: Widget) -> list[str]:
     """The text the widget draws now, line by line, as it would reach the terminal."""
     return ["".join(segment.text for segment in widget.render_line(y)) for y in range(widget.size.height)]
+
+
+def screen_text(app: App[None]) -> list[str]:
+    """The whole screen as the terminal shows it, line by line (border, scrollbars and all)."""
+    strips = app.screen._compositor.render_strips()  # the compositor is what reaches the terminal
+    return ["".join(segment.text for segment in strip) for strip in strips]
+
+
+def on_screen(widget: Widget) -> list[str]:
+    """The part of the screen the widget covers, border included."""
+    region = widget.region
+    return [line[region.x : region.right] for line in screen_text(widget.app)[region.y : region.bottom]]
 
 
 def run_monitor(test: Callable[[Monitor], Awaitable[None]], size: tuple[int, int] = SIZE, **settings: object) -> None:
