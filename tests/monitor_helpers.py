@@ -15,7 +15,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from textual.app import App
+from textual.command import CommandPalette
 from textual.pilot import Pilot
+from textual.widgets import OptionList
 from textual.widget import Widget
 
 from tui_echo.monitor.guest import GuestServer
@@ -77,6 +79,23 @@ class Monitor:
 
     def live_ids(self) -> list[int]:
         return [row.client_id for row in self.table.rows if not row.gone]
+
+    async def palette(self, query: str, command: str) -> None:
+        """Run ``command`` from the command palette, found by typing ``query``."""
+        await self.pilot.press("ctrl+p", *query)
+
+        def best_hit() -> str:
+            screen = self.app.screen
+            if not isinstance(screen, CommandPalette):
+                return ""
+            hits = screen.query_one(OptionList)
+            return str(hits.get_option_at_index(0).prompt) if hits.option_count else ""
+
+        await self.until(lambda: best_hit().startswith(command), f"the palette to offer {command!r}")
+        await self.pilot.press("enter")
+
+    def notifications(self) -> list[str]:
+        return [str(notification.message) for notification in self.app._notifications]
 
 
 def screen_lines(widget: Widget) -> list[str]:

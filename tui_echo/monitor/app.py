@@ -9,6 +9,7 @@ stays fixed whatever the load.
 
 from __future__ import annotations
 
+import os
 import time
 import traceback
 from collections.abc import Callable, Iterable
@@ -214,6 +215,14 @@ class MonitorApp(App[None]):
         self.notify("Closing every client…", timeout=2)
         await self.server.stop()
         self.exit()
+
+    def deliver_screenshot(
+        self, filename: str | None = None, path: str | None = None, time_format: str | None = None
+    ) -> str | None:
+        # Textual's default, ~/Downloads, is missing on most servers: save where the user started
+        # tui-echo, or where TEXTUAL_SCREENSHOT_LOCATION says. The notification names the file in full.
+        folder = path or os.path.abspath(os.path.expanduser(os.environ.get("TEXTUAL_SCREENSHOT_LOCATION") or "."))
+        return super().deliver_screenshot(filename, folder, time_format)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:  # type: ignore[type-arg]
         yield from super().get_system_commands(screen)
