@@ -43,15 +43,17 @@ DATA_LINES_PER_TICK = 80  # data lines added to the feed per tick at most (see t
 class MonitorApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "tui-echo"
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (80, "-wide")]  # the screen's class, for app.tcss
+    # The footer shows these in this order and cuts what does not fit: kicking and quitting come first.
     BINDINGS = [
         Binding("k", "kick", "Kick"),
         Binding("K", "kick_all", "Kick all"),
+        Binding("q", "quit", "Quit"),
+        Binding("s", "focus_send", "Send"),
         Binding("f", "filter", "Filter"),
         Binding("x", "hex", "Hex"),
         Binding("p", "pause", "Pause"),
-        Binding("c", "clear", "Clear"),
-        Binding("s", "focus_send", "Send"),
-        Binding("q", "quit", "Quit"),
+        Binding("c", "clear", "Clear", show=False),  # in the palette and the README; the footer has no room
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
     ]
