@@ -344,3 +344,13 @@ def test_a_screenshot_goes_where_textual_screenshot_location_says(
         assert (tmp_path / "shot.svg").exists()
 
     run_monitor(test)
+
+
+def test_the_palette_sorts_and_reverses_the_table() -> None:
+    async def test(monitor: Monitor) -> None:
+        await monitor.palette("sort connections", "Sort connections")
+        assert monitor.table.sort_key == "peer" and not monitor.table.sort_reverse
+        await monitor.palette("reverse sort", "Reverse sort")
+        assert monitor.table.sort_key == "peer" and monitor.table.sort_reverse
+
+    run_monitor(test)

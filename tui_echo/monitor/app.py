@@ -24,7 +24,7 @@ from textual.widgets import Button, Footer, Label
 from tui_echo.monitor import signals
 from tui_echo.monitor.models.feed import FeedIntake
 from tui_echo.monitor.models.stats import StatsModel
-from tui_echo.monitor.models.table import TableModel
+from tui_echo.monitor.models.table import RateWindow, TableModel
 from tui_echo.monitor.source import ServerSource
 from tui_echo.monitor.widgets.connections import ConnectionsTable
 from tui_echo.monitor.widgets.feed import Feed
@@ -72,6 +72,7 @@ class MonitorApp(App[None]):
         self._handle_signals = handle_signals
         self._table_model = TableModel()
         self._stats = StatsModel(server.addresses, clock())
+        self._rate_window = RateWindow(clock())
         self._intake = FeedIntake(DATA_LINES_PER_TICK)
         self._next_refresh = 0.0
         self._quitting = False
@@ -138,8 +139,9 @@ class MonitorApp(App[None]):
 
     def _refresh_numbers(self, now: float) -> None:
         self._next_refresh = now + REFRESH_SECONDS
-        self._table.update_rows(self._table_model.rows(self.server.clients(), now), now)
-        stats = self._stats.stats(self.server.totals(), now, self._intake.skipped)
+        window = self._rate_window.close(now)  # one window for the table and the stats: their msg/s agree
+        self._table.update_rows(self._table_model.rows(self.server.clients(), now, window), now)
+        stats = self._stats.stats(self.server.totals(), now, self._intake.skipped, window)
         self._stats_bar.show(stats)
         self._table_title.update(f"Connections · {stats.clients_now} now")
 
@@ -237,7 +239,5 @@ class MonitorApp(App[None]):
         yield SystemCommand("Pause feed", "Stop or resume scrolling the feed (p)", self.action_pause)
         yield SystemCommand("Clear feed", "Remove every line from the feed (c)", self.action_clear)
         yield SystemCommand("Send text", "Go to the send box (s)", self.action_focus_send)
-        yield SystemCommand("Sort connections", "Sort the table by the next column (o)", self._sort_next)
-
-    def _sort_next(self) -> None:
-        self._table.action_sort_next()
+        yield SystemCommand("Sort connections", "Sort the table by the next column (o)", self._table.action_sort_next)
+        yield SystemCommand("Reverse sort", "Reverse the table's order (O)", self._table.action_sort_reverse)
