@@ -1,12 +1,13 @@
 # Two commands for a fresh machine with python3 (3.11+) and make:
 #   make run    set up .venv and start tui-echo (ARGS="--port 0" to pass flags)
 #   make test   set up .venv with the test extras and run the whole suite
+#   make screenshot   retake the README's picture of the monitor (assets/monitor.svg)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: run test bench bench-full clean
+.PHONY: run test bench bench-full screenshot clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "tui-echo needs Python 3.11 or newer")'
@@ -39,6 +40,8 @@ bench: $(VENV)/.installed-bench
 bench-full: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/bench_echo.py --full --servers all
 	$(BIN)/python benchmarks/bench_accept.py
+screenshot: $(VENV)/.installed
+	$(BIN)/python scripts/screenshot.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis benchmarks/build

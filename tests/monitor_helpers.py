@@ -14,7 +14,10 @@ import warnings
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from textual.app import App
+from textual.command import CommandPalette
 from textual.pilot import Pilot
+from textual.widgets import OptionList
 from textual.widget import Widget
 
 from tui_echo.monitor.guest import GuestServer
@@ -77,10 +80,39 @@ class Monitor:
     def live_ids(self) -> list[int]:
         return [row.client_id for row in self.table.rows if not row.gone]
 
+    async def palette(self, query: str, command: str) -> None:
+        """Run ``command`` from the command palette, found by typing ``query``."""
+        await self.pilot.press("ctrl+p", *query)
+
+        def best_hit() -> str:
+            screen = self.app.screen
+            if not isinstance(screen, CommandPalette):
+                return ""
+            hits = screen.query_one(OptionList)
+            return str(hits.get_option_at_index(0).prompt) if hits.option_count else ""
+
+        await self.until(lambda: best_hit().startswith(command), f"the palette to offer {command!r}")
+        await self.pilot.press("enter")
+
+    def notifications(self) -> list[str]:
+        return [str(notification.message) for notification in self.app._notifications]
+
 
 def screen_lines(widget: Widget) -> list[str]:
     """The text the widget draws now, line by line, as it would reach the terminal."""
     return ["".join(segment.text for segment in widget.render_line(y)) for y in range(widget.size.height)]
+
+
+def screen_text(app: App[None]) -> list[str]:
+    """The whole screen as the terminal shows it, line by line (border, scrollbars and all)."""
+    strips = app.screen._compositor.render_strips()  # the compositor is what reaches the terminal
+    return ["".join(segment.text for segment in strip) for strip in strips]
+
+
+def on_screen(widget: Widget) -> list[str]:
+    """The part of the screen the widget covers, border included."""
+    region = widget.region
+    return [line[region.x : region.right] for line in screen_text(widget.app)[region.y : region.bottom]]
 
 
 def run_monitor(test: Callable[[Monitor], Awaitable[None]], size: tuple[int, int] = SIZE, **settings: object) -> None:

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -344,14 +345,50 @@ def test_json_without_headless_is_one_clear_line() -> None:
 
 
 def test_the_monitor_without_a_terminal_is_one_clear_line() -> None:
-    assert_user_error(run_cli(["--port", "0"]), "the monitor needs a terminal; use --headless")
+    assert_user_error(
+        run_cli(["--port", "0"]), "the monitor needs a terminal, but stdin, stdout and stderr are not terminals"
+    )
 
 
-def run_in_terminal(args: list[str]) -> tuple[int, str]:
-    """Run tui-echo with a pseudo-terminal as its terminal; return its exit code and what it wrote there."""
-    main, terminal = os.openpty()
+def test_the_monitor_with_stdout_redirected_says_so_and_points_to_headless(tmp_path: Path) -> None:
+    # tui-echo > out.txt: Textual sizes the screen from stdout, so it would draw at 80x24 whatever the terminal.
+    with open(tmp_path / "out.txt", "wb") as out:
+        code, output = run_in_terminal(["--port", "0"], stdout=out.fileno())
+    assert code == 2 and (tmp_path / "out.txt").read_bytes() == b""
+    assert output.strip().splitlines() == [
+        "tui-echo: error: the monitor needs a terminal, but stdout is not one; "
+        "use --headless to log to a pipe or file (see tui-echo --help)"
+    ]
+
+
+def test_the_web_driver_runs_the_monitor_over_pipes() -> None:
+    # textual-serve runs the app this way: TEXTUAL_DRIVER names the web driver, stdin/stdout/stderr are pipes.
+    env = {**os.environ, "TEXTUAL_DRIVER": "textual.drivers.web_driver:WebDriver"}
+    proc = subprocess.Popen(
+        [tui_echo_command(), "--port", "0"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
     try:
-        proc = subprocess.Popen([tui_echo_command(), *args], stdin=terminal, stdout=terminal, stderr=terminal)
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == b"__GANGLION__\n"  # the web driver's greeting: the app is up
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(TIMEOUT) == 0
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def run_in_terminal(args: list[str], stdout: int | None = None) -> tuple[int, str]:
+    """Run tui-echo with a pseudo-terminal as its terminal (and ``stdout``, unless given); return its exit code
+    and what it wrote there."""
+    main, terminal = os.openpty()
+    proc = subprocess.Popen(
+        [tui_echo_command(), *args], stdin=terminal, stdout=terminal if stdout is None else stdout, stderr=terminal
+    )
+    try:
         code = proc.wait(TIMEOUT)
         os.close(terminal)
         output = b""
@@ -365,6 +402,8 @@ def run_in_terminal(args: list[str]) -> tuple[int, str]:
             output += chunk
         return code, output.decode(errors="replace")
     finally:
+        proc.kill()
+        proc.wait()
         os.close(main)
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
+
+import pytest
 
 from textual.app import App, ComposeResult
-from textual.command import CommandPalette
-from textual.widgets import Checkbox, OptionList
+from textual.widgets import Checkbox
 
 from tui_echo.monitor.models.feed import Direction, FeedEntry
 from tui_echo.monitor.widgets.feed import Feed
@@ -93,17 +95,7 @@ def test_the_kick_all_button_and_the_command_palette_kick_too() -> None:
         assert await first.until_eof() == b""
         second = await monitor.connect()
         await monitor.until(lambda: monitor.live_ids() == [2], "the second client's row")
-        await monitor.pilot.press("ctrl+p", *"kick all clients")
-
-        def best_hit() -> str:
-            screen = monitor.app.screen
-            if not isinstance(screen, CommandPalette):
-                return ""
-            hits = screen.query_one(OptionList)
-            return str(hits.get_option_at_index(0).prompt) if hits.option_count else ""
-
-        await monitor.until(lambda: "Kick all clients" in best_hit(), "the palette to find the command")
-        await monitor.pilot.press("enter")
+        await monitor.palette("kick all clients", "Kick all clients")
         assert await second.until_eof() == b""
 
     run_monitor(test)
@@ -362,3 +354,43 @@ def test_a_plain_server_has_no_tls_column() -> None:
         assert "tls" not in screen_lines(monitor.table)[0].split()
 
     run_monitor(test, size=(140, 40))
+
+
+def test_the_palettes_screenshot_goes_to_the_current_directory_and_says_where(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no ~/Downloads, as on most servers
+    monkeypatch.delenv("TEXTUAL_SCREENSHOT_LOCATION", raising=False)
+    monkeypatch.chdir(tmp_path)
+
+    async def test(monitor: Monitor) -> None:
+        await monitor.palette("screenshot", "Screenshot")
+        await monitor.until(lambda: any("screenshot" in n for n in monitor.notifications()), "a notification")
+        (saved,) = tmp_path.glob("*.svg")
+        assert any(str(saved) in note for note in monitor.notifications()), monitor.notifications()
+        assert "tui-echo" in saved.read_text()
+
+    run_monitor(test)
+
+
+def test_a_screenshot_goes_where_textual_screenshot_location_says(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TEXTUAL_SCREENSHOT_LOCATION", str(tmp_path))
+
+    async def test(monitor: Monitor) -> None:
+        monitor.app.deliver_screenshot("shot.svg")
+        await monitor.until(lambda: any("shot.svg" in n for n in monitor.notifications()), "a notification")
+        assert (tmp_path / "shot.svg").exists()
+
+    run_monitor(test)
+
+
+def test_the_palette_sorts_and_reverses_the_table() -> None:
+    async def test(monitor: Monitor) -> None:
+        await monitor.palette("sort connections", "Sort connections")
+        assert monitor.table.sort_key == "peer" and not monitor.table.sort_reverse
+        await monitor.palette("reverse sort", "Reverse sort")
+        assert monitor.table.sort_key == "peer" and monitor.table.sort_reverse
+
+    run_monitor(test)

@@ -25,7 +25,7 @@ from tui_echo.monitor.models.feed import Direction, FeedIntake
 from tui_echo.monitor.models.hexdump import hex_line, hex_line_count
 from tui_echo.monitor.models.send_text import SendTextError, parse_send_text
 from tui_echo.monitor.models.stats import StatsModel
-from tui_echo.monitor.models.table import GONE_ROW_SECONDS, TableModel
+from tui_echo.monitor.models.table import GONE_ROW_SECONDS, RateWindow, TableModel
 from tui_echo.server.clients import ClientState, ClientStatus
 from tui_echo.text import format_count, format_duration
 
@@ -117,18 +117,18 @@ def state(client_id: int, messages: int, status: ClientStatus = ClientStatus.CON
 
 def test_rows_carry_exact_counts_and_rates_between_refreshes() -> None:
     tracker = TableModel()
-    first = tracker.rows([state(1, 10), state(2, 0)], now=110.0)
+    first = tracker.rows([state(1, 10), state(2, 0)], now=110.0, window=None)
     assert [(r.client_id, r.messages, r.rate) for r in first] == [(1, 10, 0.0), (2, 0, 0.0)]
-    second = tracker.rows([state(2, 6), state(1, 30, ClientStatus.CLOSING)], now=112.0)
+    second = tracker.rows([state(2, 6), state(1, 30, ClientStatus.CLOSING)], now=112.0, window=2.0)
     assert [(r.client_id, r.messages, r.rate, r.status) for r in second] == [
-        (1, 30, 10.0, "closing"),
+        (1, 30, 15.0, "closing"),  # all 30 of its messages came in this window, which it joined
         (2, 6, 3.0, "connected"),
     ]
 
 
 def test_a_departed_client_shows_its_reason_for_a_while_then_leaves() -> None:
     tracker = TableModel()
-    tracker.rows([state(1, 3)], now=110.0)
+    tracker.rows([state(1, 3)], now=110.0, window=None)
     tracker.client_left(
         ClientDisconnected(
             client_id=1,
@@ -142,9 +142,9 @@ def test_a_departed_client_shows_its_reason_for_a_while_then_leaves() -> None:
         ),
         now=111.0,
     )
-    (row,) = tracker.rows([], now=112.0)
+    (row,) = tracker.rows([], now=112.0, window=None)
     assert row.gone and row.status == "kicked" and row.messages == 3 and row.last_activity == 103.0
-    assert tracker.rows([], now=111.0 + GONE_ROW_SECONDS) == []
+    assert tracker.rows([], now=111.0 + GONE_ROW_SECONDS, window=None) == []
 
 
 def totals(messages: int, clients_now: int = 1) -> ServerTotals:
@@ -162,12 +162,12 @@ def totals(messages: int, clients_now: int = 1) -> ServerTotals:
 
 def test_stats_rates_peak_history_and_skips() -> None:
     stats = StatsModel((("127.0.0.1", 9),), started_at=0.0)
-    first = stats.stats(totals(1000, clients_now=2), now=1.0, feed_skipped=4)
+    first = stats.stats(totals(1000, clients_now=2), now=1.0, feed_skipped=4, window=1.0)
     assert (first.uptime, first.clients_now, first.clients_peak) == (1.0, 2, 5)
     assert first.messages_per_second == 1000.0 and first.bytes_per_second == 20_000.0
     assert first.feed_skipped == 7  # the server's skipped events and the monitor's own
     assert first.history == (1000.0,)
-    later = stats.stats(totals(1500), now=2.0, feed_skipped=4)
+    later = stats.stats(totals(1500), now=2.0, feed_skipped=4, window=1.0)
     assert later.messages_per_second == 500.0 and later.history == (1000.0, 500.0)
 
 
@@ -268,8 +268,53 @@ def test_feed_lines_for_the_life_of_a_client() -> None:
 
 
 def test_a_rate_spans_at_least_a_second_however_often_the_table_refreshes() -> None:
-    tracker = TableModel()
-    tracker.rows([state(1, 0)], now=10.0)
-    assert tracker.rows([state(1, 1)], now=10.02)[0].rate == 0.0  # one message in 20 ms is not 50 msg/s
-    assert tracker.rows([state(1, 30)], now=11.0)[0].rate == 30.0
-    assert tracker.rows([state(1, 31)], now=11.4)[0].rate == 30.0  # kept until the next full second
+    tracker, windows = TableModel(), RateWindow(10.0)
+    tracker.rows([state(1, 0)], now=10.0, window=windows.close(10.0))
+    assert tracker.rows([state(1, 1)], now=10.02, window=windows.close(10.02))[0].rate == 0.0  # not 50 msg/s
+    assert tracker.rows([state(1, 30)], now=11.0, window=windows.close(11.0))[0].rate == 30.0
+    assert tracker.rows([state(1, 31)], now=11.4, window=windows.close(11.4))[0].rate == 30.0  # kept until 12.0
+
+
+def test_a_lone_clients_msg_per_second_is_the_servers() -> None:
+    # Both are read at each refresh, 0.4 s apart; they close their windows together.
+    tracker, stats, windows = TableModel(), StatsModel((("127.0.0.1", 9),), started_at=0.0), RateWindow(0.0)
+    for step in range(1, 20):
+        now, messages = step * 0.4, int(step**1.5 * 300)  # an uneven load
+        window = windows.close(now)
+        (row,) = tracker.rows([state(1, messages)], now=now, window=window)
+        shown = stats.stats(totals(messages), now=now, feed_skipped=0, window=window)
+        assert row.rate == shown.messages_per_second
+
+
+def test_a_cut_feed_line_ends_on_a_whole_character() -> None:
+    data = b"a" + "ü".encode() * 150  # the 200-byte cut falls inside a two-byte character
+    entries = FeedIntake(lines_per_batch=10).entries(
+        [
+            DataReceived(
+                client_id=1, data=data, size=len(data), at=1.0, messages=1, messages_in=1, bytes_in=301, bytes_out=301
+            )
+        ],
+        now=1.0,
+    )
+    assert entries[0].text == "a" + "ü" * 99 + " … +102 B"  # 199 bytes shown, no fake \xc3
+
+
+def test_a_busy_note_never_follows_its_clients_disconnect_line() -> None:
+    intake = FeedIntake(lines_per_batch=1000)
+    intake.entries([echo(1, n) for n in range(10)], now=100.0)  # a burst of 10 shown; the next notes at 101.0
+    intake.entries([echo(1, n) for n in range(10, 20)], now=100.2)  # 2 more shown, 8 waiting for a note
+    goodbye = ClientDisconnected(
+        client_id=1,
+        peer=("127.0.0.1", 5001),
+        at=100.5,
+        reason=DisconnectReason.CLOSED_BY_PEER,
+        connected_at=99.0,
+        messages_in=20,
+        bytes_in=100,
+        bytes_out=100,
+    )
+    later = intake.entries([goodbye], now=100.5) + intake.entries([], now=101.5)
+    assert [e.text for e in later] == [
+        "busy: 8 lines not shown in the last second",
+        "disconnected: closed by peer · 20 msgs, 100 B in, after 1.5s",
+    ]

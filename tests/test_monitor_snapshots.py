@@ -1,7 +1,8 @@
 """Pictures of the monitor (pytest-textual-snapshot), from scripted data: no real ports or times.
 
-Update them after a deliberate change of look with ``pytest --snapshot-update``
-and check the new SVGs under tests/__snapshots__ by eye.
+One class per feature. Update them after a deliberate change of look with
+``pytest --snapshot-update`` and check the new SVGs under tests/__snapshots__
+by eye.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from .monitor_helpers import SIZE
 from .scripted_source import T0, classroom
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("TZ", "UTC")
     time.tzset()
@@ -40,25 +41,38 @@ def scripted_app(bans: tuple[ActiveBan, ...] = ()) -> MonitorApp:
 Compare = Callable[..., bool]
 
 
-@pytest.mark.usefixtures("utc")
-def test_main_screen(snap_compare: Compare) -> None:
-    assert snap_compare(scripted_app(), terminal_size=SIZE, press=["down"])
+class TestViews:
+    def test_main_screen(self, snap_compare: Compare) -> None:
+        assert snap_compare(scripted_app(), terminal_size=SIZE, press=["down"])
+
+    def test_hex_view(self, snap_compare: Compare) -> None:
+        assert snap_compare(scripted_app(), terminal_size=SIZE, press=["x"])
+
+    def test_light_theme(self, snap_compare: Compare) -> None:
+        def light(pilot: Pilot[None]) -> None:
+            pilot.app.theme = "textual-light"
+
+        assert snap_compare(scripted_app(), terminal_size=SIZE, run_before=light)
 
 
-@pytest.mark.usefixtures("utc")
-def test_hex_view(snap_compare: Compare) -> None:
-    assert snap_compare(scripted_app(), terminal_size=SIZE, press=["x"])
+class TestSizes:
+    """Every size from 50x14 up shows the client rows, their kick controls and Quit first."""
+
+    def test_smallest_50x14(self, snap_compare: Compare) -> None:
+        assert snap_compare(scripted_app(), terminal_size=(50, 14))
+
+    def test_80x24(self, snap_compare: Compare) -> None:
+        assert snap_compare(scripted_app(), terminal_size=(80, 24))
+
+    def test_wide_200x50(self, snap_compare: Compare) -> None:
+        assert snap_compare(scripted_app(), terminal_size=(200, 50))
 
 
-@pytest.mark.usefixtures("utc")
-def test_light_theme(snap_compare: Compare) -> None:
-    def light(pilot: Pilot[None]) -> None:
-        pilot.app.theme = "textual-light"
-
-    assert snap_compare(scripted_app(), terminal_size=SIZE, run_before=light)
+class TestSendBox:
+    def test_the_footer_offers_enter_and_esc_while_typing(self, snap_compare: Compare) -> None:
+        assert snap_compare(scripted_app(), terminal_size=(80, 24), press=["s", *"hi"])
 
 
-@pytest.mark.usefixtures("utc")
 class TestClientScreen:
     """Enter on a row: the client's numbers, its rate, its history and its send box."""
 
@@ -72,7 +86,6 @@ class TestClientScreen:
         assert snap_compare(scripted_app(), terminal_size=SIZE, press=["end", "enter"])
 
 
-@pytest.mark.usefixtures("utc")
 class TestHelp:
     """``?``: the marks, then every key."""
 

@@ -37,8 +37,7 @@ def test_invalid_utf8_bytes_show_as_hex() -> None:
 
 
 def test_long_data_is_cut_with_a_visible_mark() -> None:
-    text, truncated = escape_bytes(b"a" * 100, limit=10)
-    assert (text, truncated) == ("a" * 10, True)
+    assert escape_bytes(b"a" * 100, limit=10) == ("a" * 10, 10)
     assert preview(b"a" * 100, limit=10) == "a" * 10 + "…"
     assert preview(b"a" * 10, limit=10) == "a" * 10
 
@@ -56,3 +55,20 @@ def test_every_byte_is_accounted_for(data: bytes) -> None:
     decoded = shown.encode("utf-8", "surrogatepass").decode("unicode_escape").encode("latin-1", "backslashreplace")
     if all(b < 0x80 for b in data):
         assert decoded == data
+
+
+def test_a_cut_never_splits_a_character() -> None:
+    # "é" is two bytes: a cut after 3 bytes would fall inside the second one and show a fake \xc3.
+    assert escape_bytes("éé".encode(), limit=3) == ("é", 2)
+    assert preview("日本語".encode(), limit=4) == "日…"
+    assert preview(b"ab\xff\xfe", limit=3) == "ab\\xff…"  # invalid bytes are cut anywhere
+
+
+@given(st.text(max_size=100), st.integers(min_value=0, max_value=400))
+def test_cut_text_is_the_start_of_the_whole_text_never_a_fake_escape(text: str, limit: int) -> None:
+    data = text.encode()
+    whole, _ = escape_bytes(data, len(data))
+    shown, count = escape_bytes(data, limit)
+    assert whole.startswith(shown)
+    assert min(limit, len(data)) - 3 <= count <= min(limit, len(data))
+    assert data[:count].decode() == text[: len(data[:count].decode())]

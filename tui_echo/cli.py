@@ -202,6 +202,28 @@ def _tls_settings(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
     return None
 
 
+# Textual's terminal drivers, as TEXTUAL_DRIVER would name them.
+_TERMINAL_DRIVERS = ("", "textual.drivers.linux_driver:LinuxDriver", "textual.drivers.windows_driver:WindowsDriver")
+
+
+def _terminal_problem() -> str | None:
+    """Why the monitor cannot draw here, or None.
+
+    Textual's terminal driver reads keys from stdin, draws on stderr and takes the screen's size
+    from stdout: with stdout redirected it would draw at 80x24 whatever the terminal's size. Another
+    driver (textual-serve sets TEXTUAL_DRIVER to the web driver, which talks over pipes) needs none.
+    """
+    if os.environ.get("TEXTUAL_DRIVER", "") not in _TERMINAL_DRIVERS:
+        return None
+    streams = {"stdin": sys.stdin, "stdout": sys.stdout, "stderr": sys.stderr}
+    redirected = [name for name, stream in streams.items() if stream is None or not stream.isatty()]
+    if not redirected:
+        return None
+    if len(redirected) == 1:
+        return f"but {redirected[0]} is not one"
+    return f"but {', '.join(redirected[:-1])} and {redirected[-1]} are not terminals"
+
+
 def _run_monitor(config: ServerConfig, feed_lines: int) -> int:
     # Imported here: headless runs never load Textual.
     from tui_echo.monitor.app import MonitorApp
@@ -233,9 +255,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         for denied in args.deny:
             if allowed.version == denied.version and allowed.subnet_of(denied):
                 parser.error(f"--allow {allowed} lies inside --deny {denied}: nobody in it could connect")
-    # Textual reads keys from stdin and draws on stderr.
-    if not args.headless and not (sys.stdin.isatty() and sys.stderr.isatty()):
-        parser.error("the monitor needs a terminal; use --headless to log to a pipe or file")
+    if not args.headless:
+        problem = _terminal_problem()
+        if problem:
+            parser.error(f"the monitor needs a terminal, {problem}; use --headless to log to a pipe or file")
     config = ServerConfig(
         host=args.host,
         port=args.port,

@@ -46,8 +46,8 @@ def client_record(kind: str, at: float, client_id: int, peer: str, **fields: obj
 
 def data_fields(data: bytes, size: int) -> Record:
     """A chunk's escaped text (an event carries at most EVENT_DATA_BYTES of it) and its full length."""
-    text, cut = escape_bytes(data, EVENT_DATA_BYTES)
-    return {"len": size, "data": text, "truncated": cut or size > len(data)}
+    text, shown = escape_bytes(data, EVENT_DATA_BYTES)
+    return {"len": size, "data": text, "truncated": shown < size}
 
 
 def _tls_settings(config: ServerConfig) -> Record:

@@ -33,20 +33,48 @@ def _escape_char(ch: str) -> str:
     return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
 
-def escape_bytes(data: bytes, limit: int = 80) -> tuple[str, bool]:
-    """Return (inert text for at most ``limit`` bytes of ``data``, whether it was cut)."""
-    head = data[:limit]
-    truncated = len(data) > limit
+def char_boundary(data: bytes, limit: int) -> int:
+    """Where to cut ``data`` to keep at most ``limit`` bytes without splitting a UTF-8 character.
+
+    Only a valid character that straddles ``limit`` moves the cut back (by up to 3 bytes); invalid
+    bytes are shown as ``\\xNN`` one by one, so any place between them is a boundary.
+    """
+    if limit >= len(data):
+        return len(data)
+    for start in range(limit - 1, max(limit - 4, -1), -1):
+        byte = data[start]
+        if byte < 0x80:
+            return limit  # ASCII before the cut: nothing is split
+        if byte >= 0xC0:  # the lead byte of the character that reaches the cut
+            length = 2 if byte < 0xE0 else 3 if byte < 0xF0 else 4
+            if start + length <= limit:
+                return limit
+            try:
+                data[start : start + length].decode("utf-8")
+            except UnicodeDecodeError:
+                return limit  # not a character: its bytes show escaped either way
+            return start
+    return limit
+
+
+def escape_bytes(data: bytes, limit: int = 80) -> tuple[str, int]:
+    """Return (inert text for at most ``limit`` bytes of ``data``, how many bytes it shows).
+
+    A cut never splits a UTF-8 character, so it never shows a fake ``\\xNN``; fewer bytes than
+    ``len(data)`` shown means the text was cut.
+    """
+    end = char_boundary(data, limit)
+    head = data[:end]
     if _PLAIN_ASCII.fullmatch(head):
-        return head.decode("ascii"), truncated
+        return head.decode("ascii"), end
     text = head.decode("utf-8", "surrogateescape")
-    return "".join(map(_escape_char, text)), truncated
+    return "".join(map(_escape_char, text)), end
 
 
 def preview(data: bytes, limit: int = 80) -> str:
     """Inert text of ``data`` for one log line, with a visible mark when cut."""
-    text, truncated = escape_bytes(data, limit)
-    return text + TRUNCATION_MARK if truncated else text
+    text, shown = escape_bytes(data, limit)
+    return text + TRUNCATION_MARK if shown < len(data) else text
 
 
 # ---- addresses ----------------------------------------------------------

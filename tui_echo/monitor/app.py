@@ -9,6 +9,7 @@ stays fixed whatever the load.
 
 from __future__ import annotations
 
+import os
 import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator
@@ -27,7 +28,7 @@ from tui_echo.monitor import signals
 from tui_echo.monitor.models.feed import FeedEntry, FeedIntake
 from tui_echo.monitor.models.feed_export import ExportFormat, write_export
 from tui_echo.monitor.models.stats import StatsModel
-from tui_echo.monitor.models.table import TableModel
+from tui_echo.monitor.models.table import RateWindow, TableModel
 from tui_echo.monitor.screens.bans import BansScreen
 from tui_echo.monitor.screens.client_detail import ClientScreen
 from tui_echo.monitor.screens.confirm import ConfirmScreen
@@ -55,21 +56,23 @@ HELP_HELP = "This help: every key, and what the feed's marks mean"
 class MonitorApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "tui-echo"
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (80, "-wide")]  # the screen's class, for app.tcss
+    # The footer shows these in this order and cuts what does not fit: kicking and quitting come first.
     BINDINGS = [
         Binding("k", "kick", "Kick"),
         Binding("K", "kick_all", "Kick all"),
         Binding("b", "ban", "Ban"),
-        Binding("B", "bans", "Bans", show=False),  # the table's title says "N banned (B)" while there are bans
+        Binding("q", "quit", "Quit"),
+        Binding("s", "focus_send", "Send"),
+        Binding("question_mark", "help", "Help", key_display="?", tooltip=HELP_HELP),
         Binding("f", "filter", "Filter"),
         Binding("x", "hex", "Hex"),
         Binding("p", "pause", "Pause"),
-        Binding("c", "clear", "Clear"),
-        Binding("s", "focus_send", "Send"),
+        Binding("c", "clear", "Clear", show=False),  # in the palette and the README; the footer has no room
+        Binding("B", "bans", "Bans", show=False),  # the table's title says "N banned (B)" while there are bans
         Binding("w", "save('text')", "Save", show=False, tooltip=SAVE_HELP.format("text")),
         Binding("W", "save('jsonl')", "Save JSON", show=False, tooltip=SAVE_HELP.format("JSON Lines")),
-        Binding("question_mark", "help", "Help", key_display="?", tooltip=HELP_HELP),
         Binding("f1", "help", "Help", show=False, tooltip=HELP_HELP),
-        Binding("q", "quit", "Quit"),
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
     ]
@@ -93,6 +96,7 @@ class MonitorApp(App[None]):
         self._handle_signals = handle_signals
         self._table_model = TableModel()
         self._stats = StatsModel(server.addresses, clock())
+        self._rate_window = RateWindow(clock())
         self._intake = FeedIntake(DATA_LINES_PER_TICK)
         self._next_refresh = 0.0
         self._quitting = False
@@ -165,8 +169,9 @@ class MonitorApp(App[None]):
 
     def _refresh_numbers(self, now: float) -> None:
         self._next_refresh = now + REFRESH_SECONDS
-        self._table.update_rows(self._table_model.rows(self.server.clients(), now), now)
-        stats = self._stats.stats(self.server.totals(), now, self._intake.skipped)
+        window = self._rate_window.close(now)  # one window for the table and the stats: their msg/s agree
+        self._table.update_rows(self._table_model.rows(self.server.clients(), now, window), now)
+        stats = self._stats.stats(self.server.totals(), now, self._intake.skipped, window)
         self._stats_bar.show(stats)
         self._table_title.update(f"Connections · {stats.clients_now} now{self._bans_note(now)}")
         for screen in self._client_screens():
@@ -284,6 +289,14 @@ class MonitorApp(App[None]):
         await self.server.stop()
         self.exit()
 
+    def deliver_screenshot(
+        self, filename: str | None = None, path: str | None = None, time_format: str | None = None
+    ) -> str | None:
+        # Textual's default, ~/Downloads, is missing on most servers: save where the user started
+        # tui-echo, or where TEXTUAL_SCREENSHOT_LOCATION says. The notification names the file in full.
+        folder = path or os.path.abspath(os.path.expanduser(os.environ.get("TEXTUAL_SCREENSHOT_LOCATION") or "."))
+        return super().deliver_screenshot(filename, folder, time_format)
+
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:  # type: ignore[type-arg]
         yield from super().get_system_commands(screen)
         yield from self._screen_commands(screen)
@@ -302,7 +315,8 @@ class MonitorApp(App[None]):
         yield SystemCommand("Pause feed", "Stop or resume scrolling the feed (p)", self.action_pause)
         yield SystemCommand("Clear feed", "Remove every line from the feed (c)", self.action_clear)
         yield SystemCommand("Send text", "Go to the send box (s)", self.action_focus_send)
-        yield SystemCommand("Sort connections", "Sort the table by the next column (o)", self._sort_next)
+        yield SystemCommand("Sort connections", "Sort the table by the next column (o)", self._table.action_sort_next)
+        yield SystemCommand("Reverse sort", "Reverse the table's order (O)", self._table.action_sort_reverse)
         if self._stats.tls_fingerprint is not None:
             yield SystemCommand(
                 "TLS certificate fingerprint", "Show the whole SHA-256 fingerprint", self.action_tls_fingerprint
@@ -314,9 +328,6 @@ class MonitorApp(App[None]):
             self.notify("This server does not serve TLS.", severity="warning")
         else:
             self.notify(fingerprint, title="TLS certificate SHA-256", timeout=30)
-
-    def _sort_next(self) -> None:
-        self._table.action_sort_next()
 
     # ---- a client's own screen, saving, help --------------------------------
 

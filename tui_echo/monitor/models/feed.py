@@ -70,9 +70,9 @@ class FeedEntry:
     @classmethod
     def of_bytes(cls, at: float, client_id: int, direction: Direction, data: bytes, size: int) -> FeedEntry:
         """A data line from the first bytes of a chunk (``data``) and its full length (``size``)."""
-        text, cut = escape_bytes(data, TEXT_PREVIEW_BYTES)
-        if cut or size > len(data):
-            text += f" … +{format_size(size - TEXT_PREVIEW_BYTES)}"
+        text, shown = escape_bytes(data, TEXT_PREVIEW_BYTES)
+        if shown < size:
+            text += f" … +{format_size(size - shown)}"
         return cls(at=at, client_id=client_id, direction=direction, text=text, data=data[:HEX_KEEP_BYTES], size=size)
 
     @classmethod
@@ -85,6 +85,10 @@ def _goodbye(event: ClientDisconnected) -> str:
         f"disconnected: {event.why} · {plural(event.messages_in, 'msg')}, {format_size(event.bytes_in)} in, "
         f"after {format_duration(event.at - event.connected_at)}"
     )
+
+
+def _busy(unshown: int) -> str:
+    return f"busy: {plural(unshown, 'line')} not shown in the last second"
 
 
 class FeedIntake:
@@ -122,6 +126,9 @@ class FeedIntake:
                     entries.append(FeedEntry.system(at, None, text))
                 case ClientDisconnected():
                     self._allowance.pop(event.client_id, None)
+                    unshown = self._unshown.pop(event.client_id, 0)
+                    if unshown:  # now or never: a note after the goodbye would read as if it came back
+                        entries.append(FeedEntry.system(event.at, event.client_id, _busy(unshown)))
                     entries.append(FeedEntry.system(event.at, event.client_id, _goodbye(event)))
                 case ServerNotice(message=message, at=at):
                     entries.append(FeedEntry.system(at, None, message))
@@ -148,7 +155,4 @@ class FeedIntake:
         busiest = sorted(self._unshown.items(), key=lambda item: -item[1])[:BUSY_NOTES_PER_SECOND]
         self._unshown.clear()
         self._notes_due = now + 1.0
-        return [
-            FeedEntry.system(now, client_id, f"busy: {plural(count, 'line')} not shown in the last second")
-            for client_id, count in busiest
-        ]
+        return [FeedEntry.system(now, client_id, _busy(count)) for client_id, count in busiest]

@@ -1,4 +1,4 @@
-"""The stats bar's figures: the server's exact totals, rates over the last second, a minute of history.
+"""The stats bar's figures: the server's exact totals, rates over the last rate window, a minute of history.
 
 Pure logic, no trio, no Textual.
 """
@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from tui_echo.monitor.models.table import RATE_WINDOW
 from tui_echo.server.events import Peer, ServerTotals
 
 HISTORY_SECONDS = 60  # the sparkline's span, one sample a second
@@ -44,20 +43,20 @@ class StatsModel:
     def __init__(self, addresses: tuple[Peer, ...], started_at: float) -> None:
         self._addresses = addresses
         self._started_at = started_at
-        self._recent: deque[_Sample] = deque([_Sample(at=started_at, messages=0, bytes=0)])
+        self._window_mark = _Sample(at=started_at, messages=0, bytes=0)  # at the start of the rate window
+        self._messages_rate = 0.0
+        self._bytes_rate = 0.0
         self._history: deque[float] = deque(maxlen=HISTORY_SECONDS)
         self._history_mark = _Sample(at=started_at, messages=0, bytes=0)
         self.tls_fingerprint: str | None = None  # known once the server says it listens
 
-    def stats(self, totals: ServerTotals, now: float, feed_skipped: int) -> Stats:
+    def stats(self, totals: ServerTotals, now: float, feed_skipped: int, window: float | None) -> Stats:
+        """``window``: the length of the rate window that closed now (``RateWindow.close``), if one did."""
         sample = _Sample(at=now, messages=totals.messages_in, bytes=totals.bytes_in + totals.bytes_out)
-        self._recent.append(sample)
-        while len(self._recent) > 2 and self._recent[1].at <= now - RATE_WINDOW:
-            self._recent.popleft()
-        oldest = self._recent[0]
-        span = now - oldest.at
-        messages_rate = (sample.messages - oldest.messages) / span if span > 0 else 0.0
-        bytes_rate = (sample.bytes - oldest.bytes) / span if span > 0 else 0.0
+        if window is not None:
+            self._messages_rate = (sample.messages - self._window_mark.messages) / window
+            self._bytes_rate = (sample.bytes - self._window_mark.bytes) / window
+            self._window_mark = sample
         mark = self._history_mark
         if now - mark.at >= 1.0:
             self._history.append((sample.messages - mark.messages) / (now - mark.at))
@@ -72,8 +71,8 @@ class StatsModel:
             messages=totals.messages_in,
             bytes_in=totals.bytes_in,
             bytes_out=totals.bytes_out,
-            messages_per_second=messages_rate,
-            bytes_per_second=bytes_rate,
+            messages_per_second=self._messages_rate,
+            bytes_per_second=self._bytes_rate,
             feed_skipped=totals.events_skipped + feed_skipped,
             history=tuple(self._history),
             tls_fingerprint=self.tls_fingerprint,

@@ -1,8 +1,8 @@
 """The connections table's rows: live clients read at each refresh, departed ones for a while.
 
-Pure logic on the server's exact counts; a client's rate comes from the
-difference between two refreshes at least ``RATE_WINDOW`` apart. No trio, no
-Textual.
+Pure logic on the server's exact counts. No trio, no Textual. Every msg/s on
+screen, a client's here and the server's in the stats bar, is one definition:
+the messages counted in the last closed ``RateWindow``, divided by its length.
 """
 
 from __future__ import annotations
@@ -16,6 +16,22 @@ from tui_echo.server.events import ClientDisconnected, Peer
 GONE_ROW_SECONDS = 3.0  # how long a disconnected client's row shows its reason
 MAX_GONE_ROWS = 200  # past this many, rows of departed clients leave at once
 RATE_WINDOW = 1.0  # rates (here and in the stats bar) are averaged over at least this many seconds
+
+
+@dataclass(slots=True)
+class RateWindow:
+    """The windows every rate is measured over. One closes at the first refresh at least RATE_WINDOW
+    after the last one closed, for the table and the stats bar at once, so that their numbers agree
+    (a lone client's msg/s is the server's)."""
+
+    start: float
+
+    def close(self, now: float) -> float | None:
+        """The length of the window that closes now, or None if it is too early."""
+        if now - self.start < RATE_WINDOW:
+            return None
+        length, self.start = now - self.start, now
+        return length
 
 
 @dataclass(slots=True, kw_only=True)  # not frozen: a thousand are built per refresh, and frozen init is slow
@@ -42,9 +58,8 @@ class ConnectionRow:
 class _Seen:
     """What the tracker remembers of a live client between refreshes."""
 
-    messages: int  # at ``since``, the start of the current rate window
-    since: float
-    rate: float  # over the last full window
+    messages: int  # at the start of the current rate window (0 for a client that joined during it)
+    rate: float  # over the last closed window
     last_activity: float
 
 
@@ -79,22 +94,19 @@ class TableModel:
         )
         self._departed[event.client_id] = _Departed(row, now + GONE_ROW_SECONDS)
 
-    def _rate(self, state: ClientState, now: float) -> float:
-        """Messages per second over the last RATE_WINDOW or more: refreshes come at uneven times."""
+    def _rate(self, state: ClientState, window: float | None) -> float:
         seen = self._seen.get(state.client_id)
-        if seen is None:
-            self._seen[state.client_id] = _Seen(
-                messages=state.messages_in, since=now, rate=0.0, last_activity=state.last_activity
-            )
-            return 0.0
+        if seen is None:  # it connected during this window: every message it sent counts in it
+            seen = self._seen[state.client_id] = _Seen(messages=0, rate=0.0, last_activity=state.last_activity)
         seen.last_activity = state.last_activity
-        if now - seen.since >= RATE_WINDOW:
-            seen.rate = max(state.messages_in - seen.messages, 0) / (now - seen.since)
-            seen.messages, seen.since = state.messages_in, now
+        if window is not None:
+            seen.rate = max(state.messages_in - seen.messages, 0) / window
+            seen.messages = state.messages_in
         return seen.rate
 
-    def rows(self, clients: Iterable[ClientState], now: float) -> list[ConnectionRow]:
-        """Rows in client id order: live clients first read now, then recently departed ones."""
+    def rows(self, clients: Iterable[ClientState], now: float, window: float | None) -> list[ConnectionRow]:
+        """Rows in client id order: live clients first read now, then recently departed ones.
+        ``window``: the length of the rate window that closed now (``RateWindow.close``), if one did."""
         rows = []
         for state in clients:
             if state.client_id in self._departed:
@@ -107,7 +119,7 @@ class TableModel:
                 messages=state.messages_in,
                 bytes_in=state.bytes_in,
                 bytes_out=state.bytes_out,
-                rate=self._rate(state, now),
+                rate=self._rate(state, window),
                 status=str(state.status),
                 tls_version=state.tls_version,
                 tls_cipher=state.tls_cipher,

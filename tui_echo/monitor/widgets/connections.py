@@ -7,6 +7,7 @@ thirty visible ones cost. The cursor follows a client, not a row number.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -73,7 +74,11 @@ COLUMNS = (
     Column("status", "status", 16, False, lambda r, now: r.status, lambda r, now: r.status),
 )
 SORT_KEYS = tuple(column.key for column in COLUMNS)
-NARROW_DROPS = ("out", "idle", "tls", "age", "rate")  # columns left out, in this order, when the table is too narrow
+# On a narrow terminal, columns are left out in this order: the id, the count and the kick control stay.
+NARROW_DROPS = ("out", "idle", "tls", "age", "rate", "in", "status", "peer")
+# On a wide one, the peer grows to fit an IPv6 address and the status takes the rest, so the kick
+# controls sit at the right edge, under "Kick all".
+PEER_WIDEST = len("[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535")
 _GAP = 1
 
 
@@ -87,6 +92,10 @@ def _width_of(columns: tuple[Column, ...]) -> int:
     return sum(column.width + _GAP for column in columns) + len(KICK_LABEL)
 
 
+def _widen(columns: tuple[Column, ...], key: str, extra: int) -> tuple[Column, ...]:
+    return tuple(dataclasses.replace(c, width=c.width + extra) if c.key == key else c for c in columns)
+
+
 @functools.cache
 def _columns_fitting(width: int, tls: bool) -> tuple[Column, ...]:
     columns = COLUMNS if tls else tuple(column for column in COLUMNS if column.key != "tls")
@@ -94,6 +103,10 @@ def _columns_fitting(width: int, tls: bool) -> tuple[Column, ...]:
         if _width_of(columns) <= width:
             break
         columns = tuple(column for column in columns if column.key != key)
+    for key, widest in (("peer", PEER_WIDEST), ("status", width)):
+        column = next((column for column in columns if column.key == key), None)
+        if column is not None:
+            columns = _widen(columns, key, max(min(width - _width_of(columns), widest - column.width), 0))
     return columns
 
 
@@ -111,7 +124,7 @@ class ConnectionsTable(ScrollView, can_focus=True):
         Binding("pagedown", "page(1)", "Page down", show=False),
         Binding("home", "first", "First", show=False),
         Binding("end", "last", "Last", show=False),
-        Binding("o", "sort_next", "Sort"),
+        Binding("o", "sort_next", "Sort", show=False),  # the footer keeps its room for kick and quit
         Binding("O", "sort_reverse", "Reverse sort", show=False),
         Binding("enter", "details", "Client details", show=False),
     ]
@@ -179,7 +192,7 @@ class ConnectionsTable(ScrollView, can_focus=True):
     @property
     def columns(self) -> tuple[Column, ...]:
         """The columns that fit: on a narrow terminal the kick control stays in view, some numbers go."""
-        return _columns_fitting(self.size.width, self.show_tls)
+        return _columns_fitting(self.scrollable_content_region.width, self.show_tls)
 
     def header_span(self, key: str) -> tuple[int, int]:
         """Where a column's header is, in the table's content coordinates (clicking it sorts)."""
@@ -203,7 +216,7 @@ class ConnectionsTable(ScrollView, can_focus=True):
         self.refresh()
 
     def _resize(self) -> None:
-        self.virtual_size = Size(_width_of(self.columns), len(self._rows) + 1)  # + the header line
+        self.virtual_size = Size(0, len(self._rows) + 1)  # + the header line; the columns always fit the width
 
     def _sorted(self, rows: list[ConnectionRow]) -> list[ConnectionRow]:
         if self.sort_key == "id" and not self.sort_reverse:

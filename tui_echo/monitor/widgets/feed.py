@@ -4,6 +4,11 @@ A Line API widget over a bounded ring of entries: only the visible lines are
 ever rendered, so adding lines costs the same however many are kept. Client
 bytes arrive here already escaped (text view) or as raw bytes that only the
 hex dump renders; nothing from a client is ever read as markup.
+
+It follows the newest line unless the user scrolled up (scrolling back to the
+bottom follows again) or paused it. A line wider than the feed is cut with a
+visible ``…`` rather than scrolled sideways: the hex view and the filter show
+the rest, and there is no sideways scrollbar to steal a line from the view.
 """
 
 from __future__ import annotations
@@ -11,7 +16,8 @@ from __future__ import annotations
 import time
 from collections import deque
 
-from rich.cells import cell_len
+from typing import Any
+
 from rich.segment import Segment
 from rich.style import Style
 from textual.binding import Binding
@@ -26,6 +32,8 @@ from tui_echo.text import format_size
 
 LABEL_WIDTH = 7
 _INDENT = " " * (13 + LABEL_WIDTH + 2)
+_HEX_WIDTH = len(hex_line(bytes(BYTES_PER_LINE), 0))
+CUT_MARK = "…"
 
 # Client label colours, readable on dark and on light backgrounds respectively.
 _DARK_PALETTE = ("#5fafff", "#87d75f", "#ffaf5f", "#d787ff", "#5fd7d7", "#ff875f", "#d7d75f", "#ff87af")
@@ -58,7 +66,9 @@ class Feed(ScrollView, can_focus=True):
         self._entries: deque[FeedEntry] = deque()
         self._max_entries = max_entries
         self._rows: deque[tuple[FeedEntry, int]] = deque()  # (entry, line of it) for every shown line
-        self._widest = 0
+        self._follow = True  # show the newest line; off while the user has scrolled up from the bottom
+        self._moving = False  # the feed itself is scrolling, not the user
+        self._held = 0  # while paused: the lines in the view; newer ones wait below it, unseen
         self._unseen = 0  # lines added while paused
         self._style_cache: dict[tuple[int | None, Direction], dict[str, Style]] = {}
 
@@ -70,13 +80,21 @@ class Feed(ScrollView, can_focus=True):
         """The plain text of every line the feed would show, oldest first (for tests and copying)."""
         return [self._line_text(entry, part) for entry, part in self._rows]
 
+    @property
+    def following(self) -> bool:
+        """Whether the view shows the newest line, and will show the next one."""
+        return self._follow and not self.paused
+
+    def _line_total(self) -> int:
+        """The lines the view can reach: while paused, only those there when it paused."""
+        return self._held if self.paused else len(self._rows)
+
     # ---- adding and removing ------------------------------------------
 
     def add(self, entries: list[FeedEntry]) -> None:
         """Append a batch of entries: one call per UI tick."""
         if not entries:
             return
-        at_end = self.is_vertical_scroll_end
         dropped_rows = 0
         for entry in entries:
             if len(self._entries) >= self._max_entries:
@@ -88,20 +106,24 @@ class Feed(ScrollView, can_focus=True):
             added = self._add_rows(entry)
             if self.paused:
                 self._unseen += added
-        self._resize()
         if self.paused:
             # Keep the same lines in view while old ones fall off the top.
-            self.scroll_to(y=max(self.scroll_y - dropped_rows, 0), animate=False, immediate=True, force=True)
+            self._held = max(self._held - dropped_rows, 0)
+            self._resize()
+            if dropped_rows:
+                self._scroll_by_itself(max(self.scroll_y - dropped_rows, 0))
             self._update_title()
-        elif at_end:
-            self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
+        else:
+            self._resize()
+            self._show_newest()
         self.refresh()
 
     def clear(self) -> None:
         self._entries.clear()
         self._rows.clear()
-        self._widest = 0
+        self._held = 0
         self._unseen = 0
+        self._follow = True
         self._resize()
         self._update_title()
         self.refresh()
@@ -114,7 +136,6 @@ class Feed(ScrollView, can_focus=True):
             return 0
         count = self._line_count(entry)
         self._rows.extend((entry, part) for part in range(count))
-        self._widest = max(self._widest, self._width_of(entry))
         return count
 
     def _line_count(self, entry: FeedEntry) -> int:
@@ -122,22 +143,42 @@ class Feed(ScrollView, can_focus=True):
             return 1
         return 1 + hex_line_count(len(entry.data)) + (entry.size > len(entry.data))
 
-    def _width_of(self, entry: FeedEntry) -> int:
-        if self.hex_view and entry.direction is not Direction.SYSTEM:
-            return len(_INDENT) + 14 + 3 * BYTES_PER_LINE + BYTES_PER_LINE
-        return len(_INDENT) + cell_len(entry.text)  # wide characters take two cells
-
     def _rebuild(self) -> None:
         self._rows.clear()
-        self._widest = 0
         for entry in self._entries:
             self._add_rows(entry)
+        self._held = len(self._rows)  # a new view shows every line, paused or not
+        self._unseen = 0
+        self._follow = True
         self._resize()
-        self.scroll_end(animate=False, x_axis=False, force=True)  # after the new size is laid out
+        self._show_newest()
         self.refresh()
 
     def _resize(self) -> None:
-        self.virtual_size = Size(self._widest, len(self._rows))
+        self.virtual_size = Size(0, self._line_total())  # no sideways scrolling: wide lines are cut
+
+    # ---- following the newest line ----------------------------------------
+
+    def _show_newest(self) -> None:
+        if self.following:
+            self._scroll_by_itself(self.max_scroll_y)
+
+    def _scroll_by_itself(self, y: float) -> None:
+        self._moving = True
+        try:
+            self.scroll_to(y=y, animate=False, immediate=True, force=True)
+        finally:
+            self._moving = False
+
+    def _scroll_to(self, x: float | None = None, y: float | None = None, **options: Any) -> bool:
+        # Every scroll goes through here: keys, the mouse wheel, the scrollbar, and the feed's own.
+        scrolled = super()._scroll_to(x, y, **options)
+        if y is not None and not self._moving:
+            self._follow = self.scroll_target_y >= self.max_scroll_y  # up stops following; the bottom resumes
+        return scrolled
+
+    def on_resize(self) -> None:
+        self._show_newest()  # a new height moves the bottom
 
     # ---- modes -----------------------------------------------------------
 
@@ -151,9 +192,12 @@ class Feed(ScrollView, can_focus=True):
 
     def watch_paused(self, paused: bool) -> None:
         self._unseen = 0
-        if not paused:
-            self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
+        self._held = len(self._rows)
+        self._follow = True  # resuming shows the newest line
+        self._resize()
+        self._show_newest()
         self._update_title()
+        self.refresh()
 
     def _update_title(self) -> None:
         parts = ["Feed"]
@@ -180,9 +224,9 @@ class Feed(ScrollView, can_focus=True):
         return label.ljust(LABEL_WIDTH)
 
     def _line_text(self, entry: FeedEntry, part: int) -> str:
-        return "".join(text for text, _ in self._pieces(entry, part))
+        return "".join(text for text, _ in self._pieces(entry, part, _INDENT))
 
-    def _pieces(self, entry: FeedEntry, part: int) -> list[tuple[str, str]]:
+    def _pieces(self, entry: FeedEntry, part: int, indent: str) -> list[tuple[str, str]]:
         """The line's text in pieces, each with the name of its style."""
         if part == 0:
             head = [(_clock(entry.at) + " ", "time"), (self._label(entry), "label"), (f"{entry.direction} ", "mark")]
@@ -193,8 +237,8 @@ class Feed(ScrollView, can_focus=True):
             return [*head, (entry.text, "data")]
         offset = (part - 1) * BYTES_PER_LINE
         if offset < len(entry.data):
-            return [(_INDENT + hex_line(entry.data, offset), "data")]
-        return [(_INDENT + f"… {format_size(entry.size - len(entry.data))} more not kept", "cut")]
+            return [(indent + hex_line(entry.data, offset), "data")]
+        return [(indent + f"… {format_size(entry.size - len(entry.data))} more not kept", "cut")]
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
@@ -226,13 +270,23 @@ class Feed(ScrollView, can_focus=True):
         self._style_cache[key] = styles
         return styles
 
+    def _top(self) -> int:
+        """The first line in view. Following, it is worked out from the size now, so that the newest
+        line shows even before the scroll position catches up with a resize."""
+        if self.following:
+            return max(self._line_total() - self.scrollable_content_region.height, 0)
+        return self.scroll_offset.y
+
     def render_line(self, y: int) -> Strip:
-        scroll_x, scroll_y = self.scroll_offset
-        width = self.size.width
-        index = scroll_y + y
-        if index >= len(self._rows):
+        width = self.scrollable_content_region.width
+        index = self._top() + y
+        if index >= self._line_total():
             return Strip.blank(width, self.rich_style)
         entry, part = self._rows[index]
         styles = self._styles(entry)
-        strip = Strip([Segment(text, styles[style]) for text, style in self._pieces(entry, part)])
-        return strip.crop_extend(scroll_x, scroll_x + width, self.rich_style)
+        # Hex lines move left on a narrow feed, so that the dump fits whole.
+        indent = " " * max(min(len(_INDENT), width - _HEX_WIDTH), 0)
+        strip = Strip([Segment(text, styles[style]) for text, style in self._pieces(entry, part, indent)])
+        if strip.cell_length > width:
+            strip = Strip([*strip.crop(0, width - len(CUT_MARK)), Segment(CUT_MARK, styles["cut"])])
+        return strip.extend_cell_length(width, self.rich_style)

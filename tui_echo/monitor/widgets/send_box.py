@@ -15,8 +15,16 @@ from textual.widgets import Checkbox, Input, Label
 from tui_echo.monitor.models.send_text import SendTextError, parse_send_text
 
 
+class _TextInput(Input):
+    # Shown in the footer: while typing, the letter keys type, so Enter and Esc are what the footer can offer.
+    BINDINGS = [Binding("enter", "submit", "Send")]
+
+
 class SendBox(Horizontal):
-    BINDINGS = [Binding("escape", "leave", "Leave the send box", show=False)]
+    BINDINGS = [
+        Binding("escape", "leave", "Back"),
+        Binding("ctrl+t", "toggle_all", "To all"),
+    ]
 
     @dataclass
     class Submitted(Message):
@@ -36,7 +44,8 @@ class SendBox(Horizontal):
         super().__init__(id=id)
         self._target_label = Label("to —", id="send-target")
         self._to_all = Checkbox("all", id="send-all", compact=True)
-        self._input = Input(
+        self._to_all.can_focus = False  # Tab goes from the table to the feed to the text; ctrl+t or a click ticks it
+        self._input = _TextInput(
             placeholder=r"text to send; \n \r \t \0 \xNN \\ escapes; Enter sends", id="send-input", compact=True
         )
 
@@ -74,6 +83,9 @@ class SendBox(Horizontal):
             return
         self.post_message(self.Submitted(self, data, to_all))
         event.input.clear()
+
+    def action_toggle_all(self) -> None:
+        self._to_all.toggle()
 
     def action_leave(self) -> None:
         self.screen.focus_next()

@@ -25,7 +25,7 @@ class StatsText(Widget):
         stats = self.stats
         if stats is None:
             return Text("starting…")
-        text = Text()
+        text = Text(no_wrap=True, overflow="ellipsis")  # a line too long is cut, never wrapped onto the next
         text.append("listening ", style="dim")
         text.append(describe_addresses(stats.addresses), style="bold")
         if stats.tls_fingerprint is not None:
@@ -57,7 +57,7 @@ class StatsBar(Horizontal):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._text = StatsText(id="stats-text")
-        self._history_label = Label("msg/s, last minute", id="history-label")
+        self._history_label = Label("msg/s · 1 min", id="history-label")
         self._sparkline = Sparkline([], summary_function=max, id="history-sparkline")
         self._history: tuple[float, ...] = ()
 
@@ -73,4 +73,4 @@ class StatsBar(Horizontal):
             self._history = stats.history
             self._sparkline.data = [0.0] * (HISTORY_SECONDS - len(stats.history)) + list(stats.history)
             peak = max(stats.history, default=0.0)
-            self._history_label.update(f"msg/s, last minute · peak {format_count(peak)}")
+            self._history_label.update(f"msg/s · 1 min · peak {format_count(peak)}")
