@@ -31,10 +31,19 @@ PURE = modules("monitor/models") + [
         "server/binding.py",
         "headless/log.py",
         "monitor/source.py",
+        "control/paths.py",
+        "control/protocol.py",
+        "consoles/__init__.py",
+        "consoles/connection.py",
+        "monitor/remote.py",
     )
 ]
-NO_TEXTUAL = modules("server", "headless") + [PACKAGE / "cli.py", PACKAGE / "monitor" / "guest.py"]
-NO_TRIO = modules("monitor/widgets") + [PACKAGE / "monitor" / name for name in ("app.py", "signals.py")]
+NO_TEXTUAL = (
+    modules("server", "headless", "control")
+    + [PACKAGE / "consoles" / "main.py"]
+    + [PACKAGE / "cli.py", PACKAGE / "monitor" / "guest.py"]
+)
+NO_TRIO = modules("monitor/widgets") + [PACKAGE / "monitor" / name for name in ("app.py", "signals.py", "attached.py")]
 
 
 def imported_roots(module: Path) -> set[str]:

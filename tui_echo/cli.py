@@ -13,6 +13,8 @@ from importlib.metadata import version
 
 import trio
 
+from tui_echo.consoles import SUBCOMMANDS, SUBCOMMANDS_HELP
+from tui_echo.control.listener import ControlSettings
 from tui_echo.headless.runner import run_headless
 from tui_echo.server.binding import ListenError
 from tui_echo.server.config import (
@@ -76,7 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
         description="A multi-client TCP echo server with a live monitor of every connection and message.",
-        epilog="Example: tui-echo --port 0, then connect with nc 127.0.0.1 PORT (the monitor shows the port).",
+        epilog="Example: tui-echo --port 0, then connect with nc 127.0.0.1 PORT (the monitor shows the port).\n\n"
+        + SUBCOMMANDS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "--host",
@@ -136,6 +140,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="What counts as one message: each received chunk, as the classic server counts, "
         "or each newline-terminated line; the echo is the same either way (default chunk).",
     )
+    control = parser.add_mutually_exclusive_group()
+    control.add_argument(
+        "--control",
+        metavar="PATH",
+        help="The control socket consoles attach to (tui-echo attach, events, ctl) "
+        "(default $XDG_RUNTIME_DIR/tui-echo/PORT.sock).",
+    )
+    control.add_argument("--no-control", action="store_true", help="Open no control socket: no console can attach.")
     parser.add_argument(
         "--version", action="version", version=f"%(prog)s {version('tui-echo')}", help="Print the version and exit."
     )
@@ -158,12 +170,12 @@ def _silence_stdout() -> None:
     os.close(devnull)
 
 
-def _run_monitor(config: ServerConfig, feed_lines: int) -> int:
+def _run_monitor(config: ServerConfig, feed_lines: int, control: ControlSettings | None) -> int:
     # Imported here: headless runs never load Textual.
     from tui_echo.monitor.app import MonitorApp
     from tui_echo.monitor.guest import GuestServer
 
-    server = GuestServer(config)
+    server = GuestServer(config, control)
     server.listen()
     app = MonitorApp(server, feed_lines=feed_lines)
     app.run()
@@ -171,8 +183,13 @@ def _run_monitor(config: ServerConfig, feed_lines: int) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    if arguments and arguments[0] in SUBCOMMANDS:  # before the server's parser: its flags stay as they were
+        from tui_echo.consoles.main import run_subcommand
+
+        return run_subcommand(arguments)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(arguments)
     if args.json and not args.headless:
         parser.error("--json is for the headless log: add --headless")
     # Textual reads keys from stdin and draws on stderr.
@@ -186,17 +203,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         write_timeout=args.write_timeout,
         framing=Framing(args.framing),
     )
+    control = None if args.no_control else ControlSettings(args.control)
     _raise_fd_limit()
     if not args.headless:
         try:
-            return _run_monitor(config, args.feed_lines)
+            return _run_monitor(config, args.feed_lines, control)
         except ListenError as exc:
             print(f"{PROG}: error: {exc}", file=sys.stderr)
             return 2
     # Client bytes are escaped, but printable non-ASCII text is kept: never crash on encoding.
     sys.stdout.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
     try:
-        trio.run(run_headless, config, sys.stdout, args.json)
+        trio.run(run_headless, config, sys.stdout, args.json, control)
     except ListenError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2

@@ -64,6 +64,7 @@ def event_record(event: ServerEvent, *, peer: str = "", clients_now: int = 0) ->
                 "max_clients": config.max_clients,
                 "idle_timeout": config.idle_timeout,
                 "write_timeout": config.write_timeout,
+                "control": event.control or None,
             }
         case ClientConnected(client_id=client_id, peer=address, at=at):
             return client_record("connected", at, client_id, format_address(address), clients_now=clients_now)

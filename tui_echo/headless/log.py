@@ -95,7 +95,9 @@ class HumanFormat:
             f"idle timeout {f'{config.idle_timeout:g} s' if config.idle_timeout else 'off'}",
             f"write timeout {f'{config.write_timeout:g} s' if config.write_timeout else 'off'}",
         ]
-        return f"{_local_time(event.at)}  listening on {describe_addresses(event.addresses)} ({', '.join(limits)})"
+        control = f", control socket {event.control}" if event.control else ""
+        listening = f"listening on {describe_addresses(event.addresses)} ({', '.join(limits)})"
+        return f"{_local_time(event.at)}  {listening}{control}"
 
     def connected(self, event: ClientConnected, client: _ClientLog, clients_now: int) -> str:
         return _client_line(event.at, client, f"connected ({clients_now} now)")
@@ -233,6 +235,13 @@ class EventLog:
                 return [self.format.stopped(event)]
             case _:
                 assert_never(event)
+
+    def known_client(self, client_id: int, peer: str, at: float, messages_in: int, bytes_in: int) -> None:
+        """A client that connected before this log started (``tui-echo events`` on a running server):
+        its later lines get its peer, and its summaries count from these totals."""
+        client = self._new_client(client_id, peer, at)
+        self._mark_shown(client, at, messages_in, bytes_in)
+        self._clients[client_id] = client
 
     def tick(self, now: float) -> list[str]:
         """Summaries of what busy clients sent since their last line; call about once a second."""

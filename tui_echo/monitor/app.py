@@ -50,7 +50,7 @@ class MonitorApp(App[None]):
         Binding("p", "pause", "Pause"),
         Binding("c", "clear", "Clear"),
         Binding("s", "focus_send", "Send"),
-        Binding("q", "quit", "Quit"),
+        Binding("q", "quit", "Stop & quit"),  # attached (tui-echo attach), q detaches instead
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
     ]
@@ -76,6 +76,7 @@ class MonitorApp(App[None]):
         # Held, not queried: the timer may still fire while the screen is being taken down.
         self._stats_bar = StatsBar(id="stats")
         self._table_title = Label("Connections", id="table-title")
+        self._origin = Label("", id="origin")  # the control socket, or the server this console is attached to
         self._table = ConnectionsTable(id="connections")
         self._feed = Feed(feed_lines, id="feed")
         self._send_box = SendBox(id="send")
@@ -84,6 +85,7 @@ class MonitorApp(App[None]):
         yield self._stats_bar
         with Horizontal(id="table-bar"):
             yield self._table_title
+            yield self._origin
             kick_all = Button("✕ Kick all", id="kick-all", variant="error", compact=True)
             kick_all.can_focus = False  # Enter on a focused "Kick all" is too easy a mistake; K and the mouse reach it
             yield kick_all
@@ -96,6 +98,7 @@ class MonitorApp(App[None]):
         if self._handle_signals:
             self._remove_signal_handlers = signals.install(self.action_quit, self._hang_up, self.call_later)
         self.server.start(self._server_stopped)
+        self._origin.update(self.server.origin)
         self.set_interval(TICK_SECONDS, self._tick)
         self._tick()
         self._table.focus()
