@@ -220,21 +220,33 @@ async def test_each_bad_line_gets_an_error_and_repeated_errors_close_the_console
         await wrong_version.aclose()
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+JSON_VALUES = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=20), st.lists(st.integers(), max_size=3)
+)
+COMMAND_LINES = st.fixed_dictionaries(
+    {
+        "type": st.just("command"),
+        # every command but stop, which would end the server (as it should)
+        "command": st.one_of(st.sampled_from(sorted(set(protocol.COMMANDS) - {"stop"})), JSON_VALUES),
+    },
+    optional={
+        "id": st.one_of(st.integers(), st.text(max_size=5), JSON_VALUES),
+        "client": st.one_of(st.integers(min_value=-2, max_value=3), JSON_VALUES),
+        "data_b64": st.one_of(st.sampled_from(["aGk=", "", "!!", "aGk"]), JSON_VALUES),
+    },
+)
+OTHER_LINES = st.one_of(
+    st.binary(max_size=200).filter(lambda b: b"\n" not in b),
+    st.dictionaries(st.sampled_from(["type", "id", "version", "protocol"]), JSON_VALUES).map(json.dumps),
+    st.fixed_dictionaries({"type": st.sampled_from(["hello", "reply", "event"]), "version": JSON_VALUES}),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     lines=st.lists(
-        st.one_of(
-            st.binary(max_size=200).filter(lambda b: b"\n" not in b),
-            st.dictionaries(
-                st.sampled_from(["type", "id", "command", "client", "data_b64", "version", "protocol"]),
-                st.one_of(
-                    st.none(),
-                    st.booleans(),
-                    st.integers(),
-                    st.text(max_size=20),
-                    st.sampled_from(sorted(protocol.COMMANDS)),
-                ),
-            ).map(lambda d: json.dumps(d).encode()),
+        st.one_of(COMMAND_LINES.map(json.dumps), OTHER_LINES).map(
+            lambda x: x if isinstance(x, bytes) else (x.encode() if isinstance(x, str) else json.dumps(x).encode())
         ),
         max_size=12,
     ),
@@ -261,3 +273,4 @@ async def test_bad_input_never_crashes_or_stalls_the_server(tmp_path_factory, li
         await console.aclose()
         await client.aclose()
         await run.recorder.wait_for(lambda: run.recorder.of(ClientDisconnected))
+        assert not [n.message for n in run.recorder.of(ServerNotice) if "internal error" in n.message]

@@ -154,6 +154,10 @@ class ControlSocket:
         self._sessions_done = trio.Event()
         try:
             await ConsoleSession(self._server, stream, who, self.server_record).run()
+        except Exception as exc:  # a bug in one console's handling must not take the echo down with it
+            self._server.notice(f"{who} dropped after an internal error: {exc!r}")
+            with trio.CancelScope(shield=True), trio.move_on_after(0.5):
+                await stream.aclose()
         finally:
             self._consoles -= 1
             if not self._consoles:
