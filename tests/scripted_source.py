@@ -47,6 +47,10 @@ class ScriptedSource:
     def addresses(self) -> tuple[Peer, ...]:
         return (ADDRESS,)
 
+    @property
+    def origin(self) -> str:
+        return ""
+
     def start(self, on_stopped: Callable[[BaseException | None], None]) -> None:
         pass
 

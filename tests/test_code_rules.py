@@ -35,11 +35,20 @@ PURE = modules("monitor/models") + [
         "server/refusals.py",
         "headless/log.py",
         "monitor/source.py",
+        "control/paths.py",
+        "control/protocol.py",
+        "consoles/__init__.py",
+        "consoles/connection.py",
+        "monitor/remote.py",
     )
 ]
-NO_TEXTUAL = modules("server", "headless", "load") + [PACKAGE / "cli.py", PACKAGE / "monitor" / "guest.py"]
+NO_TEXTUAL = (
+    modules("server", "headless", "load", "control")
+    + [PACKAGE / "consoles" / "main.py"]
+    + [PACKAGE / "cli.py", PACKAGE / "monitor" / "guest.py"]
+)
 NO_TRIO = modules("monitor/widgets", "monitor/screens") + [
-    PACKAGE / "monitor" / name for name in ("app.py", "signals.py")
+    PACKAGE / "monitor" / name for name in ("app.py", "signals.py", "attached.py")
 ]
 
 

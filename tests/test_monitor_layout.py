@@ -25,7 +25,7 @@ def test_at_50x14_three_clients_their_kick_controls_the_stats_and_quit_show() ->
         assert all(line.rstrip(" ▁▂▃▄▅▆▇█").endswith("✕ kick") for line in table[1:4])
         screen = screen_text(monitor.app)
         assert screen[2].startswith(" messages 5 ") and screen[3].startswith(" rate ")
-        assert " q Quit " in screen[-1]
+        assert " q Stop & quit " in screen[-1]
 
     run_monitor(test, size=(50, 14))
 
@@ -35,7 +35,7 @@ def test_at_80x24_the_footer_keeps_quit_and_the_history_label_is_whole() -> None
         await five_clients(monitor)
         await monitor.until(lambda: "peak" in screen_text(monitor.app)[0], "a second of history")
         screen = screen_text(monitor.app)
-        assert " k Kick " in screen[-1] and " q Quit " in screen[-1]
+        assert " k Kick " in screen[-1] and " q Stop & quit " in screen[-1]
         assert re.search(r"msg/s · 1 min · peak [0-9.]+$", screen[0].rstrip()), screen[0]
 
     run_monitor(test, size=(80, 24))

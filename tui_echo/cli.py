@@ -13,6 +13,8 @@ from importlib.metadata import version
 import trio
 
 from tui_echo.arguments import OneLineParser, minutes, per_second, seconds, seconds_or_off, whole_number
+from tui_echo.consoles import SUBCOMMANDS, SUBCOMMANDS_HELP
+from tui_echo.control.listener import ControlSettings
 from tui_echo.headless.runner import run_headless
 from tui_echo.server.access import parse_network
 from tui_echo.server.binding import ListenError
@@ -50,7 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog=PROG,
         description="A multi-client TCP echo server with a live monitor of every connection and message.",
-        epilog="Example: tui-echo --port 0, then connect with nc 127.0.0.1 PORT (the monitor shows the port).",
+        epilog="Example: tui-echo --port 0, then connect with nc 127.0.0.1 PORT (the monitor shows the port).\n\n"
+        + SUBCOMMANDS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "--host",
@@ -160,6 +164,14 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"Close a TLS connection that has not finished its handshake by then "
         f"(default {HANDSHAKE_TIMEOUT_SECONDS:g}).",
     )
+    control = parser.add_mutually_exclusive_group()
+    control.add_argument(
+        "--control",
+        metavar="PATH",
+        help="The control socket consoles attach to (tui-echo attach, events, ctl) "
+        "(default $XDG_RUNTIME_DIR/tui-echo/PORT.sock).",
+    )
+    control.add_argument("--no-control", action="store_true", help="Open no control socket: no console can attach.")
     parser.add_argument(
         "--version", action="version", version=f"%(prog)s {version('tui-echo')}", help="Print the version and exit."
     )
@@ -224,29 +236,30 @@ def _terminal_problem() -> str | None:
     return f"but {', '.join(redirected[:-1])} and {redirected[-1]} are not terminals"
 
 
-def _run_monitor(config: ServerConfig, feed_lines: int) -> int:
+def _run_monitor(config: ServerConfig, feed_lines: int, control: ControlSettings | None) -> int:
     # Imported here: headless runs never load Textual.
     from tui_echo.monitor.app import MonitorApp
     from tui_echo.monitor.guest import GuestServer
 
-    server = GuestServer(config)
+    server = GuestServer(config, control)
     server.listen()
     app = MonitorApp(server, feed_lines=feed_lines)
     app.run()
     return app.return_code or 0
 
 
-SUBCOMMANDS = ("load",)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if argv and argv[0] == "load":
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    if arguments and arguments[0] == "load":
         from tui_echo.load.cli import main as load_main  # imported here: the server never loads it
 
-        return load_main(argv[1:])
+        return load_main(arguments[1:])
+    if arguments and arguments[0] in SUBCOMMANDS:  # before the server's parser: its flags stay as they were
+        from tui_echo.consoles.main import run_subcommand
+
+        return run_subcommand(arguments)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(arguments)
     if args.json and not args.headless:
         parser.error("--json is for the headless log: add --headless")
     if args.ban_minutes is not None and args.headless:
@@ -273,17 +286,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         accept_rate=args.accept_rate,
         ban_seconds=DEFAULT_BAN_SECONDS if args.ban_minutes is None else args.ban_minutes * 60,
     )
+    control = None if args.no_control else ControlSettings(args.control)
     _raise_fd_limit()
     if not args.headless:
         try:
-            return _run_monitor(config, args.feed_lines)
+            return _run_monitor(config, args.feed_lines, control)
         except ListenError as exc:
             print(f"{PROG}: error: {exc}", file=sys.stderr)
             return 2
     # Client bytes are escaped, but printable non-ASCII text is kept: never crash on encoding.
     sys.stdout.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
     try:
-        trio.run(run_headless, config, sys.stdout, args.json)
+        trio.run(run_headless, config, sys.stdout, args.json, control)
     except ListenError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2

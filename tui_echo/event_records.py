@@ -82,6 +82,7 @@ def event_record(event: ServerEvent, *, peer: str = "", clients_now: int = 0) ->
                 "deny": [str(network) for network in config.deny],
                 "tls": config.tls is not None,
                 **_tls_settings(config),
+                "control": event.control or None,
             }
         case ClientConnected(client_id=client_id, peer=address, at=at):
             tls = (

@@ -102,7 +102,9 @@ class HumanFormat:
             limits.append(f"deny {' '.join(map(str, config.deny))}")
         if config.tls is not None:
             limits.insert(0, f"TLS, handshake timeout {config.tls.handshake_timeout:g} s")
-        line = f"{local_time(event.at)}  listening on {describe_addresses(event.addresses)} ({', '.join(limits)})"
+        control = f", control socket {event.control}" if event.control else ""
+        listening = f"listening on {describe_addresses(event.addresses)} ({', '.join(limits)})"
+        line = f"{local_time(event.at)}  {listening}{control}"
         if config.tls is None:
             return line
         kind = (
@@ -262,6 +264,13 @@ class EventLog:
                 return [self.format.stopped(event)]
             case _:
                 assert_never(event)
+
+    def known_client(self, client_id: int, peer: str, at: float, messages_in: int, bytes_in: int) -> None:
+        """A client that connected before this log started (``tui-echo events`` on a running server):
+        its later lines get its peer, and its summaries count from these totals."""
+        client = self._new_client(client_id, peer, at)
+        self._mark_shown(client, at, messages_in, bytes_in)
+        self._clients[client_id] = client
 
     def tick(self, now: float) -> list[str]:
         """Summaries of what busy clients sent since their last line; call about once a second."""

@@ -9,6 +9,7 @@ from typing import TextIO
 
 import trio
 
+from tui_echo.control.listener import ControlSettings, open_control, serve_with_control
 from tui_echo.headless.log import EventLog, HumanFormat, JsonFormat
 from tui_echo.server.config import ServerConfig
 from tui_echo.server.echo_server import EchoServer
@@ -72,17 +73,21 @@ async def _stop_on_signal(server: EchoServer, everything: trio.CancelScope) -> N
             server.stop()
 
 
-async def run_headless(config: ServerConfig, stream: TextIO, json_lines: bool = False) -> None:
-    """Serve until SIGINT, SIGTERM or SIGHUP. Raises ListenError before anything runs if it cannot listen."""
+async def run_headless(
+    config: ServerConfig, stream: TextIO, json_lines: bool = False, control: ControlSettings | None = None
+) -> None:
+    """Serve until SIGINT, SIGTERM or SIGHUP. Raises ListenError before anything runs if it cannot listen
+    (or, with ``control``, open its control socket)."""
     send, receive = trio.open_memory_channel[ServerEvent](config.event_buffer)
     server = EchoServer(config, send)
     server.listen()
+    control_socket = open_control(server, control) if control is not None else None
     log = EventLog(JsonFormat() if json_lines else HumanFormat())
     async with trio.open_nursery() as nursery:
         nursery.start_soon(_stop_on_signal, server, nursery.cancel_scope)
         try:
             async with trio.open_nursery() as serving:
-                serving.start_soon(server.serve)
+                serving.start_soon(serve_with_control, server, control_socket)
                 await write_log(receive, log, stream)
         except* LogClosed:
             pass  # nobody reads the log any more: stop serving, quietly

@@ -61,8 +61,8 @@ class MonitorApp(App[None]):
     BINDINGS = [
         Binding("k", "kick", "Kick"),
         Binding("K", "kick_all", "Kick all"),
+        Binding("q", "quit", "Stop & quit"),  # attached (tui-echo attach), q detaches instead
         Binding("b", "ban", "Ban"),
-        Binding("q", "quit", "Quit"),
         Binding("s", "focus_send", "Send"),
         Binding("question_mark", "help", "Help", key_display="?", tooltip=HELP_HELP),
         Binding("f", "filter", "Filter"),
@@ -73,8 +73,8 @@ class MonitorApp(App[None]):
         Binding("w", "save('text')", "Save", show=False, tooltip=SAVE_HELP.format("text")),
         Binding("W", "save('jsonl')", "Save JSON", show=False, tooltip=SAVE_HELP.format("JSON Lines")),
         Binding("f1", "help", "Help", show=False, tooltip=HELP_HELP),
-        Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
-        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
+        Binding("ctrl+q", "quit", "Stop & quit", show=False, priority=True),
+        Binding("ctrl+c", "quit", "Stop & quit", show=False, priority=True),
     ]
 
     def __init__(
@@ -104,6 +104,7 @@ class MonitorApp(App[None]):
         # Held, not queried: the timer may still fire while the screen is being taken down.
         self._stats_bar = StatsBar(id="stats")
         self._table_title = Label("Connections", id="table-title")
+        self._origin = Label("", id="origin")  # the control socket, or the server this console is attached to
         self._table = ConnectionsTable(id="connections")
         self._feed = Feed(feed_lines, id="feed")
         self._send_box = SendBox(id="send")
@@ -112,6 +113,7 @@ class MonitorApp(App[None]):
         yield self._stats_bar
         with Horizontal(id="table-bar"):
             yield self._table_title
+            yield self._origin
             kick_all = Button("✕ Kick all", id="kick-all", variant="error", compact=True)
             kick_all.can_focus = False  # Enter on a focused "Kick all" is too easy a mistake; K and the mouse reach it
             yield kick_all
@@ -124,6 +126,7 @@ class MonitorApp(App[None]):
         if self._handle_signals:
             self._remove_signal_handlers = signals.install(self.action_quit, self._hang_up, self.call_later)
         self.server.start(self._server_stopped)
+        self._origin.update(self.server.origin)
         self.set_interval(TICK_SECONDS, self._tick)
         self._tick()
         self._table.focus()

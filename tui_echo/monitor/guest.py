@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import trio
 
 from tui_echo.server.access import ActiveBan
+from tui_echo.control.listener import ControlSettings, ControlSocket, open_control, serve_with_control
 from tui_echo.server.clients import ClientState
 from tui_echo.server.commands import ServerCommand, Shutdown
 from tui_echo.server.config import ServerConfig
@@ -32,9 +33,11 @@ HOST_TURNS_PER_TRIO_TURN = 5  # event-loop turns the host gets between two batch
 class GuestServer:
     """A ``ServerSource`` (see ``tui_echo.monitor.source``): ``listen()`` first, then ``start()`` inside the loop."""
 
-    def __init__(self, config: ServerConfig) -> None:
+    def __init__(self, config: ServerConfig, control: ControlSettings | None = None) -> None:
         send, self._events = trio.open_memory_channel[ServerEvent](min(config.event_buffer, MONITOR_EVENT_BUFFER))
         self._server = EchoServer(config, send)
+        self._control_settings = control
+        self._control: ControlSocket | None = None
         self._scope: trio.CancelScope | None = None
         self._done: asyncio.Future[None] | None = None
 
@@ -43,8 +46,17 @@ class GuestServer:
         return self._server.addresses
 
     def listen(self) -> tuple[Peer, ...]:
-        """Bind now, so that the command line can report a busy port before the screen opens."""
-        return self._server.listen()
+        """Bind now (and open the control socket), so that the command line can report a busy port
+        before the screen opens."""
+        addresses = self._server.listen()
+        if self._control_settings is not None and self._control is None:
+            self._control = open_control(self._server, self._control_settings)
+        return addresses
+
+    @property
+    def origin(self) -> str:
+        path = self._server.control_path
+        return f"control {path}" if path else ""
 
     def start(self, on_stopped: Callable[[BaseException | None], None]) -> None:
         loop = asyncio.get_running_loop()
@@ -80,7 +92,7 @@ class GuestServer:
 
     async def _run(self) -> None:
         with trio.CancelScope() as self._scope:
-            await self._server.serve()
+            await serve_with_control(self._server, self._control)
 
     def take_events(self, limit: int) -> list[ServerEvent]:
         events: list[ServerEvent] = []

@@ -21,6 +21,11 @@ class ServerSource(Protocol):
         """The real listening addresses (known before ``start``)."""
         ...
 
+    @property
+    def origin(self) -> str:
+        """Where consoles attach to this server, or what this console is attached to, for the screen."""
+        ...
+
     def start(self, on_stopped: Callable[[BaseException | None], None]) -> None:
         """Start serving from inside the running event loop. ``on_stopped`` gets the error
         if the server ends by itself with one, ``None`` if it ends cleanly."""

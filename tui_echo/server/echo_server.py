@@ -50,6 +50,7 @@ from tui_echo.server.outbox import EventOutbox
 from tui_echo.server.refusals import SUMMARY_SECONDS, RefusalCounter
 from tui_echo.server.tls import TlsSettings, describe_tls_error
 from tui_echo.text import format_address, format_duration, plural
+from tui_echo.server.subscription import Subscription
 
 # accept() failures that mean "out of resources for now": wait ACCEPT_RETRY_SECONDS and try
 # again (trio's serve_listeners does the same).
@@ -250,6 +251,8 @@ class EchoServer:
         # Deadlines run on trio's clock; events and client state show wall-clock times,
         # which are trio's clock plus this offset (set when serving starts).
         self._wall_offset = 0.0
+        # Where consoles attach (the control socket), for the first event; set before serve().
+        self.control_path = ""
 
     # ---- reading state -------------------------------------------------
 
@@ -275,6 +278,22 @@ class EchoServer:
     def bans(self) -> tuple[ActiveBan, ...]:
         """The banned addresses, soonest to end first. A ban whose ``until`` has passed is no longer in force."""
         return tuple(ActiveBan(host, until + self._wall_offset) for host, until in self._access.bans())
+
+    # ---- subscribers (consoles) ----------------------------------------
+
+    def subscribe(self) -> Subscription:
+        """A bounded copy of every event from now on (``close()`` it when done).
+
+        Read ``clients()`` and ``totals()`` in the same step, with no checkpoint
+        between, and the events continue exactly from that snapshot.
+        """
+        subscription = Subscription(trio.current_time(), self._outbox.unsubscribe)
+        self._outbox.subscribe(subscription)
+        return subscription
+
+    def notice(self, message: str) -> None:
+        """Tell every consumer something, e.g. who issued a command on the control socket."""
+        self._notice(message)
 
     # ---- running -------------------------------------------------------
 
@@ -305,7 +324,9 @@ class EchoServer:
             async with trio.open_nursery() as outer:
                 outer.start_soon(self._outbox.pump)
                 self._outbox.lifecycle(
-                    ServerListening(addresses=self.addresses, at=self._wall_clock(), config=self.config)
+                    ServerListening(
+                        addresses=self.addresses, at=self._wall_clock(), config=self.config, control=self.control_path
+                    )
                 )
                 async with trio.open_nursery() as clients:
                     self._clients_nursery = clients

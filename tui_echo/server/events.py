@@ -72,6 +72,7 @@ class ServerListening:
     addresses: tuple[Peer, ...]
     at: float
     config: ServerConfig  # the settings it serves with, for whoever reports them
+    control: str = ""  # the control socket's path, if consoles can attach
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -9,6 +9,10 @@ backlog is non-empty, data events are dropped too, so that the consumer sees
 everything in order. The backlog is bounded by pausing accept
 (``wait_for_room``) when it is long: each live client adds at most one more
 event (its disconnect).
+
+Subscribers (consoles on the control socket, ``tui_echo.server.subscription``)
+get a copy of every event, synchronously and without backpressure: each
+bounds itself. With none, they cost one check per event.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from collections import deque
 import trio
 
 from tui_echo.server.events import ServerEvent
+from tui_echo.server.subscription import Subscription
 
 FULL_PAUSE_SECONDS = 0.005  # after finding the channel full, data events are dropped unbuilt this long
 
@@ -31,24 +36,38 @@ class EventOutbox:
         self._consumer_gone = False
         self._full_until = 0.0  # trio clock
         self.dropped = 0  # data events the consumer never got
+        self.subscribers: list[Subscription] = []
 
     @property
     def backlog(self) -> int:
         """Lifecycle events waiting for room in the channel."""
         return len(self._backlog)
 
+    def subscribe(self, subscription: Subscription) -> None:
+        self.subscribers = [*self.subscribers, subscription]  # a new list: never changed while fed
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        self.subscribers = [s for s in self.subscribers if s is not subscription]
+
     def skip_if_full(self, now: float) -> bool:
         """True, counting a dropped data event, if the channel was full moments ago (``now``: trio clock).
 
-        Lets a busy client skip even building an event the consumer has no room for.
+        Lets a busy client skip even building an event the consumer has no room for
+        (unless a subscriber may want it).
         """
-        if now < self._full_until:
+        if now < self._full_until and not self.subscribers:
             self.dropped += 1
             return True
         return False
 
     def data(self, event: ServerEvent, now: float) -> None:
         """Offer a data event; it is dropped and counted if the consumer is behind."""
+        if self.subscribers:
+            for subscriber in self.subscribers:
+                subscriber.data(event, now)
+            if now < self._full_until:  # built for the subscribers: the consumer still has no room
+                self.dropped += 1
+                return
         if self._backlog or not self._offer(event):
             self.dropped += 1
             if not self._consumer_gone:
@@ -56,6 +75,8 @@ class EventOutbox:
 
     def lifecycle(self, event: ServerEvent) -> None:
         """Publish an event that must not be lost."""
+        for subscriber in self.subscribers:
+            subscriber.lifecycle(event)
         if self._consumer_gone or (not self._backlog and self._offer(event)):
             return
         if not self._consumer_gone:

@@ -1,0 +1,451 @@
+"""Consoles against real processes: the installed ``tui-echo`` serving headless, and attach, list,
+events and ctl (or a protocol client) talking to it over its control socket."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import queue
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tui_echo.consoles.connection import Connection
+from tui_echo.control import protocol
+from tui_echo.monitor.remote import RemoteSource
+
+from .helpers import TIMEOUT
+from .process import HeadlessProcess, is_root, needs_tool, run_cli, tui_echo_command
+from .test_e2e_tmux import Tmux
+
+
+class Lines:
+    """A process whose stdout lines are collected by a thread."""
+
+    def __init__(self, args: list[str]) -> None:
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.lines: list[str] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self._queue.put(line.rstrip("\n"))
+        self._queue.put(None)
+
+    def wait_for(self, predicate: Callable[[str], bool], timeout: float = TIMEOUT) -> str:
+        for line in self.lines:
+            if predicate(line):
+                return line
+        deadline = time.monotonic() + timeout
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                line = self._queue.get(timeout=remaining)
+            except queue.Empty:
+                break
+            if line is None:
+                raise AssertionError(f"output ended; got: {self.lines[-20:]}")
+            self.lines.append(line)
+            if predicate(line):
+                return line
+        raise AssertionError(f"no matching line within {timeout} s; got: {self.lines[-20:]}")
+
+    def has(self, text: str) -> bool:
+        return any(text in line for line in self.lines)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+
+
+@pytest.fixture
+def started() -> Iterator[list[HeadlessProcess | Lines]]:
+    processes: list[HeadlessProcess | Lines] = []
+    yield processes
+    for process in processes:
+        if isinstance(process, Lines) and process.proc.poll() is None:
+            os.kill(process.proc.pid, signal.SIGCONT)
+        process.close()
+
+
+def server(started: list[HeadlessProcess | Lines], path: Path, *args: str) -> HeadlessProcess:
+    process = HeadlessProcess("--control", str(path), *args)
+    started.append(process)
+    return process
+
+
+def console(started: list[HeadlessProcess | Lines], *args: str) -> Lines:
+    process = Lines([tui_echo_command(), *args])
+    started.append(process)
+    return process
+
+
+RAW_CONSOLE = """
+import json, sys
+from pathlib import Path
+from tui_echo.consoles.connection import Connection, ServerGone
+connection = Connection.open(Path(sys.argv[1]), events=True)
+print(json.dumps(connection.snapshot), flush=True)
+connection.sock.settimeout(None)
+try:
+    while True:
+        print(json.dumps(connection.read()), flush=True)
+except ServerGone:
+    pass
+"""
+
+
+def raw_console(started: list[HeadlessProcess | Lines], path: Path) -> Lines:
+    """A protocol client in its own process, printing every message: one we can stop and kill."""
+    process = Lines([sys.executable, "-c", RAW_CONSOLE, str(path)])
+    started.append(process)
+    process.wait_for(lambda line: '"type": "snapshot"' in line)
+    return process
+
+
+def echo(client: socket.socket, data: bytes) -> float:
+    """Send ``data``, read its echo, return the round trip in seconds."""
+    start = time.monotonic()
+    client.sendall(data)
+    got = b""
+    while len(got) < len(data):
+        chunk = client.recv(65536)
+        assert chunk, "EOF instead of the echo"
+        got += chunk
+    assert got == data
+    return time.monotonic() - start
+
+
+def until_attached(client: socket.socket, *consoles: Lines) -> None:
+    """Consoles attach in their own time: talk until every one of them has seen the client talk."""
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        echo(client, b"ping\n")
+        if all(c.has("ping") for c in consoles):
+            return
+        for c in consoles:
+            with contextlib.suppress(AssertionError):  # not yet: talk again
+                c.wait_for(lambda line: "ping" in line, timeout=0.2)
+        assert time.monotonic() < deadline, [c.lines[-5:] for c in consoles]
+
+
+def test_three_consoles_see_one_kick_and_a_detach_touches_nothing(started, tmp_path: Path) -> None:
+    path = tmp_path / "control.sock"
+    headless = server(started, path)
+    assert f"control socket {path}" in headless.first_line
+    victim = socket.create_connection(("127.0.0.1", headless.port), timeout=TIMEOUT)
+    bystander = socket.create_connection(("127.0.0.1", headless.port), timeout=TIMEOUT)
+    human = console(started, "events", str(headless.port))
+    as_json = console(started, "events", str(path), "--json")
+    mine = Connection.open(path, events=True)
+    until_attached(victim, human, as_json)
+
+    mine.send(protocol.command_message(1, "kick", client=1))
+    seen: list[dict] = []
+    while not any(m.get("event") == "disconnected" for m in seen):
+        seen.append(mine.read())
+    assert {"type": "reply", "id": 1, "ok": True} in seen
+    assert victim.recv(100) == b""  # EOF: the kick reached the client
+    human.wait_for(lambda line: "#1 127.0.0.1" in line and "disconnected: kicked" in line)
+    as_json.wait_for(lambda line: '"event":"disconnected"' in line and '"reason":"kicked"' in line)
+    issuer = f"#1 kicked by console uid {os.getuid()} pid {os.getpid()}"
+    for lines in (human, as_json, headless):
+        lines.wait_for(lambda line: issuer in line)
+
+    human.proc.send_signal(signal.SIGINT)  # one console leaves
+    assert human.proc.wait(TIMEOUT) == 0
+    for _ in range(3):
+        assert echo(bystander, b"still here\n") < 1.0
+    as_json.wait_for(lambda line: '"client":2' in line and "still here" in line)
+    while not any(m.get("event") == "data" and m.get("client") == 2 for m in seen):
+        seen.append(mine.read())
+    mine.close()
+    assert not any("#2" in line and "disconnected" in line for line in headless.lines)
+    bystander.close()
+
+
+def test_ctl_commands_and_exit_codes_against_a_headless_server(started, tmp_path: Path) -> None:
+    path = tmp_path / "control.sock"
+    headless = server(started, path)
+    client = socket.create_connection(("127.0.0.1", headless.port), timeout=TIMEOUT)
+    echo(client, b"hello\n")
+
+    table = run_cli(["ctl", str(path), "clients"])
+    assert table.returncode == 0, table.stderr
+    assert table.stdout.splitlines()[0].split()[:4] == ["ID", "PEER", "CONNECTED", "MSGS"]
+    assert table.stdout.splitlines()[1].split()[0] == "#1"
+    records = json.loads(run_cli(["ctl", str(headless.port), "clients", "--json"]).stdout)
+    assert [(r["client"], r["messages_in"], r["bytes_in"]) for r in records] == [(1, 1, 6)]
+
+    assert run_cli(["ctl", str(path), "send", "1", r"hi\x21\n"]).returncode == 0
+    assert client.recv(100) == b"hi!\n"
+    unknown = run_cli(["ctl", str(path), "kick", "#7"])
+    assert (unknown.returncode, unknown.stderr) == (1, "tui-echo ctl: error: no client #7 is connected\n")
+    bad = run_cli(["ctl", str(path), "kick", "seven"])
+    assert bad.returncode == 2 and "expected a client id" in bad.stderr and "Traceback" not in bad.stderr
+    bad_escape = run_cli(["ctl", str(path), "broadcast", r"\q"])
+    assert bad_escape.returncode == 2 and "Traceback" not in bad_escape.stderr
+    nowhere = run_cli(["ctl", str(tmp_path / "nothing.sock"), "clients"])
+    assert nowhere.returncode == 2 and "no control socket at" in nowhere.stderr
+
+    assert run_cli(["ctl", str(path), "kick", "1"]).returncode == 0
+    client.settimeout(TIMEOUT)
+    assert client.recv(100) == b""  # the client sees EOF
+    headless.wait_for_text(f"#1 kicked by console uid {os.getuid()}")
+    headless.wait_for_text("disconnected: kicked")
+
+    assert run_cli(["ctl", str(path), "stop"]).returncode == 0
+    assert headless.proc.wait(TIMEOUT) == 0
+    assert not path.exists()  # removed on a clean exit
+
+
+def test_list_finds_servers_and_a_bare_target_needs_exactly_one(started, tmp_path: Path, monkeypatch) -> None:
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))  # the children inherit it: a world of our own
+    nothing = run_cli(["ctl", "clients"])
+    assert nothing.returncode == 2 and "no running tui-echo server" in nothing.stderr
+    first = HeadlessProcess()
+    started.append(first)
+    default_path = runtime / "tui-echo" / f"{first.port}.sock"
+    assert f"control socket {default_path}" in first.first_line
+    assert run_cli(["ctl", "clients"]).returncode == 0  # the only one
+    elsewhere = tmp_path / "elsewhere.sock"
+    second = server(started, elsewhere)
+    listing = run_cli(["list"])
+    assert listing.returncode == 0
+    rows = listing.stdout.splitlines()
+    assert rows[0].split() == ["PORT", "PID", "UP", "CLIENTS", "SOCKET"]
+    found = {(row.split()[0], row.split()[1], row.split()[3], row.split()[4]) for row in rows[1:]}
+    assert found == {
+        (str(first.port), str(first.proc.pid), "0", str(default_path)),
+        (str(second.port), str(second.proc.pid), "0", str(elsewhere)),
+    }
+    several = run_cli(["ctl", "clients"])
+    assert several.returncode == 2 and "several servers" in several.stderr and str(elsewhere) in several.stderr
+    assert run_cli(["ctl", str(second.port), "clients"]).returncode == 0  # found through its entry
+
+    second.proc.kill()  # SIGKILL: its entry and socket stay behind
+    second.proc.wait()
+    listing = run_cli(["list"])
+    assert str(second.port) not in listing.stdout
+    assert run_cli(["ctl", "clients"]).returncode == 0  # the only one again
+
+
+def test_a_stale_socket_is_replaced_and_a_live_one_is_exit_2(started, tmp_path: Path) -> None:
+    path = tmp_path / "control.sock"
+    killed = server(started, path)
+    killed.proc.kill()
+    killed.proc.wait()
+    assert path.exists()  # what a killed server leaves
+    replacement = server(started, path)
+    assert run_cli(["ctl", str(path), "clients"]).returncode == 0
+    live = subprocess.run(
+        [tui_echo_command(), "--headless", "--port", "0", "--control", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    assert live.returncode == 2
+    assert live.stderr.splitlines() == [
+        f"tui-echo: error: a running server already answers on the control socket {path}; "
+        "stop it, or start this one with --control PATH or --no-control"
+    ]
+    assert replacement.proc.poll() is None
+
+
+def test_no_control_and_a_fallback_folder_that_is_not_private(started, tmp_path: Path) -> None:
+    bare = HeadlessProcess("--no-control")
+    started.append(bare)
+    assert "control socket" not in bare.first_line
+    shared = tmp_path / f"tui-echo-{os.getuid()}"
+    shared.mkdir(mode=0o755)
+    os.chmod(shared, 0o755)
+    env = {key: value for key, value in os.environ.items() if key != "XDG_RUNTIME_DIR"} | {"TMPDIR": str(tmp_path)}
+    done = subprocess.run(
+        [tui_echo_command(), "--headless", "--port", "0"], capture_output=True, text=True, timeout=TIMEOUT, env=env
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"tui-echo: error: {shared} has mode 0755, so other users can reach it")
+    assert len(done.stderr.splitlines()) == 1
+
+
+@pytest.mark.skipif(not is_root(), reason="needs root to act as another user")
+def test_another_user_is_refused_by_the_file_mode_and_by_the_peer_check(started, tmp_path: Path) -> None:
+    setpriv, socat = needs_tool("setpriv"), needs_tool("socat")
+    as_nobody = [setpriv, "--reuid", "nobody", "--regid", "nogroup", "--clear-groups", socat, "-t", "2", "-"]
+    folder = Path(tempfile.mkdtemp(prefix="tui-echo-test-"))  # pytest's own folders are closed to others
+    os.chmod(folder, 0o755)
+    path = folder / "control.sock"
+    headless = server(started, path)
+    denied = subprocess.run([*as_nobody, f"UNIX-CONNECT:{path}"], capture_output=True, text=True, timeout=TIMEOUT)
+    assert denied.returncode != 0 and "Permission denied" in denied.stderr  # the socket is 0600
+
+    os.chmod(path, 0o666)  # take the file mode away: the credential check must hold on its own
+    refused = subprocess.run(
+        [*as_nobody, f"UNIX-CONNECT:{path}"], input="", capture_output=True, text=True, timeout=TIMEOUT
+    )
+    assert json.loads(refused.stdout) == {
+        "type": "error",
+        "error": "not_allowed",
+        "message": f"only uid {os.getuid()} (or root) may attach",
+    }
+    headless.wait_for_text("notice: refused console uid 65534 pid")
+    headless.stop()
+    shutil.rmtree(folder)
+
+
+def test_a_stopped_or_killed_console_never_changes_the_echo(started, tmp_path: Path) -> None:
+    path = tmp_path / "control.sock"
+    headless = server(started, path)
+    busy = socket.create_connection(("127.0.0.1", headless.port), timeout=TIMEOUT)
+    busy.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    stopped = raw_console(started, path)
+    killed = raw_console(started, path)
+    echo(busy, b"warm up\n")
+
+    os.kill(stopped.proc.pid, signal.SIGSTOP)
+    os.kill(killed.proc.pid, signal.SIGKILL)
+    round_trips = []
+    came_and_went = False
+    deadline = time.monotonic() + 5.0
+    while time.monotonic() < deadline:
+        round_trips.append(echo(busy, b"x" * 64))
+        if not came_and_went and time.monotonic() > deadline - 2.5:  # a lifecycle while it is stopped
+            socket.create_connection(("127.0.0.1", headless.port), timeout=TIMEOUT).close()
+            came_and_went = True
+    os.kill(stopped.proc.pid, signal.SIGCONT)
+
+    round_trips.sort()
+    assert len(round_trips) > 2000, len(round_trips)  # thousands of echoes while a console was stopped
+    assert round_trips[len(round_trips) * 99 // 100] < 0.05, round_trips[-10:]
+    assert round_trips[-1] < 0.5, round_trips[-10:]
+    # The stopped console lost data events, with a count, but not the lifecycle.
+    stopped.wait_for(lambda line: '"event": "connected"' in line and '"client": 2' in line)
+    stopped.wait_for(lambda line: '"event": "disconnected"' in line and '"client": 2' in line)
+    dropped = stopped.wait_for(lambda line: '"type": "counts"' in line and '"data_dropped": 0,' not in line)
+    assert json.loads(dropped)["data_dropped"] > 1000
+    assert echo(busy, b"after\n") < 1.0
+    busy.close()
+    headless.wait_for_text("#1 127.0.0.1")
+    assert not any("Traceback" in line for line in headless.lines)
+
+
+def test_an_attached_consoles_counts_equal_the_servers_within_half_a_second_under_load(started, tmp_path: Path) -> None:
+    path = tmp_path / "control.sock"
+    headless = server(started, path)
+    stop, release = threading.Event(), threading.Event()
+    sent = [0] * 4
+    done = [threading.Event() for _ in sent]
+
+    def load(index: int) -> None:
+        with socket.create_connection(("127.0.0.1", headless.port), timeout=TIMEOUT) as client:
+            while not stop.is_set():
+                echo(client, b"y" * 32)
+                sent[index] += 1
+            done[index].set()
+            release.wait(TIMEOUT)  # stay connected: the console's per-client counts are checked too
+
+    threads = [threading.Thread(target=load, args=(i,), daemon=True) for i in range(4)]
+    for thread in threads:
+        thread.start()
+
+    async def watch() -> None:
+        source = RemoteSource(Connection.open(path, events=True))
+        source.start(lambda error: None)
+        try:
+            for _ in range(5):
+                await asyncio.sleep(0.3)
+                exact = Connection.open(path, events=False)  # the server's exact counts, now
+                exact.close()
+                truth = exact.snapshot["totals"]["messages_in"]
+                taken = time.monotonic()
+                while source.totals().messages_in < truth:
+                    assert time.monotonic() - taken < 0.5, (source.totals().messages_in, truth)
+                    await asyncio.sleep(0.01)
+            stop.set()
+            for finished in done:
+                await asyncio.to_thread(finished.wait, TIMEOUT)
+            total = sum(sent)
+            settled = time.monotonic()
+            while source.totals().messages_in != total or sum(c.messages_in for c in source.clients()) != total:
+                assert time.monotonic() - settled < 0.5, (source.totals().messages_in, total)
+                await asyncio.sleep(0.01)
+        finally:
+            release.set()
+            await source.stop()
+
+    asyncio.run(watch())
+
+
+def test_attach_through_a_forwarded_socket_in_a_real_terminal(started, tmp_path: Path) -> None:
+    socat, tmux_path = needs_tool("socat"), needs_tool("tmux")
+    path = tmp_path / "control.sock"
+    headless = server(started, path)
+    forwarded = tmp_path / "forwarded.sock"
+    forwarder = subprocess.Popen([socat, f"UNIX-LISTEN:{forwarded},fork", f"UNIX-CONNECT:{path}"])
+    tmux = Tmux(tmux_path)
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while not forwarded.exists():
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        client = socket.create_connection(("127.0.0.1", headless.port), timeout=TIMEOUT)
+        echo(client, b"hello through ssh\n")
+        tmux.run("new-session", "-d", "-x", "120", "-y", "40", "env PS1='$ ' bash --norc --noprofile")
+        tmux.run("send-keys", f"{shlex.quote(tui_echo_command())} attach {forwarded}; echo exit=$?", "Enter")
+        tmux.wait_for(rf"attached to pid {headless.proc.pid} · {forwarded}")
+        tmux.wait_for(r"#1 +127\.0\.0\.1:\d+ .* 1 +18 B +18 B .*connected")
+        tmux.wait_for(r"q Detach .*S Stop server")
+
+        assert run_cli(["ctl", str(path), "kick", "1"]).returncode == 0  # another console kicks
+        tmux.wait_for(r"#1 kicked by console uid \d+ pid \d+")
+        tmux.wait_for(r"disconnected: kicked")
+        assert client.recv(100) == b""
+
+        other = socket.create_connection(("127.0.0.1", headless.port), timeout=TIMEOUT)
+        tmux.wait_for(r"#2 +127\.0\.0\.1")
+        tmux.run("send-keys", "q")  # detach: the server and its client carry on
+        tmux.wait_for(r"(?m)^exit=0$")
+        assert echo(other, b"still served\n") < 1.0
+        assert headless.proc.poll() is None
+
+        tmux.run("send-keys", "clear", "Enter")
+        tmux.run("send-keys", f"{shlex.quote(tui_echo_command())} attach {forwarded}; echo exit=$?", "Enter")
+        tmux.wait_for(r"#2 +127\.0\.0\.1")
+        headless.proc.kill()  # the server goes away under the console
+        tmux.wait_for(r"The server went away")
+        tmux.run("send-keys", "q")
+        tmux.wait_for(r"(?m)^exit=0$")
+        assert "Traceback" not in tmux.screen()
+        other.close()
+    finally:
+        subprocess.run([tmux.tmux, "-L", tmux.socket, "kill-server"], capture_output=True)
+        forwarder.terminate()
+        forwarder.wait()
+
+
+def test_help_lists_the_subcommands_and_each_has_its_own() -> None:
+    done = run_cli(["--help"])
+    assert done.returncode == 0
+    for word in ("attach", "list", "events", "ctl", "--control", "--no-control"):
+        assert word in done.stdout
+    for name in ("attach", "list", "events", "ctl"):
+        sub = run_cli([name, "--help"])
+        assert sub.returncode == 0 and f"tui-echo {name}" in sub.stdout
+    unknown = run_cli(["ctl", "reboot"])
+    assert unknown.returncode == 2 and "Traceback" not in unknown.stderr

@@ -1,0 +1,16 @@
+"""Consoles of a running server, over its control socket: attach, list, events, ctl."""
+
+SUBCOMMANDS = ("attach", "list", "events", "ctl")
+SUBCOMMANDS_HELP = """\
+consoles of a running server (each has --help):
+  tui-echo attach [TARGET]         open the monitor on a running server; q detaches, the server carries on
+  tui-echo list                    the running servers: port, pid, uptime, clients, control socket
+  tui-echo events [TARGET] [--json]
+                                   stream a running server's events, like docker events
+  tui-echo ctl [TARGET] COMMAND    clients [--json] | kick ID | kick-all | send ID TEXT | broadcast TEXT | stop
+TARGET is a port, a control socket path, or nothing for the only running server.
+
+load any echo server:
+  tui-echo load [HOST:]PORT [-c N] [-d SECONDS] [--size BYTES | --message TEXT] [--rate N] [--pipeline N]
+                [--ramp SECONDS] [--workers N] [--json]
+                                   check every echoed byte; latency percentiles, vmbench-style JSON"""

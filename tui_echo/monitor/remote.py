@@ -1,0 +1,230 @@
+"""A ``ServerSource`` over a running server's control socket: the monitor, attached. No trio, no Textual.
+
+The connection is opened and greeted before the screen opens
+(``tui_echo.consoles.connection``); from ``start`` on, an asyncio task reads
+the socket in the app's own event loop and keeps a mirror of the server's
+clients and totals, which the server's snapshot, events and counts messages
+keep exact. Commands go out as command messages; a refusal comes back as a
+notice in the feed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from tui_echo.consoles.connection import Connection, ConsoleError
+from tui_echo.control import protocol
+from tui_echo.control.protocol import ProtocolError
+from tui_echo.server.access import ActiveBan
+from tui_echo.server.clients import ClientState
+from tui_echo.server.commands import ServerCommand
+from tui_echo.server.events import (
+    ClientConnected,
+    ClientDisconnected,
+    DataReceived,
+    DataSent,
+    Peer,
+    ServerEvent,
+    ServerNotice,
+    ServerStopped,
+    ServerTotals,
+)
+
+EVENT_LIMIT = 10_000  # events waiting for the app's tick; the server sends a few hundred a second at most
+WRITE_BUFFER_LIMIT = 1 << 20  # commands waiting to go out before send() says "busy"
+
+
+class RemoteSource:
+    def __init__(self, connection: Connection) -> None:
+        self.path: Path = connection.path
+        self._ids = itertools.count(1)
+        self._task: asyncio.Task[None] | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._closing = False
+        self.gone_reason = ""  # why the connection ended, when it did
+        self.stopped_by_server = False  # the server said "stopped" (it did not just vanish)
+        self._adopt(connection)
+
+    def _adopt(self, connection: Connection) -> None:
+        self._connection = connection
+        self.server: dict[str, Any] = connection.server
+        self._addresses: tuple[Peer, ...] = protocol.server_addresses(connection.server)
+        self.started_at = protocol.parse_time(connection.server["started"])
+        self._events: deque[ServerEvent] = deque()
+        self.events_dropped = 0  # events this console had no room for (it was not drawing)
+        self._load(connection.snapshot)
+        self.gone_reason = ""
+        self.stopped_by_server = False
+
+    def _load(self, snapshot: dict[str, Any]) -> None:
+        clients = (protocol.decode_client(record) for record in snapshot["clients"])
+        self._clients: dict[int, ClientState] = {state.client_id: state for state in clients}
+        self._totals = protocol.decode_totals(snapshot["totals"])
+        self._bans = protocol.decode_bans(snapshot.get("bans", ()))
+        self._data_dropped = int(snapshot.get("data_dropped", 0))
+
+    # ---- what the app reads ------------------------------------------------
+
+    @property
+    def addresses(self) -> tuple[Peer, ...]:
+        return self._addresses
+
+    @property
+    def pid(self) -> int:
+        return int(self.server["pid"])
+
+    @property
+    def origin(self) -> str:
+        return f"attached to pid {self.pid} · {self.path}"
+
+    def clients(self) -> Iterable[ClientState]:
+        return self._clients.values()
+
+    def totals(self) -> ServerTotals:
+        # "skipped" on a console is what this console did not get: the server's cap, and its own queue.
+        totals = self._totals
+        return ServerTotals(
+            clients_total=totals.clients_total,
+            clients_now=len(self._clients),
+            clients_peak=totals.clients_peak,
+            refused_total=totals.refused_total,
+            messages_in=totals.messages_in,
+            bytes_in=totals.bytes_in,
+            bytes_out=totals.bytes_out,
+            events_skipped=self._data_dropped + self.events_dropped,
+            tls_handshakes_failed=totals.tls_handshakes_failed,
+        )
+
+    def bans(self) -> tuple[ActiveBan, ...]:
+        return self._bans
+
+    def take_events(self, limit: int) -> list[ServerEvent]:
+        events = self._events
+        return [events.popleft() for _ in range(min(limit, len(events)))]
+
+    # ---- running -------------------------------------------------------------
+
+    def start(self, on_stopped: Callable[[BaseException | None], None]) -> None:
+        self._closing = False
+        self._task = asyncio.get_running_loop().create_task(self._read(on_stopped))
+
+    async def _read(self, on_stopped: Callable[[BaseException | None], None]) -> None:
+        connection = self._connection
+        connection.sock.setblocking(False)
+        reader, writer = await asyncio.open_unix_connection(sock=connection.sock, limit=protocol.MAX_LINE_BYTES + 2)
+        self._writer = writer
+        try:
+            leftover = bytes(connection.buffer)  # read with the snapshot, not yet handled
+            connection.buffer.clear()
+            *lines, rest = leftover.split(b"\n")
+            for line in lines:
+                self._handle(protocol.decode(line))
+            partial = rest
+            while True:
+                line = await reader.readline()
+                if not line.endswith(b"\n"):
+                    self.gone_reason = "the server closed the connection"
+                    break
+                self._handle(protocol.decode(partial + line[:-1]))
+                partial = b""
+        except (ConnectionError, OSError) as exc:
+            self.gone_reason = f"the connection broke: {exc}"
+        except (ProtocolError, ValueError, KeyError, TypeError) as exc:
+            self.gone_reason = f"the server sent something this console cannot read: {exc}"
+        finally:
+            self._writer = None
+            writer.close()
+        if not self._closing:
+            on_stopped(None)
+
+    def _push(self, event: ServerEvent) -> None:
+        if len(self._events) >= EVENT_LIMIT:
+            self.events_dropped += 1
+            return
+        self._events.append(event)
+
+    def _note(self, message: str) -> None:
+        self._push(ServerNotice(message=message, at=time.time()))
+
+    def _handle(self, message: dict[str, Any]) -> None:
+        kind = message["type"]
+        if kind == "event":
+            event = protocol.decode_event(message)
+            if event is not None:
+                self._apply(event)
+                self._push(event)
+        elif kind == "counts":
+            for record in message["clients"]:
+                state = self._clients.get(int(record["client"]))
+                if state is not None:
+                    protocol.apply_counts(state, record)
+            self._totals = protocol.decode_totals(message["totals"])
+            self._bans = protocol.decode_bans(message.get("bans", ()))
+            self._data_dropped = int(message.get("data_dropped", self._data_dropped))
+        elif kind == "snapshot":  # this console fell behind: a fresh state instead of a backlog
+            self._load(message)
+            self._note(f"this console fell behind: {message.get('lost', 0)} events missed, numbers reloaded")
+        elif kind == "reply" and not message.get("ok"):
+            self._note(f"not done: {message.get('message', message.get('error'))}")
+        elif kind == "error":
+            self._note(f"the server says: {message.get('message', message.get('error'))}")
+
+    def _apply(self, event: ServerEvent) -> None:
+        """Keep the mirror exact between two counts messages."""
+        match event:
+            case ClientConnected(client_id=client_id, peer=peer, at=at):
+                self._clients[client_id] = ClientState(
+                    client_id=client_id, peer=peer, connected_at=at, last_activity=at
+                )
+            case ClientDisconnected(client_id=client_id):
+                self._clients.pop(client_id, None)
+            case DataReceived():
+                state = self._clients.get(event.client_id)
+                if state is not None:
+                    state.messages_in = max(state.messages_in, event.messages_in)
+                    state.bytes_in = max(state.bytes_in, event.bytes_in)
+                    state.bytes_out = max(state.bytes_out, event.bytes_out)
+                    state.last_activity = max(state.last_activity, event.at)
+            case DataSent():
+                state = self._clients.get(event.client_id)
+                if state is not None:
+                    state.bytes_out = max(state.bytes_out, event.bytes_out)
+            case ServerStopped():
+                self.stopped_by_server = True
+            case _:
+                pass
+
+    def send(self, command: ServerCommand) -> bool:
+        writer = self._writer
+        if writer is None or writer.is_closing() or writer.transport.get_write_buffer_size() > WRITE_BUFFER_LIMIT:
+            return False
+        name, fields = protocol.command_request(command)
+        writer.write(protocol.encode(protocol.command_message(next(self._ids), name, **fields)))
+        return True
+
+    async def stop(self) -> None:
+        """Detach: close the connection. The server and its clients carry on."""
+        self._closing = True
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        with contextlib.suppress(OSError):
+            self._connection.close()
+
+    def reconnect(self) -> str | None:
+        """Connect again to the same socket; the error's text if that fails. ``start`` it after."""
+        try:
+            connection = Connection.open(self.path, events=True)
+        except ConsoleError as exc:
+            return str(exc)
+        self._adopt(connection)
+        return None
