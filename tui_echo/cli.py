@@ -14,8 +14,10 @@ from importlib.metadata import version
 import trio
 
 from tui_echo.headless.runner import run_headless
+from tui_echo.headless.writer import say
 from tui_echo.server.binding import ListenError
 from tui_echo.server.config import DEFAULT_FEED_LINES, DEFAULT_HOST, DEFAULT_PORT, Framing, ServerConfig
+from tui_echo.text import plural
 
 PROG = "tui-echo"
 DEFAULT_MAX_CLIENTS = 10_000
@@ -130,7 +132,7 @@ def _raise_fd_limit() -> None:
 
 
 def _silence_stdout() -> None:
-    # The reader of stdout is gone; keep the interpreter's final flush quiet.
+    # Whatever still writes to stdout goes nowhere: the interpreter's final flush can neither block nor fail.
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
     os.close(devnull)
@@ -146,6 +148,23 @@ def _run_monitor(config: ServerConfig, feed_lines: int) -> int:
     app = MonitorApp(server, feed_lines=feed_lines)
     app.run()
     return app.return_code or 0
+
+
+def _run_headless(config: ServerConfig, json_lines: bool) -> int:
+    # The log is written to stdout's file descriptor by a thread of its own (headless/writer.py), never through
+    # sys.stdout: its buffer stays empty, so the interpreter's flush at exit cannot block on a full pipe.
+    try:
+        outcome = trio.run(run_headless, config, sys.stdout.fileno(), json_lines, sys.stdout.encoding)
+    except ListenError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    if outcome.abandoned:
+        # The writer may still be blocked in a write that will never return. The process does not wait
+        # for it (a daemon thread), and nothing else may block on stdout either.
+        _silence_stdout()
+    if outcome.lines_lost and not outcome.reader_gone:
+        say(f"{PROG}: {plural(outcome.lines_lost, 'log line')} lost (the log could not take them)")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -170,15 +189,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ListenError as exc:
             print(f"{PROG}: error: {exc}", file=sys.stderr)
             return 2
-    # Client bytes are escaped, but printable non-ASCII text is kept: never crash on encoding.
-    sys.stdout.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
-    try:
-        trio.run(run_headless, config, sys.stdout, args.json)
-    except ListenError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 2
-    try:
-        sys.stdout.flush()
-    except OSError:  # a closed pipe or a vanished terminal
-        _silence_stdout()
-    return 0
+    return _run_headless(config, args.json)

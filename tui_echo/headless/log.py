@@ -13,6 +13,7 @@ skipped under load.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, assert_never
@@ -71,7 +72,7 @@ class LogFormat(Protocol):
     def summary(self, summary: Summary, client: _ClientLog) -> str: ...
     def disconnected(self, event: ClientDisconnected, client: _ClientLog, clients_now: int) -> str: ...
     def notice(self, event: ServerNotice) -> str: ...
-    def stopped(self, event: ServerStopped) -> str: ...
+    def stopped(self, event: ServerStopped, log_lines_lost: int) -> str: ...
 
 
 def _local_time(at: float) -> str:
@@ -139,13 +140,14 @@ class HumanFormat:
     def notice(self, event: ServerNotice) -> str:
         return f"{_local_time(event.at)}  notice: {event.message}"
 
-    def stopped(self, event: ServerStopped) -> str:
+    def stopped(self, event: ServerStopped, log_lines_lost: int) -> str:
         totals = event.totals
         skipped = f", {totals.events_skipped} data events not logged (busy)" if totals.events_skipped else ""
+        lost = f", {plural(log_lines_lost, 'log line')} lost" if log_lines_lost else ""
         return (
             f"{_local_time(event.at)}  server stopped: {plural(totals.clients_total, 'client')}, "
             f"{totals.refused_total} refused, {plural(totals.messages_in, 'msg')}, {format_size(totals.bytes_in)} in, "
-            f"{format_size(totals.bytes_out)} out{skipped}"
+            f"{format_size(totals.bytes_out)} out{skipped}{lost}"
         )
 
 
@@ -192,13 +194,19 @@ class JsonFormat:
     def notice(self, event: ServerNotice) -> str:
         return self._line(event)
 
-    def stopped(self, event: ServerStopped) -> str:
-        return self._line(event)
+    def stopped(self, event: ServerStopped, log_lines_lost: int) -> str:
+        return to_json({**event_record(event), "log_lines_lost": log_lines_lost})
+
+
+def _none_lost() -> int:
+    return 0
 
 
 @dataclass(slots=True)
 class EventLog:
     format: LogFormat
+    # Log lines that never made it out so far (the writer counts them); the stopped line reports it.
+    lines_lost: Callable[[], int] = _none_lost
     per_client: int = 5  # data lines a second for one client before it is summarised
     overall: int = 20  # data lines a second for the whole server before busy clients are summarised
     window_seconds: float = 1.0
@@ -229,7 +237,7 @@ class EventLog:
             case ServerNotice():
                 return [self.format.notice(event)]
             case ServerStopped():
-                return [self.format.stopped(event)]
+                return [self.format.stopped(event, self.lines_lost())]
             case _:
                 assert_never(event)
 
