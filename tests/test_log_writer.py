@@ -161,6 +161,18 @@ async def test_once_told_to_give_up_a_waiting_lifecycle_line_is_counted_not_wait
     assert writer.abandoned
 
 
+async def test_a_writer_that_keeps_up_still_writes_the_last_lines_after_the_give_up_time(pipe: Pipe) -> None:
+    # A stopping server may send its last lines (the stopped line) after the log's give-up time.
+    received = read_all_in_a_thread(pipe.read)
+    writer = LogWriter(pipe.write)
+    writer.give_up_after(0)
+    await writer.put(["disconnected", "stopped"])
+    await writer.aclose(0)
+    pipe.close(pipe.write)
+    assert received() == b"disconnected\nstopped\n"
+    assert (writer.lines_lost, writer.abandoned) == (0, False)
+
+
 async def test_a_full_disk_loses_lines_counts_them_and_carries_on() -> None:
     full = os.open("/dev/full", os.O_WRONLY)
     try:

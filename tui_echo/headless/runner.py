@@ -16,9 +16,10 @@ from tui_echo.server.echo_server import EchoServer
 from tui_echo.server.events import DataReceived, DataSent, ServerEvent
 
 _TICK_SECONDS = 1.0
-# After a stop signal the log gets this long to write what is queued, then what is left is counted as
-# lost: the server's own stop (clients closed, their FIN awaited) takes at most 0.5 s of it, and the
-# whole process must be gone within 2 s whatever the log's reader does.
+# After a stop signal the log gets this long to write what is queued (and at least
+# writer.CLOSE_GRACE_SECONDS after the server has stopped), then what is left is counted as lost. The
+# server's own stop (clients closed, their FIN awaited) takes up to about 1 s, and the whole process
+# must be gone within 2 s whatever the log's reader does.
 LOG_STOP_SECONDS = 1.0
 
 

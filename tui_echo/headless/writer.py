@@ -39,6 +39,7 @@ import trio
 
 QUEUE_BYTES = 1 << 20  # log text waiting for the writer (about 10,000 human lines)
 DATA_QUEUE_BYTES = QUEUE_BYTES // 2  # data lines are dropped past this: lifecycle lines keep the other half
+CLOSE_GRACE_SECONDS = 0.2  # at the end, a writer gets at least this long to write the last lines
 _READER_GONE = frozenset({errno.EPIPE, errno.EIO})  # EIO: the terminal is gone
 
 
@@ -96,19 +97,24 @@ class LogWriter:
         self._signal_change()
 
     async def aclose(self, seconds: float) -> None:
-        """Let the thread write what is queued, for at most ``seconds`` (and not past ``give_up_at``).
+        """Let the thread write what is queued, for at most ``seconds`` and not past ``give_up_at``, but for
+        at least ``CLOSE_GRACE_SECONDS``: the last lines may come after the give-up time (a stopping
+        server waits for clients that were closing already), and a writer that is keeping up needs only
+        moments to write them.
 
         Then, or if cancelled, abandon it: whatever is still queued is counted
         as lost, and ``abandoned`` says that the thread may still be blocked
         in a write, which the process must not wait for at exit.
         """
-        self.give_up_after(seconds)
+        now = trio.current_time()
+        deadline = max(min(self.give_up_at, now + seconds), now + CLOSE_GRACE_SECONDS)
+        self.give_up_at = min(self.give_up_at, deadline)  # nothing else waits for the writer from now on
         with self._lock:
             self._closing = True
             self._lock.notify()
         try:
-            while not self._finished and trio.current_time() < self.give_up_at:
-                with trio.move_on_at(self.give_up_at):
+            while not self._finished and trio.current_time() < deadline:
+                with trio.move_on_at(deadline):
                     await self._changed.wait()
         finally:
             with self._lock:
