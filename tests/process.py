@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import re
@@ -12,6 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from typing import IO
 from pathlib import Path
 
 from .helpers import TIMEOUT
@@ -28,33 +30,16 @@ def run_cli(args: Sequence[str], prefix: Sequence[str] = ()) -> subprocess.Compl
     return subprocess.run([*prefix, tui_echo_command(), *args], capture_output=True, text=True, timeout=TIMEOUT)
 
 
-class HeadlessProcess:
-    """``tui-echo --headless --port 0 ...`` with its stdout lines collected by a thread."""
+class LineReader:
+    """The lines of a process's output stream, collected by a thread, to wait for with a timeout."""
 
-    def __init__(self, *args: str, open_files: int | None = None) -> None:
-        """``open_files``: the process's hard limit on open files, to run it out of them."""
-        self.proc = subprocess.Popen(
-            [tui_echo_command(), "--headless", "--port", "0", *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            encoding="utf-8",
-            preexec_fn=(lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files)))
-            if open_files
-            else None,
-        )
+    def __init__(self, stream: IO[str]) -> None:
         self.lines: list[str] = []
         self._queue: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-        first = self.wait_for(lambda line: True)
-        self.first_line = first
-        match = re.search(r'listening on (?:\[[^\]]*\]|[^\s:]+):(\d+)|"port":(\d+)', first)
-        assert match, f"first line does not say where it listens: {first!r}"
-        self.port = int(match.group(1) or match.group(2))
+        threading.Thread(target=self._read, args=(stream,), daemon=True).start()
 
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
+    def _read(self, stream: IO[str]) -> None:
+        for line in stream:
             self._queue.put(line.rstrip("\n"))
         self._queue.put(None)
 
@@ -78,13 +63,6 @@ class HeadlessProcess:
     def wait_for_text(self, text: str, timeout: float = TIMEOUT) -> str:
         return self.wait_for(lambda line: text in line, timeout)
 
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = TIMEOUT) -> tuple[int, float]:
-        """Send ``sig``; return (exit code, seconds it took to exit)."""
-        start = time.monotonic()
-        self.proc.send_signal(sig)
-        code = self.proc.wait(timeout)
-        return code, time.monotonic() - start
-
     def rest(self) -> list[str]:
         """Every line still to come, once the process has ended."""
         rest = []
@@ -93,6 +71,37 @@ class HeadlessProcess:
         self.lines += rest
         return rest
 
+
+class HeadlessProcess(LineReader):
+    """``tui-echo --headless --port 0 ...`` with its stdout lines collected by a thread."""
+
+    def __init__(self, *args: str, open_files: int | None = None) -> None:
+        """``open_files``: the process's hard limit on open files, to run it out of them."""
+        self.proc = subprocess.Popen(
+            [tui_echo_command(), "--headless", "--port", "0", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+            preexec_fn=(lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files)))
+            if open_files
+            else None,
+        )
+        assert self.proc.stdout is not None
+        super().__init__(self.proc.stdout)
+        first = self.wait_for(lambda line: True)
+        self.first_line = first
+        match = re.search(r'listening on (?:\[[^\]]*\]|[^\s:]+):(\d+)|"port":(\d+)', first)
+        assert match, f"first line does not say where it listens: {first!r}"
+        self.port = int(match.group(1) or match.group(2))
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = TIMEOUT) -> tuple[int, float]:
+        """Send ``sig``; return (exit code, seconds it took to exit)."""
+        start = time.monotonic()
+        self.proc.send_signal(sig)
+        code = self.proc.wait(timeout)
+        return code, time.monotonic() - start
+
     def close(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()
@@ -100,6 +109,25 @@ class HeadlessProcess:
         for stream in (self.proc.stdout, self.proc.stderr):
             if stream:
                 stream.close()
+
+
+def listening_port(pid: int, timeout: float = TIMEOUT) -> int:
+    """The IPv4 TCP port a process listens on, found in /proc: for a server whose log cannot be read."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        sockets = set()
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            with contextlib.suppress(OSError):  # an fd closed meanwhile
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if target.startswith("socket:["):
+                    sockets.add(target[len("socket:[") : -1])
+        with open("/proc/net/tcp") as table:
+            for row in list(table)[1:]:
+                fields = row.split()
+                if fields[3] == "0A" and fields[9] in sockets:  # 0A: LISTEN; field 9: the socket's inode
+                    return int(fields[1].split(":")[1], 16)
+        time.sleep(0.02)
+    raise AssertionError(f"process {pid} listens on no TCP port after {timeout} s")
 
 
 def needs_tool(name: str) -> str:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import re
+import resource
 import signal
 import socket
 import subprocess
@@ -13,7 +16,16 @@ from pathlib import Path
 
 import pytest
 
-from .process import TIMEOUT, HeadlessProcess, needs_tool, privileged_port_denied_prefix, run_cli, tui_echo_command
+from .process import (
+    TIMEOUT,
+    HeadlessProcess,
+    LineReader,
+    listening_port,
+    needs_tool,
+    privileged_port_denied_prefix,
+    run_cli,
+    tui_echo_command,
+)
 
 
 @pytest.fixture
@@ -417,3 +429,107 @@ def test_the_monitor_on_a_busy_port_is_one_clear_line_before_the_screen_opens() 
     lines = output.strip().splitlines()
     assert len(lines) == 1 and "\x1b" not in output, output  # nothing drawn: the screen never opened
     assert lines[0].startswith(f"tui-echo: error: cannot listen on 127.0.0.1:{port}: address already in use")
+
+
+# ---- whatever the log's reader does ------------------------------------------------------------------------
+
+
+LOST = re.compile(r"tui-echo: (\d+) log lines? lost \(the log could not take them\)")
+
+
+def stop_within_2_s(proc: subprocess.Popen[str]) -> None:
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    code = proc.wait(TIMEOUT)
+    assert (code, time.monotonic() - started < 2.0) == (0, True), time.monotonic() - started
+
+
+def short_clients(port: int, count: int) -> None:
+    for n in range(count):
+        with talk(port, b"%d" % n):
+            pass
+
+
+def test_stops_within_2_s_while_nobody_reads_its_log() -> None:
+    # `tui-echo --headless --json > >(sleep 300)`: the log's pipe fills and stays full.
+    read, write = os.pipe()
+    fcntl.fcntl(write, fcntl.F_SETPIPE_SZ, 4096)  # fills after about 30 lines
+    proc = subprocess.Popen(
+        [tui_echo_command(), "--headless", "--json", "--port", "0"], stdout=write, stderr=subprocess.PIPE, text=True
+    )
+    os.close(write)
+    try:
+        with os.fdopen(os.dup(read), "rb", buffering=0) as log:
+            first = b""
+            while not first.endswith(b"\n"):  # one byte at a time: the rest stays unread in the pipe
+                first += log.read(1)
+        port = json.loads(first)["port"]
+        short_clients(port, 100)  # about 300 lines
+        clients = [talk(port, b"ping") for _ in range(50)]
+        stop_within_2_s(proc)
+        assert all(read_to_eof(client) == b"" for client in clients)
+        errors = proc.stderr.read().splitlines()
+        assert len(errors) == 1 and (lost := LOST.fullmatch(errors[0])) and int(lost[1]) > 0, errors
+    finally:
+        proc.kill()
+        proc.wait()
+        os.close(read)
+        proc.stderr.close()
+
+
+def test_a_log_on_a_full_disk_costs_the_log_not_the_echo() -> None:
+    # `tui-echo --headless > /dev/full`: every log write fails with ENOSPC.
+    with open("/dev/full", "wb") as full:
+        proc = subprocess.Popen(
+            [tui_echo_command(), "--headless", "--port", "0"], stdout=full, stderr=subprocess.PIPE, text=True
+        )
+    try:
+        errors = LineReader(proc.stderr)
+        port = listening_port(proc.pid)
+        short_clients(port, 20)
+        errors.wait_for_text("tui-echo: warning: cannot write the log (No space left on device); still serving")
+        client = talk(port, b"still echoing\n", b"and again\n")
+        stop_within_2_s(proc)
+        assert read_to_eof(client) == b""
+        errors.rest()
+        assert len(errors.lines) == 2, errors.lines  # the warning once, and the count at exit
+        lost = LOST.fullmatch(errors.lines[1])
+        assert lost and int(lost[1]) >= 1 + 2 * 21 + 1, errors.lines  # listening, 21 clients in and out, stopped
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stderr.close()
+
+
+def test_a_log_that_hits_the_file_size_limit_mid_run_costs_the_log_not_the_echo(tmp_path: Path) -> None:
+    # A disk that fills mid-run, simulated without root: the file-size limit (ulimit -f) stops the log at
+    # 4096 bytes with EFBIG (Python ignores SIGXFSZ, which would otherwise kill the process).
+    log_path = tmp_path / "log"
+    with log_path.open("wb") as log_file:
+        proc = subprocess.Popen(
+            [tui_echo_command(), "--headless", "--port", "0"],
+            stdout=log_file,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096)),
+        )
+    try:
+        errors = LineReader(proc.stderr)
+        port = listening_port(proc.pid)
+        short_clients(port, 60)  # about 120 lines of 70 bytes: past the limit
+        errors.wait_for_text("tui-echo: warning: cannot write the log (File too large); still serving")
+        client = talk(port, b"still echoing\n")
+        stop_within_2_s(proc)
+        assert read_to_eof(client) == b""
+        errors.rest()
+        assert len(errors.lines) == 2, errors.lines
+        lost = LOST.fullmatch(errors.lines[1])
+        assert lost, errors.lines
+        log = log_path.read_bytes()
+        assert len(log) == 4096 and log.startswith(b"20") and b"listening on 127.0.0.1:" in log
+        # Every line is in the file or counted: at least listening, 61 clients in and out, stopped.
+        assert log.count(b"\n") + int(lost[1]) >= 1 + 2 * 61 + 1
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stderr.close()

@@ -112,6 +112,31 @@ def test_human_lines_for_a_quiet_client() -> None:
     assert stopped.endswith("server stopped: 2 clients, 1 refused, 1 msg, 7 B in, 11 B out")
 
 
+def stopped_event(at: float = T0) -> ServerStopped:
+    """A server that served one client, one 8-byte message."""
+    totals = ServerTotals(
+        clients_total=1,
+        refused_total=0,
+        messages_in=1,
+        bytes_in=8,
+        bytes_out=8,
+        events_skipped=0,
+        clients_now=0,
+        clients_peak=0,
+    )
+    return ServerStopped(at=at, totals=totals)
+
+
+def test_the_stopped_line_counts_the_log_lines_lost_so_far() -> None:
+    lost = [0]
+    human = EventLog(HumanFormat(), lines_lost=lambda: lost[0])
+    assert human.handle(stopped_event())[0].endswith("8 B out")
+    lost[0] = 3
+    assert human.handle(stopped_event())[0].endswith("8 B out, 3 log lines lost")
+    json_log = EventLog(JsonFormat(), lines_lost=lambda: lost[0])
+    assert json.loads(json_log.handle(stopped_event())[0])["log_lines_lost"] == 3
+
+
 def test_a_busy_client_is_folded_into_one_exact_summary_a_second() -> None:
     log = EventLog(HumanFormat(), per_client=5, overall=20)
     log.window_start = T0
@@ -241,19 +266,7 @@ def test_json_lines_are_objects_with_escaped_data() -> None:
                 bytes_in=8,
                 bytes_out=8,
             ),
-            ServerStopped(
-                at=T0 + 2,
-                totals=ServerTotals(
-                    clients_total=1,
-                    refused_total=0,
-                    messages_in=1,
-                    bytes_in=8,
-                    bytes_out=8,
-                    events_skipped=0,
-                    clients_now=0,
-                    clients_peak=0,
-                ),
-            ),
+            stopped_event(at=T0 + 2),
         )
         for line in log.handle(event)
     ]
@@ -264,6 +277,7 @@ def test_json_lines_are_objects_with_escaped_data() -> None:
     assert data["truncated"] is False and data["time"].endswith("Z")
     assert (gone["event"], gone["reason"], gone["messages_in"]) == ("disconnected", "idle timeout", 1)
     assert (stopped["event"], stopped["clients_total"], stopped["bytes_out"]) == ("stopped", 1, 8)
+    assert stopped["log_lines_lost"] == 0
 
 
 def test_json_summary_is_one_object_per_busy_client() -> None:

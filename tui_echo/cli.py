@@ -16,6 +16,7 @@ from tui_echo.arguments import OneLineParser, minutes, per_second, seconds, seco
 from tui_echo.consoles import SUBCOMMANDS, SUBCOMMANDS_HELP
 from tui_echo.control.listener import ControlSettings
 from tui_echo.headless.runner import run_headless
+from tui_echo.headless.writer import say
 from tui_echo.server.access import parse_network
 from tui_echo.server.binding import ListenError
 from tui_echo.server.config import (
@@ -29,6 +30,7 @@ from tui_echo.server.config import (
     ServerConfig,
 )
 from tui_echo.server.tls import HANDSHAKE_TIMEOUT_SECONDS, TlsError, TlsSettings, load_tls, self_signed_tls
+from tui_echo.text import plural
 
 PROG = "tui-echo"
 DEFAULT_MAX_CLIENTS = 10_000
@@ -188,7 +190,7 @@ def _raise_fd_limit() -> None:
 
 
 def _silence_stdout() -> None:
-    # The reader of stdout is gone; keep the interpreter's final flush quiet.
+    # Whatever still writes to stdout goes nowhere: the interpreter's final flush can neither block nor fail.
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
     os.close(devnull)
@@ -248,6 +250,23 @@ def _run_monitor(config: ServerConfig, feed_lines: int, control: ControlSettings
     return app.return_code or 0
 
 
+def _run_headless(config: ServerConfig, json_lines: bool, control: ControlSettings | None) -> int:
+    # The log is written to stdout's file descriptor by a thread of its own (headless/writer.py), never through
+    # sys.stdout: its buffer stays empty, so the interpreter's flush at exit cannot block on a full pipe.
+    try:
+        outcome = trio.run(run_headless, config, sys.stdout.fileno(), json_lines, sys.stdout.encoding, control)
+    except ListenError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    if outcome.abandoned:
+        # The writer may still be blocked in a write that will never return. The process does not wait
+        # for it (a daemon thread), and nothing else may block on stdout either.
+        _silence_stdout()
+    if outcome.lines_lost and not outcome.reader_gone:
+        say(f"{PROG}: {plural(outcome.lines_lost, 'log line')} lost (the log could not take them)")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = sys.argv[1:] if argv is None else list(argv)
     if arguments and arguments[0] == "load":
@@ -294,15 +313,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ListenError as exc:
             print(f"{PROG}: error: {exc}", file=sys.stderr)
             return 2
-    # Client bytes are escaped, but printable non-ASCII text is kept: never crash on encoding.
-    sys.stdout.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
-    try:
-        trio.run(run_headless, config, sys.stdout, args.json, control)
-    except ListenError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 2
-    try:
-        sys.stdout.flush()
-    except OSError:  # a closed pipe or a vanished terminal
-        _silence_stdout()
-    return 0
+    return _run_headless(config, args.json, control)

@@ -13,6 +13,7 @@ skipped under load.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol, assert_never
 
@@ -72,7 +73,7 @@ class LogFormat(Protocol):
     def summary(self, summary: Summary, client: _ClientLog) -> str: ...
     def disconnected(self, event: ClientDisconnected, client: _ClientLog, clients_now: int) -> str: ...
     def notice(self, event: ServerNotice) -> str: ...
-    def stopped(self, event: ServerStopped) -> str: ...
+    def stopped(self, event: ServerStopped, log_lines_lost: int) -> str: ...
 
 
 def _line(at: float, client_id: int, peer: str, text: str) -> str:
@@ -162,11 +163,13 @@ class HumanFormat:
     def notice(self, event: ServerNotice) -> str:
         return f"{local_time(event.at)}  notice: {event.message}"
 
-    def stopped(self, event: ServerStopped) -> str:
+    def stopped(self, event: ServerStopped, log_lines_lost: int) -> str:
         totals = event.totals
         extra = f", {totals.events_skipped} data events not logged (busy)" if totals.events_skipped else ""
         if totals.tls_handshakes_failed:
             extra += f", {plural(totals.tls_handshakes_failed, 'TLS handshake')} failed"
+        if log_lines_lost:
+            extra += f", {plural(log_lines_lost, 'log line')} lost"
         reasons = ", ".join(f"{reason} {count}" for reason, count in totals.refused_by_reason.items())
         refused = f"{totals.refused_total} refused ({reasons})" if reasons else f"{totals.refused_total} refused"
         return (
@@ -222,13 +225,19 @@ class JsonFormat:
     def notice(self, event: ServerNotice) -> str:
         return self._line(event)
 
-    def stopped(self, event: ServerStopped) -> str:
-        return self._line(event)
+    def stopped(self, event: ServerStopped, log_lines_lost: int) -> str:
+        return to_json({**event_record(event), "log_lines_lost": log_lines_lost})
+
+
+def _none_lost() -> int:
+    return 0
 
 
 @dataclass(slots=True)
 class EventLog:
     format: LogFormat
+    # Log lines that never made it out so far (the writer counts them); the stopped line reports it.
+    lines_lost: Callable[[], int] = _none_lost
     per_client: int = 5  # data lines a second for one client before it is summarised
     overall: int = 20  # data lines a second for the whole server before busy clients are summarised
     window_seconds: float = 1.0
@@ -261,7 +270,7 @@ class EventLog:
             case ServerNotice():
                 return [self.format.notice(event)]
             case ServerStopped():
-                return [self.format.stopped(event)]
+                return [self.format.stopped(event, self.lines_lost())]
             case _:
                 assert_never(event)
 

@@ -1,94 +1,117 @@
-"""Run the server headless and write its events as a log on a text stream."""
+"""Run the server headless and write its events as a log to a file descriptor (stdout)."""
 
 from __future__ import annotations
 
-import errno
+import os
 import signal
 import time
-from typing import TextIO
+from dataclasses import dataclass
 
 import trio
 
 from tui_echo.control.listener import ControlSettings, open_control, serve_with_control
 from tui_echo.headless.log import EventLog, HumanFormat, JsonFormat
+from tui_echo.headless.writer import LogWriter, say
 from tui_echo.server.config import ServerConfig
 from tui_echo.server.echo_server import EchoServer
-from tui_echo.server.events import ServerEvent
+from tui_echo.server.events import DataReceived, DataSent, ServerEvent
 
 _TICK_SECONDS = 1.0
+# After a stop signal the log gets this long to write what is queued (and at least
+# writer.CLOSE_GRACE_SECONDS after the server has stopped), then what is left is counted as lost. The
+# server's own stop (clients closed, their FIN awaited) takes up to about 1 s, and the whole process
+# must be gone within 2 s whatever the log's reader does.
+LOG_STOP_SECONDS = 1.0
 
 
 class LogClosed(Exception):
     """The log's reader went away (``tui-echo --headless | head``, or its terminal closed)."""
 
 
-def _write(stream: TextIO, text: str) -> None:
-    try:
-        stream.write(text)
-        stream.flush()
-    except BrokenPipeError:
-        raise LogClosed from None
-    except OSError as exc:
-        if exc.errno != errno.EIO:  # EIO: the terminal is gone
-            raise
-        raise LogClosed from None
+@dataclass(frozen=True, slots=True)
+class LogOutcome:
+    lines_lost: int  # log lines never written (not counted once the reader has gone)
+    reader_gone: bool
+    abandoned: bool  # the writer thread was left behind, perhaps blocked in a write
 
 
-async def write_log(events: trio.MemoryReceiveChannel[ServerEvent], log: EventLog, stream: TextIO) -> None:
-    """Consume events until the server closes the channel, writing log lines as they come.
+async def write_log(events: trio.MemoryReceiveChannel[ServerEvent], log: EventLog, writer: LogWriter) -> None:
+    """Consume events until the server closes the channel, queueing log lines for the writer as they come.
 
-    Writes run in a worker thread: a terminal or pipe that stops reading
-    blocks this task only, never the echo; meanwhile the server skips data
-    events and counts them.
+    Data lines are offered (dropped and counted when the writer is behind);
+    lifecycle lines wait for room, which holds up this task only: meanwhile
+    the server skips data events and counts them.
     """
     next_tick = trio.current_time() + _TICK_SECONDS
+    warned = False
     async with events:
         closed = False
         while not closed:
-            lines: list[str] = []
+            batch: list[ServerEvent] = []
             with trio.move_on_at(next_tick):
                 try:
-                    lines += log.handle(await events.receive())
+                    batch.append(await events.receive())
                     while True:  # everything already waiting, in one batch
-                        lines += log.handle(events.receive_nowait())
+                        batch.append(events.receive_nowait())
                 except trio.WouldBlock:
                     pass
                 except trio.EndOfChannel:
                     closed = True
+            # Outside the timeout: a lifecycle line waiting for room must not be cut off by the tick.
+            for event in batch:
+                lines = log.handle(event)
+                if isinstance(event, DataReceived | DataSent):
+                    writer.offer(lines)
+                else:
+                    await writer.put(lines)
             if closed or trio.current_time() >= next_tick:
-                lines += log.tick(time.time())
+                writer.offer(log.tick(time.time()))
                 next_tick = trio.current_time() + _TICK_SECONDS
-            if lines:
-                lines.append("")
-                await trio.to_thread.run_sync(_write, stream, "\n".join(lines))
+            if writer.reader_gone:
+                raise LogClosed
+            if writer.error is not None and not warned:
+                warned = True
+                reason = os.strerror(writer.error.errno) if writer.error.errno else str(writer.error)
+                say(f"tui-echo: warning: cannot write the log ({reason}); still serving, counting the lines lost")
 
 
-async def _stop_on_signal(server: EchoServer, everything: trio.CancelScope) -> None:
+async def _stop_on_signal(server: EchoServer, writer: LogWriter, everything: trio.CancelScope) -> None:
     # SIGHUP: the terminal closed. Stop cleanly all the same, so that every client gets its EOF.
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
         async for _ in signals:
             if server.stopping:
-                everything.cancel()  # a second signal: do not wait for a clean stop
+                everything.cancel()  # a second signal: do not wait for a clean stop, nor for the log
                 return
             server.stop()
+            writer.give_up_after(LOG_STOP_SECONDS)
 
 
 async def run_headless(
-    config: ServerConfig, stream: TextIO, json_lines: bool = False, control: ControlSettings | None = None
-) -> None:
-    """Serve until SIGINT, SIGTERM or SIGHUP. Raises ListenError before anything runs if it cannot listen
-    (or, with ``control``, open its control socket)."""
+    config: ServerConfig,
+    fd: int,
+    json_lines: bool = False,
+    encoding: str = "utf-8",
+    control: ControlSettings | None = None,
+) -> LogOutcome:
+    """Serve until SIGINT, SIGTERM or SIGHUP, logging to ``fd``. Raises ListenError before anything runs
+    if it cannot listen (or, with ``control``, open its control socket)."""
     send, receive = trio.open_memory_channel[ServerEvent](config.event_buffer)
     server = EchoServer(config, send)
     server.listen()
     control_socket = open_control(server, control) if control is not None else None
-    log = EventLog(JsonFormat() if json_lines else HumanFormat())
+    writer = LogWriter(fd, encoding)
+    log = EventLog(JsonFormat() if json_lines else HumanFormat(), lines_lost=lambda: writer.lines_lost)
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(_stop_on_signal, server, nursery.cancel_scope)
+        nursery.start_soon(_stop_on_signal, server, writer, nursery.cancel_scope)
         try:
-            async with trio.open_nursery() as serving:
-                serving.start_soon(serve_with_control, server, control_socket)
-                await write_log(receive, log, stream)
-        except* LogClosed:
-            pass  # nobody reads the log any more: stop serving, quietly
-        nursery.cancel_scope.cancel()
+            try:
+                async with trio.open_nursery() as serving:
+                    serving.start_soon(serve_with_control, server, control_socket)
+                    await write_log(receive, log, writer)
+            except* LogClosed:
+                pass  # nobody reads the log any more: stop serving, quietly
+        finally:
+            # Also after a second signal: then this is cancelled at once, and abandons the writer.
+            await writer.aclose(LOG_STOP_SECONDS)
+            nursery.cancel_scope.cancel()
+    return LogOutcome(lines_lost=writer.lines_lost, reader_gone=writer.reader_gone, abandoned=writer.abandoned)
