@@ -96,16 +96,8 @@ def parse_time(text: object) -> float:
 
 
 def client_record(state: ClientState) -> Record:
-    return {
-        "client": state.client_id,
-        "peer": format_address(state.peer),
-        "connected": utc_time(state.connected_at),
-        "last_activity": utc_time(state.last_activity),
-        "messages_in": state.messages_in,
-        "bytes_in": state.bytes_in,
-        "bytes_out": state.bytes_out,
-        "status": str(state.status),
-    }
+    """A count record, plus who the client is."""
+    return {"peer": format_address(state.peer), "connected": utc_time(state.connected_at), **count_record(state)}
 
 
 def count_record(state: ClientState) -> Record:

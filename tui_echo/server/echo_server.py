@@ -19,7 +19,7 @@ import itertools
 import math
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from typing import assert_never
 
 import trio
@@ -139,14 +139,7 @@ async def _send_all(conn: _Connection, data: bytes | memoryview) -> None:
         try:
             sent = sock.send(view)
         except BlockingIOError:
-            conn.writing = True
-            try:
-                with trio.move_on_after(conn.write_timeout or math.inf) as waited:
-                    await trio.lowlevel.wait_writable(sock)
-            finally:
-                conn.writing = False
-            if waited.cancelled_caught:
-                raise _SlowReader from None
+            await _wait_for_reader(conn, trio.lowlevel.wait_writable(sock))
             continue
         state.bytes_out += sent
         view = view[sent:]
@@ -155,15 +148,23 @@ async def _send_all(conn: _Connection, data: bytes | memoryview) -> None:
 async def _tls_send_all(conn: _Connection, data: bytes | bytearray) -> None:
     """Write all of ``data`` over TLS; ``write_timeout`` bounds the whole write, as TLS hides partial progress."""
     assert conn.tls is not None
+    await _wait_for_reader(conn, conn.tls.send_all(data))
+    conn.state.bytes_out += len(data)
+
+
+async def _wait_for_reader(conn: _Connection, write: Awaitable[object]) -> None:
+    """Await ``write``, which waits for the client to read; past ``write_timeout`` raise _SlowReader.
+
+    Meanwhile the client is busy, not idle (``writing``): the idle reaper leaves it alone.
+    """
     conn.writing = True
     try:
         with trio.move_on_after(conn.write_timeout or math.inf) as waited:
-            await conn.tls.send_all(data)
+            await write
     finally:
         conn.writing = False
     if waited.cancelled_caught:
         raise _SlowReader
-    conn.state.bytes_out += len(data)
 
 
 async def _close_gracefully(sock: socket.socket, linger: float) -> None:

@@ -27,7 +27,8 @@ from tui_echo.monitor.models.stats import HISTORY_SECONDS
 from tui_echo.monitor.models.table import ConnectionRow
 from tui_echo.monitor.widgets.feed import Feed
 from tui_echo.monitor.widgets.send_box import SendBox
-from tui_echo.text import format_address, format_count, format_duration, format_size
+from tui_echo.monitor.widgets.stats_bar import append_traffic
+from tui_echo.text import format_address, format_count, format_duration
 
 
 class ClientScreen(Screen[None]):
@@ -181,11 +182,7 @@ class ClientScreen(Screen[None]):
         text.append("\nsince ", style="dim")
         text.append(time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(row.connected_at)))
         text.append(f" · {format_duration(ended - row.connected_at)}")
-        text.append("\nmessages ", style="dim")
-        text.append(f"{row.messages:,}", style="bold")  # exact: the server's own count
-        text.append(f" · in {format_size(row.bytes_in)} · out {format_size(row.bytes_out)}")
-        text.append("\nrate ", style="dim")
-        text.append(f"{format_count(row.rate)} msg/s", style="bold")
+        append_traffic(text, row.messages, row.bytes_in, row.bytes_out, row.rate)
         text.append(f" · idle {format_duration(ended - row.last_activity)}")
         self._head.update(text)
         if row.gone and not self.has_class("-gone"):

@@ -40,11 +40,7 @@ class StatsText(Widget):
             text.append(f" · {stats.refused_total} refused", style="bold")
         if stats.tls_handshakes_failed:
             text.append(f" · {plural(stats.tls_handshakes_failed, 'TLS handshake')} failed", style="bold")
-        text.append("\nmessages ", style="dim")
-        text.append(f"{stats.messages:,}", style="bold")  # exact: the server's own count
-        text.append(f" · in {format_size(stats.bytes_in)} · out {format_size(stats.bytes_out)}")
-        text.append("\nrate ", style="dim")
-        text.append(f"{format_count(stats.messages_per_second)} msg/s", style="bold")
+        append_traffic(text, stats.messages, stats.bytes_in, stats.bytes_out, stats.messages_per_second)
         text.append(f" · {format_size(int(stats.bytes_per_second))}/s")
         if stats.feed_skipped:
             text.append(f" · feed skipped {format_count(stats.feed_skipped)} lines", style="bold")
@@ -74,3 +70,12 @@ class StatsBar(Horizontal):
             self._sparkline.data = [0.0] * (HISTORY_SECONDS - len(stats.history)) + list(stats.history)
             peak = max(stats.history, default=0.0)
             self._history_label.update(f"msg/s · 1 min · peak {format_count(peak)}")
+
+
+def append_traffic(text: Text, messages: int, bytes_in: int, bytes_out: int, rate: float) -> None:
+    """The "messages … · in … · out …" and "rate …" lines, as the stats bar and a client's screen show them."""
+    text.append("\nmessages ", style="dim")
+    text.append(f"{messages:,}", style="bold")  # exact: the server's own count
+    text.append(f" · in {format_size(bytes_in)} · out {format_size(bytes_out)}")
+    text.append("\nrate ", style="dim")
+    text.append(f"{format_count(rate)} msg/s", style="bold")
