@@ -133,8 +133,12 @@ def test_a_client_that_leaves_while_its_screen_is_open_shows_the_reason() -> Non
         await open_client(monitor, 1)
         client.writer.close()
         await monitor.until(lambda: client_screen(monitor).gone, "the screen to see the client go")
-        assert "#1 disconnected: closed by peer" in "\n".join(
-            screen_lines(client_screen(monitor).query_one("#client-gone"))
+        await monitor.until(
+            lambda: (
+                "#1 disconnected: closed by peer"
+                in "\n".join(screen_lines(client_screen(monitor).query_one("#client-gone")))
+            ),
+            "the reason on screen",
         )
         # Long after its row has left the table, the screen still shows it.
         await monitor.until(lambda: monitor.table.row_of(1) is None, "the row to leave the table", 6)
