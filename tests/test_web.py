@@ -48,6 +48,7 @@ class Web(LineReader):
         assert match, self.url
         self.base = f"http://127.0.0.1:{match.group(1)}"
         self.token = match.group(2)
+        self.cookie = f"tui-echo-web-{match.group(1)}"  # one per port: two web servers keep their own
 
     def close(self) -> None:
         if self.proc.poll() is None:
@@ -84,16 +85,17 @@ def status(url: str, headers: dict[str, str] | None = None) -> int:
 def test_without_the_token_every_request_is_refused(web: Web) -> None:
     for path in ("/", "/ws", "/static/js/textual.js", f"/?token={web.token[:-1]}", "/?token="):
         assert status(web.base + path) == 403, path
-    assert status(web.base + "/ws", {"Cookie": "tui-echo-web=wrong"}) == 403
-    assert status(web.base + "/static/js/textual.js", {"Cookie": f"tui-echo-web={web.token}"}) == 200
+    assert status(web.base + "/ws", {"Cookie": f"{web.cookie}=wrong"}) == 403
+    assert status(web.base + "/static/js/textual.js", {"Cookie": f"tui-echo-web-1={web.token}"}) == 403
+    assert status(web.base + "/static/js/textual.js", {"Cookie": f"{web.cookie}={web.token}"}) == 200
     # Another site's page, with the cookie the browser would send along: refused all the same.
-    cross = {"Cookie": f"tui-echo-web={web.token}", "Origin": "http://evil.example"}
+    cross = {"Cookie": f"{web.cookie}={web.token}", "Origin": "http://evil.example"}
     assert status(web.base + "/static/js/textual.js", cross) == 403
 
 
 def test_the_page_loads_nothing_from_another_host(web: Web) -> None:
     with urllib.request.urlopen(web.url, timeout=TIMEOUT) as reply:
-        assert "tui-echo-web=" in reply.headers["Set-Cookie"] and "HttpOnly" in reply.headers["Set-Cookie"]
+        assert f"{web.cookie}={web.token};" in reply.headers["Set-Cookie"] and "HttpOnly" in reply.headers["Set-Cookie"]
         html = reply.read().decode()
     assert set(re.findall(r"//([\w.-]+)", html)) == {"127.0.0.1"}  # the websocket's URL, and nothing else
     assert "/static/js/textual.js" in html and "/static/fonts/RobotoMono" in html  # served by tui-echo web

@@ -55,7 +55,7 @@ class WebConsole(Server):
         super().__init__(attach_command(socket_path), host=HOST, title=title, templates_path=_TEMPLATES)
         self.socket_path = socket_path
         self.token = token
-        self.cookie = "tui-echo-web"
+        self.cookie = "tui-echo-web"  # named after the port once bound: another tui-echo web's cookie is another
 
     async def _make_app(self) -> web.Application:
         app = await super()._make_app()
@@ -125,6 +125,7 @@ async def _serve(console: WebConsole, port: int, started: Callable[[int, str], N
             reason = os.strerror(exc.errno) if exc.errno else str(exc)  # asyncio's own message repeats the address
             raise WebError(f"cannot listen on {HOST}:{port}: {reason}") from None
         bound = runner.addresses[0][1]
+        console.cookie = f"tui-echo-web-{bound}"  # a browser keeps cookies per host, whatever the port
         started(bound, f"http://{HOST}:{bound}/?token={console.token}")
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
