@@ -1,7 +1,7 @@
 # Two commands for a fresh machine with python3 (3.11+) and make:
 #   make run    set up .venv and start tui-echo (ARGS="--port 0" to pass flags)
 #   make test   set up .venv with the test extras and run the whole suite
-#   make screenshot   retake the README's picture of the monitor (assets/monitor.svg)
+#   make screenshot   retake the README's pictures: the monitor (assets/monitor.svg) and tui-echo web (assets/web.png)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -40,8 +40,9 @@ bench: $(VENV)/.installed-bench
 bench-full: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/bench_echo.py --full --servers all
 	$(BIN)/python benchmarks/bench_accept.py
-screenshot: $(VENV)/.installed
+screenshot: $(VENV)/.installed-test
 	$(BIN)/python scripts/screenshot.py
+	$(BIN)/python scripts/web_screenshot.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis benchmarks/build

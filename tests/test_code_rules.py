@@ -44,11 +44,11 @@ PURE = modules("monitor/models") + [
 ]
 NO_TEXTUAL = (
     modules("server", "headless", "load", "control")
-    + [PACKAGE / "consoles" / "main.py"]
+    + [PACKAGE / "consoles" / "main.py", PACKAGE / "consoles" / "web.py"]
     + [PACKAGE / "cli.py", PACKAGE / "monitor" / "guest.py"]
 )
 NO_TRIO = modules("monitor/widgets", "monitor/screens") + [
-    PACKAGE / "monitor" / name for name in ("app.py", "signals.py", "attached.py")
+    PACKAGE / "monitor" / name for name in ("app.py", "signals.py", "attached.py", "tab_driver.py")
 ]
 
 

@@ -220,7 +220,7 @@ def _tls_settings(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
 _TERMINAL_DRIVERS = ("", "textual.drivers.linux_driver:LinuxDriver", "textual.drivers.windows_driver:WindowsDriver")
 
 
-def _terminal_problem() -> str | None:
+def terminal_problem() -> str | None:
     """Why the monitor cannot draw here, or None.
 
     Textual's terminal driver reads keys from stdin, draws on stderr and takes the screen's size
@@ -288,7 +288,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if allowed.version == denied.version and allowed.subnet_of(denied):
                 parser.error(f"--allow {allowed} lies inside --deny {denied}: nobody in it could connect")
     if not args.headless:
-        problem = _terminal_problem()
+        problem = terminal_problem()
         if problem:
             parser.error(f"the monitor needs a terminal, {problem}; use --headless to log to a pipe or file")
     config = ServerConfig(

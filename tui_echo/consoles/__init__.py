@@ -1,6 +1,6 @@
-"""Consoles of a running server, over its control socket: attach, list, events, ctl."""
+"""Consoles of a running server, over its control socket: attach, list, events, ctl, web."""
 
-SUBCOMMANDS = ("attach", "list", "events", "ctl")
+SUBCOMMANDS = ("attach", "list", "events", "ctl", "web")
 SUBCOMMANDS_HELP = """\
 consoles of a running server (each has --help):
   tui-echo attach [TARGET]         open the monitor on a running server; q detaches, the server carries on
@@ -8,6 +8,8 @@ consoles of a running server (each has --help):
   tui-echo events [TARGET] [--json]
                                    stream a running server's events, like docker events
   tui-echo ctl [TARGET] COMMAND    clients [--json] | kick ID | kick-all | send ID TEXT | broadcast TEXT | stop
+  tui-echo web [TARGET] [--http-port 8000]
+                                   the attached console in a browser, one per tab (127.0.0.1 only, with a token)
 TARGET is a port, a control socket path, or nothing for the only running server.
 
 load any echo server:

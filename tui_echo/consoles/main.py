@@ -1,4 +1,4 @@
-"""``tui-echo attach | list | events | ctl``: consoles of a running server.
+"""``tui-echo attach | list | events | ctl | web``: consoles of a running server.
 
 Exit codes: 0 done; 1 the server refused the command (an unknown client id,
 say) or went away mid-stream; 2 a usage error, or no server to talk to.
@@ -14,8 +14,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from tui_echo.arguments import OneLineParser
-from tui_echo.cli import PROG
+from tui_echo.arguments import OneLineParser, whole_number
+from tui_echo.cli import PROG, terminal_problem
 from tui_echo.consoles.connection import (
     Connection,
     ConsoleError,
@@ -234,13 +234,44 @@ def _ctl(args: argparse.Namespace) -> int:
 
 
 def _attach(args: argparse.Namespace) -> int:
-    if not (sys.stdin.isatty() and sys.stderr.isatty()):
-        return _fail("attach", "the monitor needs a terminal; use tui-echo events to stream to a pipe", 2)
+    problem = terminal_problem()  # none under textual-serve (tui-echo web): its driver talks over pipes
+    if problem:
+        return _fail("attach", f"the monitor needs a terminal, {problem}; use tui-echo events to stream to a pipe", 2)
     target = resolve_target(args.target)
     # Imported here: list, events and ctl never load Textual.
     from tui_echo.monitor.attached import run_attached
 
     return run_attached(target, args.feed_lines)
+
+
+# ---- web -----------------------------------------------------------------
+
+
+def _web(args: argparse.Namespace) -> int:
+    # The server is found (and asked) once, here: every tab then attaches to this same socket, and a
+    # problem is one line before anything listens.
+    connection = _connect("web", args.target, events=False)
+    connection.close()
+    server = connection.server
+    # Imported here: only web loads aiohttp and textual-serve.
+    from tui_echo.consoles.web import WebError, serve
+
+    def started(port: int, url: str) -> None:
+        print(f"{PROG} web: the console of pid {server['pid']} (port {server['port']}), one per browser tab:")
+        print(f"    {url}")
+        print(f"127.0.0.1 only: from another machine, ssh -L {port}:127.0.0.1:{port} HOST, then open the same URL.")
+        print("Ctrl+C stops.", flush=True)
+
+    try:
+        serve(
+            connection.path,
+            title=f"tui-echo · pid {server['pid']} · port {server['port']}",
+            port=args.http_port,
+            started=started,
+        )
+    except WebError as exc:
+        return _fail("web", str(exc), 2)
+    return 0
 
 
 # ---- the parsers -----------------------------------------------------------
@@ -287,7 +318,20 @@ def build_parsers() -> dict[str, argparse.ArgumentParser]:
     broadcast = actions.add_parser("broadcast", help="send TEXT to every client (the same escapes)")
     broadcast.add_argument("text", type=_send_text, metavar="TEXT")
     actions.add_parser("stop", help="stop the server: every client is closed")
-    return {"attach": attach, "list": listing, "events": events, "ctl": ctl}
+    web = _parser(
+        "web",
+        "Serve the attached console to a browser, one console per tab, on 127.0.0.1 only, behind a token"
+        " printed at start.",
+    )
+    _target(web)
+    web.add_argument(
+        "--http-port",
+        type=whole_number(0, 65535),
+        default=8000,
+        metavar="PORT",
+        help="the port on 127.0.0.1 to serve on (default 8000; 0: any free port)",
+    )
+    return {"attach": attach, "list": listing, "events": events, "ctl": ctl, "web": web}
 
 
 _RUN: dict[str, Callable[[argparse.Namespace], int]] = {
@@ -295,6 +339,7 @@ _RUN: dict[str, Callable[[argparse.Namespace], int]] = {
     "list": _list,
     "events": _events,
     "ctl": _ctl,
+    "web": _web,
 }
 
 

@@ -14,6 +14,8 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.driver import Driver
+from textual.drivers.web_driver import WebDriver
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label
 
@@ -22,6 +24,7 @@ from tui_echo.monitor.app import MonitorApp
 from tui_echo.monitor.models.stats import StatsModel
 from tui_echo.monitor.models.table import TableModel
 from tui_echo.monitor.remote import RemoteSource
+from tui_echo.monitor.tab_driver import TabDriver
 from tui_echo.server.commands import Shutdown
 
 
@@ -87,6 +90,10 @@ class AttachedApp(MonitorApp):
         self._stats = StatsModel(server.addresses, server.started_at)  # the server's uptime, not this console's
         self._asked_to_stop = False
         self.title = f"tui-echo · attached to pid {server.pid}"
+
+    def get_driver_class(self) -> type[Driver]:
+        driver = super().get_driver_class()
+        return TabDriver if driver is WebDriver else driver  # in a browser tab: quit when the web server is gone
 
     async def action_quit(self) -> None:
         """Detach: the server and its clients carry on."""
