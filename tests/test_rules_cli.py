@@ -121,8 +121,9 @@ def test_a_console_gets_the_rules_in_its_snapshot_and_fresh_hits_in_counts(tmp_p
 
 
 def _console(server: HeadlessProcess, path: Path) -> None:
-    source = RemoteSource(Connection.open(path, events=False))
-    assert [(rule.number, rule.match, rule.hits) for rule in source.rules()] == [(1, "a", 0)]
+    snapshot = Connection.open(path, events=False)
+    assert [(rule.number, rule.match, rule.hits) for rule in RemoteSource(snapshot).rules()] == [(1, "a", 0)]
+    snapshot.close()
     watcher = Connection.open(path, events=True)
     client = socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT)
     assert ask(client, b"a", 1) == b"A"

@@ -50,6 +50,7 @@ async def test_lines_split_across_chunks_and_many_lines_in_one_chunk() -> None:
         assert await receive_exactly(client, len(expected)) == expected
         await client.send_eof()  # the partial line at the end is a message too: no rule, so its echo
         assert await receive_until_eof(client) == b"PING"
+        await client.aclose()
 
 
 async def test_a_binary_rule_matches_a_frame_sent_as_one_chunk() -> None:
@@ -76,6 +77,8 @@ async def test_once_fires_once_per_client() -> None:
         await second.send_all(b"hello\n")
         assert (await receive_exactly(second, 12)).startswith(b"welcome, #2 ")
         assert run.server.totals().rule_hits == (2,)
+        await first.aclose()
+        await second.aclose()
 
 
 async def test_the_first_hit_of_each_rule_is_a_notice_and_the_totals_count_every_hit() -> None:
@@ -86,6 +89,7 @@ async def test_the_first_hit_of_each_rule_is_a_notice_and_the_totals_count_every
             assert await receive_exactly(client, 1) == message.upper()
         await run.recorder.wait_for(lambda: len(notices(run)) == 2)
         assert notices(run) == ["rule 1 (a) first hit, by #1: a", "rule 2 (b) first hit, by #1: b"]
+        await client.aclose()
         run.server.stop()
         await run.recorder.wait_for(lambda: run.recorder.of(ServerStopped))
     (stopped,) = run.recorder.of(ServerStopped)
@@ -102,6 +106,7 @@ async def test_hits_are_summarised_every_10_s(autojump_clock: trio.testing.MockC
         assert notices(run)[-1] == "rule hits in the last 10 s: rule 1 +3 (3 in all)"
         await trio.sleep(25)  # no hits since: no more summaries
         assert sum("rule hits" in text for text in notices(run)) == 1
+        await client.aclose()
 
 
 async def test_a_match_past_the_first_4_KiB_is_not_seen() -> None:
@@ -125,6 +130,8 @@ async def test_a_slow_pattern_on_a_long_line_costs_only_the_prefix() -> None:
         assert await receive_exactly(other, 3) == b"ok\n"
         assert trio.current_time() - start < 1
         assert len(await receive_exactly(hostile, RULE_LINE_BYTES)) == RULE_LINE_BYTES
+        await hostile.aclose()
+        await other.aclose()
 
 
 async def test_rules_work_over_tls_too(tmp_path: Path) -> None:
@@ -136,3 +143,4 @@ async def test_rules_work_over_tls_too(tmp_path: Path) -> None:
         await client.send_all(b"PING 7\nhi\n")
         assert await receive_exactly(client, 10) == b"PONG 7\nhi\n"  # type: ignore[arg-type]
         assert run.server.totals().rule_hits == (1,)
+        await client.aclose()
