@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 
 from tui_echo.server.access import ActiveBan
 from tui_echo.server.commands import ServerCommand
+from tui_echo.server.rules import RuleHits
 from tui_echo.server.config import ServerConfig
 from tui_echo.server.events import (
     ClientConnected,
@@ -66,6 +67,9 @@ class ScriptedSource:
 
     def bans(self) -> tuple[ActiveBan, ...]:
         return self._bans
+
+    def rules(self) -> tuple[RuleHits, ...]:
+        return ()
 
     def send(self, command: ServerCommand) -> bool:
         self.commands.append(command)

@@ -22,6 +22,7 @@ PURE = modules("monitor/models") + [
     PACKAGE / name
     for name in (
         "text.py",
+        "send_text.py",
         "arguments.py",
         "ratelimit.py",
         "event_records.py",
@@ -33,6 +34,7 @@ PURE = modules("monitor/models") + [
         "server/tls.py",
         "server/access.py",
         "server/refusals.py",
+        "server/rules.py",
         "headless/log.py",
         "monitor/source.py",
         "control/paths.py",

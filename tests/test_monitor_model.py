@@ -23,7 +23,7 @@ from tui_echo.server.events import (
 )
 from tui_echo.monitor.models.feed import Direction, FeedIntake
 from tui_echo.monitor.models.hexdump import hex_line, hex_line_count
-from tui_echo.monitor.models.send_text import SendTextError, parse_send_text
+from tui_echo.send_text import SendTextError, parse_send_text
 from tui_echo.monitor.models.stats import StatsModel
 from tui_echo.monitor.models.table import GONE_ROW_SECONDS, RateWindow, TableModel
 from tui_echo.server.clients import ClientState, ClientStatus

@@ -29,6 +29,7 @@ from tui_echo.server.config import (
     Network,
     ServerConfig,
 )
+from tui_echo.server.rules import RULE_PREFIX_BYTES, Rule, RuleError, load_rules_file, parse_rule_option
 from tui_echo.server.tls import HANDSHAKE_TIMEOUT_SECONDS, TlsError, TlsSettings, load_tls, self_signed_tls
 from tui_echo.text import plural
 
@@ -146,6 +147,24 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"How long the monitor's ban (b) refuses an address (default {DEFAULT_BAN_SECONDS / 60:g}).",
     )
     parser.add_argument(
+        "--rule",
+        action="append",
+        default=[],
+        metavar="'REGEX => REPLY'",
+        help="Answer a message that REGEX (a byte regex; the first match wins) matches with REPLY instead of "
+        "its echo. REPLY may use {0} {1} {name} (captures), {client} {peer} {count} {time} {len}, {{ }} and "
+        f"the escapes \\n \\r \\t \\0 \\xNN \\\\. Rules look at a message's first {RULE_PREFIX_BYTES} bytes. "
+        "Repeatable: tried in order.",
+    )
+    parser.add_argument(
+        "--rules",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="Reply rules from a TOML file of [[rule]] tables (match = '…', reply = '…', once = false); "
+        "tried before any --rule. Repeatable.",
+    )
+    parser.add_argument(
         "--tls-cert",
         metavar="FILE",
         help="Serve TLS echo with this certificate (PEM; the server's certificate first, then any chain). "
@@ -214,6 +233,16 @@ def _tls_settings(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
         except TlsError as exc:
             parser.exit(2, f"{PROG}: error: {exc}\n")
     return None
+
+
+def _rules(args: argparse.Namespace) -> tuple[Rule, ...]:
+    """The reply rules, in the order they are tried: the files' first, then each --rule."""
+    rules: list[Rule] = []
+    for path in args.rules:
+        rules += load_rules_file(path, len(rules) + 1)
+    for nth, text in enumerate(args.rule, 1):
+        rules.append(parse_rule_option(text, len(rules) + 1, nth))
+    return tuple(rules)
 
 
 # Textual's terminal drivers, as TEXTUAL_DRIVER would name them.
@@ -291,6 +320,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         problem = terminal_problem()
         if problem:
             parser.error(f"the monitor needs a terminal, {problem}; use --headless to log to a pipe or file")
+    try:
+        rules = _rules(args)
+    except RuleError as exc:
+        parser.exit(2, f"{PROG}: error: {exc}\n")
     config = ServerConfig(
         host=args.host,
         port=args.port,
@@ -304,6 +337,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         max_per_ip=args.max_per_ip,
         accept_rate=args.accept_rate,
         ban_seconds=DEFAULT_BAN_SECONDS if args.ban_minutes is None else args.ban_minutes * 60,
+        rules=rules,
     )
     control = None if args.no_control else ControlSettings(args.control)
     _raise_fd_limit()

@@ -83,6 +83,10 @@ def event_record(event: ServerEvent, *, peer: str = "", clients_now: int = 0) ->
                 "tls": config.tls is not None,
                 **_tls_settings(config),
                 "control": event.control or None,
+                "rules": [
+                    {"rule": rule.number, "match": rule.match, "reply": rule.reply, "once": rule.once}
+                    for rule in config.rules
+                ],
             }
         case ClientConnected(client_id=client_id, peer=address, at=at):
             tls = (
@@ -148,6 +152,7 @@ def event_record(event: ServerEvent, *, peer: str = "", clients_now: int = 0) ->
                 "bytes_out": totals.bytes_out,
                 "events_skipped": totals.events_skipped,
                 "tls_handshakes_failed": totals.tls_handshakes_failed,
+                "rule_hits": list(totals.rule_hits),
             }
         case _:
             assert_never(event)

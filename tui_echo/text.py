@@ -80,6 +80,14 @@ def preview(data: bytes, limit: int = 80) -> str:
 # ---- addresses ----------------------------------------------------------
 
 
+def printable(text: str) -> str:
+    """Text the operator wrote (a reply rule), shown inert: control and format characters escaped.
+
+    Unlike client data, a backslash stays single: ``PING (\\d+)`` reads as it was typed.
+    """
+    return "".join(char if char.isprintable() else _escape_char(char) for char in text)
+
+
 def format_address(address: Peer) -> str:
     host, port = address
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

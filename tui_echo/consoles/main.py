@@ -27,11 +27,11 @@ from tui_echo.consoles.connection import (
 from tui_echo.control import protocol
 from tui_echo.control.paths import ServerEntry
 from tui_echo.headless.log import EventLog, HumanFormat
-from tui_echo.monitor.models.send_text import SendTextError, parse_send_text
+from tui_echo.send_text import SendTextError, parse_send_text
 from tui_echo.server.events import ServerNotice
 from tui_echo.text import format_duration, format_size
 
-_CTL_ACTIONS = ("clients", "kick", "kick-all", "send", "broadcast", "stop")
+_CTL_ACTIONS = ("clients", "rules", "kick", "kick-all", "send", "broadcast", "stop")
 _TICK_SECONDS = 1.0  # the human log's busy-client summaries come this often
 
 
@@ -206,8 +206,20 @@ def _clients_table(clients: list[dict[str, Any]]) -> str:
                 str(record["status"]),
             )
         )
+    return _table(rows)
+
+
+def _table(rows: Sequence[tuple[str, ...]]) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows)
+
+
+def _rules_table(records: list[dict[str, Any]]) -> str:
+    if not records:
+        return "no reply rules (start the server with --rule or --rules)"
+    now = time.time()
+    header = ("RULE", "HITS", "LAST", "LAST MATCH", "MATCH => REPLY")
+    return _table([header, *(rule.cells(now) for rule in protocol.decode_rules(records))])
 
 
 def _ctl(args: argparse.Namespace) -> int:
@@ -216,6 +228,10 @@ def _ctl(args: argparse.Namespace) -> int:
         if args.action == "clients":
             clients = connection.snapshot["clients"]
             print(json.dumps(clients) if args.json else _clients_table(clients))
+            return 0
+        if args.action == "rules":
+            rules = connection.snapshot.get("rules", [])
+            print(json.dumps(rules) if args.json else _rules_table(rules))
             return 0
         fields: dict[str, object] = {}
         if args.action in ("kick", "send"):
@@ -310,6 +326,8 @@ def build_parsers() -> dict[str, argparse.ArgumentParser]:
     actions = ctl.add_subparsers(dest="action", required=True, metavar="COMMAND", parser_class=OneLineParser)
     clients = actions.add_parser("clients", help="the connected clients (a table, or --json)")
     clients.add_argument("--json", action="store_true")
+    rules = actions.add_parser("rules", help="the reply rules with their hits and last matches (a table, or --json)")
+    rules.add_argument("--json", action="store_true")
     actions.add_parser("kick", help="disconnect one client").add_argument("client", type=_client_id, metavar="ID")
     actions.add_parser("kick-all", help="disconnect every client")
     send = actions.add_parser("send", help="send TEXT to one client (escapes: \\n \\r \\t \\0 \\xNN \\\\)")

@@ -21,6 +21,7 @@ from tui_echo.server.clients import ClientState, ClientStatus
 from tui_echo.server.access import ActiveBan
 from tui_echo.server.commands import Ban, Broadcast, Kick, KickAll, SendTo, ServerCommand, Shutdown, Unban
 from tui_echo.server.config import ServerConfig
+from tui_echo.server.rules import RuleHits
 from tui_echo.server.events import (
     EVENT_DATA_BYTES,
     ClientConnected,
@@ -122,6 +123,7 @@ def totals_record(totals: ServerTotals) -> Record:
         "bytes_out": totals.bytes_out,
         "events_skipped": totals.events_skipped,
         "tls_handshakes_failed": totals.tls_handshakes_failed,
+        "rule_hits": list(totals.rule_hits),
     }
 
 
@@ -149,6 +151,7 @@ def snapshot(
     clients: Iterable[ClientState],
     totals: ServerTotals,
     bans: Iterable[ActiveBan] = (),
+    rules: Iterable[RuleHits] = (),
     *,
     lost: int = 0,
     data_dropped: int = 0,
@@ -160,6 +163,7 @@ def snapshot(
         "clients": [client_record(state) for state in clients],
         "totals": totals_record(totals),
         "bans": bans_record(bans),
+        "rules": rules_record(rules),
         "lost": lost,
         "data_dropped": data_dropped,
     }
@@ -171,6 +175,39 @@ def bans_record(bans: Iterable[ActiveBan]) -> list[Record]:
 
 def decode_bans(records: Iterable[Mapping[str, Any]]) -> tuple[ActiveBan, ...]:
     return tuple(ActiveBan(str(record["address"]), parse_time(record["until"])) for record in records)
+
+
+def rules_record(rules: Iterable[RuleHits]) -> list[Record]:
+    """The reply rules with their hits; ``last_match`` is escaped as the log's data is (inert)."""
+    return [
+        {
+            "rule": rule.number,
+            "match": rule.match,
+            "reply": rule.reply,
+            "once": rule.once,
+            "hits": rule.hits,
+            "last_match": rule.last_match,
+            "last_client": rule.last_client,
+            "last_time": None if rule.last_at is None else utc_time(rule.last_at),
+        }
+        for rule in rules
+    ]
+
+
+def decode_rules(records: Iterable[Mapping[str, Any]]) -> tuple[RuleHits, ...]:
+    return tuple(
+        RuleHits(
+            number=int(record["rule"]),
+            match=str(record["match"]),
+            reply=str(record["reply"]),
+            once=bool(record["once"]),
+            hits=int(record["hits"]),
+            last_match=None if record.get("last_match") is None else str(record["last_match"]),
+            last_client=None if record.get("last_client") is None else int(record["last_client"]),
+            last_at=None if record.get("last_time") is None else parse_time(record["last_time"]),
+        )
+        for record in records
+    )
 
 
 def _address(text: str) -> Peer:
@@ -213,6 +250,7 @@ def decode_totals(record: Mapping[str, Any]) -> ServerTotals:
         bytes_out=count("bytes_out"),
         events_skipped=count("events_skipped"),
         tls_handshakes_failed=count("tls_handshakes_failed"),
+        rule_hits=tuple(int(hits) for hits in record.get("rule_hits", ())),
     )
 
 

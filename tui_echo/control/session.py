@@ -153,6 +153,7 @@ class ConsoleSession:
             self._server.clients(),
             self._server.totals(),
             self._server.bans(),
+            self._server.rules(),
             lost=lost,
             data_dropped=data_dropped,
         )
@@ -241,8 +242,7 @@ class ConsoleSession:
         dropped = subscription.data_dropped
         if not changed and (totals, bans, dropped) == (last.get("totals"), last.get("bans"), last.get("data_dropped")):
             return None
-        last.update(totals=totals, bans=bans, data_dropped=dropped)
-        return {
+        record: Record = {
             "type": "counts",
             "time": utc_time(time.time()),
             "clients": changed,
@@ -250,3 +250,7 @@ class ConsoleSession:
             "bans": bans,
             "data_dropped": dropped,
         }
+        if totals["rule_hits"] != last.get("rule_hits"):  # the rules table, only when a rule was hit
+            record["rules"] = protocol.rules_record(self._server.rules())
+        last.update(totals=totals, bans=bans, data_dropped=dropped, rule_hits=totals["rule_hits"])
+        return record

@@ -101,6 +101,8 @@ class HumanFormat:
             limits.append(f"allow {' '.join(map(str, config.allow))}")
         if config.deny:
             limits.append(f"deny {' '.join(map(str, config.deny))}")
+        if config.rules:
+            limits.append(plural(len(config.rules), "reply rule"))
         if config.tls is not None:
             limits.insert(0, f"TLS, handshake timeout {config.tls.handshake_timeout:g} s")
         control = f", control socket {event.control}" if event.control else ""
@@ -168,6 +170,8 @@ class HumanFormat:
         extra = f", {totals.events_skipped} data events not logged (busy)" if totals.events_skipped else ""
         if totals.tls_handshakes_failed:
             extra += f", {plural(totals.tls_handshakes_failed, 'TLS handshake')} failed"
+        if totals.rule_hits:
+            extra += f", rule hits {' '.join(map(str, totals.rule_hits))}"
         if log_lines_lost:
             extra += f", {plural(log_lines_lost, 'log line')} lost"
         reasons = ", ".join(f"{reason} {count}" for reason, count in totals.refused_by_reason.items())

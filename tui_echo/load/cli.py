@@ -20,7 +20,7 @@ from rich.text import Text
 from tui_echo.arguments import OneLineParser, per_second, seconds, whole_number
 from tui_echo.load.engine import LoadSpec, Progress, WorkerResult, run_worker
 from tui_echo.load.report import Totals, merge, summary, vmbench_json
-from tui_echo.monitor.models.send_text import SendTextError, parse_send_text
+from tui_echo.send_text import SendTextError, parse_send_text
 
 PROG = "tui-echo load"
 PROGRESS_SECONDS = 0.25  # how often the progress line (and a worker's report) is refreshed

@@ -33,6 +33,7 @@ from tui_echo.monitor.screens.bans import BansScreen
 from tui_echo.monitor.screens.client_detail import ClientScreen
 from tui_echo.monitor.screens.confirm import ConfirmScreen
 from tui_echo.monitor.screens.help import HelpScreen
+from tui_echo.monitor.screens.rules import RulesScreen
 from tui_echo.monitor.source import ServerSource
 from tui_echo.monitor.widgets.connections import ConnectionsTable
 from tui_echo.monitor.widgets.feed import Feed
@@ -70,6 +71,7 @@ class MonitorApp(App[None]):
         Binding("p", "pause", "Pause"),
         Binding("c", "clear", "Clear", show=False),  # in the palette and the README; the footer has no room
         Binding("B", "bans", "Bans", show=False),  # the table's title says "N banned (B)" while there are bans
+        Binding("R", "rules", "Rules", show=False, tooltip="The reply rules: each one's hits and last match"),
         Binding("w", "save('text')", "Save", show=False, tooltip=SAVE_HELP.format("text")),
         Binding("W", "save('jsonl')", "Save JSON", show=False, tooltip=SAVE_HELP.format("JSON Lines")),
         Binding("f1", "help", "Help", show=False, tooltip=HELP_HELP),
@@ -259,6 +261,9 @@ class MonitorApp(App[None]):
     def _lift_ban(self, event: BansScreen.LiftRequested) -> None:
         self._command(Unban(event.address))
 
+    def action_rules(self) -> None:
+        self.push_screen(RulesScreen(self.server.rules, self._clock))
+
     def action_filter(self) -> None:
         feed = self._feed
         if feed.only_client is not None:
@@ -311,6 +316,7 @@ class MonitorApp(App[None]):
             "Ban selected client's address", "Kick it and refuse its address a while (b)", self.action_ban
         )
         yield SystemCommand("Banned addresses", "List the bans and lift one (B)", self.action_bans)
+        yield SystemCommand("Reply rules", "Each rule's hits and last match (R)", self.action_rules)
         yield SystemCommand(
             "Filter feed to selected client", "Show one client's lines, or all again (f)", self.action_filter
         )

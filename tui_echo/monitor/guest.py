@@ -21,6 +21,7 @@ from tui_echo.server.commands import ServerCommand, Shutdown
 from tui_echo.server.config import ServerConfig
 from tui_echo.server.echo_server import EchoServer
 from tui_echo.server.events import Peer, ServerEvent, ServerTotals
+from tui_echo.server.rules import RuleHits
 
 if TYPE_CHECKING:
     import outcome
@@ -111,6 +112,9 @@ class GuestServer:
 
     def bans(self) -> tuple[ActiveBan, ...]:
         return self._server.bans()
+
+    def rules(self) -> tuple[RuleHits, ...]:
+        return self._server.rules()
 
     def send(self, command: ServerCommand) -> bool:
         try:

@@ -25,6 +25,7 @@ from tui_echo.control.protocol import ProtocolError
 from tui_echo.server.access import ActiveBan
 from tui_echo.server.clients import ClientState
 from tui_echo.server.commands import ServerCommand
+from tui_echo.server.rules import RuleHits
 from tui_echo.server.events import (
     ClientConnected,
     ClientDisconnected,
@@ -68,6 +69,7 @@ class RemoteSource:
         self._clients: dict[int, ClientState] = {state.client_id: state for state in clients}
         self._totals = protocol.decode_totals(snapshot["totals"])
         self._bans = protocol.decode_bans(snapshot.get("bans", ()))
+        self._rules = protocol.decode_rules(snapshot.get("rules", ()))
         self._data_dropped = int(snapshot.get("data_dropped", 0))
 
     # ---- what the app reads ------------------------------------------------
@@ -100,10 +102,14 @@ class RemoteSource:
             bytes_out=totals.bytes_out,
             events_skipped=self._data_dropped + self.events_dropped,
             tls_handshakes_failed=totals.tls_handshakes_failed,
+            rule_hits=totals.rule_hits,
         )
 
     def bans(self) -> tuple[ActiveBan, ...]:
         return self._bans
+
+    def rules(self) -> tuple[RuleHits, ...]:
+        return self._rules
 
     def take_events(self, limit: int) -> list[ServerEvent]:
         events = self._events
@@ -167,6 +173,8 @@ class RemoteSource:
                     protocol.apply_counts(state, record)
             self._totals = protocol.decode_totals(message["totals"])
             self._bans = protocol.decode_bans(message.get("bans", ()))
+            if "rules" in message:
+                self._rules = protocol.decode_rules(message["rules"])
             self._data_dropped = int(message.get("data_dropped", self._data_dropped))
         elif kind == "snapshot":  # this console fell behind: a fresh state instead of a backlog
             self._load(message)

@@ -13,6 +13,7 @@ from tui_echo.server.access import ActiveBan
 from tui_echo.server.clients import ClientState
 from tui_echo.server.commands import ServerCommand
 from tui_echo.server.events import Peer, ServerEvent, ServerTotals
+from tui_echo.server.rules import RuleHits
 
 
 class ServerSource(Protocol):
@@ -43,6 +44,10 @@ class ServerSource(Protocol):
 
     def bans(self) -> Sequence[ActiveBan]:
         """The banned addresses, soonest to end first; a ban whose ``until`` (wall clock) has passed has ended."""
+        ...
+
+    def rules(self) -> Sequence[RuleHits]:
+        """The reply rules in order, with their exact hit counts and last matches (none without rules)."""
         ...
 
     def send(self, command: ServerCommand) -> bool:

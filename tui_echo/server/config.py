@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, TypeAlias
 
-if TYPE_CHECKING:  # tls.py reaches config.py through events.py
+if TYPE_CHECKING:  # tls.py reaches config.py through events.py, rules.py through event_records.py
+    from tui_echo.server.rules import Rule
     from tui_echo.server.tls import TlsSettings
 
 DEFAULT_HOST = "127.0.0.1"
@@ -42,3 +43,4 @@ class ServerConfig:
     max_per_ip: int | None = None  # clients at once from one address
     accept_rate: float | None = None  # new connections a second from one address (bursts of as many)
     ban_seconds: float = DEFAULT_BAN_SECONDS
+    rules: tuple[Rule, ...] = ()  # reply rules, tried in order on each message

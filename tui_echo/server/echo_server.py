@@ -19,7 +19,7 @@ import itertools
 import math
 import socket
 import time
-from collections.abc import Awaitable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import assert_never
 
 import trio
@@ -48,8 +48,9 @@ from tui_echo.server.events import (
 )
 from tui_echo.server.outbox import EventOutbox
 from tui_echo.server.refusals import SUMMARY_SECONDS, RefusalCounter
+from tui_echo.server.rules import Responder, RuleBook, RuleHits
 from tui_echo.server.tls import TlsSettings, describe_tls_error
-from tui_echo.text import format_address, format_duration, plural
+from tui_echo.text import format_address, format_duration, plural, preview, printable
 from tui_echo.server.subscription import Subscription
 
 # accept() failures that mean "out of resources for now": wait ACCEPT_RETRY_SECONDS and try
@@ -88,6 +89,7 @@ _LINGER_SECONDS = 1.0  # how long a kicked client may take to close its side
 _SHUTDOWN_LINGER_SECONDS = 0.5  # the same when the whole server stops (it exits within 2 s)
 _STOP_DRAIN_SECONDS = 1.0  # how long a stopping server waits for a stalled consumer
 TLS_NOTICE_SECONDS = 1.0  # failed TLS handshakes are reported at most once per this long, as one notice
+RULES_SUMMARY_SECONDS = 10.0  # rule hits are summarised this often (when there were any), not logged one by one
 
 
 class _Connection:
@@ -235,6 +237,8 @@ class EchoServer:
         self._access = AccessControl(config)
         self._refusals = RefusalCounter()
         self._refusals_held = trio.Event()  # set when refusals wait for a summary
+        # Reply rules and their hit counts; None without rules, and then the plain echo serves every client.
+        self._rule_book = RuleBook(config.rules) if config.rules else None
         # Totals of clients that already left.
         self._clients_total = 0
         self._clients_peak = 0
@@ -274,7 +278,12 @@ class EchoServer:
             events_skipped=self._outbox.dropped,
             tls_handshakes_failed=self._tls_failed_total,
             refused_by_reason=dict(self._refusals.by_reason),
+            rule_hits=tuple(self._rule_book.hits) if self._rule_book is not None else (),
         )
+
+    def rules(self) -> tuple[RuleHits, ...]:
+        """The reply rules in order, each with its exact hit count and last match."""
+        return self._rule_book.table() if self._rule_book is not None else ()
 
     def bans(self) -> tuple[ActiveBan, ...]:
         """The banned addresses, soonest to end first. A ban whose ``until`` has passed is no longer in force."""
@@ -344,6 +353,8 @@ class EchoServer:
                                 services.start_soon(self._reap_idle, self.config.idle_timeout)
                             if self.config.tls is not None:
                                 services.start_soon(self._report_handshake_failures)
+                            if self._rule_book is not None:
+                                services.start_soon(self._summarise_rules, self._rule_book)
                             task_status.started(self.addresses)
                     self._admit_the_queue()
                     self._close_listeners()
@@ -581,7 +592,12 @@ class EchoServer:
         closed = False
         try:
             with conn.scope:
-                reason, error = await (self._echo(conn) if conn.tls is None else self._echo_tls(conn))
+                if self._rule_book is not None:
+                    reason, error = await self._echo_with_rules(conn, self._rule_book)
+                elif conn.tls is None:
+                    reason, error = await self._echo(conn)
+                else:
+                    reason, error = await self._echo_tls(conn)
             if conn.scope.cancelled_caught:
                 reason, error = conn.close_reason or DisconnectReason.SERVER_SHUTDOWN, ""
             # The client is gone for everyone from here; its socket may linger a moment.
@@ -668,6 +684,111 @@ class EchoServer:
             return DisconnectReason.SLOW_READER, ""
         except OSError as exc:
             return DisconnectReason.ERROR, describe_error(exc)
+
+    # ---- echo with reply rules -------------------------------------------
+
+    async def _echo_with_rules(self, conn: _Connection, book: RuleBook) -> tuple[DisconnectReason, str]:
+        """Echo, except that a message a rule matches gets the rule's reply instead. Plain and TLS clients alike.
+
+        A loop of its own, so that the plain echo (``_echo``) pays nothing for rules.
+        """
+        state = conn.state
+        size = self.config.recv_size
+        wall_offset = self._wall_offset
+        line_framing = self._line_framing
+        responder = Responder(book, state.client_id, state.peer, line_framing)
+        receive = self._receiver(conn)
+        try:
+            while True:
+                data = await receive(size)
+                now = trio.current_time()
+                if not data:
+                    await self._write(conn, responder.finish(state.messages_in, now + wall_offset))
+                    return DisconnectReason.CLOSED_BY_PEER, ""
+                messages = data.count(b"\n") if line_framing else 1
+                count = state.messages_in
+                state.last_activity = now + wall_offset
+                state.bytes_in += len(data)
+                state.messages_in += messages
+                for batch in responder.respond(data, count, now + wall_offset):
+                    await self._write(conn, batch)
+                if book.first_hits:
+                    self._announce_first_hits(book)
+                if not self._outbox.skip_if_full(now):
+                    self._outbox.data(self._received(state, data, messages, now), now)
+        except _SlowReader:
+            return DisconnectReason.SLOW_READER, ""
+        except OSError as exc:
+            return DisconnectReason.ERROR, describe_error(exc)
+        except trio.BrokenResourceError as exc:
+            return DisconnectReason.ERROR, describe_tls_error(exc.__cause__)
+
+    def _receiver(self, conn: _Connection) -> Callable[[int], Awaitable[bytes]]:
+        """Receive up to ``size`` bytes (b"" at EOF). Each call checkpoints: a busy client never starves the rest."""
+        stream = conn.tls
+        if stream is not None:
+
+            async def receive_tls(size: int) -> bytes:
+                return bytes(await stream.receive_some(size))
+
+            return receive_tls
+        sock = conn.sock
+
+        async def receive(size: int) -> bytes:
+            try:
+                data = sock.recv(size)
+            except BlockingIOError:
+                pass
+            else:
+                await trio.lowlevel.checkpoint()
+                return data
+            while True:
+                await trio.lowlevel.wait_readable(sock)
+                try:
+                    return sock.recv(size)
+                except BlockingIOError:
+                    continue
+
+        return receive
+
+    async def _write(self, conn: _Connection, data: bytes) -> None:
+        """Write ``data`` to the client whole, after any operator send being written."""
+        if not data:
+            return
+        if conn.tls is None and not conn.write_lock.locked():
+            try:
+                sent = conn.sock.send(data)
+            except BlockingIOError:
+                sent = 0
+            conn.state.bytes_out += sent
+            if sent == len(data):
+                return
+            async with conn.write_lock:
+                await _send_all(conn, memoryview(data)[sent:])
+            return
+        async with conn.write_lock:
+            await (_send_all(conn, data) if conn.tls is None else _tls_send_all(conn, data))
+
+    def _announce_first_hits(self, book: RuleBook) -> None:
+        """A notice for the first hit of each rule; later hits go into the summaries."""
+        for rule, match, client_id in book.first_hits:
+            self._notice(f"rule {rule.number} ({printable(rule.match)}) first hit, by #{client_id}: {preview(match)}")
+        book.first_hits.clear()
+
+    async def _summarise_rules(self, book: RuleBook) -> None:
+        """Every RULES_SUMMARY_SECONDS, the hits since the last summary, if there were any."""
+        reported = list(book.hits)
+        while True:
+            await trio.sleep(RULES_SUMMARY_SECONDS)
+            hits = list(book.hits)
+            news = [
+                f"rule {rule.number} +{now - before} ({now} in all)"
+                for rule, now, before in zip(book.rules, hits, reported, strict=True)
+                if now != before
+            ]
+            reported = hits
+            if news:
+                self._notice(f"rule hits in the last {RULES_SUMMARY_SECONDS:g} s: {', '.join(news)}")
 
     def _retire(self, conn: _Connection, reason: DisconnectReason, error: str) -> None:
         state = conn.state

@@ -65,6 +65,7 @@ class ServerTotals:
     events_skipped: int  # data events dropped because the consumer was behind
     tls_handshakes_failed: int = 0  # TLS connections that never became clients (plaintext, scanners, timeouts)
     refused_by_reason: Mapping[RefusalReason, int] = field(default_factory=dict)  # adds up to refused_total
+    rule_hits: tuple[int, ...] = ()  # messages each reply rule answered, in the rules' order
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

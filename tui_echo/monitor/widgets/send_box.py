@@ -12,7 +12,7 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import Checkbox, Input, Label
 
-from tui_echo.monitor.models.send_text import SendTextError, parse_send_text
+from tui_echo.send_text import SendTextError, parse_send_text
 
 
 class _TextInput(Input):

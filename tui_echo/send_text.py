@@ -1,4 +1,4 @@
-"""What the operator types in the send box, turned into the exact bytes to send.
+"""What the operator types (the send box, ``ctl send``, reply rules), turned into the exact bytes to send.
 
 Text is sent as UTF-8. Escapes: ``\\n``, ``\\r``, ``\\t``, ``\\0``, ``\\xNN``
 (one byte, two hex digits) and ``\\\\`` for a backslash. Anything else after a
@@ -17,7 +17,9 @@ class SendTextError(ValueError):
     """The text has an escape that means nothing; the message says which and where."""
 
 
-def parse_send_text(text: str) -> bytes:
+def parse_send_text(text: str, column: int = 1) -> bytes:
+    """The bytes ``text`` spells; ``column``: where ``text`` starts in what was typed, for the error messages."""
+    base = column - 1
     out = bytearray()
     i = 0
     while i < len(text):
@@ -34,9 +36,11 @@ def parse_send_text(text: str) -> bytes:
             out.append(int(text[backslash + 2 : backslash + 4], 16))
             i = backslash + 4
         elif code == "x":
-            raise SendTextError(f"\\x at column {backslash + 1} needs two hex digits, as in \\x0a")
+            raise SendTextError(f"\\x at column {base + backslash + 1} needs two hex digits, as in \\x0a")
         elif not code:
             raise SendTextError("a lone \\ at the end; type \\\\ to send a backslash")
         else:
-            raise SendTextError(f"unknown escape \\{code} at column {backslash + 1}; use \\n \\r \\t \\0 \\xNN or \\\\")
+            raise SendTextError(
+                f"unknown escape \\{code} at column {base + backslash + 1}; use \\n \\r \\t \\0 \\xNN or \\\\"
+            )
     return bytes(out)
