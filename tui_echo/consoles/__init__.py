@@ -10,6 +10,10 @@ consoles of a running server (each has --help):
   tui-echo ctl [TARGET] COMMAND    clients [--json] | kick ID | kick-all | send ID TEXT | broadcast TEXT | stop
 TARGET is a port, a control socket path, or nothing for the only running server.
 
+a demo, nothing else to start:
+  tui-echo demo [--speed X] [--port PORT]
+                                   the monitor with a cast of simulated clients: chat, a sensor, bursts, timeouts
+
 load any echo server:
   tui-echo load [HOST:]PORT [-c N] [-d SECONDS] [--size BYTES | --message TEXT] [--rate N] [--pipeline N]
                 [--ramp SECONDS] [--workers N] [--json]
