@@ -44,6 +44,16 @@ def test_the_demo_shows_at_least_four_clients_working_within_10_s() -> None:
     run_monitor(test, server=server)
 
 
+def test_on_a_narrow_terminal_the_banner_makes_room_and_the_feed_still_says_how_to_join() -> None:
+    async def test(monitor: Monitor) -> None:
+        await monitor.until(lambda: any(e.text.startswith("demo") for e in monitor.feed.entries), "the notice")
+        screen = "\n".join(screen_text(monitor.app))
+        assert "Connections · " in screen and "✕ Kick all" in screen
+        assert "join in: nc" not in screen.split("Kick all")[0]
+
+    run_monitor(test, size=(50, 14), server=DemoServer(speed=4))
+
+
 def test_q_quits_the_demo_cleanly_and_ends_the_cast() -> None:
     server = DemoServer(speed=4)
 
