@@ -115,13 +115,20 @@ def on_screen(widget: Widget) -> list[str]:
     return [line[region.x : region.right] for line in screen_text(widget.app)[region.y : region.bottom]]
 
 
-def run_monitor(test: Callable[[Monitor], Awaitable[None]], size: tuple[int, int] = SIZE, **settings: object) -> None:
+def run_monitor(
+    test: Callable[[Monitor], Awaitable[None]],
+    size: tuple[int, int] = SIZE,
+    server: GuestServer | None = None,
+    **settings: object,
+) -> None:
+    """``test`` against the monitor on ``server``, or by default a GuestServer with ``settings`` on port 0."""
+
     async def main() -> None:
-        server = GuestServer(ServerConfig(port=0, **settings))  # type: ignore[arg-type]
-        server.listen()
-        app = MonitorApp(server, handle_signals=False)
+        source = server or GuestServer(ServerConfig(port=0, **settings))  # type: ignore[arg-type]
+        source.listen()
+        app = MonitorApp(source, handle_signals=False)
         async with app.run_test(size=size) as pilot:
-            monitor = Monitor(app, pilot, server.addresses[0][1])
+            monitor = Monitor(app, pilot, source.addresses[0][1])
             try:
                 await test(monitor)
             finally:

@@ -26,6 +26,25 @@ def tui_echo_command() -> str:
     return str(COMMAND)
 
 
+def _status(pid: int) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command's name: state, parent, ...; None if there is no such process."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return None
+
+
+def process_gone(pid: int) -> bool:
+    """No such process, or only its zombie (dead, waiting for its parent to collect its exit code)."""
+    status = _status(pid)
+    return status is None or status[0] == "Z"
+
+
+def parent_of(pid: int) -> int | None:
+    status = _status(pid)
+    return None if status is None else int(status[1])
+
+
 def run_cli(args: Sequence[str], prefix: Sequence[str] = ()) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*prefix, tui_echo_command(), *args], capture_output=True, text=True, timeout=TIMEOUT)
 

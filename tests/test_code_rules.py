@@ -42,10 +42,11 @@ PURE = modules("monitor/models") + [
         "consoles/__init__.py",
         "consoles/connection.py",
         "monitor/remote.py",
+        "demo/script.py",
     )
 ]
 NO_TEXTUAL = (
-    modules("server", "headless", "load", "control")
+    modules("server", "headless", "load", "control", "demo")
     + [PACKAGE / "consoles" / "main.py", PACKAGE / "consoles" / "web.py"]
     + [PACKAGE / "cli.py", PACKAGE / "monitor" / "guest.py"]
 )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
+import signal
 import socket
 import subprocess
 import sys
@@ -15,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from .helpers import TIMEOUT
-from .process import needs_tool, tui_echo_command
+from .process import needs_tool, parent_of, process_gone, tui_echo_command
 
 
 FORWARD_HANGUP_AND_RECORD = """
@@ -103,3 +105,45 @@ def test_closing_the_terminal_closes_every_client_and_exits_0(tmux: Tmux, mode: 
         assert time.monotonic() < deadline, "tui-echo outlived its terminal"
         time.sleep(0.05)
     assert status.read_text().strip() == "0"
+
+
+def test_the_installed_demo_starts_serves_a_visitor_and_quits_with_exit_0(tmux: Tmux) -> None:
+    tmux.run("send-keys", f"{shlex.quote(tui_echo_command())} demo --speed 4; echo exit=$?", "Enter")
+    port = int(tmux.wait_for(r"join in: nc 127\.0\.0\.1 (\d+)").group(1))
+    tmux.wait_for(r"clients [4-9] now")  # the cast
+    (cast_pid,) = cast_processes(port)
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as visitor:
+        visitor.sendall(b"hello from a student\n")
+        assert visitor.recv(100) == b"hello from a student\n"
+        tmux.wait_for(r"⇄ hello from a student")
+        tmux.run("send-keys", "q")
+        tmux.wait_for(r"(?m)^exit=0$")
+    assert process_gone(cast_pid)
+
+
+def test_the_cast_ends_when_the_demo_is_killed(tmux: Tmux) -> None:
+    """SIGKILL leaves the demo no chance to stop its cast: the cast notices on its own (end of file on stdin)."""
+    tmux.run("respawn-pane", "-k", "exec " + shlex.join([tui_echo_command(), "demo", "--speed", "4"]))
+    port = int(tmux.wait_for(r"join in: nc 127\.0\.0\.1 (\d+)").group(1))
+    (cast_pid,) = cast_processes(port)
+    demo_pid = int(tmux.run("display", "-p", "#{pane_pid}"))
+    assert parent_of(cast_pid) == demo_pid
+    os.kill(demo_pid, signal.SIGKILL)
+    deadline = time.monotonic() + TIMEOUT
+    while not process_gone(cast_pid):
+        assert time.monotonic() < deadline, "the cast outlived the demo"
+        time.sleep(0.05)
+
+
+def cast_processes(port: int) -> list[int]:
+    """The pids of the cast processes playing to ``port``."""
+    wanted = ["-m", "tui_echo.demo.cast", str(port)]
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            argv = (entry / "cmdline").read_bytes().decode().split("\0")
+        except (OSError, ValueError):
+            continue
+        if argv[1:4] == wanted:
+            pids.append(int(entry.name))
+    return pids

@@ -9,6 +9,7 @@ import resource
 import sys
 from collections.abc import Sequence
 from importlib.metadata import version
+from typing import TYPE_CHECKING
 
 import trio
 
@@ -23,6 +24,7 @@ from tui_echo.server.config import (
     DEFAULT_BAN_SECONDS,
     DEFAULT_FEED_LINES,
     DEFAULT_HOST,
+    DEFAULT_MAX_CLIENTS,
     DEFAULT_PORT,
     DEFAULT_WRITE_TIMEOUT,
     Framing,
@@ -33,8 +35,10 @@ from tui_echo.server.rules import RULE_PREFIX_BYTES, Rule, RuleError, load_rules
 from tui_echo.server.tls import HANDSHAKE_TIMEOUT_SECONDS, TlsError, TlsSettings, load_tls, self_signed_tls
 from tui_echo.text import plural
 
+if TYPE_CHECKING:
+    from tui_echo.monitor.guest import GuestServer
+
 PROG = "tui-echo"
-DEFAULT_MAX_CLIENTS = 10_000
 _FD_LIMIT_WANTED = 65_536
 
 
@@ -267,13 +271,15 @@ def terminal_problem() -> str | None:
     return f"but {', '.join(redirected[:-1])} and {redirected[-1]} are not terminals"
 
 
-def _run_monitor(config: ServerConfig, feed_lines: int, control: ControlSettings | None) -> int:
-    # Imported here: headless runs never load Textual.
-    from tui_echo.monitor.app import MonitorApp
-    from tui_echo.monitor.guest import GuestServer
+def run_monitor(server: GuestServer, feed_lines: int = DEFAULT_FEED_LINES) -> int:
+    """Bind ``server``, then open the monitor on it until it quits; a port that cannot be had is one line, exit 2."""
+    from tui_echo.monitor.app import MonitorApp  # imported here: headless runs never load Textual
 
-    server = GuestServer(config, control)
-    server.listen()
+    try:
+        server.listen()
+    except ListenError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
     app = MonitorApp(server, feed_lines=feed_lines)
     app.run()
     return app.return_code or 0
@@ -298,6 +304,10 @@ def _run_headless(config: ServerConfig, json_lines: bool, control: ControlSettin
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = sys.argv[1:] if argv is None else list(argv)
+    if arguments and arguments[0] == "demo":
+        from tui_echo.demo.run import main as demo_main
+
+        return demo_main(arguments[1:])
     if arguments and arguments[0] == "load":
         from tui_echo.load.cli import main as load_main  # imported here: the server never loads it
 
@@ -342,9 +352,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     control = None if args.no_control else ControlSettings(args.control)
     _raise_fd_limit()
     if not args.headless:
-        try:
-            return _run_monitor(config, args.feed_lines, control)
-        except ListenError as exc:
-            print(f"{PROG}: error: {exc}", file=sys.stderr)
-            return 2
+        from tui_echo.monitor.guest import GuestServer
+
+        return run_monitor(GuestServer(config, control), args.feed_lines)
     return _run_headless(config, args.json, control)

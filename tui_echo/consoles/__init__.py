@@ -12,6 +12,10 @@ consoles of a running server (each has --help):
                                    the attached console in a browser, one per tab (127.0.0.1 only, with a token)
 TARGET is a port, a control socket path, or nothing for the only running server.
 
+a demo, nothing else to start:
+  tui-echo demo [--speed X] [--port PORT]
+                                   the monitor with a cast of simulated clients: chat, a sensor, bursts, timeouts
+
 load any echo server:
   tui-echo load [HOST:]PORT [-c N] [-d SECONDS] [--size BYTES | --message TEXT] [--rate N] [--pipeline N]
                 [--ramp SECONDS] [--workers N] [--json]
