@@ -1,6 +1,7 @@
 # Two commands for a fresh machine with python3 (3.11+) and make:
 #   make run    set up .venv and start tui-echo (ARGS="--port 0" to pass flags)
 #   make test   set up .venv with the test extras and run the whole suite
+#   make bench        benchmarks, a few minutes (make bench-full: the whole matrix, the README's chart)
 #   make screenshot   retake the README's pictures: the monitor (assets/monitor.svg) and tui-echo web (assets/web.png)
 PYTHON ?= python3
 VENV := .venv
@@ -32,14 +33,23 @@ $(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	@touch $@ $(VENV)/.installed
 
+# make bench: a few minutes, 64 B only; its chart and tables go to benchmarks/build (the README's come from bench-full)
 bench: $(VENV)/.installed-bench
-	$(BIN)/python benchmarks/bench_echo.py --first-echo-limit 15
+	$(BIN)/python benchmarks/bench_echo.py --first-echo-limit 15 \
+		--chart benchmarks/build/bench.svg --table benchmarks/build/bench_echo.md
 	$(BIN)/python benchmarks/bench_accept.py --rounds 1
-	$(BIN)/python benchmarks/bench_monitor.py
+	$(BIN)/python benchmarks/bench_monitor.py --rounds 1 --levels 1000
+	$(BIN)/python benchmarks/bench_memory.py --modes headless
+	$(BIN)/python benchmarks/bench_load.py --rounds 1 --servers tui-echo
 
+# the whole matrix, every server: assets/bench.svg and benchmarks/results/bench_echo.md for the README
 bench-full: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/bench_echo.py --full --servers all
 	$(BIN)/python benchmarks/bench_accept.py
+	$(BIN)/python benchmarks/bench_monitor.py
+	$(BIN)/python benchmarks/bench_memory.py
+	$(BIN)/python benchmarks/bench_load.py
+
 screenshot: $(VENV)/.installed-test
 	$(BIN)/python scripts/screenshot.py
 	$(BIN)/python scripts/web_screenshot.py

@@ -25,9 +25,10 @@ import time
 import uuid
 from pathlib import Path
 
-from bench_echo import OURS, TUI_ECHO, WARMUP_SECONDS, build_loadgen, start
+from bench_echo import HEADLESS, TUI_ECHO, WARMUP_SECONDS, Server, build_loadgen, start
 
 CONSOLES = 2
+OURS = Server("tui-echo", "tui-echo --headless", [str(TUI_ECHO), *HEADLESS])
 
 
 class Consoles:

@@ -25,6 +25,13 @@ usage: python benchmarks/bench_echo.py [--rounds 3] [--seconds 2] [--levels 1,10
                                        [--servers tui-echo,trio,...|all] [--full]
 The full matrix (64 B at 1, 100, 1000 connections; 1, 10, 100 KiB at 100), every server:
        python benchmarks/bench_echo.py --full --servers all
+
+Besides the tables on stdout it writes them, with the date and the machine's load, to --table
+(default benchmarks/results/bench_echo.md, which README.md's Performance section quotes), and draws
+them as one chart, a panel per case, to --chart (default assets/bench.svg; needs matplotlib, in the
+`bench` extra). "server CPU" is the server process's own CPU time (all its threads) over the measured
+seconds: msgs/s ÷ server CPU is what one core of that server does, the figure multi-process serving
+would multiply.
 """
 
 from __future__ import annotations
@@ -46,6 +53,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
@@ -57,6 +65,9 @@ WARMUP_SECONDS = 1.0
 # `make bench` compares with the servers of the design notes' table; --servers all adds the rest.
 DEFAULT_SERVERS = "tui-echo,tui-echo-json,trio,threads,asyncio-streams,uvloop"
 FULL_MATRIX = [(64, 1), (64, 100), (64, 1000), (1024, 100), (10240, 100), (102400, 100)]
+RESULTS = HERE / "results"
+CPU_SAMPLE_SECONDS = 0.05
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def build_loadgen() -> Path:
@@ -76,6 +87,7 @@ class Server:
     command: list[str]  # for port_from="fixed", "{port}" in an argument is replaced by a free port picked here
     port_from: Literal["stdout", "stderr", "fixed"] = "stdout"
     missing: str | None = None  # why it cannot run on this machine
+    one_process: bool = True  # its process's CPU time is all of its work (not socat's, a process per client)
 
 
 @dataclass
@@ -196,6 +208,7 @@ def builtin_servers(tui_echo: list[str]) -> list[Server]:
             ["socat", "TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,backlog=4096", "EXEC:cat"],
             "fixed",
             missing=no_socat,
+            one_process=False,
         ),
     ]
 
@@ -259,6 +272,7 @@ class Measured:
     all_served_s: float  # from the first connect until every connection had its first echo
     errors: int
     log_lines_per_s: float
+    server_cpu: float | None  # the server process's CPU seconds per second over the measured window (1.0 = a core)
 
 
 def run_loadgen(loadgen: Path, port: int, args: list[str], timeout: float) -> dict[str, float | str | None]:
@@ -272,14 +286,53 @@ def run_loadgen(loadgen: Path, port: int, args: list[str], timeout: float) -> di
     return result
 
 
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, all its threads (not its children: socat's per-client ones are not seen)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+class CpuSampler:
+    """The server's CPU time, sampled in a thread, so that the measured window (loadgen's last SECONDS,
+    after the ramp and the warmup, which cost CPU too) can be cut out afterwards."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.samples: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            with contextlib.suppress(OSError, IndexError):
+                self.samples.append((time.monotonic(), cpu_seconds(self.pid)))
+            if self._stop.wait(CPU_SAMPLE_SECONDS):
+                return
+
+    def share(self, start: float, end: float) -> float | None:
+        """CPU seconds per second between the samples nearest to start and end."""
+        self._stop.set()
+        self._thread.join()
+        if len(self.samples) < 2:
+            return None
+        first = min(self.samples, key=lambda sample: abs(sample[0] - start))
+        last = min(self.samples, key=lambda sample: abs(sample[0] - end))
+        return (last[1] - first[1]) / (last[0] - first[0]) if last[0] > first[0] else None
+
+
 def measure(loadgen: Path, server: Server, connections: int, size: int, seconds: float, limit: float) -> Measured | str:
     """One run against a fresh server process; a str says why nothing was measured."""
     with started(server) as running:
         running.log_lines[0] = 0
+        sampler = CpuSampler(running.proc.pid)
         began = time.monotonic()
         args = [str(connections), str(seconds), str(WARMUP_SECONDS), str(size), str(limit)]
         result = run_loadgen(loadgen, running.port, args, timeout=limit + WARMUP_SECONDS + seconds + 60)
-        wall = time.monotonic() - began
+        ended = time.monotonic()
+        wall = ended - began
+        # loadgen measures last and exits at once: its window is the last `seconds` of the run.
+        cpu = sampler.share(ended - seconds, ended) if server.one_process else None
     if "error" in result:
         return f"{result['no_first_echo']}/{connections} never served in {limit:g} s"
 
@@ -295,6 +348,7 @@ def measure(loadgen: Path, server: Server, connections: int, size: int, seconds:
         all_served_s=number("all_first_echo_s"),
         errors=int(number("errors")),
         log_lines_per_s=running.log_lines[0] / wall,
+        server_cpu=cpu,
     )
 
 
@@ -303,35 +357,157 @@ def rotated(servers: list[Server], round_no: int) -> list[Server]:
     return servers[shift:] + servers[:shift]
 
 
-def summary_rows(servers: list[Server], runs: dict[str, list[Measured | str]]) -> list[str]:
-    """One table row per server: medians over the rounds that were measured, failures counted."""
+@dataclass(frozen=True)
+class Summary:
+    """One server in one case: medians over the rounds that were measured."""
 
-    def median(key: str, attr: str) -> float:
-        return float(statistics.median(getattr(m, attr) for m in runs[key] if isinstance(m, Measured)))
+    server: Server
+    msgs_per_s: float
+    mib_per_s: float
+    p99_ms: float
+    all_served_s: float
+    server_cpu: float | None
+    log_lines_per_s: float
+    notes: list[str]
 
-    have_ours = any(isinstance(m, Measured) for m in runs.get("tui-echo", []))
-    rows = []
+
+def summarise(servers: list[Server], runs: dict[str, list[Measured | str]]) -> list[Summary | str]:
+    """Per server, its medians, or (a str) why no round was measured."""
+    summaries: list[Summary | str] = []
     for server in servers:
+        measured = [m for m in runs[server.key] if isinstance(m, Measured)]
         failures = [m for m in runs[server.key] if isinstance(m, str)]
-        if len(failures) == len(runs[server.key]):
-            rows.append(f"| {server.name} | - | - | - | - | - | failed: {failures[0]} |")
+        if not measured:
+            summaries.append(f"failed: {failures[0]}")
             continue
-        rate = median(server.key, "msgs_per_s")
-        cells = [
-            f"{rate:,.0f}",
-            f"{median(server.key, 'mib_per_s'):,.2f}",
-            f"{median(server.key, 'p99_ms'):.2f}",
-            f"{median(server.key, 'all_served_s'):.2f}",
-            f"{median('tui-echo', 'msgs_per_s') / rate:.2f}x" if have_ours else "-",
-        ]
+
+        def median(attr: str, of: list[Measured] = measured) -> float:
+            return float(statistics.median(getattr(m, attr) for m in of))
+
+        cpus = [m for m in measured if m.server_cpu is not None]
         notes = [f"{len(failures)} of {len(runs[server.key])} rounds failed: {failures[0]}"] if failures else []
-        errors = sum(m.errors for m in runs[server.key] if isinstance(m, Measured))
+        errors = sum(m.errors for m in measured)
         if errors:
             notes.append(f"{errors} connection errors")
         if server.key.startswith("tui-echo"):
-            notes.append(f"{median(server.key, 'log_lines_per_s'):,.0f} log lines/s")
-        rows.append(f"| {server.name} | {' | '.join(cells)} | {'; '.join(notes)} |")
+            notes.append(f"{median('log_lines_per_s'):,.0f} log lines/s")
+        summaries.append(
+            Summary(
+                server=server,
+                msgs_per_s=median("msgs_per_s"),
+                mib_per_s=median("mib_per_s"),
+                p99_ms=median("p99_ms"),
+                all_served_s=median("all_served_s"),
+                server_cpu=median("server_cpu", cpus) if cpus else None,
+                log_lines_per_s=median("log_lines_per_s"),
+                notes=notes,
+            )
+        )
+    return summaries
+
+
+def ours(summaries: list[Summary | str]) -> Summary | None:
+    return next((s for s in summaries if isinstance(s, Summary) and s.server.key == "tui-echo"), None)
+
+
+def case_table(servers: list[Server], summaries: list[Summary | str]) -> list[str]:
+    """One Markdown table: a row per server, its ratio to tui-echo --headless."""
+    reference = ours(summaries)
+    rows = [
+        "| server | msgs/s | MiB/s | p99 ms | all served s | server CPU | tui-echo ÷ this | notes |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for server, summary in zip(servers, summaries, strict=True):
+        if isinstance(summary, str):
+            rows.append(f"| {server.name} | - | - | - | - | - | - | {summary} |")
+            continue
+        name = f"**{server.name}**" if server.key == "tui-echo" else server.name
+        cells = [
+            f"{summary.msgs_per_s:,.0f}",
+            f"{summary.mib_per_s:,.2f}",
+            f"{summary.p99_ms:.2f}",
+            f"{summary.all_served_s:.2f}",
+            "-" if summary.server_cpu is None else f"{summary.server_cpu:.0%}",
+            f"{reference.msgs_per_s / summary.msgs_per_s:.2f}x" if reference else "-",
+        ]
+        rows.append(f"| {name} | {' | '.join(cells)} | {'; '.join(summary.notes)} |")
     return rows
+
+
+def per_core_table(
+    servers: list[Server], results: dict[tuple[int, int], list[Summary | str]], size: int = 64
+) -> list[str]:
+    """msgs/s per server process at each connection count of `size`-byte messages, and per CPU-second."""
+    levels = sorted(connections for (s, connections) in results if s == size)
+    if not levels:
+        return []
+    header = " | ".join(f"{c} conns: msgs/s (CPU) | per CPU-second" for c in levels)
+    rows = [f"| server (one process) | {header} |", "|---|" + "---|---|" * len(levels)]
+    for index, server in enumerate(servers):
+        if not server.one_process:
+            continue
+        cells = []
+        for connections in levels:
+            summary = results[(size, connections)][index]
+            if isinstance(summary, str) or summary.server_cpu is None:
+                cells += ["-", "-"]
+            else:
+                cells.append(f"{summary.msgs_per_s:,.0f} ({summary.server_cpu:.0%})")
+                cells.append(f"{summary.msgs_per_s / summary.server_cpu:,.0f}")
+        rows.append(f"| {server.name} | {' | '.join(cells)} |")
+    return rows
+
+
+def case_title(size: int, connections: int) -> str:
+    shown = f"{size // 1024} KiB" if size >= 1024 and size % 1024 == 0 else f"{size} B"
+    return f"{shown} messages, {connections} connection{'s' if connections != 1 else ''}"
+
+
+def draw_chart(
+    path: Path, servers: list[Server], results: dict[tuple[int, int], list[Summary | str]], subtitle: str
+) -> None:
+    """A panel per case, a horizontal bar per server (msgs/s), tui-echo --headless highlighted."""
+    import matplotlib
+
+    matplotlib.use("svg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams["svg.fonttype"] = "none"  # text stays text: smaller, searchable, crisp
+    plt.rcParams["svg.hashsalt"] = "tui-echo"  # stable ids, so an unchanged chart gives no diff
+    cases = list(results)
+    columns = min(3, len(cases))
+    rows = -(-len(cases) // columns)
+    figure, axes = plt.subplots(
+        rows, columns, figsize=(4.2 * columns, 0.32 * len(servers) * rows + 1.4 * rows + 0.6), squeeze=False
+    )
+    names = [server.name for server in servers]
+    for ax, case in zip(axes.flat, cases, strict=False):
+        values = [s.msgs_per_s if isinstance(s, Summary) else 0.0 for s in results[case]]
+        colours = ["#d6604d" if server.key == "tui-echo" else "#8fa8c8" for server in servers]
+        positions = range(len(servers))
+        ax.barh(positions, values, color=colours)
+        ax.set_yticks(list(positions), names if case in cases[::columns] else [""] * len(names), fontsize=8)
+        ax.invert_yaxis()
+        ax.set_title(case_title(*case), fontsize=9)
+        ax.tick_params(axis="x", labelsize=7)
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: f"{x / 1000:g}k"))
+        ax.spines[["top", "right"]].set_visible(False)
+        top = max(values, default=0.0) or 1.0
+        ax.set_xlim(0, top * 1.3)
+        for position, (value, summary) in enumerate(zip(values, results[case], strict=True)):
+            label = f"{value / 1000:,.1f}k" if isinstance(summary, Summary) else "failed"
+            ax.text(value + top * 0.02, position, label, va="center", fontsize=7)
+    for ax in axes.flat[len(cases) :]:
+        ax.set_visible(False)
+    figure.suptitle(f"Echo messages per second, more is better; tui-echo --headless in red\n{subtitle}", fontsize=9)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, metadata={"Date": None})  # no timestamp inside: the subtitle says when
+    plt.close(figure)
+
+
+def load_average() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def main() -> None:
@@ -347,10 +523,23 @@ def main() -> None:
         default=30.0,  # tui-echo has needed up to 19 s at 1000 connections; the thread server never makes it
         help="seconds every connection may wait for its first echo before the run counts as failed",
     )
+    parser.add_argument(
+        "--table",
+        default=str(RESULTS / "bench_echo.md"),
+        metavar="FILE",
+        help="write the Markdown tables here ('' for none; default %(default)s)",
+    )
+    parser.add_argument(
+        "--chart",
+        default=str(HERE.parent / "assets" / "bench.svg"),
+        metavar="FILE",
+        help="draw the chart here ('' for none; default %(default)s)",
+    )
     add_server_arguments(parser, DEFAULT_SERVERS)
     args = parser.parse_args()
     servers = selected_servers(args)
     loadgen = build_loadgen()
+    load_before = load_average()
     if args.full:
         cases = FULL_MATRIX
     else:
@@ -370,16 +559,35 @@ def main() -> None:
                 )
                 print(f"round {round_no + 1} {size:>6} B {connections:>5} conns  {server.name:<28} {shown}", flush=True)
 
-    print(
-        f"\nmedian of {args.rounds} rounds, {args.seconds:g} s measured each (after {WARMUP_SECONDS:g} s warmup), "
-        "one message in flight per connection; the clock starts once every connection has had its first echo "
-        "(all served); tui-echo ÷ this = msgs/s of tui-echo --headless over this server's"
+    conditions = (
+        f"{datetime.now():%Y-%m-%d}, {os.cpu_count()} cores, load average {load_before} before and "
+        f"{load_average()} after; median of {args.rounds} rounds, {args.seconds:g} s measured each"
     )
-    for (size, connections), by_server in runs.items():
-        print(f"\n{size} B messages, {connections} connections\n")
-        print("| server | msgs/s | MiB/s | p99 ms | all served s | tui-echo ÷ this | notes |")
-        print("|---|---|---|---|---|---|---|")
-        print("\n".join(summary_rows(servers, by_server)))
+    results = {case: summarise(servers, by_server) for case, by_server in runs.items()}
+    lines = [
+        f"Measured {conditions} (after {WARMUP_SECONDS:g} s warmup), one message in flight per connection; "
+        "the clock starts once every connection has had its first echo (all served). "
+        "tui-echo ÷ this: msgs/s of tui-echo --headless over this server's. "
+        "Server CPU: the server process's CPU time per second while measured (100 % = one core).",
+    ]
+    for (size, connections), summaries in results.items():
+        lines += ["", f"{case_title(size, connections)}:", "", *case_table(servers, summaries)]
+    per_core = per_core_table(servers, results)
+    if per_core:
+        lines += ["", "64 B messages, per server process: msgs/s (its CPU), and msgs/s per CPU-second:", ""]
+        lines += per_core
+    text = "\n".join(lines) + "\n"
+    print("\n" + text)
+    if args.table:
+        Path(args.table).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.table).write_text(text)
+        print(f"tables written to {args.table}")
+    if args.chart:
+        if importlib.util.find_spec("matplotlib") is None:
+            print("no chart: matplotlib is not installed (pip install -e '.[bench]')", file=sys.stderr)
+        else:
+            draw_chart(Path(args.chart), servers, results, conditions)
+            print(f"chart drawn to {args.chart}")
 
 
 if __name__ == "__main__":

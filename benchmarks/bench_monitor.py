@@ -1,4 +1,4 @@
-"""What the monitor costs the echo, measured as a user sees it.
+"""What the monitor costs the echo, and how fast it answers a key, measured as a user sees it.
 
 The real `tui-echo` runs in a real terminal (a tmux pane, 120x40), once with
 the monitor and once `--headless` (its log going to the same kind of
@@ -9,33 +9,41 @@ server stays the bottleneck (the monitor and headless both use one core).
 
 Throughput is measured with nothing else running. For the monitor, the same
 load then runs a second time, not counted, to measure:
-  * keypress latency: `p` is sent with tmux send-keys while the load runs, and
-    the pane is polled until the feed's title shows PAUSED (and again until it
-    no longer does); the figure includes tmux's own delay;
+  * keypress latency: `p` is sent --presses times (default 100, so that p99 is
+    not just the worst of a handful) with tmux send-keys while the load runs,
+    each --gap seconds after the last one showed, and the pane is polled until
+    the feed's title shows PAUSED (and, at the next press, until it no longer
+    does); the figure includes tmux's own delay and the polling's (a
+    capture-pane every 2 ms). p50, p99 and max are over every press of every
+    round;
   * numbers settle: after the load stops, how long until the stats bar's
     message count stops changing, i.e. how old the numbers on screen can be.
 
-usage: python benchmarks/bench_monitor.py [--rounds 3] [--seconds 4] [--levels 100,1000]
+usage: python benchmarks/bench_monitor.py [--rounds 3] [--seconds 4] [--levels 100,1000] [--presses 100]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import shlex
+import signal
 import statistics
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_echo import TUI_ECHO, WARMUP_SECONDS, build_loadgen  # noqa: E402
+from bench_echo import TUI_ECHO, WARMUP_SECONDS, build_loadgen, load_average  # noqa: E402
 
 WIDTH, HEIGHT = 120, 40
-LATENCY_LOAD_SECONDS = 4.0
+KEY_TIMEOUT_SECONDS = 5.0
 _LISTENING = re.compile(r"listening (?:on )?127\.0\.0\.1:(\d+)")
 _MESSAGES = re.compile(r"messages (\S+) ·")
 
@@ -83,18 +91,20 @@ class Pane:
             time.sleep(0.05)
 
 
-def keypress_latencies(pane: Pane, presses: int) -> list[float]:
+def keypress_latencies(pane: Pane, presses: int, gap: float) -> list[float]:
     latencies = []
     for press in range(presses):
         want_paused = press % 2 == 0
         pane.keys("p")
         start = time.monotonic()
         while ("PAUSED" in pane.screen()) != want_paused:
-            if time.monotonic() - start > 5:
+            if time.monotonic() - start > KEY_TIMEOUT_SECONDS:
                 raise TimeoutError("the keypress never showed")
             time.sleep(0.002)
         latencies.append(time.monotonic() - start)
-        time.sleep(0.15)
+        time.sleep(gap)
+    if presses % 2:
+        pane.keys("p")  # leave the feed running, as found
     return latencies
 
 
@@ -118,27 +128,44 @@ def start_load(loadgen: Path, port: str, connections: int, seconds: float) -> su
     )
 
 
-def run_once(loadgen: Path, monitor: bool, connections: int, seconds: float) -> dict[str, float]:
+@dataclass
+class Run:
+    msgs_per_s: float
+    key_seconds: list[float] = field(default_factory=list)  # monitor only
+    settle_ms: float = 0.0
+
+
+def run_once(loadgen: Path, monitor: bool, connections: int, seconds: float, presses: int, gap: float) -> Run:
     command = [str(TUI_ECHO), "--port", "0"] + ([] if monitor else ["--headless"])
     pane = Pane(command)
     try:
         port = pane.wait_for(_LISTENING).group(1)
         # Throughput first, with nothing else running: polling the pane costs CPU too.
         out, _ = start_load(loadgen, port, connections, seconds).communicate(timeout=seconds + 60)
-        result: dict[str, float] = json.loads(out)
+        result = Run(float(json.loads(out)["msgs_per_s"]))
         if monitor:
-            # Then the same load again, not counted, while keys are pressed and the screen is read.
-            load = start_load(loadgen, port, connections, LATENCY_LOAD_SECONDS)
-            time.sleep(WARMUP_SECONDS + 0.5)
-            latencies = keypress_latencies(pane, 6)
-            load.communicate(timeout=LATENCY_LOAD_SECONDS + 60)
-            load_end = time.monotonic()
-            result["key_ms_median"] = statistics.median(latencies) * 1000
-            result["key_ms_max"] = max(latencies) * 1000
-            result["settle_ms"] = settle_time(pane, load_end) * 1000
+            # Then the same load again, not counted, while keys are pressed and the screen is read. It is
+            # meant to outlast the presses (each takes the gap plus its latency) and is stopped after them.
+            longest = presses * (gap + KEY_TIMEOUT_SECONDS)
+            load = start_load(loadgen, port, connections, longest)
+            try:
+                time.sleep(WARMUP_SECONDS + 0.5)
+                result.key_seconds = keypress_latencies(pane, presses, gap)
+                if load.poll() is not None:
+                    raise RuntimeError("the load ended before the keypresses did")
+            finally:
+                load.send_signal(signal.SIGTERM)
+                load.communicate(timeout=60)
+            result.settle_ms = settle_time(pane, time.monotonic()) * 1000
         return result
     finally:
         pane.close()
+
+
+def percentile(values: list[float], p: float) -> float:
+    """The p-th percentile (0-100), nearest rank: with 100 values p99 is the second worst, not the worst."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
 def main() -> None:
@@ -146,47 +173,52 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--levels", default="100,1000")
+    parser.add_argument("--presses", type=int, default=100, help="keypresses per monitor run (default 100)")
+    parser.add_argument("--gap", type=float, default=0.15, help="seconds between a key showing and the next press")
     args = parser.parse_args()
     if not TUI_ECHO.exists():
         sys.exit(f"{TUI_ECHO} not found: run `make run` or pip install -e . first")
     loadgen = build_loadgen()
+    load_before = load_average()
     levels = [int(x) for x in args.levels.split(",")]
-    results: dict[tuple[bool, int], list[dict[str, float]]] = {}
+    results: dict[tuple[bool, int], list[Run]] = {}
     for round_no in range(args.rounds):
         for connections in levels:
             for monitor in (round_no % 2 == 0, round_no % 2 == 1):
-                result = run_once(loadgen, monitor, connections, args.seconds)
+                result = run_once(loadgen, monitor, connections, args.seconds, args.presses, args.gap)
                 results.setdefault((monitor, connections), []).append(result)
+                keys = [s * 1000 for s in result.key_seconds]
                 extra = (
-                    f"  key {result['key_ms_median']:.0f} ms (max {result['key_ms_max']:.0f})"
-                    f"  settle {result['settle_ms']:.0f} ms"
+                    f"  {len(keys)} keys p50 {percentile(keys, 50):.0f} ms p99 {percentile(keys, 99):.0f} ms"
+                    f" max {max(keys):.0f} ms  settle {result.settle_ms:.0f} ms"
                     if monitor
                     else ""
                 )
                 name = "monitor" if monitor else "headless"
                 print(
-                    f"round {round_no + 1} {connections:>5} conns  {name:<8} "
-                    f"{result['msgs_per_s']:>9.0f} msgs/s{extra}",
+                    f"round {round_no + 1} {connections:>5} conns  {name:<8} {result.msgs_per_s:>9.0f} msgs/s{extra}",
                     flush=True,
                 )
 
-    def median(monitor: bool, connections: int, key: str) -> float:
-        return statistics.median(r[key] for r in results[(monitor, connections)])
+    def median(monitor: bool, connections: int, attr: str) -> float:
+        return statistics.median(getattr(r, attr) for r in results[(monitor, connections)])
 
     print(
-        f"\nmedian of {args.rounds} rounds, {args.seconds:g} s each, 64-byte messages, one in flight per connection\n"
+        f"\n{datetime.now():%Y-%m-%d}, {os.cpu_count()} cores, load average {load_before} before and "
+        f"{load_average()} after; median of {args.rounds} rounds, {args.seconds:g} s each, 64-byte messages, "
+        f"one in flight per connection; keypresses: {args.presses} a round, all rounds together\n"
     )
     print(
         "| connections | headless msgs/s | monitor msgs/s | monitor / headless "
-        "| keypress (median, worst) | numbers settle |"
+        "| keypresses | keypress p50 | p99 | max | numbers settle |"
     )
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for connections in levels:
         headless, monitor = median(False, connections, "msgs_per_s"), median(True, connections, "msgs_per_s")
-        worst_key = max(r["key_ms_max"] for r in results[(True, connections)])
+        keys = [s * 1000 for r in results[(True, connections)] for s in r.key_seconds]
         print(
-            f"| {connections} | {headless:,.0f} | {monitor:,.0f} | {monitor / headless:.2f}x "
-            f"| {median(True, connections, 'key_ms_median'):.0f} ms, {worst_key:.0f} ms "
+            f"| {connections} | {headless:,.0f} | {monitor:,.0f} | {monitor / headless:.2f}x | {len(keys)} "
+            f"| {percentile(keys, 50):.0f} ms | {percentile(keys, 99):.0f} ms | {max(keys):.0f} ms "
             f"| {median(True, connections, 'settle_ms'):.0f} ms |"
         )
 
