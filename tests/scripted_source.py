@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 
 from tui_echo.server.access import ActiveBan
 from tui_echo.server.commands import ServerCommand
-from tui_echo.server.config import ServerConfig
+from tui_echo.server.config import Mode, ServerConfig
 from tui_echo.server.events import (
     ClientConnected,
     ClientDisconnected,
@@ -36,7 +36,9 @@ class ScriptedSource:
         events: list[ServerEvent],
         totals: ServerTotals,
         bans: tuple[ActiveBan, ...] = (),
+        mode: Mode = Mode.ECHO,
     ) -> None:
+        self.mode = mode
         self._clients = clients
         self._events = events
         self._totals = totals

@@ -165,7 +165,9 @@ async def test_a_receiver_that_never_reads_loses_whole_deliveries_counted_and_is
         assert state.dropped_out > 0
         assert state.bytes_out + state.dropped_out * len(delivery) <= lines * len(delivery)
         assert sum(e.dropped for e in run.recorder.of(DataRelayed)) <= state.dropped_out  # events may be skipped
-        await run.recorder.wait_for(lambda: any("#3 is not reading" in e.message for e in run.recorder.of(ServerNotice)))
+        await run.recorder.wait_for(
+            lambda: any("#3 is not reading" in e.message for e in run.recorder.of(ServerNotice))
+        )
         await run.recorder.wait_for(lambda: disconnect_of(run, 3) is not None)
         gone = disconnect_of(run, 3)
         assert gone.reason is DisconnectReason.SLOW_READER

@@ -25,6 +25,7 @@ from tui_echo.control.protocol import ProtocolError
 from tui_echo.server.access import ActiveBan
 from tui_echo.server.clients import ClientState
 from tui_echo.server.commands import ServerCommand
+from tui_echo.server.config import Mode
 from tui_echo.server.events import (
     ClientConnected,
     ClientDisconnected,
@@ -81,6 +82,10 @@ class RemoteSource:
         return int(self.server["pid"])
 
     @property
+    def mode(self) -> Mode:
+        return Mode(self.server.get("mode", Mode.ECHO))  # a server from before modes only echoed
+
+    @property
     def origin(self) -> str:
         return f"attached to pid {self.pid} · {self.path}"
 
@@ -100,6 +105,7 @@ class RemoteSource:
             bytes_out=totals.bytes_out,
             events_skipped=self._data_dropped + self.events_dropped,
             tls_handshakes_failed=totals.tls_handshakes_failed,
+            dropped_out=totals.dropped_out,
         )
 
     def bans(self) -> tuple[ActiveBan, ...]:

@@ -99,9 +99,12 @@ class ClientScreen(Screen[None]):
         def control(self) -> ClientScreen:
             return self.screen
 
-    def __init__(self, row: ConnectionRow, history: Iterable[FeedEntry], max_entries: int, now: float) -> None:
+    def __init__(
+        self, row: ConnectionRow, history: Iterable[FeedEntry], max_entries: int, now: float, *, chat: bool = False
+    ) -> None:
         """``row``: the client's table row at ``now``; ``history``: its kept feed lines, oldest first;
-        ``max_entries``: how many lines to keep, as the main feed does."""
+        ``max_entries``: how many lines to keep, as the main feed does; ``chat``: a chat server's (the
+        send box speaks as the operator, privately)."""
         super().__init__()
         self.client_id = row.client_id
         self._row = row
@@ -115,6 +118,7 @@ class ClientScreen(Screen[None]):
         self._gone = Label(id="client-gone")
         self._feed = Feed(max_entries, id="client-feed")
         self._send_box = SendBox(id="client-send")
+        self._send_box.chat = chat
 
     @property
     def gone(self) -> bool:
@@ -184,6 +188,8 @@ class ClientScreen(Screen[None]):
         text.append("\nmessages ", style="dim")
         text.append(f"{row.messages:,}", style="bold")  # exact: the server's own count
         text.append(f" · in {format_size(row.bytes_in)} · out {format_size(row.bytes_out)}")
+        if row.dropped_out:
+            text.append(f" · dropped {row.dropped_out:,}", style="bold")  # deliveries that never reached it
         text.append("\nrate ", style="dim")
         text.append(f"{format_count(row.rate)} msg/s", style="bold")
         text.append(f" · idle {format_duration(ended - row.last_activity)}")

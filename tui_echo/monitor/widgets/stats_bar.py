@@ -28,6 +28,8 @@ class StatsText(Widget):
         text = Text(no_wrap=True, overflow="ellipsis")  # a line too long is cut, never wrapped onto the next
         text.append("listening ", style="dim")
         text.append(describe_addresses(stats.addresses), style="bold")
+        text.append(" · ", style="dim")
+        text.append(f"{stats.mode} mode", style="bold")
         if stats.tls_fingerprint is not None:
             text.append(" TLS", style="bold")
             text.append(f" SHA-256 {short_fingerprint(stats.tls_fingerprint)}", style="dim")
@@ -43,6 +45,8 @@ class StatsText(Widget):
         text.append("\nmessages ", style="dim")
         text.append(f"{stats.messages:,}", style="bold")  # exact: the server's own count
         text.append(f" · in {format_size(stats.bytes_in)} · out {format_size(stats.bytes_out)}")
+        if stats.dropped_out:
+            text.append(f" · dropped {format_count(stats.dropped_out)}", style="bold")
         text.append("\nrate ", style="dim")
         text.append(f"{format_count(stats.messages_per_second)} msg/s", style="bold")
         text.append(f" · {format_size(int(stats.bytes_per_second))}/s")
