@@ -79,7 +79,7 @@ COLUMNS = (
 )
 SORT_KEYS = tuple(column.key for column in COLUMNS)
 # On a narrow terminal, columns are left out in this order: the id, the count and the kick control stay.
-NARROW_DROPS = ("dropped", "out", "idle", "tls", "age", "rate", "in", "status", "peer")
+NARROW_DROPS = ("out", "idle", "dropped", "tls", "age", "rate", "in", "status", "peer")
 # On a wide one, the peer grows to fit an IPv6 address and the status takes the rest, so the kick
 # controls sit at the right edge, under "Kick all".
 PEER_WIDEST = len("[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535")

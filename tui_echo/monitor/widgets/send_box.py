@@ -59,7 +59,8 @@ class SendBox(Horizontal):
     def watch_target(self) -> None:
         self._show_target()
 
-    def watch_chat(self) -> None:
+    def watch_chat(self, chat: bool) -> None:
+        self.set_class(chat, "-chat")
         self._show_target()
 
     @on(Checkbox.Changed)
@@ -70,7 +71,7 @@ class SendBox(Horizontal):
         elif self.target is None:
             self._target_label.update("to —")
         else:
-            self._target_label.update(f"{speaker}to #{self.target}{' (private)' if self.chat else ''}")
+            self._target_label.update(f"{speaker}to #{self.target}")
 
     def focus_input(self) -> None:
         self._input.focus()
