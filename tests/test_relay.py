@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
+
+from tui_echo.control import protocol
+from tui_echo.event_records import event_record
+from tui_echo.headless.log import EventLog, HumanFormat
+from tui_echo.server.config import Mode, ServerConfig
+from tui_echo.server.events import ClientConnected, DataDiscarded, DataRelayed, ServerListening
 
 from tui_echo.server.clients import ClientState
 from tui_echo.server.relay import CHAT_LINE_BYTES, ChatLines, Outbound, operator_says, said
@@ -52,3 +60,21 @@ def test_what_the_chat_says() -> None:
     assert said(3, b"cut") == b"<#3> cut\n"
     assert operator_says(b"hello", private=False) == b"<operator> hello\n"
     assert operator_says(b"psst\n", private=True) == b"<operator> (private) psst\n"
+
+
+def test_the_log_the_json_and_the_control_protocol_say_what_each_mode_did() -> None:
+    common = dict(client_id=3, data=b"hi\n", size=3, at=1_764_050_400.0, messages=1, messages_in=1, bytes_in=3)
+    relayed = DataRelayed(**common, bytes_out=0, mode=Mode.CHAT, recipients=2, dropped=1)
+    discarded = DataDiscarded(**common, bytes_out=0)
+    for event in (relayed, discarded):
+        message = json.loads(json.dumps(protocol.event_message(event, peer="127.0.0.1:5", clients_now=3)))
+        assert protocol.decode_event(message) == event
+    record = event_record(relayed, peer="x")
+    assert (record["mode"], record["recipients"], record["dropped"]) == ("chat", 2, 1)
+    assert event_record(discarded, peer="x")["mode"] == "discard"
+    log = EventLog(HumanFormat())
+    log.handle(ClientConnected(client_id=3, peer=("127.0.0.1", 5), at=common["at"]))
+    assert log.handle(relayed)[0].endswith("msg 1  relayed 3 B to 2 clients, 1 dropped: hi\\n")
+    assert log.handle(ServerListening(addresses=(("127.0.0.1", 1),), at=0.0, config=ServerConfig(mode=Mode.BROKER)))[
+        0
+    ].count("mode broker")
