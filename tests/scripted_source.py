@@ -12,13 +12,14 @@ from collections.abc import Callable, Iterator
 from tui_echo.server.access import ActiveBan
 from tui_echo.server.commands import ServerCommand
 from tui_echo.server.rules import RuleHits
-from tui_echo.server.config import ServerConfig
+from tui_echo.server.config import Mode, ServerConfig
 from tui_echo.server.events import (
     ClientConnected,
     ClientDisconnected,
     DisconnectReason,
     ServerTotals,
     DataReceived,
+    DataRelayed,
     DataSent,
     Peer,
     ServerEvent,
@@ -37,7 +38,9 @@ class ScriptedSource:
         events: list[ServerEvent],
         totals: ServerTotals,
         bans: tuple[ActiveBan, ...] = (),
+        mode: Mode = Mode.ECHO,
     ) -> None:
+        self.mode = mode
         self._clients = clients
         self._events = events
         self._totals = totals
@@ -161,3 +164,65 @@ def classroom(bans: tuple[ActiveBan, ...] = ()) -> ScriptedSource:
         events_skipped=0,
     )
     return ScriptedSource(clients, events, totals, bans)
+
+
+def chat_room() -> ScriptedSource:
+    """A chat server: three students talking, one of them not reading (its deliveries are dropped)."""
+    peers = {1: ("127.0.0.1", 50412), 2: ("127.0.0.1", 50418), 3: ("127.0.0.1", 50424)}
+    events: list[ServerEvent] = [
+        ServerListening(addresses=(ADDRESS,), at=T0, config=ServerConfig(port=0, mode=Mode.CHAT))
+    ]
+    events += [ClientConnected(client_id=n, peer=peers[n], at=T0 + n) for n in peers]
+    talk = [(1, b"hi everyone\n", 0), (2, b"hello #1\n", 0), (1, b"who is #3?\n", 1)]
+    for step, (client_id, line, dropped) in enumerate(talk):
+        events.append(
+            DataRelayed(
+                client_id=client_id,
+                data=line,
+                size=len(line),
+                at=T0 + 10 + step,
+                messages=1,
+                messages_in=1 + step // 2,
+                bytes_in=len(line),
+                bytes_out=0,
+                mode=Mode.CHAT,
+                recipients=2 - dropped,
+                dropped=dropped,
+            )
+        )
+    events.append(
+        DataSent(client_id=3, data=b"<operator> (private) are you there?\n", size=36, at=T0 + 20, bytes_out=36)
+    )
+    clients = [
+        ClientState(
+            client_id=1,
+            peer=peers[1],
+            connected_at=T0 + 1,
+            last_activity=T0 + 12,
+            messages_in=2,
+            bytes_in=23,
+            bytes_out=79,
+        ),
+        ClientState(
+            client_id=2,
+            peer=peers[2],
+            connected_at=T0 + 2,
+            last_activity=T0 + 11,
+            messages_in=1,
+            bytes_in=9,
+            bytes_out=68,
+        ),
+        ClientState(client_id=3, peer=peers[3], connected_at=T0 + 3, last_activity=T0 + 3, bytes_out=36, dropped_out=1),
+    ]
+    totals = ServerTotals(
+        clients_total=3,
+        clients_now=3,
+        clients_peak=3,
+        refused_total=0,
+        messages_in=3,
+        bytes_in=32,
+        bytes_out=183,
+        events_skipped=0,
+        dropped_out=1,
+    )
+    return ScriptedSource(clients, events, totals, mode=Mode.CHAT)

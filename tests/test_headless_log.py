@@ -59,7 +59,7 @@ def test_format_size() -> None:
 def test_human_lines_for_a_quiet_client() -> None:
     log = EventLog(HumanFormat())
     lines = log.handle(ServerListening(addresses=(("127.0.0.1", 4321),), at=T0, config=ServerConfig(port=0)))
-    assert "listening on 127.0.0.1:4321 (framing chunk" in lines[0]
+    assert "listening on 127.0.0.1:4321 (mode echo, framing chunk" in lines[0]
     [connected] = log.handle(ClientConnected(client_id=1, peer=PEER, at=T0))
     assert connected.endswith("#1 127.0.0.1:50000  connected (1 now)")
     [line] = log.handle(

@@ -19,7 +19,7 @@ from tui_echo.monitor.app import MonitorApp
 from tui_echo.server.access import ActiveBan
 
 from .monitor_helpers import SIZE
-from .scripted_source import T0, classroom
+from .scripted_source import T0, ScriptedSource, chat_room, classroom
 
 
 @pytest.fixture(autouse=True)
@@ -31,9 +31,9 @@ def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     time.tzset()
 
 
-def scripted_app(bans: tuple[ActiveBan, ...] = ()) -> MonitorApp:
+def scripted_app(bans: tuple[ActiveBan, ...] = (), source: ScriptedSource | None = None) -> MonitorApp:
     now = [T0]
-    app = MonitorApp(classroom(bans), clock=lambda: now[0], handle_signals=False)
+    app = MonitorApp(source or classroom(bans), clock=lambda: now[0], handle_signals=False)
     now[0] = T0 + 125  # the app started at T0; every reading from now on is two minutes later
     return app
 
@@ -99,3 +99,10 @@ class TestBans:
     def test_ban_list(self, snap_compare: Compare) -> None:
         bans = (ActiveBan("10.0.0.7", T0 + 125 + 480), ActiveBan("2001:db8::5", T0 + 125 + 3599))
         assert snap_compare(scripted_app(bans), terminal_size=SIZE, press=["B"])
+
+
+class TestModes:
+    def test_a_chat_room_with_a_receiver_that_does_not_read(self, snap_compare: Compare) -> None:
+        # The stats bar names the mode, the feed shows who said what to whom (⇶), the dropped column
+        # counts what #3 never got, and the send box speaks as the operator.
+        assert snap_compare(scripted_app(source=chat_room()), terminal_size=(100, 24), press=["down"])

@@ -28,6 +28,7 @@ from tui_echo.server.config import (
     DEFAULT_PORT,
     DEFAULT_WRITE_TIMEOUT,
     Framing,
+    Mode,
     Network,
     ServerConfig,
 )
@@ -112,8 +113,17 @@ def build_parser() -> argparse.ArgumentParser:
         type=seconds_or_off,
         default=DEFAULT_WRITE_TIMEOUT,
         metavar="SECONDS",
-        help="Disconnect a client that takes none of its echo for this many seconds, as a slow reader; "
+        help="Disconnect a client that takes none of its echo (chat, broker: of what is sent to it) for this many "
+        "seconds, as a slow reader; "
         f"0 waits for ever (default {DEFAULT_WRITE_TIMEOUT:g}).",
+    )
+    parser.add_argument(
+        "--mode",
+        choices=[m.value for m in Mode],
+        default=Mode.ECHO.value,
+        help="What the server does with what a client sends: echo it back; chat: each line to every other client "
+        "as <#3> the line, with joins and leaves; broker: the raw bytes to every other client; discard: "
+        "read and count, send nothing (default echo).",
     )
     parser.add_argument(
         "--framing",
@@ -341,6 +351,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         idle_timeout=args.idle_timeout,
         write_timeout=args.write_timeout,
         framing=Framing(args.framing),
+        mode=Mode(args.mode),
         tls=_tls_settings(parser, args),
         allow=tuple(args.allow),
         deny=tuple(args.deny),

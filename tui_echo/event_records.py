@@ -11,13 +11,15 @@ import json
 from datetime import UTC, datetime
 from typing import assert_never
 
-from tui_echo.server.config import ServerConfig
+from tui_echo.server.config import Mode, ServerConfig
 from tui_echo.server.events import (
     EVENT_DATA_BYTES,
     ClientConnected,
     ClientDisconnected,
     ConnectionRefused,
+    DataDiscarded,
     DataReceived,
+    DataRelayed,
     DataSent,
     RefusalsSummary,
     ServerEvent,
@@ -60,6 +62,17 @@ def _tls_settings(config: ServerConfig) -> Record:
     }
 
 
+def _handling(event: DataReceived) -> Record:
+    """What a mode other than echo did with a message (an echoed one's record stays as it always was)."""
+    match event:
+        case DataRelayed(mode=mode, recipients=recipients, dropped=dropped):
+            return {"mode": str(mode), "recipients": recipients, "dropped": dropped}
+        case DataDiscarded():
+            return {"mode": str(Mode.DISCARD)}
+        case _:
+            return {}
+
+
 def event_record(event: ServerEvent, *, peer: str = "", clients_now: int = 0) -> Record:
     """The record of one event. ``peer`` names the client for events that carry no peer;
     ``clients_now`` is the number of clients connected after the event."""
@@ -72,6 +85,7 @@ def event_record(event: ServerEvent, *, peer: str = "", clients_now: int = 0) ->
                 "host": host,
                 "port": port,
                 "addresses": [format_address(a) for a in addresses],
+                "mode": str(config.mode),
                 "framing": str(config.framing),
                 "max_clients": config.max_clients,
                 "idle_timeout": config.idle_timeout,
@@ -115,6 +129,7 @@ def event_record(event: ServerEvent, *, peer: str = "", clients_now: int = 0) ->
                 messages_in=event.messages_in,
                 bytes_in=event.bytes_in,
                 bytes_out=event.bytes_out,
+                **_handling(event),
             )
         case DataSent():
             return client_record(
@@ -135,6 +150,7 @@ def event_record(event: ServerEvent, *, peer: str = "", clients_now: int = 0) ->
                 messages_in=event.messages_in,
                 bytes_in=event.bytes_in,
                 bytes_out=event.bytes_out,
+                dropped_out=event.dropped_out,
                 seconds=round(event.at - event.connected_at, 3),
                 clients_now=clients_now,
             )
@@ -150,6 +166,7 @@ def event_record(event: ServerEvent, *, peer: str = "", clients_now: int = 0) ->
                 "messages_in": totals.messages_in,
                 "bytes_in": totals.bytes_in,
                 "bytes_out": totals.bytes_out,
+                "dropped_out": totals.dropped_out,
                 "events_skipped": totals.events_skipped,
                 "tls_handshakes_failed": totals.tls_handshakes_failed,
                 "rule_hits": list(totals.rule_hits),

@@ -192,7 +192,7 @@ def _send_text(text: str) -> bytes:
 
 def _clients_table(clients: list[dict[str, Any]]) -> str:
     now = time.time()
-    rows = [("ID", "PEER", "CONNECTED", "MSGS", "IN", "OUT", "IDLE", "STATUS")]
+    rows = [("ID", "PEER", "CONNECTED", "MSGS", "IN", "OUT", "DROPPED", "IDLE", "STATUS")]
     for record in clients:
         rows.append(
             (
@@ -202,6 +202,7 @@ def _clients_table(clients: list[dict[str, Any]]) -> str:
                 str(record["messages_in"]),
                 format_size(record["bytes_in"]),
                 format_size(record["bytes_out"]),
+                str(record.get("dropped_out", 0)),  # chat, broker: deliveries that never reached it
                 format_duration(now - protocol.parse_time(record["last_activity"])),
                 str(record["status"]),
             )

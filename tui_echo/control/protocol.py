@@ -20,14 +20,16 @@ from tui_echo.event_records import Record, event_record, to_json, utc_time
 from tui_echo.server.clients import ClientState, ClientStatus
 from tui_echo.server.access import ActiveBan
 from tui_echo.server.commands import Ban, Broadcast, Kick, KickAll, SendTo, ServerCommand, Shutdown, Unban
-from tui_echo.server.config import ServerConfig
 from tui_echo.server.rules import RuleHits
+from tui_echo.server.config import Mode, ServerConfig
 from tui_echo.server.events import (
     EVENT_DATA_BYTES,
     ClientConnected,
     ClientDisconnected,
     ConnectionRefused,
+    DataDiscarded,
     DataReceived,
+    DataRelayed,
     DataSent,
     DisconnectReason,
     Peer,
@@ -108,6 +110,7 @@ def count_record(state: ClientState) -> Record:
         "messages_in": state.messages_in,
         "bytes_in": state.bytes_in,
         "bytes_out": state.bytes_out,
+        "dropped_out": state.dropped_out,
         "status": str(state.status),
     }
 
@@ -121,6 +124,7 @@ def totals_record(totals: ServerTotals) -> Record:
         "messages_in": totals.messages_in,
         "bytes_in": totals.bytes_in,
         "bytes_out": totals.bytes_out,
+        "dropped_out": totals.dropped_out,
         "events_skipped": totals.events_skipped,
         "tls_handshakes_failed": totals.tls_handshakes_failed,
         "rule_hits": list(totals.rule_hits),
@@ -139,6 +143,7 @@ def server_record(
         "addresses": [format_address(a) for a in addresses],
         "control": control,
         "started": utc_time(started_at),
+        "mode": str(config.mode),
         "framing": str(config.framing),
         "max_clients": config.max_clients,
         "idle_timeout": config.idle_timeout,
@@ -224,6 +229,7 @@ def decode_client(record: Mapping[str, Any]) -> ClientState:
         messages_in=int(record["messages_in"]),
         bytes_in=int(record["bytes_in"]),
         bytes_out=int(record["bytes_out"]),
+        dropped_out=int(record.get("dropped_out", 0)),
         status=ClientStatus(record["status"]),
     )
 
@@ -233,6 +239,7 @@ def apply_counts(state: ClientState, record: Mapping[str, Any]) -> None:
     state.messages_in = int(record["messages_in"])
     state.bytes_in = int(record["bytes_in"])
     state.bytes_out = int(record["bytes_out"])
+    state.dropped_out = int(record.get("dropped_out", 0))
     state.status = ClientStatus(record["status"])
 
 
@@ -251,6 +258,7 @@ def decode_totals(record: Mapping[str, Any]) -> ServerTotals:
         events_skipped=count("events_skipped"),
         tls_handshakes_failed=count("tls_handshakes_failed"),
         rule_hits=tuple(int(hits) for hits in record.get("rule_hits", ())),
+        dropped_out=count("dropped_out"),
     )
 
 
@@ -284,16 +292,22 @@ def decode_event(record: Mapping[str, Any]) -> ServerEvent | None:
     kind = record.get("event")
     at = parse_time(record.get("time"))
     if kind == "data":
-        return DataReceived(
-            client_id=int(record["client"]),
-            data=base64.b64decode(record["data_b64"], validate=True),
-            size=int(record["len"]),
-            at=at,
-            messages=int(record["messages"]),
-            messages_in=int(record["messages_in"]),
-            bytes_in=int(record["bytes_in"]),
-            bytes_out=int(record["bytes_out"]),
-        )
+        fields: dict[str, Any] = {
+            "client_id": int(record["client"]),
+            "data": base64.b64decode(record["data_b64"], validate=True),
+            "size": int(record["len"]),
+            "at": at,
+            "messages": int(record["messages"]),
+            "messages_in": int(record["messages_in"]),
+            "bytes_in": int(record["bytes_in"]),
+            "bytes_out": int(record["bytes_out"]),
+        }
+        mode = Mode(record.get("mode", Mode.ECHO))
+        if mode.relays:
+            return DataRelayed(
+                **fields, mode=mode, recipients=int(record["recipients"]), dropped=int(record["dropped"])
+            )
+        return DataDiscarded(**fields) if mode is Mode.DISCARD else DataReceived(**fields)
     if kind == "sent":
         return DataSent(
             client_id=int(record["client"]),
@@ -323,6 +337,7 @@ def decode_event(record: Mapping[str, Any]) -> ServerEvent | None:
             messages_in=int(record["messages_in"]),
             bytes_in=int(record["bytes_in"]),
             bytes_out=int(record["bytes_out"]),
+            dropped_out=int(record.get("dropped_out", 0)),
         )
     if kind == "notice":
         return ServerNotice(message=str(record["message"]), at=at)
@@ -338,6 +353,7 @@ def decode_event(record: Mapping[str, Any]) -> ServerEvent | None:
                 bytes_in=int(record["bytes_in"]),
                 bytes_out=int(record["bytes_out"]),
                 events_skipped=int(record["events_skipped"]),
+                dropped_out=int(record.get("dropped_out", 0)),
             ),
         )
     return None

@@ -233,7 +233,7 @@ class ConsoleSession:
         """The clients whose counts changed since the last time, and the totals; None if nothing did."""
         changed = []
         for state in self._server.clients():
-            now = (state.messages_in, state.bytes_in, state.bytes_out, state.status)
+            now = (state.messages_in, state.bytes_in, state.bytes_out, state.dropped_out, state.status)
             if counted.get(state.client_id) != now:
                 counted[state.client_id] = now
                 changed.append(protocol.count_record(state))

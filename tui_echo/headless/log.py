@@ -23,7 +23,9 @@ from tui_echo.server.events import (
     ClientConnected,
     ClientDisconnected,
     ConnectionRefused,
+    DataDiscarded,
     DataReceived,
+    DataRelayed,
     DataSent,
     RefusalsSummary,
     ServerEvent,
@@ -84,10 +86,30 @@ def _client_line(at: float, client: _ClientLog, text: str) -> str:
     return _line(at, client.client_id, client.peer, text)
 
 
+def _handled(event: DataReceived) -> str:
+    """What the server did with a message: ``echoed 6 B``, ``relayed 6 B to 2 clients, 1 dropped``, ``discarded 6 B``.
+
+    Chat and broker count a dropped delivery per receiver that had no room for it."""
+    size = format_size(event.size)
+    match event:
+        case DataRelayed(recipients=recipients, dropped=dropped):
+            return f"relayed {size} to {plural(recipients, 'client')}{f', {dropped} dropped' if dropped else ''}"
+        case DataDiscarded():
+            return f"discarded {size}"
+        case _:
+            return f"echoed {size}"
+
+
+def _dropped(count: int) -> str:
+    """Deliveries that never reached a receiver (chat, broker); nothing when none."""
+    return f", {count} dropped" if count else ""
+
+
 class HumanFormat:
     def listening(self, event: ServerListening) -> str:
         config = event.config
         limits = [
+            f"mode {config.mode}",
             f"framing {config.framing}",
             f"max clients {config.max_clients if config.max_clients is not None else 'unlimited'}",
             f"idle timeout {f'{config.idle_timeout:g} s' if config.idle_timeout else 'off'}",
@@ -134,7 +156,7 @@ class HumanFormat:
         return _client_line(
             event.at,
             client,
-            f"msg {event.messages_in}  echoed {format_size(event.size)}: {preview(event.data, HUMAN_PREVIEW_BYTES)}",
+            f"msg {event.messages_in}  {_handled(event)}: {preview(event.data, HUMAN_PREVIEW_BYTES)}",
         )
 
     def sent(self, event: DataSent, client: _ClientLog) -> str:
@@ -159,7 +181,8 @@ class HumanFormat:
             client,
             f"disconnected: {event.why} "
             f"({plural(event.messages_in, 'msg')}, {format_size(event.bytes_in)} in, "
-            f"{format_size(event.bytes_out)} out, {event.at - event.connected_at:.1f} s; {clients_now} now)",
+            f"{format_size(event.bytes_out)} out{_dropped(event.dropped_out)}, "
+            f"{event.at - event.connected_at:.1f} s; {clients_now} now)",
         )
 
     def notice(self, event: ServerNotice) -> str:
@@ -179,7 +202,7 @@ class HumanFormat:
         return (
             f"{local_time(event.at)}  server stopped: {plural(totals.clients_total, 'client')}, "
             f"{refused}, {plural(totals.messages_in, 'msg')}, {format_size(totals.bytes_in)} in, "
-            f"{format_size(totals.bytes_out)} out{extra}"
+            f"{format_size(totals.bytes_out)} out{_dropped(totals.dropped_out)}{extra}"
         )
 
 

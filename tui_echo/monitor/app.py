@@ -41,7 +41,7 @@ from tui_echo.monitor.widgets.send_box import SendBox
 from tui_echo.monitor.widgets.stats_bar import StatsBar
 from tui_echo.server.access import is_loopback
 from tui_echo.server.commands import Ban, Broadcast, Kick, KickAll, SendTo, ServerCommand, Unban
-from tui_echo.server.config import DEFAULT_FEED_LINES
+from tui_echo.server.config import DEFAULT_FEED_LINES, Mode
 from tui_echo.server.events import ClientConnected, ClientDisconnected, ServerListening, describe_error
 from tui_echo.text import plural
 
@@ -97,7 +97,7 @@ class MonitorApp(App[None]):
         self._main_screen_actions = own_actions - EVERY_SCREEN_ACTIONS
         self._handle_signals = handle_signals
         self._table_model = TableModel()
-        self._stats = StatsModel(server.addresses, clock())
+        self._stats = StatsModel(server.addresses, clock(), server.mode)
         self._rate_window = RateWindow(clock())
         self._intake = FeedIntake(DATA_LINES_PER_TICK)
         self._next_refresh = 0.0
@@ -129,9 +129,16 @@ class MonitorApp(App[None]):
             self._remove_signal_handlers = signals.install(self.action_quit, self._hang_up, self.call_later)
         self.server.start(self._server_stopped)
         self._origin.update(self.server.origin)
+        self._show_mode()
         self.set_interval(TICK_SECONDS, self._tick)
         self._tick()
         self._table.focus()
+
+    def _show_mode(self) -> None:
+        """What the mode changes on screen: the dropped column (chat, broker) and how the send box speaks (chat)."""
+        mode = self.server.mode
+        self._table.show_dropped = mode.relays
+        self._send_box.chat = mode is Mode.CHAT
 
     async def on_unmount(self) -> None:
         self._quitting = True
@@ -355,7 +362,8 @@ class MonitorApp(App[None]):
         if row is None:
             return
         history = [entry for entry in self._feed.entries if entry.client_id == event.client_id]
-        self.push_screen(ClientScreen(row, history, self._feed_lines, self._clock()))
+        chat = self.server.mode is Mode.CHAT
+        self.push_screen(ClientScreen(row, history, self._feed_lines, self._clock(), chat=chat))
 
     @on(ClientScreen.SendRequested)
     def _send_to_one(self, event: ClientScreen.SendRequested) -> None:

@@ -87,7 +87,9 @@ class AttachedApp(MonitorApp):
     def __init__(self, server: RemoteSource, *, feed_lines: int, handle_signals: bool = True) -> None:
         super().__init__(server, feed_lines=feed_lines, handle_signals=handle_signals)
         self.remote = server
-        self._stats = StatsModel(server.addresses, server.started_at)  # the server's uptime, not this console's
+        self._stats = StatsModel(
+            server.addresses, server.started_at, server.mode
+        )  # the server's uptime, not this console's
         self._asked_to_stop = False
         self.title = f"tui-echo · attached to pid {server.pid}"
 
@@ -133,10 +135,11 @@ class AttachedApp(MonitorApp):
         if error is not None:
             self.push_screen(ServerGone(f"Still not attached: {error}"), self._reattach)
             return
-        self._stats = StatsModel(self.remote.addresses, self.remote.started_at)
+        self._stats = StatsModel(self.remote.addresses, self.remote.started_at, self.remote.mode)
         self._table_model = TableModel()
         self.remote.start(self._server_stopped)
         self._origin.update(self.remote.origin)
+        self._show_mode()
         self.title = f"tui-echo · attached to pid {self.remote.pid}"
         self.notify(f"Attached again to pid {self.remote.pid}.")
         self._soon()

@@ -18,7 +18,7 @@ from tui_echo.server.access import ActiveBan
 from tui_echo.control.listener import ControlSettings, ControlSocket, open_control, serve_with_control
 from tui_echo.server.clients import ClientState
 from tui_echo.server.commands import ServerCommand, Shutdown
-from tui_echo.server.config import ServerConfig
+from tui_echo.server.config import Mode, ServerConfig
 from tui_echo.server.echo_server import EchoServer
 from tui_echo.server.events import Peer, ServerEvent, ServerTotals
 from tui_echo.server.rules import RuleHits
@@ -53,6 +53,10 @@ class GuestServer:
         if self._control_settings is not None and self._control is None:
             self._control = open_control(self._server, self._control_settings)
         return addresses
+
+    @property
+    def mode(self) -> Mode:
+        return self._server.config.mode
 
     @property
     def origin(self) -> str:

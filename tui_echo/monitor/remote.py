@@ -26,6 +26,7 @@ from tui_echo.server.access import ActiveBan
 from tui_echo.server.clients import ClientState
 from tui_echo.server.commands import ServerCommand
 from tui_echo.server.rules import RuleHits
+from tui_echo.server.config import Mode
 from tui_echo.server.events import (
     ClientConnected,
     ClientDisconnected,
@@ -83,6 +84,10 @@ class RemoteSource:
         return int(self.server["pid"])
 
     @property
+    def mode(self) -> Mode:
+        return Mode(self.server.get("mode", Mode.ECHO))  # a server from before modes only echoed
+
+    @property
     def origin(self) -> str:
         return f"attached to pid {self.pid} · {self.path}"
 
@@ -103,6 +108,7 @@ class RemoteSource:
             events_skipped=self._data_dropped + self.events_dropped,
             tls_handshakes_failed=totals.tls_handshakes_failed,
             rule_hits=totals.rule_hits,
+            dropped_out=totals.dropped_out,
         )
 
     def bans(self) -> tuple[ActiveBan, ...]:

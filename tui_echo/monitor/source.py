@@ -12,6 +12,7 @@ from typing import Protocol
 from tui_echo.server.access import ActiveBan
 from tui_echo.server.clients import ClientState
 from tui_echo.server.commands import ServerCommand
+from tui_echo.server.config import Mode
 from tui_echo.server.events import Peer, ServerEvent, ServerTotals
 from tui_echo.server.rules import RuleHits
 
@@ -20,6 +21,11 @@ class ServerSource(Protocol):
     @property
     def addresses(self) -> tuple[Peer, ...]:
         """The real listening addresses (known before ``start``)."""
+        ...
+
+    @property
+    def mode(self) -> Mode:
+        """What the server does with what clients send (``--mode``)."""
         ...
 
     @property

@@ -26,7 +26,10 @@ class ClientState:
     last_activity: float  # wall clock of the last byte received (or the connect)
     messages_in: int = 0
     bytes_in: int = 0
-    bytes_out: int = 0
+    bytes_out: int = 0  # written to it: its echo, what others said (chat, broker), what the operator sent
+    # Chat and broker: deliveries (one chat line, one broker chunk, one join/leave line) that never reached
+    # it, because its queue was full or because it left before they were written. Never part of one.
+    dropped_out: int = 0
     status: ClientStatus = ClientStatus.CONNECTED
     tls_version: str | None = None  # e.g. "TLSv1.3", for a client of a TLS server
     tls_cipher: str | None = None  # e.g. "TLS_AES_256_GCM_SHA384"

@@ -9,6 +9,12 @@ TLS clients take their own path (``_serve_tls_client``, ``_echo_tls``): a
 handshake in the client's own task, then trio's ``SSLStream``. They share
 everything else with plaintext clients: state, counters, events, commands,
 the write lock, the idle timeout and the way a client is closed.
+
+Each mode (``--mode``) has a loop of its own, chosen once per client
+(``_mode_loop``): echo keeps its hot path (``_echo``) to itself; discard
+(``_discard``) only reads; chat and broker (``_relay``) run a reader and a
+writer per client, the writer draining the client's bounded ``Outbound``
+queue (see ``tui_echo.server.relay``).
 """
 
 from __future__ import annotations
@@ -19,8 +25,8 @@ import itertools
 import math
 import socket
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from typing import assert_never
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from typing import Any, assert_never
 
 import trio
 
@@ -28,13 +34,15 @@ from tui_echo.server.access import AccessControl, ActiveBan, plain_host
 from tui_echo.server.binding import open_listeners
 from tui_echo.server.clients import ClientState, ClientStatus
 from tui_echo.server.commands import Ban, Broadcast, Kick, KickAll, SendTo, ServerCommand, Shutdown, Unban
-from tui_echo.server.config import Framing, ServerConfig
+from tui_echo.server.config import Framing, Mode, ServerConfig
 from tui_echo.server.events import (
     EVENT_DATA_BYTES,
     ClientConnected,
     ClientDisconnected,
     ConnectionRefused,
+    DataDiscarded,
     DataReceived,
+    DataRelayed,
     DataSent,
     DisconnectReason,
     Peer,
@@ -47,10 +55,11 @@ from tui_echo.server.events import (
     describe_error,
 )
 from tui_echo.server.outbox import EventOutbox
+from tui_echo.server.relay import ChatLines, Outbound, joined, left, operator_says, said
 from tui_echo.server.refusals import SUMMARY_SECONDS, RefusalCounter
 from tui_echo.server.rules import Responder, RuleBook, RuleHits
 from tui_echo.server.tls import TlsSettings, describe_tls_error
-from tui_echo.text import format_address, format_duration, plural, preview, printable
+from tui_echo.text import format_address, format_duration, format_size, plural, preview, printable
 from tui_echo.server.subscription import Subscription
 
 # accept() failures that mean "out of resources for now": wait ACCEPT_RETRY_SECONDS and try
@@ -105,6 +114,7 @@ class _Connection:
         "pending_sends",
         "write_timeout",
         "writing",
+        "outbound",
     )
 
     def __init__(
@@ -123,6 +133,7 @@ class _Connection:
         self.pending_sends = 0
         self.write_timeout = write_timeout
         self.writing = False  # waiting for the client to take its echo: busy, not idle
+        self.outbound: Outbound | None = None  # chat and broker: what the others said, waiting for its writer
 
 
 class _SlowReader(Exception):
@@ -167,6 +178,25 @@ async def _wait_for_reader(conn: _Connection, write: Awaitable[object]) -> None:
         conn.writing = False
     if waited.cancelled_caught:
         raise _SlowReader
+
+
+def _write(conn: _Connection, data: bytes) -> Awaitable[None]:
+    return _send_all(conn, data) if conn.tls is None else _tls_send_all(conn, data)
+
+
+async def _receive(conn: _Connection, size: int) -> bytes:
+    """The client's next bytes (``b""`` at its end), plain or TLS: how the modes other than echo read."""
+    if conn.tls is not None:
+        return bytes(await conn.tls.receive_some(size))  # a bytearray: deliveries must not change under a queue
+    sock = conn.sock
+    while True:
+        try:
+            data = sock.recv(size)
+        except BlockingIOError:
+            await trio.lowlevel.wait_readable(sock)
+            continue
+        await trio.lowlevel.checkpoint()  # a client that never pauses must not starve the rest
+        return data
 
 
 async def _close_gracefully(sock: socket.socket, linger: float) -> None:
@@ -245,6 +275,7 @@ class EchoServer:
         self._done_messages = 0
         self._done_bytes_in = 0
         self._done_bytes_out = 0
+        self._done_dropped_out = 0
         # TLS connections still in their handshake (each one's scope, cancelled when the server stops),
         # and failed handshakes: in all, and not yet reported in a notice.
         self._handshakes: set[trio.CancelScope] = set()
@@ -279,6 +310,7 @@ class EchoServer:
             tls_handshakes_failed=self._tls_failed_total,
             refused_by_reason=dict(self._refusals.by_reason),
             rule_hits=tuple(self._rule_book.hits) if self._rule_book is not None else (),
+            dropped_out=self._done_dropped_out + sum(s.dropped_out for s in live),
         )
 
     def rules(self) -> tuple[RuleHits, ...]:
@@ -452,6 +484,10 @@ class EchoServer:
             cipher = tls.cipher()
             state.tls_cipher = cipher[0] if cipher else None
         conn = _Connection(state, sock, tls, self.config.write_timeout)
+        if self.config.mode.relays:
+            conn.outbound = Outbound(state, self.config.relay_queue_bytes)
+            if self.config.mode is Mode.CHAT:
+                self._offer_to_others(None, joined(client_id, peer))
         self._connections[client_id] = conn
         self._access.admitted(peer[0])
         self._clients_total += 1
@@ -551,8 +587,17 @@ class EchoServer:
         except trio.BrokenResourceError as exc:
             return DisconnectReason.ERROR, describe_tls_error(exc.__cause__)
 
-    def _received(self, state: ClientState, data: bytes | bytearray, messages: int, now: float) -> DataReceived:
-        return DataReceived(
+    def _received(
+        self,
+        state: ClientState,
+        data: bytes | bytearray,
+        messages: int,
+        now: float,
+        kind: Callable[..., DataReceived] = DataReceived,
+        **more: object,
+    ) -> DataReceived:
+        """The event for one message off the echo's hot path: ``kind`` is DataReceived or one of its subclasses."""
+        return kind(
             client_id=state.client_id,
             data=bytes(data[:EVENT_DATA_BYTES]),
             size=len(data),
@@ -561,6 +606,7 @@ class EchoServer:
             messages_in=state.messages_in,
             bytes_in=state.bytes_in,
             bytes_out=state.bytes_out,
+            **more,
         )
 
     def _refuse(self, client_id: int, peer: Peer, now: float, reason: RefusalReason) -> None:
@@ -592,12 +638,7 @@ class EchoServer:
         closed = False
         try:
             with conn.scope:
-                if self._rule_book is not None:
-                    reason, error = await self._echo_with_rules(conn, self._rule_book)
-                elif conn.tls is None:
-                    reason, error = await self._echo(conn)
-                else:
-                    reason, error = await self._echo_tls(conn)
+                reason, error = await self._mode_loop(conn)
             if conn.scope.cancelled_caught:
                 reason, error = conn.close_reason or DisconnectReason.SERVER_SHUTDOWN, ""
             # The client is gone for everyone from here; its socket may linger a moment.
@@ -615,6 +656,17 @@ class EchoServer:
             if not closed:  # cancelled from outside: no time to linger
                 self._retire(conn, reason, error)
                 _close(conn.sock)
+
+    def _mode_loop(self, conn: _Connection) -> Coroutine[Any, Any, tuple[DisconnectReason, str]]:
+        """The client's loop for the server's mode; each returns the disconnect reason and error text."""
+        mode = self.config.mode
+        if mode is Mode.ECHO and self._rule_book is not None:
+            return self._echo_with_rules(conn, self._rule_book)
+        if mode is Mode.ECHO:
+            return self._echo(conn) if conn.tls is None else self._echo_tls(conn)
+        if mode is Mode.DISCARD:
+            return self._discard(conn)
+        return self._relay(conn)
 
     async def _echo(self, conn: _Connection) -> tuple[DisconnectReason, str]:
         """Echo until the peer closes; returns the disconnect reason and error text. The hot path."""
@@ -697,13 +749,12 @@ class EchoServer:
         wall_offset = self._wall_offset
         line_framing = self._line_framing
         responder = Responder(book, state.client_id, state.peer, line_framing)
-        receive = self._receiver(conn)
         try:
             while True:
-                data = await receive(size)
+                data = await _receive(conn, size)
                 now = trio.current_time()
                 if not data:
-                    await self._write(conn, responder.finish(state.messages_in, now + wall_offset))
+                    await self._reply(conn, responder.finish(state.messages_in, now + wall_offset))
                     return DisconnectReason.CLOSED_BY_PEER, ""
                 messages = data.count(b"\n") if line_framing else 1
                 count = state.messages_in
@@ -711,7 +762,7 @@ class EchoServer:
                 state.bytes_in += len(data)
                 state.messages_in += messages
                 for batch in responder.respond(data, count, now + wall_offset):
-                    await self._write(conn, batch)
+                    await self._reply(conn, batch)
                 if book.first_hits:
                     self._announce_first_hits(book)
                 if not self._outbox.skip_if_full(now):
@@ -723,51 +774,146 @@ class EchoServer:
         except trio.BrokenResourceError as exc:
             return DisconnectReason.ERROR, describe_tls_error(exc.__cause__)
 
-    def _receiver(self, conn: _Connection) -> Callable[[int], Awaitable[bytes]]:
-        """Receive up to ``size`` bytes (b"" at EOF). Each call checkpoints: a busy client never starves the rest."""
-        stream = conn.tls
-        if stream is not None:
+    # ---- discard, chat and broker ------------------------------------------
 
-            async def receive_tls(size: int) -> bytes:
-                return bytes(await stream.receive_some(size))
+    def _count_in(self, state: ClientState, data: bytes) -> float:
+        """Count received bytes (messages are counted as each is handled); returns trio's time."""
+        now = trio.current_time()
+        state.last_activity = now + self._wall_offset
+        state.bytes_in += len(data)
+        return now
 
-            return receive_tls
-        sock = conn.sock
-
-        async def receive(size: int) -> bytes:
-            try:
-                data = sock.recv(size)
-            except BlockingIOError:
-                pass
-            else:
-                await trio.lowlevel.checkpoint()
-                return data
+    async def _discard(self, conn: _Connection) -> tuple[DisconnectReason, str]:
+        """RFC 863: read and count, send nothing."""
+        state = conn.state
+        size = self.config.recv_size
+        line_framing = self._line_framing
+        try:
             while True:
-                await trio.lowlevel.wait_readable(sock)
-                try:
-                    return sock.recv(size)
-                except BlockingIOError:
-                    continue
+                data = await _receive(conn, size)
+                if not data:
+                    return DisconnectReason.CLOSED_BY_PEER, ""
+                now = self._count_in(state, data)
+                messages = data.count(b"\n") if line_framing else 1
+                state.messages_in += messages
+                if not self._outbox.skip_if_full(now):
+                    self._outbox.data(self._received(state, data, messages, now, DataDiscarded), now)
+        except OSError as exc:
+            return DisconnectReason.ERROR, describe_error(exc)
+        except trio.BrokenResourceError as exc:
+            return DisconnectReason.ERROR, describe_tls_error(exc.__cause__)
 
-        return receive
+    async def _relay(self, conn: _Connection) -> tuple[DisconnectReason, str]:
+        """Chat and broker: the client's reader and its writer side by side; the first to end ends both.
 
-    async def _write(self, conn: _Connection, data: bytes) -> None:
-        """Write ``data`` to the client whole, after any operator send being written."""
-        if not data:
-            return
-        if conn.tls is None and not conn.write_lock.locked():
-            try:
-                sent = conn.sock.send(data)
-            except BlockingIOError:
-                sent = 0
-            conn.state.bytes_out += sent
-            if sent == len(data):
+        The reader never waits for any receiver (it only appends to their queues), and the writer
+        never waits for anyone but this client.
+        """
+        ended: list[tuple[DisconnectReason, str]] = []
+        async with trio.open_nursery() as nursery:
+
+            async def run(loop: Callable[[_Connection], Awaitable[tuple[DisconnectReason, str]]]) -> None:
+                ended.append(await loop(conn))
+                nursery.cancel_scope.cancel()
+
+            nursery.start_soon(run, self._relay_reads)
+            nursery.start_soon(run, self._write_outbound)
+        return ended[0]
+
+    async def _relay_reads(self, conn: _Connection) -> tuple[DisconnectReason, str]:
+        state = conn.state
+        size = self.config.recv_size
+        chat = ChatLines() if self.config.mode is Mode.CHAT else None
+        line_framing = self._line_framing
+        book = self._rule_book
+        responder = None if book is None else Responder(book, state.client_id, state.peer, line_framing=False)
+        try:
+            while True:
+                data = await _receive(conn, size)
+                if not data:
+                    if chat is not None and (rest := chat.rest()):  # a last line without its newline is said too
+                        self._relay_message(conn, rest, 1, trio.current_time(), responder)
+                    return DisconnectReason.CLOSED_BY_PEER, ""
+                now = self._count_in(state, data)
+                if chat is None:
+                    self._relay_message(conn, data, data.count(b"\n") if line_framing else 1, now, responder)
+                else:
+                    for line in chat.lines(data):
+                        self._relay_message(conn, line, 1, now, responder)
+        except OSError as exc:
+            return DisconnectReason.ERROR, describe_error(exc)
+        except trio.BrokenResourceError as exc:
+            return DisconnectReason.ERROR, describe_tls_error(exc.__cause__)
+
+    def _relay_message(
+        self, conn: _Connection, message: bytes, messages: int, now: float, responder: Responder | None
+    ) -> None:
+        """Pass one message (a chat line, a broker chunk) on to every other client, and count it.
+
+        A message a reply rule answers goes back to its sender instead (through the sender's own
+        queue, so the reader never waits), and is not relayed.
+        """
+        state = conn.state
+        if responder is not None:
+            reply = responder.answer(message, state.messages_in, now + self._wall_offset)
+            if reply is not None:
+                state.messages_in += messages
+                if conn.outbound is not None:
+                    conn.outbound.offer(reply)
+                if self._rule_book is not None and self._rule_book.first_hits:
+                    self._announce_first_hits(self._rule_book)
                 return
+        state.messages_in += messages
+        mode = self.config.mode
+        delivery = said(state.client_id, message) if mode is Mode.CHAT else message
+        recipients, dropped = self._offer_to_others(conn, delivery)
+        if not self._outbox.skip_if_full(now):
+            event = self._received(
+                state, message, messages, now, DataRelayed, mode=mode, recipients=recipients, dropped=dropped
+            )
+            self._outbox.data(event, now)
+
+    def _offer_to_others(self, sender: _Connection | None, delivery: bytes) -> tuple[int, int]:
+        """Queue one delivery for every client but ``sender``; returns how many took it and how many had no room."""
+        recipients = dropped = 0
+        for other in self._connections.values():
+            outbound = other.outbound
+            if other is sender or outbound is None or other.close_reason is not None:
+                continue
+            if outbound.offer(delivery):
+                recipients += 1
+                continue
+            dropped += 1
+            if not outbound.warned:
+                outbound.warned = True
+                self._notice(
+                    f"#{other.state.client_id} is not reading: its queue is full ({format_size(outbound.limit)}), "
+                    "so what is sent to it is dropped and counted"
+                )
+        return recipients, dropped
+
+    async def _write_outbound(self, conn: _Connection) -> tuple[DisconnectReason, str]:
+        """Chat and broker: write the client's queued deliveries, whole, a batch at a time."""
+        outbound = conn.outbound
+        assert outbound is not None
+        try:
+            while True:
+                data, count = await outbound.batch()
+                async with conn.write_lock:  # an operator send goes between two deliveries, never inside one
+                    await _write(conn, data)
+                outbound.written(count)
+        except _SlowReader:
+            return DisconnectReason.SLOW_READER, ""
+        except OSError as exc:
+            return DisconnectReason.ERROR, describe_error(exc)
+        except trio.BrokenResourceError as exc:
+            return DisconnectReason.ERROR, describe_tls_error(exc.__cause__)
+
+    async def _reply(self, conn: _Connection, data: bytes) -> None:
+        """Write a rule's reply whole, after any operator send being written."""
+        if data:
             async with conn.write_lock:
-                await _send_all(conn, memoryview(data)[sent:])
-            return
-        async with conn.write_lock:
-            await (_send_all(conn, data) if conn.tls is None else _tls_send_all(conn, data))
+                await _write(conn, data)
 
     def _announce_first_hits(self, book: RuleBook) -> None:
         """A notice for the first hit of each rule; later hits go into the summaries."""
@@ -794,22 +940,27 @@ class EchoServer:
         state = conn.state
         del self._connections[state.client_id]
         self._access.left(state.peer[0])
+        if conn.outbound is not None:
+            conn.outbound.abandon()
         self._done_messages += state.messages_in
         self._done_bytes_in += state.bytes_in
         self._done_bytes_out += state.bytes_out
-        self._outbox.lifecycle(
-            ClientDisconnected(
-                client_id=state.client_id,
-                peer=state.peer,
-                at=self._wall_clock(),
-                reason=reason,
-                error=error,
-                connected_at=state.connected_at,
-                messages_in=state.messages_in,
-                bytes_in=state.bytes_in,
-                bytes_out=state.bytes_out,
-            )
+        self._done_dropped_out += state.dropped_out
+        gone = ClientDisconnected(
+            client_id=state.client_id,
+            peer=state.peer,
+            at=self._wall_clock(),
+            reason=reason,
+            error=error,
+            connected_at=state.connected_at,
+            messages_in=state.messages_in,
+            bytes_in=state.bytes_in,
+            bytes_out=state.bytes_out,
+            dropped_out=state.dropped_out,
         )
+        self._outbox.lifecycle(gone)
+        if self.config.mode is Mode.CHAT and not self._stopping:
+            self._offer_to_others(None, left(state.client_id, gone.why))
 
     def _kick(self, conn: _Connection, reason: DisconnectReason) -> None:
         if conn.close_reason is None:
@@ -855,10 +1006,13 @@ class EchoServer:
                 if conn is None:
                     self._notice(f"send: no client #{client_id}")
                 else:
-                    self._queue_send(conn, data)
+                    chat = self.config.mode is Mode.CHAT  # the operator speaks in the chat's own form
+                    self._queue_send(conn, operator_says(data, private=True) if chat else data)
             case Broadcast(data):
                 if not self._connections:
                     self._notice("broadcast: no clients connected")
+                if self.config.mode is Mode.CHAT:
+                    data = operator_says(data, private=False)
                 for conn in list(self._connections.values()):
                     self._queue_send(conn, data)
             case Ban(client_id):
@@ -913,7 +1067,7 @@ class EchoServer:
             async with conn.write_lock:
                 if state.status is not ClientStatus.CONNECTED or self._connections.get(state.client_id) is not conn:
                     return  # kicked, or gone while this send waited its turn
-                await (_send_all(conn, data) if conn.tls is None else _tls_send_all(conn, data))
+                await _write(conn, data)
         except _SlowReader:
             self._kick(conn, DisconnectReason.SLOW_READER)
             return

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TypeAlias
 
-from tui_echo.server.config import ServerConfig
+from tui_echo.server.config import Mode, ServerConfig
 
 Peer: TypeAlias = tuple[str, int]
 
@@ -64,6 +64,7 @@ class ServerTotals:
     bytes_out: int
     events_skipped: int  # data events dropped because the consumer was behind
     tls_handshakes_failed: int = 0  # TLS connections that never became clients (plaintext, scanners, timeouts)
+    dropped_out: int = 0  # chat/broker: deliveries that never reached their receiver (see ClientState.dropped_out)
     refused_by_reason: Mapping[RefusalReason, int] = field(default_factory=dict)  # adds up to refused_total
     rule_hits: tuple[int, ...] = ()  # messages each reply rule answered, in the rules' order
 
@@ -119,7 +120,7 @@ class RefusalsSummary:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DataReceived:
-    """One chunk received from a client and handled (in echo mode: written back). Totals are after it."""
+    """One chunk received from a client and echoed back (other modes: the subclasses below). Totals are after it."""
 
     client_id: int
     data: bytes  # the chunk's first EVENT_DATA_BYTES
@@ -129,6 +130,24 @@ class DataReceived:
     messages_in: int
     bytes_in: int
     bytes_out: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DataRelayed(DataReceived):
+    """Chat and broker: one message passed on to the other clients (never back to its sender).
+
+    A chat line (``data``) went out as ``<#3> `` plus the line; a broker chunk went out unchanged.
+    A subclass, so that the echo path builds the plain event and pays nothing for these fields.
+    """
+
+    mode: Mode  # CHAT or BROKER
+    recipients: int  # receivers it was queued for
+    dropped: int  # receivers whose queue had no room for it (each counts it in its dropped_out)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DataDiscarded(DataReceived):
+    """Discard mode: one message read and counted; nothing was sent back."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -153,6 +172,7 @@ class ClientDisconnected:
     messages_in: int
     bytes_in: int
     bytes_out: int
+    dropped_out: int = 0  # chat/broker: deliveries that never reached it
 
     @property
     def why(self) -> str:

@@ -16,11 +16,14 @@ from enum import StrEnum, unique
 from typing import assert_never
 
 from tui_echo.ratelimit import TokenBucket
+from tui_echo.server.config import Mode
 from tui_echo.server.events import (
     ClientConnected,
     ClientDisconnected,
     ConnectionRefused,
+    DataDiscarded,
     DataReceived,
+    DataRelayed,
     DataSent,
     RefusalsSummary,
     ServerEvent,
@@ -54,6 +57,14 @@ class Direction(StrEnum):
         return member
 
     ECHOED = "⇄", "received from the client and echoed back: the echo is sent in full before the line shows"
+    RELAYED = (
+        "⇶",
+        (
+            "chat, broker: received from the client and passed on to the others (never back to it); "
+            "after the mark, to whom: all, or how many clients"
+        ),
+    )
+    DISCARDED = "←", "discard: received from the client and counted; nothing is sent back"
     SENT = "→", "sent by you, from the send box"
     SYSTEM = "•", "system: connect, disconnect with its reason, refused connection, busy note, server notice"
 
@@ -66,14 +77,19 @@ class FeedEntry:
     text: str  # inert: escaped client bytes, or a system message
     data: bytes = b""  # the first HEX_KEEP_BYTES of client bytes, for the hex view
     size: int = 0  # the chunk's full size
+    to: str = ""  # a relayed line's receivers: "all" (chat), "5 clients" (broker)
 
     @classmethod
-    def of_bytes(cls, at: float, client_id: int, direction: Direction, data: bytes, size: int) -> FeedEntry:
+    def of_bytes(
+        cls, at: float, client_id: int, direction: Direction, data: bytes, size: int, to: str = ""
+    ) -> FeedEntry:
         """A data line from the first bytes of a chunk (``data``) and its full length (``size``)."""
         text, shown = escape_bytes(data, TEXT_PREVIEW_BYTES)
         if shown < size:
             text += f" … +{format_size(size - shown)}"
-        return cls(at=at, client_id=client_id, direction=direction, text=text, data=data[:HEX_KEEP_BYTES], size=size)
+        return cls(
+            at=at, client_id=client_id, direction=direction, text=text, data=data[:HEX_KEEP_BYTES], size=size, to=to
+        )
 
     @classmethod
     def system(cls, at: float, client_id: int | None, text: str) -> FeedEntry:
@@ -81,10 +97,23 @@ class FeedEntry:
 
 
 def _goodbye(event: ClientDisconnected) -> str:
+    dropped = f", {event.dropped_out} dropped to it" if event.dropped_out else ""
     return (
-        f"disconnected: {event.why} · {plural(event.messages_in, 'msg')}, {format_size(event.bytes_in)} in, "
+        f"disconnected: {event.why} · {plural(event.messages_in, 'msg')}, {format_size(event.bytes_in)} in{dropped}, "
         f"after {format_duration(event.at - event.connected_at)}"
     )
+
+
+def _direction(event: DataReceived) -> tuple[Direction, str]:
+    """The mark of a received message's line, and to whom it went: ``⇶ all`` for a chat line, ``⇶ 5 clients``."""
+    match event:
+        case DataRelayed(mode=mode, recipients=recipients, dropped=dropped):
+            reached = ("all" if recipients else "nobody") if mode is Mode.CHAT else plural(recipients, "client")
+            return Direction.RELAYED, f"{reached}, {dropped} dropped" if dropped else reached
+        case DataDiscarded():
+            return Direction.DISCARDED, ""
+        case _:
+            return Direction.ECHOED, ""
 
 
 def _busy(unshown: int) -> str:
@@ -110,8 +139,8 @@ class FeedIntake:
                     | DataSent(client_id=client_id, data=data, size=size, at=at)
                 ):
                     if data_lines < self._lines_per_batch and self._take_line(client_id, now):
-                        direction = Direction.ECHOED if isinstance(event, DataReceived) else Direction.SENT
-                        entries.append(FeedEntry.of_bytes(at, client_id, direction, data, size))
+                        direction, to = _direction(event) if isinstance(event, DataReceived) else (Direction.SENT, "")
+                        entries.append(FeedEntry.of_bytes(at, client_id, direction, data, size, to))
                         data_lines += 1
                     else:
                         self.skipped += 1

@@ -39,13 +39,14 @@ class ExportFormat(StrEnum):
 def text_line(entry: FeedEntry) -> str:
     """``2026-11-25 04:42:43.260  #1      ⇄ hello\\n``: the feed's text view, with the date."""
     label = "server" if entry.client_id is None else f"#{entry.client_id}"
-    return f"{local_time(entry.at)}  {label:<7} {entry.direction} {entry.text}"
+    to = f"{entry.to}  " if entry.to else ""
+    return f"{local_time(entry.at)}  {label:<7} {entry.direction} {to}{entry.text}"
 
 
 def _event_name(direction: Direction) -> str:
     match direction:
-        case Direction.ECHOED:
-            return "data"  # as in the log: received, and echoed
+        case Direction.ECHOED | Direction.RELAYED | Direction.DISCARDED:
+            return "data"  # as in the log: received, and echoed, relayed or discarded (the mark says which)
         case Direction.SENT:
             return "sent"
         case Direction.SYSTEM:
@@ -64,6 +65,8 @@ def record(entry: FeedEntry) -> Record:
         fields["message"] = entry.text
     else:
         fields |= data_fields(entry.data, entry.size)
+    if entry.to:
+        fields["to"] = entry.to
     return fields
 
 

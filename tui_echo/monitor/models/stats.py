@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
+from tui_echo.server.config import Mode
 from tui_echo.server.events import Peer, ServerTotals
 
 HISTORY_SECONDS = 60  # the sparkline's span, one sample a second
@@ -16,6 +17,7 @@ HISTORY_SECONDS = 60  # the sparkline's span, one sample a second
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Stats:
     addresses: tuple[Peer, ...]
+    mode: Mode
     uptime: float
     clients_now: int
     clients_peak: int
@@ -30,6 +32,7 @@ class Stats:
     history: tuple[float, ...]  # messages per second, one a second, oldest first
     tls_fingerprint: str | None  # the certificate's SHA-256 when serving TLS
     tls_handshakes_failed: int
+    dropped_out: int  # chat, broker: deliveries that never reached their receiver
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -40,8 +43,9 @@ class _Sample:
 
 
 class StatsModel:
-    def __init__(self, addresses: tuple[Peer, ...], started_at: float) -> None:
+    def __init__(self, addresses: tuple[Peer, ...], started_at: float, mode: Mode = Mode.ECHO) -> None:
         self._addresses = addresses
+        self._mode = mode
         self._started_at = started_at
         self._window_mark = _Sample(at=started_at, messages=0, bytes=0)  # at the start of the rate window
         self._messages_rate = 0.0
@@ -63,6 +67,7 @@ class StatsModel:
             self._history_mark = sample
         return Stats(
             addresses=self._addresses,
+            mode=self._mode,
             uptime=now - self._started_at,
             clients_now=totals.clients_now,
             clients_peak=totals.clients_peak,
@@ -77,4 +82,5 @@ class StatsModel:
             history=tuple(self._history),
             tls_fingerprint=self.tls_fingerprint,
             tls_handshakes_failed=totals.tls_handshakes_failed,
+            dropped_out=totals.dropped_out,
         )

@@ -44,6 +44,7 @@ class ConnectionRow:
     bytes_in: int
     bytes_out: int
     rate: float  # messages per second since the previous refresh
+    dropped_out: int = 0  # chat, broker: deliveries that never reached it
     status: str  # "connected", "closing", or why the client left
     ended_at: float | None = None  # when it left, for a departed client's row
     tls_version: str | None = None  # a TLS client's protocol version and cipher
@@ -88,6 +89,7 @@ class TableModel:
             messages=event.messages_in,
             bytes_in=event.bytes_in,
             bytes_out=event.bytes_out,
+            dropped_out=event.dropped_out,
             rate=0.0,
             status=event.why,
             ended_at=event.at,
@@ -119,6 +121,7 @@ class TableModel:
                 messages=state.messages_in,
                 bytes_in=state.bytes_in,
                 bytes_out=state.bytes_out,
+                dropped_out=state.dropped_out,
                 rate=self._rate(state, window),
                 status=str(state.status),
                 tls_version=state.tls_version,

@@ -100,9 +100,12 @@ class ClientScreen(Screen[None]):
         def control(self) -> ClientScreen:
             return self.screen
 
-    def __init__(self, row: ConnectionRow, history: Iterable[FeedEntry], max_entries: int, now: float) -> None:
+    def __init__(
+        self, row: ConnectionRow, history: Iterable[FeedEntry], max_entries: int, now: float, *, chat: bool = False
+    ) -> None:
         """``row``: the client's table row at ``now``; ``history``: its kept feed lines, oldest first;
-        ``max_entries``: how many lines to keep, as the main feed does."""
+        ``max_entries``: how many lines to keep, as the main feed does; ``chat``: a chat server's (the
+        send box speaks as the operator, privately)."""
         super().__init__()
         self.client_id = row.client_id
         self._row = row
@@ -116,6 +119,7 @@ class ClientScreen(Screen[None]):
         self._gone = Label(id="client-gone")
         self._feed = Feed(max_entries, id="client-feed")
         self._send_box = SendBox(id="client-send")
+        self._send_box.chat = chat
 
     @property
     def gone(self) -> bool:
@@ -182,7 +186,7 @@ class ClientScreen(Screen[None]):
         text.append("\nsince ", style="dim")
         text.append(time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(row.connected_at)))
         text.append(f" · {format_duration(ended - row.connected_at)}")
-        append_traffic(text, row.messages, row.bytes_in, row.bytes_out, row.rate)
+        append_traffic(text, row.messages, row.bytes_in, row.bytes_out, row.rate, row.dropped_out)
         text.append(f" · idle {format_duration(ended - row.last_activity)}")
         self._head.update(text)
         if row.gone and not self.has_class("-gone"):

@@ -68,6 +68,10 @@ COLUMNS = (
     Column("msgs", "msgs", 9, True, lambda r, now: _exact_or_short(r.messages, 9), lambda r, now: r.messages),
     Column("in", "in", 9, True, lambda r, now: format_size(r.bytes_in), lambda r, now: r.bytes_in),
     Column("out", "out", 9, True, lambda r, now: format_size(r.bytes_out), lambda r, now: r.bytes_out),
+    # Chat and broker only: deliveries to this client that never reached it (its queue was full).
+    Column(
+        "dropped", "dropped", 8, True, lambda r, now: _exact_or_short(r.dropped_out, 8), lambda r, now: r.dropped_out
+    ),
     Column("rate", "msg/s", 6, True, lambda r, now: format_count(r.rate), lambda r, now: r.rate),
     Column("idle", "idle", 6, True, lambda r, now: format_duration(_idle(r, now)), _idle),
     Column("tls", "tls", 22, False, _tls, _tls),  # only when the server serves TLS
@@ -75,7 +79,7 @@ COLUMNS = (
 )
 SORT_KEYS = tuple(column.key for column in COLUMNS)
 # On a narrow terminal, columns are left out in this order: the id, the count and the kick control stay.
-NARROW_DROPS = ("out", "idle", "tls", "age", "rate", "in", "status", "peer")
+NARROW_DROPS = ("out", "idle", "dropped", "tls", "age", "rate", "in", "status", "peer")
 # On a wide one, the peer grows to fit an IPv6 address and the status takes the rest, so the kick
 # controls sit at the right edge, under "Kick all".
 PEER_WIDEST = len("[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535")
@@ -97,8 +101,9 @@ def _widen(columns: tuple[Column, ...], key: str, extra: int) -> tuple[Column, .
 
 
 @functools.cache
-def _columns_fitting(width: int, tls: bool) -> tuple[Column, ...]:
-    columns = COLUMNS if tls else tuple(column for column in COLUMNS if column.key != "tls")
+def _columns_fitting(width: int, tls: bool, dropped: bool) -> tuple[Column, ...]:
+    shown = {"tls": tls, "dropped": dropped}  # the columns only some servers have
+    columns = tuple(column for column in COLUMNS if shown.get(column.key, True))
     for key in NARROW_DROPS:
         if _width_of(columns) <= width:
             break
@@ -165,6 +170,7 @@ class ConnectionsTable(ScrollView, can_focus=True):
     sort_key: reactive[str] = reactive("id")
     sort_reverse: reactive[bool] = reactive(False)
     show_tls: reactive[bool] = reactive(False)  # the tls column (version, cipher), for a TLS server
+    show_dropped: reactive[bool] = reactive(False)  # the dropped column, for a chat or broker server
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -192,7 +198,7 @@ class ConnectionsTable(ScrollView, can_focus=True):
     @property
     def columns(self) -> tuple[Column, ...]:
         """The columns that fit: on a narrow terminal the kick control stays in view, some numbers go."""
-        return _columns_fitting(self.scrollable_content_region.width, self.show_tls)
+        return _columns_fitting(self.scrollable_content_region.width, self.show_tls, self.show_dropped)
 
     def header_span(self, key: str) -> tuple[int, int]:
         """Where a column's header is, in the table's content coordinates (clicking it sorts)."""
@@ -212,6 +218,10 @@ class ConnectionsTable(ScrollView, can_focus=True):
         self._resize()  # the columns that fit depend on the width
 
     def watch_show_tls(self) -> None:
+        self._resize()
+        self.refresh()
+
+    def watch_show_dropped(self) -> None:
         self._resize()
         self.refresh()
 

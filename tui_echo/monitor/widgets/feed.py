@@ -47,7 +47,15 @@ def _clock(at: float) -> str:
 class Feed(ScrollView, can_focus=True):
     """The last ``max_entries`` feed entries, newest at the bottom."""
 
-    COMPONENT_CLASSES = {"feed--time", "feed--system", "feed--sent", "feed--echoed", "feed--cut"}
+    COMPONENT_CLASSES = {
+        "feed--time",
+        "feed--system",
+        "feed--sent",
+        "feed--echoed",
+        "feed--relayed",
+        "feed--discarded",
+        "feed--cut",
+    }
     BINDINGS = [
         Binding("up", "scroll_up", "Scroll up", show=False),
         Binding("down", "scroll_down", "Scroll down", show=False),
@@ -230,6 +238,8 @@ class Feed(ScrollView, can_focus=True):
         """The line's text in pieces, each with the name of its style."""
         if part == 0:
             head = [(_clock(entry.at) + " ", "time"), (self._label(entry), "label"), (f"{entry.direction} ", "mark")]
+            if entry.to:  # a relayed line: to whom it went
+                head.append((f"{entry.to}  ", "mark"))
             if entry.direction is Direction.SYSTEM:
                 return [*head, (entry.text, "system")]
             if self.hex_view:
@@ -256,6 +266,8 @@ class Feed(ScrollView, can_focus=True):
         label = Style(bold=True) if colour is None else Style(color=palette[colour], bold=True)
         mark = {
             Direction.ECHOED: "feed--echoed",
+            Direction.RELAYED: "feed--relayed",
+            Direction.DISCARDED: "feed--discarded",
             Direction.SENT: "feed--sent",
             Direction.SYSTEM: "feed--system",
         }[entry.direction]

@@ -39,6 +39,8 @@ class SendBox(Horizontal):
             return self.send_box
 
     target: reactive[int | None] = reactive(None)  # the selected client
+    # A chat server: what you send goes out as "<operator> text" (privately to one client), a line of the chat.
+    chat: reactive[bool] = reactive(False)
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -57,12 +59,19 @@ class SendBox(Horizontal):
     def watch_target(self) -> None:
         self._show_target()
 
+    def watch_chat(self, chat: bool) -> None:
+        self.set_class(chat, "-chat")
+        self._show_target()
+
     @on(Checkbox.Changed)
     def _show_target(self) -> None:
+        speaker = "<operator> " if self.chat else ""
         if self._to_all.value:
-            self._target_label.update("to all")
+            self._target_label.update(f"{speaker}to all")
+        elif self.target is None:
+            self._target_label.update("to —")
         else:
-            self._target_label.update("to —" if self.target is None else f"to #{self.target}")
+            self._target_label.update(f"{speaker}to #{self.target}")
 
     def focus_input(self) -> None:
         self._input.focus()

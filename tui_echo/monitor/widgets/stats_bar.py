@@ -28,6 +28,8 @@ class StatsText(Widget):
         text = Text(no_wrap=True, overflow="ellipsis")  # a line too long is cut, never wrapped onto the next
         text.append("listening ", style="dim")
         text.append(describe_addresses(stats.addresses), style="bold")
+        text.append(" · ", style="dim")
+        text.append(f"{stats.mode} mode", style="bold")
         if stats.tls_fingerprint is not None:
             text.append(" TLS", style="bold")
             text.append(f" SHA-256 {short_fingerprint(stats.tls_fingerprint)}", style="dim")
@@ -40,7 +42,9 @@ class StatsText(Widget):
             text.append(f" · {stats.refused_total} refused", style="bold")
         if stats.tls_handshakes_failed:
             text.append(f" · {plural(stats.tls_handshakes_failed, 'TLS handshake')} failed", style="bold")
-        append_traffic(text, stats.messages, stats.bytes_in, stats.bytes_out, stats.messages_per_second)
+        append_traffic(
+            text, stats.messages, stats.bytes_in, stats.bytes_out, stats.messages_per_second, stats.dropped_out
+        )
         text.append(f" · {format_size(int(stats.bytes_per_second))}/s")
         if stats.feed_skipped:
             text.append(f" · feed skipped {format_count(stats.feed_skipped)} lines", style="bold")
@@ -72,10 +76,12 @@ class StatsBar(Horizontal):
             self._history_label.update(f"msg/s · 1 min · peak {format_count(peak)}")
 
 
-def append_traffic(text: Text, messages: int, bytes_in: int, bytes_out: int, rate: float) -> None:
+def append_traffic(text: Text, messages: int, bytes_in: int, bytes_out: int, rate: float, dropped: int) -> None:
     """The "messages … · in … · out …" and "rate …" lines, as the stats bar and a client's screen show them."""
     text.append("\nmessages ", style="dim")
     text.append(f"{messages:,}", style="bold")  # exact: the server's own count
     text.append(f" · in {format_size(bytes_in)} · out {format_size(bytes_out)}")
+    if dropped:
+        text.append(f" · dropped {dropped:,}", style="bold")  # chat and broker deliveries that never got out
     text.append("\nrate ", style="dim")
     text.append(f"{format_count(rate)} msg/s", style="bold")
