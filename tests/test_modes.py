@@ -19,6 +19,7 @@ from tui_echo.server.events import (
     ServerNotice,
 )
 from tui_echo.server.relay import CHAT_LINE_BYTES
+from tui_echo.server.rules import parse_rule_option
 
 from .helpers import TIMEOUT, connect, receive_exactly, receive_until_eof, running_server
 
@@ -197,3 +198,14 @@ async def test_discard_sends_nothing_back_and_counts_exactly() -> None:
         await run.recorder.wait_for(lambda: disconnect_of(run, 1) is not None)
         totals = run.server.totals()
         assert (totals.bytes_in, totals.bytes_out) == (total, 0)
+
+
+async def test_chat_a_line_a_rule_answers_goes_back_to_its_sender_and_is_not_relayed() -> None:
+    async with running_server(mode=Mode.CHAT, rules=(parse_rule_option(r"^PING (\d+) => PONG {1}\n", 1, 1),)) as run:
+        one, two = await chat_room(run, 2)
+        await one.send_all(b"PING 7\nhello\n")
+        assert await receive_exactly(one, 7) == b"PONG 7\n"
+        assert await receive_exactly(two, 11) == b"<#1> hello\n"  # the answered line never reached #2
+        await nothing_arrives(two)
+        states = {state.client_id: state for state in run.server.clients()}
+        assert states[1].messages_in == 2
