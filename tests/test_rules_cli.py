@@ -14,6 +14,7 @@ import pytest
 from tui_echo.consoles.connection import Connection
 from tui_echo.monitor.remote import RemoteSource
 from tui_echo.monitor.screens.rules import RulesScreen
+from tui_echo.monitor.models.feed import Direction
 from tui_echo.server.config import Framing
 from tui_echo.server.rules import compile_rule, parse_rule_option
 
@@ -161,6 +162,9 @@ def test_the_monitor_shows_each_rules_hits_and_last_match() -> None:
         await monitor.until(lambda: isinstance(app.screen, RulesScreen), "the rules screen from the palette")
         first_hit = r"rule 1 (PING (\d+)) first hit, by #1: PING 42"
         await monitor.until(lambda: any(first_hit in e.text for e in monitor.feed.entries), "the first hit in the feed")
+        # The chunk's line has a mark of its own: answered by a rule, not echoed.
+        assert any(e.direction is Direction.ANSWERED and e.to == "2 answers" for e in monitor.feed.entries)
+        assert not any(e.direction is Direction.ECHOED for e in monitor.feed.entries)
 
     bang = compile_rule(2, "--rule 2", "^!(.*)", r"ok\n", once=True)
     run_monitor(test, framing=Framing.LINE, rules=(parse_rule_option(PING, 1, 1), bang))

@@ -17,6 +17,7 @@ from tui_echo.server.events import (
     ClientConnected,
     ClientDisconnected,
     ConnectionRefused,
+    DataAnswered,
     DataDiscarded,
     DataReceived,
     DataRelayed,
@@ -69,6 +70,8 @@ def _handling(event: DataReceived) -> Record:
             return {"mode": str(mode), "recipients": recipients, "dropped": dropped}
         case DataDiscarded():
             return {"mode": str(Mode.DISCARD)}
+        case DataAnswered(answered=answered):
+            return {"answered": answered}
         case _:
             return {}
 

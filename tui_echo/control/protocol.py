@@ -27,6 +27,7 @@ from tui_echo.server.events import (
     ClientConnected,
     ClientDisconnected,
     ConnectionRefused,
+    DataAnswered,
     DataDiscarded,
     DataReceived,
     DataRelayed,
@@ -307,6 +308,8 @@ def decode_event(record: Mapping[str, Any]) -> ServerEvent | None:
             return DataRelayed(
                 **fields, mode=mode, recipients=int(record["recipients"]), dropped=int(record["dropped"])
             )
+        if "answered" in record:
+            return DataAnswered(**fields, answered=int(record["answered"]))
         return DataDiscarded(**fields) if mode is Mode.DISCARD else DataReceived(**fields)
     if kind == "sent":
         return DataSent(

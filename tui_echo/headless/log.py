@@ -23,6 +23,7 @@ from tui_echo.server.events import (
     ClientConnected,
     ClientDisconnected,
     ConnectionRefused,
+    DataAnswered,
     DataDiscarded,
     DataReceived,
     DataRelayed,
@@ -96,6 +97,8 @@ def _handled(event: DataReceived) -> str:
             return f"relayed {size} to {plural(recipients, 'client')}{f', {dropped} dropped' if dropped else ''}"
         case DataDiscarded():
             return f"discarded {size}"
+        case DataAnswered(answered=answered):
+            return f"answered by rules ({plural(answered, 'message')}) {size}"
         case _:
             return f"echoed {size}"
 

@@ -40,6 +40,7 @@ from tui_echo.server.events import (
     ClientConnected,
     ClientDisconnected,
     ConnectionRefused,
+    DataAnswered,
     DataDiscarded,
     DataReceived,
     DataRelayed,
@@ -761,12 +762,18 @@ class EchoServer:
                 state.last_activity = now + wall_offset
                 state.bytes_in += len(data)
                 state.messages_in += messages
+                hits_before = sum(book.hits)
                 for batch in responder.respond(data, count, now + wall_offset):
                     await self._reply(conn, batch)
+                answered = sum(book.hits) - hits_before  # a rule's answer is a line apart from the echo
                 if book.first_hits:
                     self._announce_first_hits(book)
                 if not self._outbox.skip_if_full(now):
-                    self._outbox.data(self._received(state, data, messages, now), now)
+                    if answered:
+                        event = self._received(state, data, messages, now, DataAnswered, answered=answered)
+                    else:
+                        event = self._received(state, data, messages, now)
+                    self._outbox.data(event, now)
         except _SlowReader:
             return DisconnectReason.SLOW_READER, ""
         except OSError as exc:

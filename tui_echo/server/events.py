@@ -146,6 +146,13 @@ class DataRelayed(DataReceived):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class DataAnswered(DataReceived):
+    """Echo with reply rules: a chunk some of whose messages a rule answered instead of echoing them."""
+
+    answered: int  # messages of this chunk a rule answered (the rest were echoed)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DataDiscarded(DataReceived):
     """Discard mode: one message read and counted; nothing was sent back."""
 

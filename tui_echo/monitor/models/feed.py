@@ -21,6 +21,7 @@ from tui_echo.server.events import (
     ClientConnected,
     ClientDisconnected,
     ConnectionRefused,
+    DataAnswered,
     DataDiscarded,
     DataReceived,
     DataRelayed,
@@ -65,6 +66,7 @@ class Direction(StrEnum):
         ),
     )
     DISCARDED = "←", "discard: received from the client and counted; nothing is sent back"
+    ANSWERED = "↩", "received from the client and answered by a reply rule (a line a rule did not match is echoed)"
     SENT = "→", "sent by you, from the send box"
     SYSTEM = "•", "system: connect, disconnect with its reason, refused connection, busy note, server notice"
 
@@ -112,6 +114,8 @@ def _direction(event: DataReceived) -> tuple[Direction, str]:
             return Direction.RELAYED, f"{reached}, {dropped} dropped" if dropped else reached
         case DataDiscarded():
             return Direction.DISCARDED, ""
+        case DataAnswered(answered=answered):
+            return Direction.ANSWERED, f"{plural(answered, 'answer')}"
         case _:
             return Direction.ECHOED, ""
 

@@ -45,8 +45,8 @@ def text_line(entry: FeedEntry) -> str:
 
 def _event_name(direction: Direction) -> str:
     match direction:
-        case Direction.ECHOED | Direction.RELAYED | Direction.DISCARDED:
-            return "data"  # as in the log: received, and echoed, relayed or discarded (the mark says which)
+        case Direction.ECHOED | Direction.RELAYED | Direction.DISCARDED | Direction.ANSWERED:
+            return "data"  # as in the log: received, and echoed, relayed, discarded or answered (the mark says which)
         case Direction.SENT:
             return "sent"
         case Direction.SYSTEM:

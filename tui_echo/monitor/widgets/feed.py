@@ -54,6 +54,7 @@ class Feed(ScrollView, can_focus=True):
         "feed--echoed",
         "feed--relayed",
         "feed--discarded",
+        "feed--answered",
         "feed--cut",
     }
     BINDINGS = [
@@ -268,6 +269,7 @@ class Feed(ScrollView, can_focus=True):
             Direction.ECHOED: "feed--echoed",
             Direction.RELAYED: "feed--relayed",
             Direction.DISCARDED: "feed--discarded",
+            Direction.ANSWERED: "feed--answered",
             Direction.SENT: "feed--sent",
             Direction.SYSTEM: "feed--system",
         }[entry.direction]
