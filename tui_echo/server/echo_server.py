@@ -200,6 +200,18 @@ async def _receive(conn: _Connection, size: int) -> bytes:
         return data
 
 
+async def _until_it_ends(loop: Awaitable[tuple[DisconnectReason, str]]) -> tuple[DisconnectReason, str]:
+    """Run a client's loop to its end: its own reason, or a socket error, a TLS error or a slow reader."""
+    try:
+        return await loop
+    except _SlowReader:
+        return DisconnectReason.SLOW_READER, ""
+    except OSError as exc:
+        return DisconnectReason.ERROR, describe_error(exc)
+    except trio.BrokenResourceError as exc:
+        return DisconnectReason.ERROR, describe_tls_error(exc.__cause__)
+
+
 async def _close_gracefully(sock: socket.socket, linger: float) -> None:
     """Send FIN, then read and drop input until the client closes or ``linger`` runs out.
 
@@ -568,25 +580,20 @@ class EchoServer:
         assert stream is not None
         state = conn.state
         size = self.config.recv_size
-        try:
-            while True:
-                data = await stream.receive_some(size)
-                if not data:
-                    return DisconnectReason.CLOSED_BY_PEER, ""
-                now = trio.current_time()
-                length = len(data)
-                messages = data.count(b"\n") if self._line_framing else 1
-                state.last_activity = now + self._wall_offset
-                state.bytes_in += length
-                state.messages_in += messages
-                async with conn.write_lock:  # SSLStream allows one writer: the echo or an operator send
-                    await _tls_send_all(conn, data)
-                if not self._outbox.skip_if_full(now):
-                    self._outbox.data(self._received(state, data, messages, now), now)
-        except _SlowReader:
-            return DisconnectReason.SLOW_READER, ""
-        except trio.BrokenResourceError as exc:
-            return DisconnectReason.ERROR, describe_tls_error(exc.__cause__)
+        while True:
+            data = await stream.receive_some(size)
+            if not data:
+                return DisconnectReason.CLOSED_BY_PEER, ""
+            now = trio.current_time()
+            length = len(data)
+            messages = data.count(b"\n") if self._line_framing else 1
+            state.last_activity = now + self._wall_offset
+            state.bytes_in += length
+            state.messages_in += messages
+            async with conn.write_lock:  # SSLStream allows one writer: the echo or an operator send
+                await _tls_send_all(conn, data)
+            if not self._outbox.skip_if_full(now):
+                self._outbox.data(self._received(state, data, messages, now), now)
 
     def _received(
         self,
@@ -639,7 +646,7 @@ class EchoServer:
         closed = False
         try:
             with conn.scope:
-                reason, error = await self._mode_loop(conn)
+                reason, error = await _until_it_ends(self._mode_loop(conn))
             if conn.scope.cancelled_caught:
                 reason, error = conn.close_reason or DisconnectReason.SERVER_SHUTDOWN, ""
             # The client is gone for everyone from here; its socket may linger a moment.
@@ -686,57 +693,52 @@ class EchoServer:
         wall_offset = self._wall_offset
         client_id = state.client_id
         yielded = True
-        try:
-            while True:
+        while True:
+            try:
+                data = recv(size)
+            except BlockingIOError:
+                await wait_readable(sock)
+                yielded = True
+                continue
+            if not data:
+                return DisconnectReason.CLOSED_BY_PEER, ""
+            now = clock()
+            length = len(data)
+            messages = data.count(b"\n") if line_framing else 1
+            state.last_activity = now + wall_offset
+            state.bytes_in += length
+            state.messages_in += messages
+            if write_lock.locked():  # an operator send is being written: queue behind it
+                async with write_lock:
+                    await _send_all(conn, data)
+                yielded = True
+            else:
                 try:
-                    data = recv(size)
+                    sent = send(data)
                 except BlockingIOError:
-                    await wait_readable(sock)
-                    yielded = True
-                    continue
-                if not data:
-                    return DisconnectReason.CLOSED_BY_PEER, ""
-                now = clock()
-                length = len(data)
-                messages = data.count(b"\n") if line_framing else 1
-                state.last_activity = now + wall_offset
-                state.bytes_in += length
-                state.messages_in += messages
-                if write_lock.locked():  # an operator send is being written: queue behind it
+                    sent = 0
+                state.bytes_out += sent
+                if sent < length:  # the client reads slower than it writes: wait for it
                     async with write_lock:
-                        await _send_all(conn, data)
+                        await _send_all(conn, memoryview(data)[sent:])
                     yielded = True
-                else:
-                    try:
-                        sent = send(data)
-                    except BlockingIOError:
-                        sent = 0
-                    state.bytes_out += sent
-                    if sent < length:  # the client reads slower than it writes: wait for it
-                        async with write_lock:
-                            await _send_all(conn, memoryview(data)[sent:])
-                        yielded = True
-                if not skip_if_full(now):
-                    publish(
-                        DataReceived(
-                            client_id=client_id,
-                            data=data if length <= EVENT_DATA_BYTES else data[:EVENT_DATA_BYTES],
-                            size=length,
-                            at=now + wall_offset,
-                            messages=messages,
-                            messages_in=state.messages_in,
-                            bytes_in=state.bytes_in,
-                            bytes_out=state.bytes_out,
-                        ),
-                        now,
-                    )
-                if not yielded:
-                    await checkpoint()  # a client that never pauses must not starve the rest
-                yielded = False
-        except _SlowReader:
-            return DisconnectReason.SLOW_READER, ""
-        except OSError as exc:
-            return DisconnectReason.ERROR, describe_error(exc)
+            if not skip_if_full(now):
+                publish(
+                    DataReceived(
+                        client_id=client_id,
+                        data=data if length <= EVENT_DATA_BYTES else data[:EVENT_DATA_BYTES],
+                        size=length,
+                        at=now + wall_offset,
+                        messages=messages,
+                        messages_in=state.messages_in,
+                        bytes_in=state.bytes_in,
+                        bytes_out=state.bytes_out,
+                    ),
+                    now,
+                )
+            if not yielded:
+                await checkpoint()  # a client that never pauses must not starve the rest
+            yielded = False
 
     # ---- echo with reply rules -------------------------------------------
 
@@ -750,36 +752,29 @@ class EchoServer:
         wall_offset = self._wall_offset
         line_framing = self._line_framing
         responder = Responder(book, state.client_id, state.peer, line_framing)
-        try:
-            while True:
-                data = await _receive(conn, size)
-                now = trio.current_time()
-                if not data:
-                    await self._reply(conn, responder.finish(state.messages_in, now + wall_offset))
-                    return DisconnectReason.CLOSED_BY_PEER, ""
-                messages = data.count(b"\n") if line_framing else 1
-                count = state.messages_in
-                state.last_activity = now + wall_offset
-                state.bytes_in += len(data)
-                state.messages_in += messages
-                hits_before = sum(book.hits)
-                for batch in responder.respond(data, count, now + wall_offset):
-                    await self._reply(conn, batch)
-                answered = sum(book.hits) - hits_before  # a rule's answer is a line apart from the echo
-                if book.first_hits:
-                    self._announce_first_hits(book)
-                if not self._outbox.skip_if_full(now):
-                    if answered:
-                        event = self._received(state, data, messages, now, DataAnswered, answered=answered)
-                    else:
-                        event = self._received(state, data, messages, now)
-                    self._outbox.data(event, now)
-        except _SlowReader:
-            return DisconnectReason.SLOW_READER, ""
-        except OSError as exc:
-            return DisconnectReason.ERROR, describe_error(exc)
-        except trio.BrokenResourceError as exc:
-            return DisconnectReason.ERROR, describe_tls_error(exc.__cause__)
+        while True:
+            data = await _receive(conn, size)
+            now = trio.current_time()
+            if not data:
+                await self._reply(conn, responder.finish(state.messages_in, now + wall_offset))
+                return DisconnectReason.CLOSED_BY_PEER, ""
+            messages = data.count(b"\n") if line_framing else 1
+            count = state.messages_in
+            state.last_activity = now + wall_offset
+            state.bytes_in += len(data)
+            state.messages_in += messages
+            hits_before = sum(book.hits)
+            for batch in responder.respond(data, count, now + wall_offset):
+                await self._reply(conn, batch)
+            answered = sum(book.hits) - hits_before  # a rule's answer is a line apart from the echo
+            if book.first_hits:
+                self._announce_first_hits(book)
+            if not self._outbox.skip_if_full(now):
+                if answered:
+                    event = self._received(state, data, messages, now, DataAnswered, answered=answered)
+                else:
+                    event = self._received(state, data, messages, now)
+                self._outbox.data(event, now)
 
     # ---- discard, chat and broker ------------------------------------------
 
@@ -795,20 +790,15 @@ class EchoServer:
         state = conn.state
         size = self.config.recv_size
         line_framing = self._line_framing
-        try:
-            while True:
-                data = await _receive(conn, size)
-                if not data:
-                    return DisconnectReason.CLOSED_BY_PEER, ""
-                now = self._count_in(state, data)
-                messages = data.count(b"\n") if line_framing else 1
-                state.messages_in += messages
-                if not self._outbox.skip_if_full(now):
-                    self._outbox.data(self._received(state, data, messages, now, DataDiscarded), now)
-        except OSError as exc:
-            return DisconnectReason.ERROR, describe_error(exc)
-        except trio.BrokenResourceError as exc:
-            return DisconnectReason.ERROR, describe_tls_error(exc.__cause__)
+        while True:
+            data = await _receive(conn, size)
+            if not data:
+                return DisconnectReason.CLOSED_BY_PEER, ""
+            now = self._count_in(state, data)
+            messages = data.count(b"\n") if line_framing else 1
+            state.messages_in += messages
+            if not self._outbox.skip_if_full(now):
+                self._outbox.data(self._received(state, data, messages, now, DataDiscarded), now)
 
     async def _relay(self, conn: _Connection) -> tuple[DisconnectReason, str]:
         """Chat and broker: the client's reader and its writer side by side; the first to end ends both.
@@ -820,7 +810,7 @@ class EchoServer:
         async with trio.open_nursery() as nursery:
 
             async def run(loop: Callable[[_Connection], Awaitable[tuple[DisconnectReason, str]]]) -> None:
-                ended.append(await loop(conn))
+                ended.append(await _until_it_ends(loop(conn)))
                 nursery.cancel_scope.cancel()
 
             nursery.start_soon(run, self._relay_reads)
@@ -834,23 +824,18 @@ class EchoServer:
         line_framing = self._line_framing
         book = self._rule_book
         responder = None if book is None else Responder(book, state.client_id, state.peer, line_framing=False)
-        try:
-            while True:
-                data = await _receive(conn, size)
-                if not data:
-                    if chat is not None and (rest := chat.rest()):  # a last line without its newline is said too
-                        self._relay_message(conn, rest, 1, trio.current_time(), responder)
-                    return DisconnectReason.CLOSED_BY_PEER, ""
-                now = self._count_in(state, data)
-                if chat is None:
-                    self._relay_message(conn, data, data.count(b"\n") if line_framing else 1, now, responder)
-                else:
-                    for line in chat.lines(data):
-                        self._relay_message(conn, line, 1, now, responder)
-        except OSError as exc:
-            return DisconnectReason.ERROR, describe_error(exc)
-        except trio.BrokenResourceError as exc:
-            return DisconnectReason.ERROR, describe_tls_error(exc.__cause__)
+        while True:
+            data = await _receive(conn, size)
+            if not data:
+                if chat is not None and (rest := chat.rest()):  # a last line without its newline is said too
+                    self._relay_message(conn, rest, 1, trio.current_time(), responder)
+                return DisconnectReason.CLOSED_BY_PEER, ""
+            now = self._count_in(state, data)
+            if chat is None:
+                self._relay_message(conn, data, data.count(b"\n") if line_framing else 1, now, responder)
+            else:
+                for line in chat.lines(data):
+                    self._relay_message(conn, line, 1, now, responder)
 
     def _relay_message(
         self, conn: _Connection, message: bytes, messages: int, now: float, responder: Responder | None
@@ -903,18 +888,11 @@ class EchoServer:
         """Chat and broker: write the client's queued deliveries, whole, a batch at a time."""
         outbound = conn.outbound
         assert outbound is not None
-        try:
-            while True:
-                data, count = await outbound.batch()
-                async with conn.write_lock:  # an operator send goes between two deliveries, never inside one
-                    await _write(conn, data)
-                outbound.written(count)
-        except _SlowReader:
-            return DisconnectReason.SLOW_READER, ""
-        except OSError as exc:
-            return DisconnectReason.ERROR, describe_error(exc)
-        except trio.BrokenResourceError as exc:
-            return DisconnectReason.ERROR, describe_tls_error(exc.__cause__)
+        while True:
+            data, count = await outbound.batch()
+            async with conn.write_lock:  # an operator send goes between two deliveries, never inside one
+                await _write(conn, data)
+            outbound.written(count)
 
     async def _reply(self, conn: _Connection, data: bytes) -> None:
         """Write a rule's reply whole, after any operator send being written."""
