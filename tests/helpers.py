@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 import trio
 
 from tui_echo.server.config import ServerConfig
-from tui_echo.server.events import ServerEvent
+from tui_echo.server.events import ClientDisconnected, ServerEvent
 from tui_echo.server.echo_server import EchoServer
 
 TIMEOUT = 10  # seconds any single wait may take before the test fails
@@ -104,3 +104,8 @@ async def receive_until_eof(stream: trio.SocketStream) -> bytes:
 def reset_on_close(stream: trio.SocketStream) -> None:
     """Make the next close an abrupt reset (RST) instead of a FIN."""
     stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+def disconnect_of(run: Running, client_id: int) -> ClientDisconnected | None:
+    """The client's disconnect event, if it has come."""
+    return next((e for e in run.recorder.of(ClientDisconnected) if e.client_id == client_id), None)

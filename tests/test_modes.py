@@ -12,7 +12,6 @@ from tui_echo.server.commands import Broadcast, Kick, SendTo
 from tui_echo.server.config import Mode
 from tui_echo.server.events import (
     ClientConnected,
-    ClientDisconnected,
     DataDiscarded,
     DataRelayed,
     DisconnectReason,
@@ -21,13 +20,9 @@ from tui_echo.server.events import (
 from tui_echo.server.relay import CHAT_LINE_BYTES
 from tui_echo.server.rules import parse_rule_option
 
-from .helpers import TIMEOUT, connect, receive_exactly, receive_until_eof, running_server
+from .helpers import disconnect_of, TIMEOUT, connect, receive_exactly, receive_until_eof, running_server
 
 pytestmark = pytest.mark.trio
-
-
-def disconnect_of(run, client_id: int) -> ClientDisconnected | None:
-    return next((e for e in run.recorder.of(ClientDisconnected) if e.client_id == client_id), None)
 
 
 async def nothing_arrives(stream: trio.SocketStream, seconds: float = 0.2) -> None:

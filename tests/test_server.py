@@ -30,6 +30,7 @@ from tui_echo.server.events import (
 from tui_echo.server.clients import ClientStatus
 
 from .helpers import (
+    disconnect_of,
     TIMEOUT,
     connect,
     receive_exactly,
@@ -39,10 +40,6 @@ from .helpers import (
 )
 
 pytestmark = pytest.mark.trio
-
-
-def disconnect_of(run, client_id: int) -> ClientDisconnected | None:
-    return next((e for e in run.recorder.of(ClientDisconnected) if e.client_id == client_id), None)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
