@@ -11,6 +11,7 @@ import trio
 from tui_echo.server.commands import Broadcast, Kick, SendTo
 from tui_echo.server.config import Mode
 from tui_echo.server.events import (
+    DataAnswered,
     ClientConnected,
     DataDiscarded,
     DataRelayed,
@@ -204,3 +205,6 @@ async def test_chat_a_line_a_rule_answers_goes_back_to_its_sender_and_is_not_rel
         await nothing_arrives(two)
         states = {state.client_id: state for state in run.server.clients()}
         assert states[1].messages_in == 2
+        await run.recorder.wait_for(lambda: run.recorder.of(DataAnswered))
+        [answered] = run.recorder.of(DataAnswered)
+        assert (answered.client_id, answered.data, answered.answered) == (1, b"PING 7\n", 1)

@@ -854,6 +854,9 @@ class EchoServer:
                     conn.outbound.offer(reply)
                 if self._rule_book is not None and self._rule_book.first_hits:
                     self._announce_first_hits(self._rule_book)
+                if not self._outbox.skip_if_full(now):
+                    event = self._received(state, message, messages, now, DataAnswered, answered=messages)
+                    self._outbox.data(event, now)
                 return
         state.messages_in += messages
         mode = self.config.mode
