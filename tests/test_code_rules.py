@@ -51,8 +51,14 @@ NO_TEXTUAL = (
     + [PACKAGE / "cli.py", PACKAGE / "monitor" / "guest.py"]
 )
 NO_TRIO = modules("monitor/widgets", "monitor/screens") + [
-    PACKAGE / "monitor" / name for name in ("app.py", "signals.py", "attached.py", "tab_driver.py")
+    PACKAGE / "monitor" / name for name in ("app.py", "signals.py", "attached.py", "tab_driver.py", "private_api.py")
 ]
+# Within the monitor nothing imports upward: the app composes screens, screens compose widgets, widgets show models.
+ABOVE = {
+    "monitor/models": ("tui_echo.monitor.widgets", "tui_echo.monitor.screens", "tui_echo.monitor.app"),
+    "monitor/widgets": ("tui_echo.monitor.screens", "tui_echo.monitor.app", "tui_echo.monitor.attached"),
+    "monitor/screens": ("tui_echo.monitor.app", "tui_echo.monitor.attached"),
+}
 
 
 def imported_roots(module: Path) -> set[str]:
@@ -63,6 +69,16 @@ def imported_roots(module: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             roots.add(node.module.split(".")[0])
     return roots
+
+
+def imported_modules(module: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(module.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
 
 
 def name(path: Path) -> str:
@@ -88,6 +104,51 @@ def test_the_server_and_headless_never_import_textual(module: Path) -> None:
 @pytest.mark.parametrize("module", NO_TRIO, ids=name)
 def test_the_monitors_widgets_never_import_trio(module: Path) -> None:
     assert "trio" not in imported_roots(module)
+
+
+@pytest.mark.parametrize("folder", sorted(ABOVE))
+def test_nothing_in_the_monitor_imports_upward(folder: str) -> None:
+    upward = {
+        name(module): sorted(m for m in imported_modules(module) if m.startswith(ABOVE[folder]))
+        for module in modules(folder)
+    }
+    assert {module: found for module, found in upward.items() if found} == {}
+
+
+def private_names(module: Path) -> tuple[set[str], set[str]]:
+    """The private names a module uses on ``self``, and those it defines (methods, assigned attributes)."""
+    tree = ast.parse(module.read_text())
+    used = {
+        node.attr
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self"
+    }
+    defined = {node.name for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)} | {
+        target.attr
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Assign)
+        for target in node.targets
+        if isinstance(target, ast.Attribute)
+    }
+    return {n for n in used if n.startswith("_")}, {n for n in defined if n.startswith("_")}
+
+
+def test_the_attached_app_uses_no_private_name_of_the_monitor_app() -> None:
+    """``AttachedApp`` extends ``MonitorApp`` through its public face (``main``, ``quitting``, ``server_stopped``…)."""
+    used, defined = private_names(PACKAGE / "monitor" / "attached.py")
+    _, the_apps = private_names(PACKAGE / "monitor" / "app.py")
+    assert (used - defined, used & the_apps - {"__init__"}) == (set(), set())
+
+
+# Issue 16 splits these; once it has, this set is empty and stays so.
+LONG_MODULES = {"server/echo_server.py", "control/protocol.py"}
+MAX_LINES = 450
+
+
+@pytest.mark.parametrize("module", sorted(PACKAGE.rglob("*.py")), ids=name)
+def test_no_module_is_over_450_lines(module: Path) -> None:
+    lines = len(module.read_text().splitlines())
+    assert (lines > MAX_LINES) == (name(module) in LONG_MODULES), f"{name(module)}: {lines} lines"
 
 
 def test_the_stylesheet_sits_beside_the_app_module() -> None:
