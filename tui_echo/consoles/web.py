@@ -30,6 +30,7 @@ from aiohttp import web
 from textual_serve.server import Server
 
 from tui_echo.consoles.connection import Connection, ConsoleError
+from tui_echo.consoles.tab_process import mark_web_server
 
 HOST = "127.0.0.1"  # never another address: see the module's docstring
 TOKEN_BYTES = 24
@@ -142,4 +143,5 @@ def serve(socket_path: Path, *, title: str, port: int, started: Callable[[int, s
     Raises WebError if the port cannot be had.
     """
     console = WebConsole(socket_path, title=title, token=secrets.token_urlsafe(TOKEN_BYTES))
+    mark_web_server()  # every tab's console dies with this process, even if it is killed
     asyncio.run(_serve(console, port, started))

@@ -96,6 +96,7 @@ class MonitorApp(App[None]):
         own_actions = {parse(binding.action)[1] for binding in self.BINDINGS if isinstance(binding, Binding)}
         self._main_screen_actions = own_actions - EVERY_SCREEN_ACTIONS
         self._handle_signals = handle_signals
+        self._quit_deadline: float | None = None  # after SIGINT/SIGTERM, leave anyway this late (None: never)
         self._table_model = TableModel()
         self._stats = StatsModel(server.addresses, clock(), server.mode)
         self._rate_window = RateWindow(clock())
@@ -126,7 +127,9 @@ class MonitorApp(App[None]):
 
     def on_mount(self) -> None:
         if self._handle_signals:
-            self._remove_signal_handlers = signals.install(self.action_quit, self._hang_up, self.call_later)
+            self._remove_signal_handlers = signals.install(
+                self.action_quit, self._hang_up, self.call_later, quit_deadline=self._quit_deadline
+            )
         self.server.start(self._server_stopped)
         self._origin.update(self.server.origin)
         self._show_mode()

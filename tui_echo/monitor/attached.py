@@ -20,6 +20,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Label
 
 from tui_echo.consoles.connection import Connection
+from tui_echo.monitor import signals
 from tui_echo.monitor.app import MonitorApp
 from tui_echo.monitor.models.stats import StatsModel
 from tui_echo.monitor.models.table import TableModel
@@ -95,7 +96,12 @@ class AttachedApp(MonitorApp):
 
     def get_driver_class(self) -> type[Driver]:
         driver = super().get_driver_class()
-        return TabDriver if driver is WebDriver else driver  # in a browser tab: quit when the web server is gone
+        if driver is not WebDriver:
+            return driver
+        # In a browser tab: quit with the tab and the web server, and answer SIGTERM even if the app is stuck
+        # (no terminal to restore there).
+        self._quit_deadline = signals.LEAVE_DEADLINE
+        return TabDriver
 
     async def action_quit(self) -> None:
         """Detach: the server and its clients carry on."""
