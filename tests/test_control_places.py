@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import json
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from tui_echo.control import protocol
 from tui_echo.control.places import MAX_CONSOLES, MAX_WAITING
@@ -36,11 +39,19 @@ def first_message(sock: socket.socket) -> dict[str, Any] | None:
     return json.loads(line) if line else None
 
 
-def test_silent_sockets_never_lock_ctl_out(tmp_path: Path) -> None:
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[HeadlessProcess, Path]]:
     path = tmp_path / "control.sock"
-    server = HeadlessProcess("--control", str(path))
-    squatters = [silent(path) for _ in range(MAX_CONSOLES)]
+    process = HeadlessProcess("--control", str(path))
+    yield process, path
+    process.close()
+
+
+def test_silent_sockets_never_lock_ctl_out(server: tuple[HeadlessProcess, Path]) -> None:
+    process, path = server
+    squatters: list[socket.socket] = []
     try:
+        squatters += [silent(path) for _ in range(MAX_CONSOLES)]
         done = run_cli(["ctl", str(path), "clients"])
         assert (done.returncode, done.stderr) == (0, "")
         # Past MAX_WAITING, each newcomer pushes the longest-waiting silent socket out, and says so once.
@@ -49,21 +60,20 @@ def test_silent_sockets_never_lock_ctl_out(tmp_path: Path) -> None:
             assert sock.recv(100) == b""  # closed to make room
         done = run_cli(["ctl", str(path), "clients"])
         assert done.returncode == 0, done.stderr
-        notice = server.wait_for_text("connections wait for their hello")
+        notice = process.wait_for_text("connections wait for their hello")
         assert "closing the longest-waiting to make room (said once)" in notice
     finally:
         for sock in squatters:
             sock.close()
-        server.close()
 
 
-def test_64_attached_consoles_are_the_cap_and_the_next_is_told_so(tmp_path: Path) -> None:
-    path = tmp_path / "control.sock"
-    server = HeadlessProcess("--control", str(path))
-    waiting = silent(path)  # connected before the places filled up; it says hello after
-    consoles = [said_hello(path) for _ in range(MAX_CONSOLES)]
+def test_64_attached_consoles_are_the_cap_and_the_next_is_told_so(server: tuple[HeadlessProcess, Path]) -> None:
+    _, path = server
+    consoles: list[socket.socket] = []
     try:
-        for sock in consoles:
+        consoles.append(waiting := silent(path))  # connected before the places filled up; it says hello after
+        consoles += [said_hello(path) for _ in range(MAX_CONSOLES)]
+        for sock in consoles[1:]:
             assert (first_message(sock) or {}).get("type") == "snapshot"
         refused = run_cli(["ctl", str(path), "clients"])
         assert refused.returncode == 2
@@ -76,6 +86,5 @@ def test_64_attached_consoles_are_the_cap_and_the_next_is_told_so(tmp_path: Path
         done = run_cli(["ctl", str(path), "clients"])
         assert done.returncode == 0, done.stderr
     finally:
-        for sock in [waiting, *consoles]:
+        for sock in consoles:
             sock.close()
-        server.close()

@@ -89,6 +89,20 @@ def socket_path(tmp_path: Path) -> Iterator[Path]:
     server.close()
 
 
+@pytest.fixture
+def web(socket_path: Path) -> Iterator[Web]:
+    process = Web(str(socket_path))
+    yield process
+    process.close()
+
+
+@pytest.fixture
+def watch(socket_path: Path) -> Iterator[ConsoleWatch]:
+    watching = ConsoleWatch(socket_path)
+    yield watching
+    watching.close()
+
+
 @contextmanager
 def chromium() -> Iterator[Browser]:
     executable = needs_tool("chromium")
@@ -120,68 +134,60 @@ def drawn(page: Page) -> None:
     page.wait_for_selector("body.-first-byte", timeout=TIMEOUT * 1000)  # the tab's console draws
 
 
-def test_a_tab_closed_at_any_stage_of_its_console_start_up_leaves_nothing_behind(socket_path: Path) -> None:
-    web = Web(str(socket_path))
-    watch = ConsoleWatch(socket_path)
-    try:
-        with chromium() as browser:
-            # The tab closes: as its websocket opens (the console is being started), while the console
-            # starts (Python loads), and the moment the console first draws.
-            starting_tab(browser, web.url).close()
-            watch.wait_all_gone("tab closed as its websocket opened")
+def test_a_tab_closed_at_any_stage_of_its_console_start_up_leaves_nothing_behind(
+    socket_path: Path, web: Web, watch: ConsoleWatch
+) -> None:
+    with chromium() as browser:
+        # The tab closes: as its websocket opens (the console is being started), while the console
+        # starts (Python loads), and the moment the console first draws.
+        starting_tab(browser, web.url).close()
+        watch.wait_all_gone("tab closed as its websocket opened")
 
-            known = set(watch.seen)
-            page = starting_tab(browser, web.url)
-            watch.wait_for_new(known)
-            page.close()
-            watch.wait_all_gone("tab closed while its console started")
+        known = set(watch.seen)
+        page = starting_tab(browser, web.url)
+        watch.wait_for_new(known)
+        page.close()
+        watch.wait_all_gone("tab closed while its console started")
 
-            page = browser.new_page()
-            page.goto(web.url)
-            drawn(page)
-            page.close()
-            watch.wait_all_gone("tab closed as soon as its console drew")
+        page = browser.new_page()
+        page.goto(web.url)
+        drawn(page)
+        page.close()
+        watch.wait_all_gone("tab closed as soon as its console drew")
 
-            # SIGTERM, as a person or a service manager would send it: the console leaves.
-            page = browser.new_page()
-            page.goto(web.url)
-            drawn(page)
-            (console,) = consoles_of(socket_path)
-            os.kill(console, signal.SIGTERM)
-            watch.wait_all_gone("console sent SIGTERM")
-            page.wait_for_selector("body.-closed", timeout=TIMEOUT * 1000)  # the tab says "Detached."
-            page.close()
-        assert len(watch.seen) >= 3  # every stage but the first surely started a console (and it ended)
-        watch.wait_all_gone("after every stage")
-    finally:
-        watch.close()
-        web.close()
+        # SIGTERM, as a person or a service manager would send it: the console leaves.
+        page = browser.new_page()
+        page.goto(web.url)
+        drawn(page)
+        (console,) = consoles_of(socket_path)
+        os.kill(console, signal.SIGTERM)
+        watch.wait_all_gone("console sent SIGTERM")
+        page.wait_for_selector("body.-closed", timeout=TIMEOUT * 1000)  # the tab says "Detached."
+        page.close()
+    assert len(watch.seen) >= 3  # every stage but the first surely started a console (and it ended)
+    watch.wait_all_gone("after every stage")
 
 
 @pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL], ids=lambda s: s.name)
-def test_a_stopped_or_killed_web_server_takes_every_console_along(socket_path: Path, how: signal.Signals) -> None:
+def test_a_stopped_or_killed_web_server_takes_every_console_along(
+    web: Web, watch: ConsoleWatch, how: signal.Signals
+) -> None:
     """One tab drawn, one whose console is still starting: whichever way the web server ends, both go.
 
     (SIGINT, Ctrl+C, takes the same road as SIGTERM in ``tui-echo web``.)"""
-    web = Web(str(socket_path))
-    watch = ConsoleWatch(socket_path)
-    try:
-        with chromium() as browser:
-            running = browser.new_page()
-            running.goto(web.url)
-            drawn(running)
-            known = set(watch.seen)
-            starting_tab(browser, web.url)
-            watch.wait_for_new(known)
-            web.proc.send_signal(how)
-            web.proc.wait(TIMEOUT)
-            watch.wait_all_gone(f"web server ended by {how.name}")
-        assert len(watch.seen) >= 2
-        if how is not signal.SIGKILL:
-            assert web.proc.returncode == 0
-    finally:
-        watch.close()
-        web.close()
+    with chromium() as browser:
+        running = browser.new_page()
+        running.goto(web.url)
+        drawn(running)
+        known = set(watch.seen)
+        starting_tab(browser, web.url)
+        watch.wait_for_new(known)
+        web.proc.send_signal(how)
+        web.proc.wait(TIMEOUT)
+        watch.wait_all_gone(f"web server ended by {how.name}")
+    assert len(watch.seen) >= 2
+    if how is not signal.SIGKILL:
+        assert web.proc.returncode == 0
 
 
 SLEEPER = (
