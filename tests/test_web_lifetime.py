@@ -232,3 +232,46 @@ def wait_until_gone(pid: int) -> None:
             os.kill(pid, signal.SIGKILL)
             raise AssertionError(f"process {pid} outlived its parent by {TIMEOUT} s")
         time.sleep(0.02)
+
+
+STUCK_CONSOLE = """
+import asyncio, sys
+from tui_echo.cli import main
+from tui_echo.monitor.attached import AttachedApp
+
+async def never_done(self):  # a quit that never ends: a stuck app, whatever the cause
+    await asyncio.sleep(3600)
+
+AttachedApp.action_quit = never_done
+sys.argv = ["tui-echo", "attach", sys.argv[1]]
+sys.exit(main())
+"""
+
+
+def test_a_tab_s_console_that_cannot_quit_cleanly_still_answers_sigterm(socket_path: Path) -> None:
+    """Run as textual-serve runs it (the web driver, over pipes); its quit hangs; SIGTERM ends it all the same."""
+    env = os.environ | {"TEXTUAL_DRIVER": "textual.drivers.web_driver:WebDriver", "COLUMNS": "100", "ROWS": "30"}
+    console = subprocess.Popen(
+        [sys.executable, "-c", STUCK_CONSOLE, str(socket_path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    assert console.stdout is not None
+    try:
+        drawn = b""
+        while b"kick" not in drawn.lower():  # its first picture (the footer's keys): it has mounted
+            chunk = console.stdout.read1(65536)
+            assert chunk, "the console ended before it drew"
+            drawn += chunk
+        console.send_signal(signal.SIGTERM)
+        threading.Thread(target=console.stdout.read, daemon=True).start()  # keep its output flowing
+        assert console.wait(TIMEOUT) == 1  # it left anyway, LEAVE_DEADLINE after the signal
+    finally:
+        if console.poll() is None:
+            console.kill()
+            console.wait()
+        for stream in (console.stdin, console.stdout):
+            if stream is not None:
+                stream.close()

@@ -96,7 +96,6 @@ class MonitorApp(App[None]):
         own_actions = {parse(binding.action)[1] for binding in self.BINDINGS if isinstance(binding, Binding)}
         self._main_screen_actions = own_actions - EVERY_SCREEN_ACTIONS
         self._handle_signals = handle_signals
-        self._quit_deadline: float | None = None  # after SIGINT/SIGTERM, leave anyway this late (None: never)
         self._table_model = TableModel()
         self._stats = StatsModel(server.addresses, clock(), server.mode)
         self._rate_window = RateWindow(clock())
@@ -128,7 +127,7 @@ class MonitorApp(App[None]):
     def on_mount(self) -> None:
         if self._handle_signals:
             self._remove_signal_handlers = signals.install(
-                self.action_quit, self._hang_up, self.call_later, quit_deadline=self._quit_deadline
+                self.action_quit, self._hang_up, self.call_later, quit_deadline=self._quit_deadline()
             )
         self.server.start(self._server_stopped)
         self._origin.update(self.server.origin)
@@ -136,6 +135,10 @@ class MonitorApp(App[None]):
         self.set_interval(TICK_SECONDS, self._tick)
         self._tick()
         self._table.focus()
+
+    def _quit_deadline(self) -> float | None:
+        """After SIGINT or SIGTERM, leave anyway this many seconds later (None: wait for the clean stop)."""
+        return None
 
     def _show_mode(self) -> None:
         """What the mode changes on screen: the dropped column (chat, broker) and how the send box speaks (chat)."""

@@ -96,12 +96,11 @@ class AttachedApp(MonitorApp):
 
     def get_driver_class(self) -> type[Driver]:
         driver = super().get_driver_class()
-        if driver is not WebDriver:
-            return driver
-        # In a browser tab: quit with the tab and the web server, and answer SIGTERM even if the app is stuck
-        # (no terminal to restore there).
-        self._quit_deadline = signals.LEAVE_DEADLINE
-        return TabDriver
+        return TabDriver if driver is WebDriver else driver  # in a browser tab: quit with the tab and web server
+
+    def _quit_deadline(self) -> float | None:
+        # In a browser tab there is no terminal to restore: answer SIGTERM even if the app is stuck.
+        return signals.LEAVE_DEADLINE if self.driver_class is TabDriver else None
 
     async def action_quit(self) -> None:
         """Detach: the server and its clients carry on."""
