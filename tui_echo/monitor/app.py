@@ -293,12 +293,10 @@ class MonitorApp(App[None]):
             feed.only_client = client_id
 
     def action_hex(self) -> None:
-        feed = self._feed
-        feed.hex_view = not feed.hex_view
+        self._feed.hex_view = not self._feed.hex_view
 
     def action_pause(self) -> None:
-        feed = self._feed
-        feed.paused = not feed.paused
+        self._feed.paused = not self._feed.paused
 
     def action_clear(self) -> None:
         self._feed.clear()
