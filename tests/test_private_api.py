@@ -1,4 +1,5 @@
-"""The private API of Textual and textual-serve that tui-echo uses (tui_echo/monitor/private_api.py lists it).
+"""The private API of Textual and textual-serve that the monitor and the web console use (README: "Private APIs
+we rely on"; trio's is checked in test_tls_stream.py).
 
 Each test names the private piece and what depends on it, so that an upgrade that
 changes one fails here, loudly, rather than somewhere in the monitor.
@@ -24,7 +25,7 @@ from tui_echo.monitor.widgets.feed import Feed
 
 
 def broken(what: str, used_by: str) -> str:
-    return f"Textual's private {what} changed: {used_by} depends on it (see tui_echo/monitor/private_api.py)"
+    return f"Textual's private {what} changed: {used_by} depends on it (README: Private APIs we rely on)"
 
 
 def test_a_nodes_merged_bindings_are_still_in_bindings() -> None:
@@ -69,11 +70,15 @@ def test_every_scroll_still_passes_through_scroll_to() -> None:
     asyncio.run(main())
 
 
-def test_a_driver_still_keeps_its_app_in_app() -> None:
+def test_a_driver_still_keeps_its_app_its_size_and_its_exit_event() -> None:
     source = inspect.getsource(Driver.__init__)
     assert "self._app = app" in source, broken("Driver._app", "tui-echo web's tab driver (tab_driver.py)")
+    assert "self._size = size" in source, broken("Driver._size", "tui-echo web's tab driver (tab_driver.py)")
+    web = inspect.getsource(WebDriver)
+    assert "self.exit_event = Event()" in web, broken("WebDriver.exit_event", "tab_driver.py")
     assert issubclass(TabDriver, WebDriver) and "run_input_thread" in TabDriver.__dict__
-    assert callable(getattr(WebDriver, "run_input_thread", None)), broken("WebDriver.run_input_thread", "tab_driver.py")
+    for method in ("run_input_thread", "on_meta", "start_application_mode"):
+        assert callable(getattr(WebDriver, method, None)), broken(f"WebDriver.{method}", "tab_driver.py")
 
 
 def test_textual_serve_still_builds_its_app_in_make_app() -> None:

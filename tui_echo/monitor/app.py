@@ -84,8 +84,14 @@ class MonitorApp(App[None]):
 
     def on_mount(self) -> None:
         if self._handle_signals:
-            self._remove_signal_handlers = signals.install(self.action_quit, self._hang_up, self.call_later)
+            self._remove_signal_handlers = signals.install(
+                self.action_quit, self._hang_up, self.call_later, quit_deadline=self.quit_deadline()
+            )
         self.server.start(self.server_stopped)
+
+    def quit_deadline(self) -> float | None:
+        """After SIGINT or SIGTERM, leave anyway this many seconds later (None: wait for the clean stop)."""
+        return None
 
     async def on_unmount(self) -> None:
         self.quitting = True

@@ -15,6 +15,7 @@ from textual.driver import Driver
 from textual.drivers.web_driver import WebDriver
 
 from tui_echo.consoles.connection import Connection
+from tui_echo.monitor import signals
 from tui_echo.monitor.app import MonitorApp
 from tui_echo.monitor.remote import RemoteSource
 from tui_echo.monitor.screens.confirm import ConfirmScreen
@@ -54,7 +55,11 @@ class AttachedApp(MonitorApp):
 
     def get_driver_class(self) -> type[Driver]:
         driver = super().get_driver_class()
-        return TabDriver if driver is WebDriver else driver  # in a browser tab: quit when the web server is gone
+        return TabDriver if driver is WebDriver else driver  # in a browser tab: quit with the tab and web server
+
+    def quit_deadline(self) -> float | None:
+        # In a browser tab there is no terminal to restore: answer SIGTERM even if the app is stuck.
+        return signals.LEAVE_DEADLINE if self.driver_class is TabDriver else None
 
     async def action_quit(self) -> None:
         """Detach: the server and its clients carry on."""
