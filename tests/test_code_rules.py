@@ -37,6 +37,7 @@ PURE = modules("monitor/models") + [
         "server/rules.py",
         "headless/log.py",
         "monitor/source.py",
+        "monitor/gc_pace.py",
         "control/paths.py",
         "control/protocol.py",
         "consoles/__init__.py",
