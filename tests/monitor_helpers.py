@@ -8,6 +8,7 @@ never block the event loop the app and the server share.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import time
 import warnings
@@ -134,6 +135,9 @@ def run_monitor(
             finally:
                 for client in monitor.clients:
                     client.writer.close()
+                for client in monitor.clients:  # closed now, not when collected in a later test
+                    with contextlib.suppress(OSError, asyncio.TimeoutError):
+                        await asyncio.wait_for(client.writer.wait_closed(), TIMEOUT)
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

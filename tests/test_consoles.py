@@ -393,6 +393,7 @@ def test_an_attached_consoles_counts_equal_the_servers_within_half_a_second_unde
     asyncio.run(watch())
 
 
+@pytest.mark.terminal
 def test_attach_through_a_forwarded_socket_in_a_real_terminal(started, tmp_path: Path) -> None:
     socat, tmux_path = needs_tool("socat"), needs_tool("tmux")
     path = tmp_path / "control.sock"

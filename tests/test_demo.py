@@ -28,6 +28,7 @@ def working(monitor: Monitor) -> int:
     return sum(1 for row in monitor.table.rows if not row.gone and row.messages > 0)
 
 
+@pytest.mark.tui
 def test_the_demo_shows_at_least_four_clients_working_within_10_s() -> None:
     started = time.monotonic()
     server = DemoServer()  # at speed 1, as a user starts it
@@ -44,6 +45,7 @@ def test_the_demo_shows_at_least_four_clients_working_within_10_s() -> None:
     run_monitor(test, server=server)
 
 
+@pytest.mark.tui
 def test_on_a_narrow_terminal_the_banner_makes_room_and_the_feed_still_says_how_to_join() -> None:
     async def test(monitor: Monitor) -> None:
         await monitor.until(lambda: any(e.text.startswith("demo") for e in monitor.feed.entries), "the notice")
@@ -54,6 +56,7 @@ def test_on_a_narrow_terminal_the_banner_makes_room_and_the_feed_still_says_how_
     run_monitor(test, size=(50, 14), server=DemoServer(speed=4))
 
 
+@pytest.mark.tui
 def test_q_quits_the_demo_cleanly_and_ends_the_cast() -> None:
     server = DemoServer(speed=4)
 

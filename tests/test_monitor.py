@@ -17,6 +17,8 @@ from tui_echo.monitor.models.table import GONE_ROW_SECONDS
 from .monitor_helpers import Client, Monitor, run_monitor, screen_lines
 from .tls_helpers import issue_certificates
 
+pytestmark = pytest.mark.tui
+
 
 def echoed(monitor: Monitor, client_id: int) -> list[str]:
     return [e.text for e in monitor.feed.entries if e.client_id == client_id and e.direction is Direction.ECHOED]

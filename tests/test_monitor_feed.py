@@ -15,6 +15,8 @@ from tui_echo.monitor.models.feed import Direction
 
 from .monitor_helpers import Client, Monitor, on_screen, run_monitor
 
+pytestmark = pytest.mark.tui
+
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
 FILL_CLIENTS = 25  # their connect lines fill the feed at 120x40 (18 lines) and more
 

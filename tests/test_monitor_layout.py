@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from textual.widgets import Input
 
 from .monitor_helpers import Monitor, on_screen, run_monitor, screen_text
+
+pytestmark = pytest.mark.tui
 
 
 async def five_clients(monitor: Monitor) -> None:

@@ -21,6 +21,8 @@ from tui_echo.server.access import ActiveBan
 from .monitor_helpers import SIZE
 from .scripted_source import T0, ScriptedSource, chat_room, classroom
 
+pytestmark = pytest.mark.tui
+
 
 @pytest.fixture(autouse=True)
 def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:

@@ -132,6 +132,7 @@ def test_a_tab_while_the_server_is_down_says_so(headless: tuple[HeadlessProcess,
     assert status(web.url) == 503  # not a blank page: the tab's console could not attach
 
 
+@pytest.mark.browser
 def test_in_a_browser_k_kicks_the_client(headless: tuple[HeadlessProcess, Path], web: Web, tmp_path: Path) -> None:
     chromium = needs_tool("chromium")
     server, _ = headless
@@ -177,6 +178,7 @@ def kick_from(page: Page, victim: socket.socket) -> None:
     raise AssertionError("k in the browser never kicked the client")
 
 
+@pytest.mark.browser
 def test_a_killed_web_server_leaves_no_console_behind(headless: tuple[HeadlessProcess, Path], web: Web) -> None:
     chromium = needs_tool("chromium")
     with sync_playwright() as playwright:
