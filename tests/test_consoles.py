@@ -355,7 +355,7 @@ def test_a_stopped_or_killed_console_never_changes_the_echo(started, tmp_path: P
     assert not any("Traceback" in line for line in headless.lines)
 
 
-def test_an_attached_consoles_counts_catch_up_with_the_servers_under_load_and_end_equal(started, tmp_path: Path) -> None:
+def test_an_attached_consoles_counts_catch_up_under_load_and_end_equal_to_the_servers(started, tmp_path) -> None:
     # How often counts go out is test_control's test_counts_reach_a_console_within_a_quarter_second (trio's clock).
     path = tmp_path / "control.sock"
     headless = server(started, path)
