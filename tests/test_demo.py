@@ -125,7 +125,9 @@ def disconnects(recorder_events: list[object], who: bytes) -> list[DisconnectRea
 
 
 @pytest.mark.trio
-async def test_dave_goes_quiet_and_is_cut_off_by_the_idle_timeout_then_comes_back(autojump_clock: trio.abc.Clock) -> None:
+async def test_dave_goes_quiet_and_is_cut_off_by_the_idle_timeout_then_comes_back(
+    autojump_clock: trio.abc.Clock,
+) -> None:
     # trio's clock jumps whenever every task waits: the cast's pauses and the server's timeouts, exactly
     pace = cast.Pace(speed=10)  # says two things in 0.2 s, comes back 0.3-0.6 s after being cut off
     async with running_server(idle_timeout=0.5) as running, trio.open_nursery() as nursery:
