@@ -24,6 +24,7 @@ PURE = modules("monitor/models") + [
         "text.py",
         "send_text.py",
         "arguments.py",
+        "output.py",
         "ratelimit.py",
         "event_records.py",
         "server/events.py",

@@ -18,6 +18,7 @@ from tui_echo.consoles import SUBCOMMANDS, SUBCOMMANDS_HELP
 from tui_echo.control.listener import ControlSettings
 from tui_echo.headless.runner import run_headless
 from tui_echo.headless.writer import say
+from tui_echo.output import finish, silence_stdout
 from tui_echo.server.access import parse_network
 from tui_echo.server.binding import ListenError
 from tui_echo.server.config import (
@@ -222,13 +223,6 @@ def _raise_fd_limit() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
-def _silence_stdout() -> None:
-    # Whatever still writes to stdout goes nowhere: the interpreter's final flush can neither block nor fail.
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    os.close(devnull)
-
-
 def _tls_settings(parser: argparse.ArgumentParser, args: argparse.Namespace) -> TlsSettings | None:
     """The TLS settings the flags ask for; a mistake ends the program with one line and exit code 2."""
     if args.tls_self_signed and (args.tls_cert or args.tls_key):
@@ -306,14 +300,18 @@ def _run_headless(config: ServerConfig, json_lines: bool, control: ControlSettin
     if outcome.abandoned:
         # The writer may still be blocked in a write that will never return. The process does not wait
         # for it (a daemon thread), and nothing else may block on stdout either.
-        _silence_stdout()
+        silence_stdout()
     if outcome.lines_lost and not outcome.reader_gone:
         say(f"{PROG}: {plural(outcome.lines_lost, 'log line')} lost (the log could not take them)")
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    arguments = sys.argv[1:] if argv is None else list(argv)
+    """Every command, its output flushed where a reader that went away (``| head``) ends it quietly."""
+    return finish(lambda: _main(sys.argv[1:] if argv is None else list(argv)))
+
+
+def _main(arguments: list[str]) -> int:
     if arguments and arguments[0] == "demo":
         from tui_echo.demo.run import main as demo_main
 

@@ -27,6 +27,7 @@ from tui_echo.consoles.connection import (
 from tui_echo.control import protocol
 from tui_echo.control.paths import ServerEntry
 from tui_echo.headless.log import EventLog, HumanFormat
+from tui_echo.output import reader_gone
 from tui_echo.send_text import SendTextError, parse_send_text
 from tui_echo.server.events import ServerNotice
 from tui_echo.text import format_duration, format_size
@@ -137,6 +138,8 @@ def _events(args: argparse.Namespace) -> int:
                 if message["type"] == "event" and message.get("event") == "stopped":
                     _print(lines)
                     return 0
+            if not lines and reader_gone():  # `events | head -2` on a quiet server: no write would find out
+                return 0
             _print(lines)
     except ServerGone as exc:
         return _fail("events", f'{exc} (no "stopped" event: was it killed?)', 1)
