@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import os
 import resource
 import sys
 from collections.abc import Sequence
 from importlib.metadata import version
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import trio
 
@@ -28,6 +29,7 @@ from tui_echo.server.config import (
     DEFAULT_MAX_CLIENTS,
     DEFAULT_PORT,
     DEFAULT_WRITE_TIMEOUT,
+    MAX_FEED_LINES,
     Framing,
     Mode,
     Network,
@@ -41,6 +43,7 @@ if TYPE_CHECKING:
     from tui_echo.monitor.guest import GuestServer
 
 PROG = "tui-echo"
+COMMANDS = (*SUBCOMMANDS, "demo", "load")  # picked by hand in main, before the server's own flags
 _FD_LIMIT_WANTED = 65_536
 
 
@@ -90,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--feed-lines",
-        type=whole_number(1, 100_000),  # a line keeps up to about 1 KiB
+        type=whole_number(1, MAX_FEED_LINES),
         default=DEFAULT_FEED_LINES,
         metavar="N",
         help=f"The monitor's feed keeps the last N lines (default {DEFAULT_FEED_LINES}).",
@@ -311,6 +314,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     return finish(lambda: _main(sys.argv[1:] if argv is None else list(argv)))
 
 
+def _unknown(parser: argparse.ArgumentParser, extras: list[str]) -> NoReturn:
+    """One line for what the server's flags do not take: a misspelt command gets the commands, and a guess."""
+    word = next((extra for extra in extras if not extra.startswith("-")), None)
+    if word is None:
+        parser.error(f"unrecognized arguments: {' '.join(extras)}")
+    guess = difflib.get_close_matches(word, COMMANDS, n=1)
+    hint = f"did you mean {guess[0]}? " if guess else ""
+    parser.error(f"unknown command {word!r}: {hint}the commands are {', '.join(COMMANDS)}")
+
+
 def _main(arguments: list[str]) -> int:
     if arguments and arguments[0] == "demo":
         from tui_echo.demo.run import main as demo_main
@@ -325,7 +338,9 @@ def _main(arguments: list[str]) -> int:
 
         return run_subcommand(arguments)
     parser = build_parser()
-    args = parser.parse_args(arguments)
+    args, extras = parser.parse_known_args(arguments)
+    if extras:
+        _unknown(parser, extras)
     if args.json and not args.headless:
         parser.error("--json is for the headless log: add --headless")
     if args.ban_minutes is not None and args.headless:

@@ -312,11 +312,17 @@ def _target(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parsers() -> dict[str, argparse.ArgumentParser]:
-    from tui_echo.server.config import DEFAULT_FEED_LINES
+    from tui_echo.server.config import DEFAULT_FEED_LINES, MAX_FEED_LINES
 
     attach = _parser("attach", "Open the monitor on a running server. q detaches; the server and its clients carry on.")
     _target(attach)
-    attach.add_argument("--feed-lines", type=int, default=DEFAULT_FEED_LINES, metavar="N", help="lines the feed keeps")
+    attach.add_argument(
+        "--feed-lines",
+        type=whole_number(1, MAX_FEED_LINES),
+        default=DEFAULT_FEED_LINES,
+        metavar="N",
+        help=f"lines the feed keeps (default {DEFAULT_FEED_LINES})",
+    )
 
     listing = _parser("list", "Show the running servers: port, pid, uptime, clients now and control socket.")
     listing.add_argument("--json", action="store_true", help="one JSON object per server")
@@ -327,7 +333,10 @@ def build_parsers() -> dict[str, argparse.ArgumentParser]:
 
     ctl = _parser("ctl", "Steer a running server from a script. Exit 0 done, 1 refused by the server, 2 usage.")
     ctl.usage = f"{PROG} ctl [TARGET] COMMAND ...  (TARGET: a port, a control socket, or nothing for the only server)"
-    actions = ctl.add_subparsers(dest="action", required=True, metavar="COMMAND", parser_class=OneLineParser)
+    # prog: argparse would otherwise name each command after ctl's whole usage line, in every error
+    actions = ctl.add_subparsers(
+        dest="action", required=True, metavar="COMMAND", parser_class=OneLineParser, prog=f"{PROG} ctl"
+    )
     clients = actions.add_parser("clients", help="the connected clients (a table, or --json)")
     clients.add_argument("--json", action="store_true")
     rules = actions.add_parser("rules", help="the reply rules with their hits and last matches (a table, or --json)")
