@@ -60,6 +60,17 @@ def _host(text: str) -> str:
     return text
 
 
+def add_feed_lines(parser: argparse.ArgumentParser) -> None:
+    """--feed-lines, for the monitor here and attached (tui-echo attach)."""
+    parser.add_argument(
+        "--feed-lines",
+        type=whole_number(1, MAX_FEED_LINES),
+        default=DEFAULT_FEED_LINES,
+        metavar="N",
+        help=f"The monitor's feed keeps the last N lines (default {DEFAULT_FEED_LINES}).",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog=PROG,
@@ -91,13 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="With --headless: write the log as JSON Lines, one object per event, for jq or a log collector.",
     )
-    parser.add_argument(
-        "--feed-lines",
-        type=whole_number(1, MAX_FEED_LINES),
-        default=DEFAULT_FEED_LINES,
-        metavar="N",
-        help=f"The monitor's feed keeps the last N lines (default {DEFAULT_FEED_LINES}).",
-    )
+    add_feed_lines(parser)
     parser.add_argument(
         "--max-clients",
         type=whole_number(1, None),

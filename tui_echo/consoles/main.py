@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tui_echo.arguments import OneLineParser, whole_number
-from tui_echo.cli import PROG, terminal_problem
+from tui_echo.cli import PROG, add_feed_lines, terminal_problem
 from tui_echo.consoles.connection import (
     Connection,
     ConsoleError,
@@ -312,17 +312,9 @@ def _target(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parsers() -> dict[str, argparse.ArgumentParser]:
-    from tui_echo.server.config import DEFAULT_FEED_LINES, MAX_FEED_LINES
-
     attach = _parser("attach", "Open the monitor on a running server. q detaches; the server and its clients carry on.")
     _target(attach)
-    attach.add_argument(
-        "--feed-lines",
-        type=whole_number(1, MAX_FEED_LINES),
-        default=DEFAULT_FEED_LINES,
-        metavar="N",
-        help=f"lines the feed keeps (default {DEFAULT_FEED_LINES})",
-    )
+    add_feed_lines(attach)
 
     listing = _parser("list", "Show the running servers: port, pid, uptime, clients now and control socket.")
     listing.add_argument("--json", action="store_true", help="one JSON object per server")
