@@ -12,13 +12,8 @@ from collections.abc import Sequence
 from importlib.metadata import version
 from typing import TYPE_CHECKING, NoReturn
 
-import trio
-
 from tui_echo.arguments import OneLineParser, minutes, per_second, seconds, seconds_or_off, whole_number
 from tui_echo.consoles import SUBCOMMANDS, SUBCOMMANDS_HELP
-from tui_echo.control.listener import ControlSettings
-from tui_echo.headless.runner import run_headless
-from tui_echo.headless.writer import say
 from tui_echo.output import finish, silence_stdout
 from tui_echo.server.access import parse_network
 from tui_echo.server.binding import ListenError
@@ -40,6 +35,7 @@ from tui_echo.server.tls import HANDSHAKE_TIMEOUT_SECONDS, TlsError, TlsSettings
 from tui_echo.text import plural
 
 if TYPE_CHECKING:
+    from tui_echo.control.listener import ControlSettings
     from tui_echo.monitor.guest import GuestServer
 
 PROG = "tui-echo"
@@ -298,6 +294,11 @@ def run_monitor(server: GuestServer, feed_lines: int = DEFAULT_FEED_LINES) -> in
 
 
 def _run_headless(config: ServerConfig, json_lines: bool, control: ControlSettings | None) -> int:
+    import trio  # imported here, as the server's other parts: the consoles, load and --help start without them
+
+    from tui_echo.headless.runner import run_headless
+    from tui_echo.headless.writer import say
+
     # The log is written to stdout's file descriptor by a thread of its own (headless/writer.py), never through
     # sys.stdout: its buffer stays empty, so the interpreter's flush at exit cannot block on a full pipe.
     try:
@@ -378,6 +379,8 @@ def _main(arguments: list[str]) -> int:
         ban_seconds=DEFAULT_BAN_SECONDS if args.ban_minutes is None else args.ban_minutes * 60,
         rules=rules,
     )
+    from tui_echo.control.listener import ControlSettings
+
     control = None if args.no_control else ControlSettings(args.control)
     _raise_fd_limit()
     if not args.headless:
