@@ -27,6 +27,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         for marker, group in GROUPS.items():
             if item.get_closest_marker(marker) is not None and item.get_closest_marker("xdist_group") is None:
                 item.add_marker(pytest.mark.xdist_group(group))
+    # The groups first: each is one long chain on one worker, best started while the others take the rest,
+    # not found at the end of the queue (the browser tests sort last by name).
+    items.sort(key=lambda item: item.get_closest_marker("xdist_group") is None)
 
 
 @pytest.fixture(autouse=True)
