@@ -41,6 +41,7 @@ from tui_echo.server.events import (
     ClientDisconnected,
     ConnectionRefused,
     DataAnswered,
+    DataBroadcast,
     DataDiscarded,
     DataReceived,
     DataRelayed,
@@ -58,7 +59,7 @@ from tui_echo.server.events import (
 from tui_echo.server.outbox import EventOutbox
 from tui_echo.server.relay import ChatLines, Outbound, joined, left, operator_says, said
 from tui_echo.server.refusals import SUMMARY_SECONDS, RefusalCounter
-from tui_echo.server.rules import Responder, RuleBook, RuleHits
+from tui_echo.server.rules import Answers, Responder, RuleBook, RuleHits
 from tui_echo.server.tls import TlsSettings, describe_tls_error
 from tui_echo.server.tls_stream import release, send_alert, send_session_tickets
 from tui_echo.text import format_address, format_duration, format_size, plural, preview, printable
@@ -621,6 +622,20 @@ class EchoServer:
             **more,
         )
 
+    def _answered(self, state: ClientState, data: bytes, messages: int, now: float, answers: Answers) -> DataReceived:
+        """The event for a message (or chunk) some of which the rules answered: what they replied, and which."""
+        return self._received(
+            state,
+            data,
+            messages,
+            now,
+            DataAnswered,
+            answered=answers.count,
+            rules=tuple(answers.rules),
+            reply=bytes(answers.reply),
+            reply_size=answers.reply_size,
+        )
+
     def _refuse(self, client_id: int, peer: Peer, now: float, reason: RefusalReason) -> None:
         """Count a refusal; publish it on its own only while refusals are few (see server/refusals.py)."""
         if self._refusals.refused(reason, now):
@@ -767,15 +782,14 @@ class EchoServer:
             state.last_activity = now + wall_offset
             state.bytes_in += len(data)
             state.messages_in += messages
-            hits_before = sum(book.hits)
             for batch in responder.respond(data, count, now + wall_offset):
                 await self._reply(conn, batch)
-            answered = sum(book.hits) - hits_before  # a rule's answer is a line apart from the echo
+            answers = responder.take_answers()  # this client's own: a rule's answer is a line apart from the echo
             if book.first_hits:
                 self._announce_first_hits(book)
             if not self._outbox.skip_if_full(now):
-                if answered:
-                    event = self._received(state, data, messages, now, DataAnswered, answered=answered)
+                if answers.count:
+                    event = self._answered(state, data, messages, now, answers)
                 else:
                     event = self._received(state, data, messages, now)
                 self._outbox.data(event, now)
@@ -858,9 +872,9 @@ class EchoServer:
                     conn.outbound.offer(reply)
                 if self._rule_book is not None and self._rule_book.first_hits:
                     self._announce_first_hits(self._rule_book)
+                answers = responder.take_answers()
                 if not self._outbox.skip_if_full(now):
-                    event = self._received(state, message, messages, now, DataAnswered, answered=messages)
-                    self._outbox.data(event, now)
+                    self._outbox.data(self._answered(state, message, messages, now, answers), now)
                 return
         state.messages_in += messages
         mode = self.config.mode
@@ -1005,8 +1019,16 @@ class EchoServer:
                     self._notice("broadcast: no clients connected")
                 if self.config.mode is Mode.CHAT:
                     data = operator_says(data, private=False)
-                for conn in list(self._connections.values()):
-                    self._queue_send(conn, data)
+                # One event for them all: a DataSent per client would flood every feed and log.
+                recipients = sum(
+                    self._queue_send(conn, data, announce=False) for conn in list(self._connections.values())
+                )
+                if self._connections:
+                    self._outbox.lifecycle(
+                        DataBroadcast(
+                            data=data[:EVENT_DATA_BYTES], size=len(data), at=self._wall_clock(), recipients=recipients
+                        )
+                    )
             case Ban(client_id):
                 conn = self._connections.get(client_id)
                 if conn is None:
@@ -1040,20 +1062,22 @@ class EchoServer:
     def _notice(self, message: str) -> None:
         self._outbox.lifecycle(ServerNotice(message=message, at=self._wall_clock()))
 
-    def _queue_send(self, conn: _Connection, data: bytes) -> None:
+    def _queue_send(self, conn: _Connection, data: bytes, *, announce: bool = True) -> bool:
+        """Queue an operator send; False if refused. ``announce``: publish a DataSent once it is written."""
         if conn.close_reason is not None:
-            return
+            return False
         if conn.pending_sends >= self.config.max_pending_sends:
             self._notice(
                 f"send to #{conn.state.client_id} refused: {conn.pending_sends} sends already waiting "
                 "(the client is not reading)"
             )
-            return
+            return False
         conn.pending_sends += 1
         assert self._clients_nursery is not None
-        self._clients_nursery.start_soon(self._deliver, conn, data)
+        self._clients_nursery.start_soon(self._deliver, conn, data, announce)
+        return True
 
-    async def _deliver(self, conn: _Connection, data: bytes) -> None:
+    async def _deliver(self, conn: _Connection, data: bytes, announce: bool) -> None:
         state = conn.state
         try:
             async with conn.write_lock:
@@ -1067,6 +1091,8 @@ class EchoServer:
             return  # the client's own task reports why it went away
         finally:
             conn.pending_sends -= 1
+        if not announce:
+            return
         now = trio.current_time()
         self._outbox.data(
             DataSent(
