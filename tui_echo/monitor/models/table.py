@@ -155,11 +155,11 @@ class TableModel:
         self._counting.discard(row)
         self._leaving.append((now + GONE_ROW_SECONDS, row))
         if len(self._leaving) > MAX_GONE_ROWS:
-            self._expire(self._leaving.popleft()[1])
+            self._expire(self._leaving.popleft()[1], self._pending)
 
-    def _expire(self, row: ConnectionRow) -> None:
+    def _expire(self, row: ConnectionRow, changes: Changes) -> None:
         if self._rows.pop(row.client_id, None) is row:
-            self._pending.removed.append(row)
+            changes.removed.append(row)
 
     def refresh(self, clients: Iterable[ClientState], now: float, window: float | None) -> Changes:
         """Read the live clients' counts into their rows (one comparison per client; a row is written only
@@ -191,7 +191,11 @@ class TableModel:
             self._close_window(window, changes)
         leaving = self._leaving
         while leaving and leaving[0][0] <= now:
-            self._expire(leaving.popleft()[1])
+            self._expire(leaving.popleft()[1], changes)
+        if changes.removed:  # a row that came or changed and left since the last refresh: only gone
+            gone = set(changes.removed)
+            changes.added = [row for row in changes.added if row not in gone]
+            changes.changed = [row for row in changes.changed if row not in gone]
         return changes
 
     def _close_window(self, window: float, changes: Changes) -> None:
