@@ -66,6 +66,10 @@ class Pane:
     def screen(self) -> str:
         return self._tmux("capture-pane", "-p")
 
+    def styled_screen(self) -> str:
+        """The screen with its colours and styles, as escape sequences."""
+        return self._tmux("capture-pane", "-p", "-e")
+
     def keys(self, *keys: str) -> None:
         self._tmux("send-keys", *keys)
 
