@@ -7,7 +7,7 @@ import re
 import pytest
 from textual.widgets import Input
 
-from tui_echo.monitor.widgets.connections import COLUMNS
+from tui_echo.monitor.widgets.table_columns import COLUMNS
 from tui_echo.monitor.widgets.feed import Feed
 
 from .monitor_helpers import Monitor, on_screen, run_monitor, screen_lines, screen_text

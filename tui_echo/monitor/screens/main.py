@@ -25,14 +25,17 @@ from tui_echo.monitor.models.history import ClientHistories
 from tui_echo.monitor.models.stats import StatsModel
 from tui_echo.monitor.models.table import RateWindow, TableModel
 from tui_echo.monitor.models.table_view import TableView
+from tui_echo.monitor.screens.ask import AskScreen
 from tui_echo.monitor.screens.bans import BansScreen
 from tui_echo.monitor.screens.client_detail import ClientScreen
 from tui_echo.monitor.screens.confirm import ConfirmScreen
 from tui_echo.monitor.screens.rules import RulesScreen
-from tui_echo.monitor.screens.saving import SAVE_HELP, SaveRequested, save_commands
+from tui_echo.monitor.screens.main_palette import GoToProvider, client_id_of, main_commands
+from tui_echo.monitor.screens.saving import SAVE_HELP, SaveRequested
 from tui_echo.monitor.source import ServerSource
 from tui_echo.monitor.widgets.connections import ConnectionsTable
 from tui_echo.monitor.widgets.feed import Feed
+from tui_echo.monitor.widgets.prompts import FindBar
 from tui_echo.monitor.widgets.send_box import SendBox
 from tui_echo.monitor.widgets.stats_bar import StatsBar
 from tui_echo.server.access import is_loopback
@@ -45,12 +48,14 @@ REFRESH_SECONDS = 0.4  # the table and the stats are read this often
 EVENTS_PER_TICK = 5000  # beyond this, events wait for the next tick (the server skips data events meanwhile)
 DATA_LINES_PER_TICK = 80  # data lines added to the feed per tick at most (see tui_echo.monitor.models.feed)
 HELP_HELP = "This help: every key, and what the feed's marks mean"
+FREEZE_HELP = "Hold the table's rows and their order still (htop's Z); the numbers keep counting"
 
 
 class MainScreen(Screen[None]):
+    COMMANDS = {GoToProvider}  # a palette search that is a client id goes to its row
     # The footer shows these in this order, then the app's, and cuts what does not fit: kicking and
     # quitting come first. ``q`` and ``?`` are the app's (they work on every screen); they are here
-    # for their place in the footer.
+    # for their place in the footer. Freezing the table and pausing the feed say what they hold.
     BINDINGS = [
         Binding("k", "kick", "Kick"),
         Binding("K", "kick_all", "Kick all"),
@@ -58,9 +63,13 @@ class MainScreen(Screen[None]):
         Binding("b", "ban", "Ban"),
         Binding("s", "focus_send", "Send"),
         Binding("question_mark", "app.help", "Help", key_display="?", tooltip=HELP_HELP),
-        Binding("f", "filter", "Filter"),
+        Binding("Z", "freeze", "Freeze table", tooltip=FREEZE_HELP),
+        Binding("p", "pause", "Pause feed", tooltip="Stop the feed scrolling (new lines wait); the table counts on"),
+        Binding("f", "filter", "Feed: one client", tooltip="The feed shows the selected client's lines only, or all"),
         Binding("x", "hex", "Hex"),
-        Binding("p", "pause", "Pause"),
+        Binding("G", "group", "Group", tooltip="One row per peer address, their clients' numbers summed"),
+        Binding("ctrl+f", "find", "Find in feed", show=False),
+        Binding("escape", "clear_tags", "Clear tags", show=False),
         Binding("c", "clear", "Clear", show=False),  # in the palette and the README; the footer has no room
         Binding("B", "bans", "Bans", show=False),  # the table's title says "N banned (B)" while there are bans
         Binding("R", "rules", "Rules", show=False, tooltip="The reply rules: each one's hits and last match"),
@@ -85,6 +94,7 @@ class MainScreen(Screen[None]):
         self._table_title = Label("Connections", id="table-title")
         self._origin = Label("", id="origin")  # the control socket, or the server this console is attached to
         self._table = ConnectionsTable(TableView(self._table_model), id="connections")
+        self._find_bar = FindBar(id="find-bar")
         self._feed = Feed(feed_lines, id="feed")
         self._send_box = SendBox(id="send")
 
@@ -97,6 +107,7 @@ class MainScreen(Screen[None]):
             kick_all.can_focus = False  # Enter on a focused "Kick all" is too easy a mistake; K and the mouse reach it
             yield kick_all
         yield self._table
+        yield self._find_bar
         yield self._feed
         yield self._send_box
         yield Footer()
@@ -168,6 +179,7 @@ class MainScreen(Screen[None]):
         self._table.update_rows(self._table_model.refresh(self._server.clients(), now, window), now)
         stats = self._stats.stats(self._server.totals(), now, self._intake.skipped, window)
         self._stats_bar.show(stats)
+        self._stats_bar.show_table(table_note(self._table.view))
         self._table_title.update(f"Connections · {stats.clients_now} now{self._bans_note(now)}")
         for screen in self._client_screens():
             screen.show(self._table.row_of(screen.client_id), now)
@@ -288,33 +300,93 @@ class MainScreen(Screen[None]):
         else:
             self.notify(fingerprint, title="TLS certificate SHA-256", timeout=30)
 
-    def _open_selected(self) -> None:
+    def open_selected(self) -> None:
         if not self._table.request_details():
             self.notify("Select a client in the table first.", severity="warning")
+
+    # ---- the table: go to, freeze, group, tags ----------------------------------
+
+    @property
+    def table(self) -> ConnectionsTable:
+        return self._table
+
+    @property
+    def tls_fingerprint(self) -> str | None:
+        return self._stats.tls_fingerprint
+
+    def go_to(self, client_id: int) -> None:
+        """Put the cursor on a client's row, or say why not."""
+        if self._table.go_to(client_id):
+            self._table.focus()
+        elif self._table.row_of(client_id) is not None:
+            self.notify(f"#{client_id} is not shown: the table's filter hides it.", severity="warning")
+        else:
+            self.notify(f"No client #{client_id}.", severity="warning")
+
+    def action_go_to(self) -> None:
+        def answered(text: str | None) -> None:
+            client_id = client_id_of(text or "")
+            if client_id is not None:
+                self.go_to(client_id)
+            elif text:
+                self.notify(f"Not a client id: {text!r} (a number, as in #1234).", severity="warning")
+
+        self.app.push_screen(AskScreen("Go to client", placeholder="#1234", max_length=12), answered)
+
+    def action_freeze(self) -> None:
+        view = self._table.view
+        view.freeze(not view.frozen, self._clock())
+        self._table_changed()
+
+    def action_group(self) -> None:
+        view = self._table.view
+        view.group(not view.grouped, self._clock())
+        self._table_changed()
+
+    def action_clear_tags(self) -> None:
+        if not self._table.clear_tags():
+            self.notify("No client is tagged (space tags the selected one).", severity="information")
+
+    @on(ConnectionsTable.TagsChanged)
+    def _table_changed(self) -> None:
+        self._table.shown_again()
+        self._stats_bar.show_table(table_note(self._table.view))
+
+    # ---- the feed's find bar ------------------------------------------------------
+
+    def action_find(self) -> None:
+        self._find_bar.open()
+
+    @on(FindBar.Changed)
+    def _find_changed(self, event: FindBar.Changed) -> None:
+        if not event.text:
+            self._feed.find("")
+            self._find_bar.note("")
+            return
+        lines = self._feed.find(event.text)
+        self._find_bar.note(f"{lines:,} line{'s' if lines != 1 else ''}" if lines else "not found", error=not lines)
+
+    @on(FindBar.Step)
+    def _find_step(self, event: FindBar.Step) -> None:
+        if not self._feed.find_next(event.older) and self._find_bar.text:
+            self._find_bar.note(f"no {'older' if event.older else 'newer'} line has it", error=True)
 
     # ---- the command palette -------------------------------------------------
 
     def system_commands(self) -> Iterable[SystemCommand]:
         """What the palette offers over this screen (besides Textual's own)."""
-        yield from save_commands("Save feed", "every kept line", self.action_save)
-        yield SystemCommand("Client details", "The selected client's own screen (Enter)", self._open_selected)
-        yield SystemCommand("Kick selected client", "Disconnect the client under the cursor (k)", self.action_kick)
-        yield SystemCommand("Kick all clients", "Disconnect every client (K)", self.action_kick_all)
-        yield SystemCommand(
-            "Ban selected client's address", "Kick it and refuse its address a while (b)", self.action_ban
-        )
-        yield SystemCommand("Banned addresses", "List the bans and lift one (B)", self.action_bans)
-        yield SystemCommand("Reply rules", "Each rule's hits and last match (R)", self.action_rules)
-        yield SystemCommand(
-            "Filter feed to selected client", "Show one client's lines, or all again (f)", self.action_filter
-        )
-        yield SystemCommand("Hex view", "Show data as a hex and ASCII dump, or as text again (x)", self.action_hex)
-        yield SystemCommand("Pause feed", "Stop or resume scrolling the feed (p)", self.action_pause)
-        yield SystemCommand("Clear feed", "Remove every line from the feed (c)", self.action_clear)
-        yield SystemCommand("Send text", "Go to the send box (s)", self.action_focus_send)
-        yield SystemCommand("Sort connections", "Sort the table by the next column (o)", self._table.action_sort_next)
-        yield SystemCommand("Reverse sort", "Reverse the table's order (O)", self._table.action_sort_reverse)
-        if self._stats.tls_fingerprint is not None:
-            yield SystemCommand(
-                "TLS certificate fingerprint", "Show the whole SHA-256 fingerprint", self.action_tls_fingerprint
-            )
+        return main_commands(self)
+
+
+def table_note(view: TableView) -> str:
+    """The stats bar's word on what the table shows: ``showing 12 of 2,000 · table frozen · 3 tagged``."""
+    parts = []
+    if view.filtered:
+        parts.append(f"showing {view.clients_shown:,} of {view.clients:,}")
+    if view.grouped:
+        parts.append("grouped by address")
+    if view.frozen:
+        parts.append("table frozen")
+    if view.tags:
+        parts.append(f"{len(view.tags):,} tagged")
+    return " · ".join(parts)
