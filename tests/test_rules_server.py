@@ -8,7 +8,7 @@ import pytest
 import trio
 
 from tui_echo.server.config import Framing
-from tui_echo.server.events import ServerNotice, ServerStopped
+from tui_echo.server.events import DataAnswered, ServerNotice, ServerStopped
 from tui_echo.server.rules import RULE_LINE_BYTES, RULE_PREFIX_BYTES, Rule, compile_rule, parse_rule_option
 
 from .helpers import connect, receive_exactly, receive_until_eof, running_server
@@ -107,6 +107,31 @@ async def test_hits_are_summarised_every_10_s(autojump_clock: trio.testing.MockC
         await trio.sleep(25)  # no hits since: no more summaries
         assert sum("rule hits" in text for text in notices(run)) == 1
         await client.aclose()
+
+
+async def test_two_clients_answered_at_once_each_get_their_own_exact_answered_counts() -> None:
+    # Each chunk of 100 lines is answered in several batches, one write (a scheduler pass) apart, so the
+    # two clients' answers interleave; the shared book's hits must not leak into the other's count.
+    lines, rounds = 100, 5
+    async with running_server(framing=Framing.LINE, rules=rules("^a$ => " + "A" * 2000 + "\\n")) as run:
+        clients = [await connect(run.port) for _ in range(2)]
+
+        async def talk(client: trio.SocketStream) -> None:
+            for _ in range(rounds):
+                await client.send_all(b"a\n" * lines)
+                await receive_exactly(client, lines * 2001)
+
+        async with trio.open_nursery() as nursery:
+            for client in clients:
+                nursery.start_soon(talk, client)
+        assert run.server.totals().rule_hits == (2 * lines * rounds,)
+        await run.recorder.wait_for(lambda: sum(e.messages for e in run.recorder.of(DataAnswered)) == 2 * lines * rounds)
+        for client_id in (1, 2):
+            events = [e for e in run.recorder.of(DataAnswered) if e.client_id == client_id]
+            assert [e.answered for e in events] == [e.messages for e in events]  # every line was a hit
+            assert sum(e.answered for e in events) == lines * rounds
+        for client in clients:
+            await client.aclose()
 
 
 async def test_a_match_past_the_first_4_KiB_is_not_seen() -> None:

@@ -763,10 +763,10 @@ class EchoServer:
             state.last_activity = now + wall_offset
             state.bytes_in += len(data)
             state.messages_in += messages
-            hits_before = sum(book.hits)
-            for batch in responder.respond(data, count, now + wall_offset):
+            answered = 0  # this client's own: the book's hits also count other clients' meanwhile
+            for batch, batch_answered in responder.respond(data, count, now + wall_offset):
                 await self._reply(conn, batch)
-            answered = sum(book.hits) - hits_before  # a rule's answer is a line apart from the echo
+                answered += batch_answered
             if book.first_hits:
                 self._announce_first_hits(book)
             if not self._outbox.skip_if_full(now):

@@ -303,8 +303,10 @@ class Responder:
                 out += found[piece] or b""  # a group that took no part in the match is empty
         return bytes(out)
 
-    def respond(self, data: bytes, count: int, at: float) -> Iterator[bytes]:
-        """What to send for ``data``, in batches: each message's reply, or the message itself (the echo).
+    def respond(self, data: bytes, count: int, at: float) -> Iterator[tuple[bytes, int]]:
+        """What to send for ``data``, in batches: each message's reply, or the message itself (the echo),
+        with how many messages of the batch a rule answered. Those counts are this call's own, exact
+        whatever other clients' rules do meanwhile (the book is shared; a batch's write may wait).
 
         ``count`` is the client's message count before ``data``. With line framing a line is a
         message (matched without its newline, echoed with it) and a partial line waits for its
@@ -312,9 +314,10 @@ class Responder:
         """
         if not self._line_framing:
             reply = self.answer(data, count + 1, at)
-            yield data if reply is None else reply
+            yield (data, 0) if reply is None else (reply, 1)
             return
         out = bytearray()
+        answered = 0
         start = 0
         partial = self._partial
         if partial:
@@ -322,27 +325,28 @@ class Responder:
             if newline < 0:
                 partial += data
                 if len(partial) >= RULE_LINE_BYTES:
-                    self._line(out, bytes(partial), count, at)
+                    answered = self._line(out, bytes(partial), count, at)
                     partial.clear()
-                    yield bytes(out)
+                    yield bytes(out), answered
                 return
             start = newline + 1
             count += 1
-            self._line(out, bytes(partial) + data[:start], count, at)
+            answered += self._line(out, bytes(partial) + data[:start], count, at)
             partial.clear()
         while (newline := data.find(b"\n", start)) >= 0:
             count += 1
-            self._line(out, data[start : newline + 1], count, at)
+            answered += self._line(out, data[start : newline + 1], count, at)
             start = newline + 1
             if len(out) >= REPLY_BATCH_BYTES:
-                yield bytes(out)
+                yield bytes(out), answered
                 out.clear()
+                answered = 0
         if len(data) - start >= RULE_LINE_BYTES:
-            self._line(out, data[start:], count, at)
+            answered += self._line(out, data[start:], count, at)
         elif start < len(data):
             partial += data[start:]
         if out:
-            yield bytes(out)
+            yield bytes(out), answered
 
     def finish(self, count: int, at: float) -> bytes:
         """At the end of the input: a partial line left over is a message of its own."""
@@ -353,6 +357,8 @@ class Responder:
         self._partial.clear()
         return bytes(out)
 
-    def _line(self, out: bytearray, line: bytes, count: int, at: float) -> None:
+    def _line(self, out: bytearray, line: bytes, count: int, at: float) -> int:
+        """Append the line's reply, or the line; returns 1 if a rule answered it."""
         reply = self.answer(line[:-1] if line.endswith(b"\n") else line, count, at)
         out += line if reply is None else reply
+        return 0 if reply is None else 1
