@@ -337,9 +337,9 @@ def test_a_stopped_or_killed_console_never_changes_the_echo(started, tmp_path: P
     # The stopped console lost data events, with a count, but not the lifecycle.
     stopped.wait_for(lambda line: '"event": "connected"' in line and '"client": 2' in line)
     stopped.wait_for(lambda line: '"event": "disconnected"' in line and '"client": 2' in line)
-    # (data_dropped is the counts message's last field: no comma follows it)
-    dropped = stopped.wait_for(lambda line: '"type": "counts"' in line and json.loads(line)["data_dropped"] > 0)
-    assert json.loads(dropped)["data_dropped"] > 1000
+    # data_dropped only grows; the first counts message with a drop may come from any moment of
+    # the stop's first quarter second, so wait for one that has the stop's thousands.
+    stopped.wait_for(lambda line: '"type": "counts"' in line and json.loads(line)["data_dropped"] > 1000)
     assert echo(busy, b"after\n") < 1.0
     busy.close()
     headless.wait_for_text("#1 127.0.0.1")
