@@ -12,10 +12,10 @@ from typing import Any
 import trio
 
 from tui_echo.control import protocol
-from tui_echo.control.listener import ControlSettings, ControlSocket, open_control, serve_with_control
+from tui_echo.control.listener import ControlSettings, ControlSocket
 from tui_echo.server.config import ServerConfig
-from tui_echo.server.echo_server import EchoServer
-from tui_echo.server.events import ServerEvent
+from tui_echo.server.server import EchoServer
+from tui_echo.service import Service
 
 from .helpers import TIMEOUT, Recorder
 
@@ -85,15 +85,14 @@ class ControlledServer:
 @asynccontextmanager
 async def controlled_server(tmp_path: Path, **settings: object) -> AsyncIterator[ControlledServer]:
     config = ServerConfig(host="127.0.0.1", port=0, **settings)  # type: ignore[arg-type]
-    send, receive = trio.open_memory_channel[ServerEvent](config.event_buffer)
-    server = EchoServer(config, send)
-    server.listen()
     path = tmp_path / "control.sock"
-    control = open_control(server, ControlSettings(str(path)))
+    service = Service(config, event_buffer=config.event_buffer, control=ControlSettings(str(path)))
+    service.listen()
+    assert service.control is not None
     recorder = Recorder()
     recorder.consuming.set()
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(recorder.consume, receive)
-        await nursery.start(serve_with_control, server, control)
-        yield ControlledServer(server, control, recorder, server.addresses[0][1], path)
-        server.stop()
+        nursery.start_soon(recorder.consume, service.events)
+        await nursery.start(service.serve)
+        yield ControlledServer(service.server, service.control, recorder, service.server.addresses[0][1], path)
+        service.server.stop()

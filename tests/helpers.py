@@ -12,7 +12,7 @@ import trio
 
 from tui_echo.server.config import ServerConfig
 from tui_echo.server.events import ClientDisconnected, ServerEvent
-from tui_echo.server.echo_server import EchoServer
+from tui_echo.server.server import EchoServer
 
 TIMEOUT = 10  # seconds any single wait may take before the test fails
 

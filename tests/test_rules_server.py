@@ -125,9 +125,13 @@ async def test_two_clients_answered_at_once_each_get_their_own_exact_answered_co
             for client in clients:
                 nursery.start_soon(talk, client)
         assert run.server.totals().rule_hits == (2 * lines * rounds,)
-        await run.recorder.wait_for(lambda: sum(e.messages for e in run.recorder.of(DataAnswered)) == 2 * lines * rounds)
+
+        def answered() -> list[DataAnswered]:
+            return run.recorder.of(DataAnswered)
+
+        await run.recorder.wait_for(lambda: sum(e.messages for e in answered()) == 2 * lines * rounds)
         for client_id in (1, 2):
-            events = [e for e in run.recorder.of(DataAnswered) if e.client_id == client_id]
+            events = [e for e in answered() if e.client_id == client_id]
             assert [e.answered for e in events] == [e.messages for e in events]  # every line was a hit
             assert sum(e.answered for e in events) == lines * rounds
         for client in clients:

@@ -1,0 +1,65 @@
+"""Echo with reply rules: a message a rule matches gets the rule's reply instead of its echo.
+
+A loop of its own, plain and TLS clients alike, so that the plain echo
+(``echo.py``) pays nothing for rules. The chunk's event is a
+``DataAnswered`` when a rule answered any of its messages, with how many:
+the count the rule engine gives for this client's call, never a difference
+of the shared book's counters (another client's hits land there meanwhile).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Coroutine
+from typing import Any
+
+import trio
+
+from tui_echo.server.connection import Connection, Ended, ModeHandler
+from tui_echo.server.events import DataAnswered, DisconnectReason
+from tui_echo.server.modes.answers import RuleAnswers
+from tui_echo.server.context import Context
+
+
+class EchoRulesMode(ModeHandler):
+    def __init__(self, context: Context, answers: RuleAnswers) -> None:
+        self._context = context
+        self._answers = answers
+
+    def serve(self, conn: Connection) -> Coroutine[Any, Any, Ended]:
+        return self._echo(conn)
+
+    async def _echo(self, conn: Connection) -> Ended:
+        transport = conn.transport
+        state = conn.state
+        context = self._context
+        answers = self._answers
+        size = context.config.recv_size
+        wall_offset = context.clock.offset
+        line_framing = context.line_framing
+        responder = answers.responder(conn, line_framing=line_framing)
+        while True:
+            data = bytes(await transport.receive(size))  # TLS gives a bytearray; the rules match bytes
+            now = trio.current_time()
+            if not data:
+                await self._reply(conn, responder.finish(state.messages_in, now + wall_offset))
+                return DisconnectReason.CLOSED_BY_PEER, ""
+            messages = data.count(b"\n") if line_framing else 1
+            count = state.messages_in
+            state.last_activity = now + wall_offset
+            state.bytes_in += len(data)
+            state.messages_in += messages
+            answered = 0
+            for batch, batch_answered in responder.respond(data, count, now + wall_offset):
+                await self._reply(conn, batch)
+                answered += batch_answered
+            if answered:  # a rule's answer is a line apart from the echo
+                answers.hit()
+                context.publish(state, data, messages, now, DataAnswered, answered=answered)
+            else:
+                context.publish(state, data, messages, now)
+
+    @staticmethod
+    async def _reply(conn: Connection, data: bytes) -> None:
+        """Write a rule's reply (or the echo) whole, after any operator send being written."""
+        if data:
+            await conn.write(data)
