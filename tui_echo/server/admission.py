@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import socket
+from functools import partial
 
 import trio
 
@@ -24,7 +25,7 @@ from tui_echo.server.events import ConnectionRefused, Peer, RefusalReason
 from tui_echo.server.notices import Paced
 from tui_echo.server.refusals import SUMMARY_SECONDS, RefusalCounter
 from tui_echo.server.tls import TlsSettings, describe_tls_error
-from tui_echo.server.transport import close_socket
+from tui_echo.server.transport import PlainTransport, TlsTransport, close_socket
 from tui_echo.text import format_address, plural
 
 # accept() failures that mean "out of resources for now": wait ACCEPT_RETRY_SECONDS and try
@@ -155,7 +156,7 @@ class Admission:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         assert self.clients is not None
         if self._config.tls is None:
-            conn = self._registry.enter(sock, peer, None, self._mode.joined)
+            conn = self._registry.enter(peer, partial(PlainTransport, sock), self._mode.joined)
             self.clients.start_soon(conn.run, self._mode, self._registry)
         else:
             self.clients.start_soon(self._serve_tls_client, sock, peer, self._config.tls)
@@ -207,7 +208,9 @@ class Admission:
             if failure is not None:
                 self._handshake_failed(peer, failure)
             elif not self._registry.stopping:
-                conn = self._registry.enter(sock, peer, stream, self._mode.joined)
+                cipher = stream.cipher()
+                tls_names = (stream.version(), cipher[0] if cipher else None)
+                conn = self._registry.enter(peer, partial(TlsTransport, stream, sock), self._mode.joined, tls=tls_names)
         finally:
             if conn is None:
                 close_socket(sock)

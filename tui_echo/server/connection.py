@@ -9,7 +9,6 @@ it in and out. Nothing here knows the server.
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Coroutine
 from typing import Any, Protocol, TypeAlias
 
@@ -19,7 +18,7 @@ from tui_echo.server.clients import ClientState, ClientStatus
 from tui_echo.server.events import ClientDisconnected, DisconnectReason, describe_error
 from tui_echo.server.relay import Outbound
 from tui_echo.server.tls import describe_tls_error
-from tui_echo.server.transport import PlainTransport, SlowReader, TlsTransport, Transport, WriteTimeout
+from tui_echo.server.transport import SlowReader, Transport, WriteTimeout
 
 LINGER_SECONDS = 1.0  # how long a kicked client may take to close its side
 SHUTDOWN_LINGER_SECONDS = 0.5  # the same when the whole server stops (it exits within 2 s)
@@ -71,20 +70,10 @@ class Connection:
         "outbound",
     )
 
-    def __init__(
-        self,
-        state: ClientState,
-        sock: socket.socket,
-        tls: trio.SSLStream[trio.SocketStream] | None,
-        write_timeout: float | None,
-    ) -> None:
+    def __init__(self, state: ClientState, transport: Transport, write_timeout: WriteTimeout) -> None:
         self.state = state
-        self.write_timeout = WriteTimeout(write_timeout)
-        self.transport: Transport
-        if tls is None:
-            self.transport = PlainTransport(sock, state, self.write_timeout)
-        else:
-            self.transport = TlsTransport(tls, sock, state, self.write_timeout)
+        self.transport = transport  # plain or TLS; a later wrapper (fault, recording tap) replaces it with itself
+        self.write_timeout = write_timeout  # shared with the transport, which waits under it
         self.scope = trio.CancelScope()
         self.close_reason: DisconnectReason | None = None  # set when the server closes it
         self.write_lock = trio.Lock()  # echo and operator sends never interleave bytes

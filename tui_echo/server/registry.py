@@ -9,11 +9,8 @@ deliver to everyone; the operator reads them to kick, send and ban.
 from __future__ import annotations
 
 import itertools
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass
-
-import trio
 
 from tui_echo.server.access import AccessControl
 from tui_echo.server.clients import ClientState
@@ -22,6 +19,7 @@ from tui_echo.server.config import ServerConfig
 from tui_echo.server.connection import Connection
 from tui_echo.server.events import ClientConnected, ClientDisconnected, DisconnectReason, Peer
 from tui_echo.server.outbox import EventOutbox
+from tui_echo.server.transport import Transport, WriteTimeout
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,23 +62,24 @@ class Registry:
 
     def enter(
         self,
-        sock: socket.socket,
         peer: Peer,
-        tls: trio.SSLStream[trio.SocketStream] | None,
+        transport: Callable[[ClientState, WriteTimeout], Transport],
         joined: Callable[[Connection], None],
+        *,
+        tls: tuple[str | None, str | None] = (None, None),
     ) -> Connection:
-        """Make an admitted connection a client: its id, state and ``ClientConnected``.
+        """Make an admitted connection a client: its id, state, transport and ``ClientConnected``.
 
-        ``joined`` (the mode's) sees it first, before anyone else can.
+        ``transport`` makes its transport, which counts into its state and waits under its write
+        timeout; ``tls`` is its TLS version and cipher, if any; ``joined`` (the mode's) sees it first,
+        before anyone else can.
         """
         client_id = next(self._ids)
         now = self._clock.now()
         state = ClientState(client_id=client_id, peer=peer, connected_at=now, last_activity=now)
-        if tls is not None:
-            state.tls_version = tls.version()
-            cipher = tls.cipher()
-            state.tls_cipher = cipher[0] if cipher else None
-        conn = Connection(state, sock, tls, self._write_timeout)
+        state.tls_version, state.tls_cipher = tls
+        write_timeout = WriteTimeout(self._write_timeout)
+        conn = Connection(state, transport(state, write_timeout), write_timeout)
         joined(conn)
         self.connections[client_id] = conn
         self._access.admitted(peer[0])
