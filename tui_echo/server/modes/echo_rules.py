@@ -60,6 +60,9 @@ class EchoRulesMode(ModeHandler):
 
     @staticmethod
     async def _reply(conn: Connection, data: bytes) -> None:
-        """Write a rule's reply (or the echo) whole, after any operator send being written."""
+        """Write a rule's reply (or the echo) whole, after any operator send being written.
+
+        ``conn.write`` inlined: one coroutine less per message on this loop."""
         if data:
-            await conn.write(data)
+            async with conn.write_lock:
+                await conn.transport.send_all(data)
