@@ -25,6 +25,7 @@ from tui_echo.server.events import ConnectionRefused, Peer, RefusalReason
 from tui_echo.server.notices import Paced
 from tui_echo.server.refusals import SUMMARY_SECONDS, RefusalCounter
 from tui_echo.server.tls import TlsSettings, describe_tls_error
+from tui_echo.server.tls_stream import release, send_alert, send_session_tickets
 from tui_echo.server.transport import PlainTransport, TlsTransport, close_socket
 from tui_echo.text import format_address, plural
 
@@ -203,16 +204,19 @@ class Admission:
                     failure = f"no handshake within {tls.handshake_timeout:g} s" if timer.cancelled_caught else None
                 except trio.BrokenResourceError as exc:
                     failure = describe_tls_error(exc.__cause__)
+                    send_alert(stream, sock)  # e.g. protocol_version to a TLS 1.0 client, as a plain ssl server does
                 finally:
                     self._handshakes.discard(handshake)
             if failure is not None:
                 self._handshake_failed(peer, failure)
             elif not self._registry.stopping:
+                send_session_tickets(stream, sock)  # so that a client's Nagle never waits for our delayed ACK
                 cipher = stream.cipher()
                 tls_names = (stream.version(), cipher[0] if cipher else None)
                 conn = self._registry.enter(peer, partial(TlsTransport, stream, sock), self._mode.joined, tls=tls_names)
         finally:
             if conn is None:
+                release(stream)  # freed now, not at the next full garbage collection
                 close_socket(sock)
         if conn is not None:
             await conn.run(self._mode, self._registry)
