@@ -66,12 +66,9 @@ TLS_NOTICE_SECONDS = 1.0  # failed TLS handshakes are reported at most once per 
 
 class Admission:
     def __init__(self, context: Context, access: AccessControl, mode: ModeHandler) -> None:
-        self._config = context.config
-        self._registry = context.registry
+        self._config, self._registry, self._outbox = context.config, context.registry, context.outbox
+        self._clock, self._notices = context.clock, context.notices
         self._access = access
-        self._outbox = context.outbox
-        self._clock = context.clock
-        self._notices = context.notices
         self._mode = mode
         self.clients: trio.Nursery | None = None  # where each client's task runs; set before serving
         self.refusals = RefusalCounter()

@@ -34,12 +34,19 @@ class Context:
     def line_framing(self) -> bool:
         return self.config.framing is Framing.LINE
 
-    def count_in(self, state: ClientState, data: bytes | bytearray) -> float:
-        """Count received bytes (messages are counted as each mode frames them); returns trio's time."""
+    def arrived(self, state: ClientState, data: bytes | bytearray) -> float:
+        """Count received bytes, not messages (a mode that frames its own counts them); returns trio's time."""
         now = trio.current_time()
         state.last_activity = now + self.clock.offset
         state.bytes_in += len(data)
         return now
+
+    def count_in(self, state: ClientState, data: bytes | bytearray) -> tuple[float, int]:
+        """Count received bytes and the messages they complete (a line each, or the chunk);
+        returns trio's time and those messages."""
+        messages = data.count(b"\n") if self.config.framing is Framing.LINE else 1
+        state.messages_in += messages
+        return self.arrived(state, data), messages
 
     def publish(
         self,

@@ -28,12 +28,9 @@ ClientCommand = Kick | KickAll | SendTo | Broadcast | Ban | Unban  # every comma
 
 class Operator:
     def __init__(self, context: Context, access: AccessControl) -> None:
-        self._config = context.config
-        self._registry = context.registry
+        self._context = context
+        self._config, self._registry, self._notices = context.config, context.registry, context.notices
         self._access = access
-        self._outbox = context.outbox
-        self._clock = context.clock
-        self._notices = context.notices
         self.senders: trio.Nursery | None = None  # where operator sends are written: the clients' nursery
 
     def apply(self, command: ClientCommand) -> None:
@@ -123,12 +120,12 @@ class Operator:
         finally:
             conn.pending_sends -= 1
         now = trio.current_time()
-        self._outbox.data(
+        self._context.outbox.data(
             DataSent(
                 client_id=state.client_id,
                 data=data[:EVENT_DATA_BYTES],
                 size=len(data),
-                at=now + self._clock.offset,
+                at=now + self._context.clock.offset,
                 bytes_out=state.bytes_out,
             ),
             now,
@@ -138,7 +135,7 @@ class Operator:
 
     async def reap_idle(self, timeout: float) -> None:
         """Kick clients idle for ``timeout``: one task sleeping until the earliest deadline, no timer per chunk."""
-        clock = self._clock
+        clock = self._context.clock
         while True:
             now = clock.now()  # last_activity is wall clock: compare like with like
             next_check = now + timeout  # a client that connects later expires later than this

@@ -18,16 +18,11 @@ class DiscardMode(ModeHandler):
         return self._discard(conn)
 
     async def _discard(self, conn: Connection) -> Ended:
-        transport = conn.transport
-        state = conn.state
         context = self._context
         size = context.config.recv_size
-        line_framing = context.line_framing
         while True:
-            data = await transport.receive(size)
+            data = await conn.transport.receive(size)
             if not data:
                 return DisconnectReason.CLOSED_BY_PEER, ""
-            now = context.count_in(state, data)
-            messages = data.count(b"\n") if line_framing else 1
-            state.messages_in += messages
-            context.publish(state, data, messages, now, DataDiscarded)
+            now, messages = context.count_in(conn.state, data)
+            context.publish(conn.state, data, messages, now, DataDiscarded)

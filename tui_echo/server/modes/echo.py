@@ -102,14 +102,11 @@ class EchoMode(ModeHandler):
         state = conn.state
         context = self._context
         size = context.config.recv_size
-        line_framing = context.line_framing
         while True:
             data = await transport.receive(size)
             if not data:
                 return DisconnectReason.CLOSED_BY_PEER, ""
-            now = context.count_in(state, data)
-            messages = data.count(b"\n") if line_framing else 1
-            state.messages_in += messages
+            now, messages = context.count_in(state, data)
             async with conn.write_lock:  # SSLStream allows one writer: the echo or an operator send
                 await transport.send_all(data)
             context.publish(state, data, messages, now)

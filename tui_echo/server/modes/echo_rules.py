@@ -35,19 +35,14 @@ class EchoRulesMode(ModeHandler):
         answers = self._answers
         size = context.config.recv_size
         wall_offset = context.clock.offset
-        line_framing = context.line_framing
-        responder = answers.responder(conn, line_framing=line_framing)
+        responder = answers.responder(conn, line_framing=context.line_framing)
         while True:
             data = bytes(await transport.receive(size))  # TLS gives a bytearray; the rules match bytes
-            now = trio.current_time()
             if not data:
-                await self._reply(conn, responder.finish(state.messages_in, now + wall_offset))
+                await self._reply(conn, responder.finish(state.messages_in, trio.current_time() + wall_offset))
                 return DisconnectReason.CLOSED_BY_PEER, ""
-            messages = data.count(b"\n") if line_framing else 1
             count = state.messages_in
-            state.last_activity = now + wall_offset
-            state.bytes_in += len(data)
-            state.messages_in += messages
+            now, messages = context.count_in(state, data)
             answered = 0
             for batch, batch_answered in responder.respond(data, count, now + wall_offset):
                 await self._reply(conn, batch)

@@ -72,7 +72,7 @@ class RelayMode(ModeHandler):
                 if chat is not None and (rest := chat.rest()):  # a last line without its newline is said too
                     self._message(conn, rest, 1, trio.current_time(), responder)
                 return DisconnectReason.CLOSED_BY_PEER, ""
-            now = context.count_in(conn.state, data)
+            now = context.arrived(conn.state, data)
             if chat is None:
                 self._message(conn, data, data.count(b"\n") if line_framing else 1, now, responder)
             else:
