@@ -34,7 +34,7 @@ from tui_echo.server.events import (
     ServerNotice,
 )
 from tui_echo.server.modes import mode_for
-from tui_echo.server.modes.answers import RuleAnswers
+from tui_echo.server.answers import RuleAnswers
 from tui_echo.server.notices import Notices
 from tui_echo.server.outbox import EventOutbox
 from tui_echo.server.registry import Registry

@@ -36,7 +36,7 @@ from tui_echo.server.config import ServerConfig
 from tui_echo.server.context import Context
 from tui_echo.server.events import DisconnectReason, Peer, ServerEvent, ServerListening, ServerStopped, ServerTotals
 from tui_echo.server.modes import mode_for
-from tui_echo.server.modes.answers import RuleAnswers
+from tui_echo.server.answers import RuleAnswers
 from tui_echo.server.notices import Notices
 from tui_echo.server.operator import Operator
 from tui_echo.server.outbox import EventOutbox

@@ -11,7 +11,7 @@ from typing import assert_never
 
 from tui_echo.server.config import Mode
 from tui_echo.server.connection import ModeHandler
-from tui_echo.server.modes.answers import RuleAnswers
+from tui_echo.server.answers import RuleAnswers
 from tui_echo.server.context import Context
 from tui_echo.server.modes.discard import DiscardMode
 from tui_echo.server.modes.echo import EchoMode

@@ -16,7 +16,7 @@ import trio
 
 from tui_echo.server.connection import Connection, Ended, ModeHandler
 from tui_echo.server.events import DataAnswered, DisconnectReason
-from tui_echo.server.modes.answers import RuleAnswers
+from tui_echo.server.answers import RuleAnswers
 from tui_echo.server.context import Context
 
 

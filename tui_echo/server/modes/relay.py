@@ -17,7 +17,7 @@ import trio
 from tui_echo.server.config import Mode
 from tui_echo.server.connection import Connection, Ended, ModeHandler, until_it_ends
 from tui_echo.server.events import ClientDisconnected, DataAnswered, DataRelayed, DisconnectReason
-from tui_echo.server.modes.answers import RuleAnswers
+from tui_echo.server.answers import RuleAnswers
 from tui_echo.server.context import Context
 from tui_echo.server.relay import ChatLines, Outbound, joined, left, said
 from tui_echo.server.rules import Responder
