@@ -45,8 +45,11 @@ class Context:
         """Count received bytes and the messages they complete (a line each, or the chunk);
         returns trio's time and those messages."""
         messages = data.count(b"\n") if self.config.framing is Framing.LINE else 1
+        now = trio.current_time()
+        state.last_activity = now + self.clock.offset
+        state.bytes_in += len(data)
         state.messages_in += messages
-        return self.arrived(state, data), messages
+        return now, messages
 
     def publish(
         self,

@@ -52,8 +52,11 @@ class WriteTimeout:
 
 
 class Transport(Protocol):
-    async def receive(self, size: int) -> bytes | bytearray:
-        """The client's next bytes, at most ``size``; ``b""`` at its end. A bytearray is the caller's to keep."""
+    def receive(self, size: int) -> Awaitable[bytes | bytearray]:
+        """The client's next bytes, at most ``size``; ``b""`` at its end. A bytearray is the caller's to keep.
+
+        An awaitable rather than a coroutine function, so that a transport may hand out its stream's
+        own (no frame of its own on every wait)."""
         ...
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
@@ -124,8 +127,8 @@ class TlsTransport:
         self._state = state
         self._timeout = timeout
 
-    async def receive(self, size: int) -> bytes | bytearray:
-        return await self.stream.receive_some(size)
+    def receive(self, size: int) -> Awaitable[bytes | bytearray]:
+        return self.stream.receive_some(size)
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         """The write timeout bounds the whole write: TLS hides partial progress."""
