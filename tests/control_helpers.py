@@ -27,6 +27,7 @@ class Console:
     stream: trio.SocketStream
     buffer: bytearray = field(default_factory=bytearray)
     eof: bool = False
+    held: list[dict[str, Any]] = field(default_factory=list)  # read while waiting for a reply: read again first
 
     async def send_line(self, line: bytes) -> None:
         await self.stream.send_all(line + b"\n")
@@ -36,6 +37,8 @@ class Console:
 
     async def read(self) -> dict[str, Any] | None:
         """The next message, or None at EOF."""
+        if self.held:
+            return self.held.pop(0)
         with trio.fail_after(TIMEOUT):
             while b"\n" not in self.buffer:
                 try:
@@ -58,9 +61,20 @@ class Console:
             if message["type"] == kind and all(message.get(k) == v for k, v in fields.items()):
                 return message
 
-    async def command(self, request_id: int, name: str, **fields: object) -> dict[str, Any]:
+    async def command(self, request_id: int | str, name: str, **fields: object) -> dict[str, Any]:
+        """Send a command and return its reply. A reply comes once the command has run, so events it
+        caused may come first: those are kept, and later reads return them first, in order."""
         await self.send(protocol.command_message(request_id, name, **fields))
-        return await self.read_until("reply", id=request_id)
+        skipped = []
+        try:
+            while True:
+                message = await self.read()
+                assert message is not None, f"EOF before the reply to {name}"
+                if message["type"] == "reply" and message.get("id") == request_id:
+                    return message
+                skipped.append(message)
+        finally:
+            self.held[:0] = skipped
 
     async def aclose(self) -> None:
         await self.stream.aclose()

@@ -21,7 +21,7 @@ from textual.widgets import OptionList
 from textual.widget import Widget
 
 from tui_echo.monitor.guest import GuestServer
-from tui_echo.server.config import ServerConfig
+from tui_echo.server.config import DEFAULT_FEED_LINES, ServerConfig
 from tui_echo.monitor.app import MonitorApp
 from tui_echo.monitor.widgets.connections import ConnectionsTable
 from tui_echo.monitor.widgets.feed import Feed
@@ -119,6 +119,7 @@ def run_monitor(
     test: Callable[[Monitor], Awaitable[None]],
     size: tuple[int, int] = SIZE,
     server: GuestServer | None = None,
+    feed_lines: int = DEFAULT_FEED_LINES,
     **settings: object,
 ) -> None:
     """``test`` against the monitor on ``server``, or by default a GuestServer with ``settings`` on port 0."""
@@ -126,7 +127,7 @@ def run_monitor(
     async def main() -> None:
         source = server or GuestServer(ServerConfig(port=0, **settings))  # type: ignore[arg-type]
         source.listen()
-        app = MonitorApp(source, handle_signals=False)
+        app = MonitorApp(source, feed_lines=feed_lines, handle_signals=False)
         async with app.run_test(size=size) as pilot:
             monitor = Monitor(app, pilot, source.addresses[0][1])
             try:

@@ -7,6 +7,7 @@ server instead (test_monitor.py).
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable, Iterator
 
 from tui_echo.server.access import ActiveBan
@@ -18,6 +19,8 @@ from tui_echo.server.events import (
     ClientDisconnected,
     DisconnectReason,
     ServerTotals,
+    DataAnswered,
+    DataBroadcast,
     DataReceived,
     DataRelayed,
     DataSent,
@@ -26,6 +29,7 @@ from tui_echo.server.events import (
     ServerListening,
 )
 from tui_echo.server.clients import ClientState, ClientStatus
+from tui_echo.server.tls import TlsSettings
 
 T0 = 1_764_050_400.0  # 2025-11-25 06:00:00 UTC
 ADDRESS: Peer = ("127.0.0.1", 12354)
@@ -226,3 +230,62 @@ def chat_room() -> ScriptedSource:
         dropped_out=1,
     )
     return ScriptedSource(clients, events, totals, mode=Mode.CHAT)
+
+
+FINGERPRINT = ":".join(f"{n * 7 % 256:02X}" for n in range(32))
+
+
+def lab() -> ScriptedSource:
+    """A TLS server with a reply rule: a device's frame answered by rule 1, and the operator's broadcast to all."""
+    peers = {n: ("127.0.0.1", 50400 + n) for n in range(1, 4)}
+    tls = TlsSettings(context=ssl.create_default_context(), fingerprint=FINGERPRINT, self_signed=True)
+    events: list[ServerEvent] = [ServerListening(addresses=(ADDRESS,), at=T0, config=ServerConfig(port=0, tls=tls))]
+    events += [
+        ClientConnected(
+            client_id=n, peer=peers[n], at=T0 + n, tls_version="TLSv1.3", tls_cipher="TLS_AES_256_GCM_SHA384"
+        )
+        for n in peers
+    ]
+    events.append(
+        DataAnswered(
+            client_id=2,
+            data=b"\x02AB\x03",
+            size=4,
+            at=T0 + 10,
+            messages=1,
+            messages_in=1,
+            bytes_in=4,
+            bytes_out=4,
+            answered=1,
+            rules=(1,),
+            reply=b"\x06AB\x03",
+            reply_size=4,
+        )
+    )
+    events.append(DataBroadcast(data=b"class starts in 5 minutes\n", size=26, at=T0 + 20, recipients=3))
+    clients = [
+        ClientState(
+            client_id=n,
+            peer=peers[n],
+            connected_at=T0 + n,
+            last_activity=T0 + 20,
+            messages_in=int(n == 2),
+            bytes_in=4 * (n == 2),
+            bytes_out=26 + 4 * (n == 2),
+            tls_version="TLSv1.3",
+            tls_cipher="TLS_AES_256_GCM_SHA384",
+        )
+        for n in peers
+    ]
+    totals = ServerTotals(
+        clients_total=3,
+        clients_now=3,
+        clients_peak=3,
+        refused_total=0,
+        messages_in=1,
+        bytes_in=4,
+        bytes_out=82,
+        events_skipped=0,
+        rule_hits=(1,),
+    )
+    return ScriptedSource(clients, events, totals)

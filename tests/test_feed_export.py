@@ -12,7 +12,7 @@ import pytest
 from tui_echo.event_records import event_record
 from tui_echo.monitor.models.feed import HEX_KEEP_BYTES, FeedEntry, FeedIntake
 from tui_echo.monitor.models.feed_export import ExportFormat, export_lines, record, text_line, write_export
-from tui_echo.server.events import ClientConnected, DataReceived, DataSent, ServerEvent
+from tui_echo.server.events import ClientConnected, DataAnswered, DataBroadcast, DataReceived, DataSent, ServerEvent
 from tui_echo.text import escape_bytes, local_time
 
 AT = 1_764_050_400.0
@@ -38,6 +38,39 @@ def test_a_data_record_has_the_logs_names_and_escaping_where_they_overlap() -> N
         assert shared == {"event", "time", "client", "len", "data", "truncated"}
         assert {key: saved[key] for key in shared} == {key: logged[key] for key in shared}
         assert saved["data"] == r"\x1b[2J\x1b]0;owned\x07\r[bold red]x[/] \xff\u202e\n"
+
+
+def test_a_line_a_rule_answered_is_saved_with_its_reply_and_a_broadcast_once_for_all() -> None:
+    answered = DataAnswered(
+        **vars_of(received(b"\x02AB\x03")),
+        answered=1,
+        rules=(2,),
+        reply=b"\x06AB\x03",
+        reply_size=4,
+    )
+    broadcast = DataBroadcast(data=b"hi all", size=6, at=AT, recipients=2000)
+    rule_line, broadcast_line = entries_of(answered, broadcast)
+    saved = record(rule_line)
+    assert (saved["to"], saved["data"], saved["reply"], saved["reply_len"]) == (
+        "rule 2",
+        "\\x02AB\\x03",
+        "\\x06AB\\x03",
+        4,
+    )
+    assert text_line(rule_line).endswith("#3      ↩ rule 2  \\x02AB\\x03  reply \\x06AB\\x03")
+    assert record(broadcast_line) == {
+        "event": "sent",
+        "time": "2025-11-25T06:00:00.000Z",
+        "mark": "→",
+        "len": 6,
+        "data": "hi all",
+        "truncated": False,
+        "to": "all (2000 clients)",
+    }
+
+
+def vars_of(event: DataReceived) -> dict[str, object]:
+    return {name: getattr(event, name) for name in DataReceived.__dataclass_fields__}
 
 
 def test_a_long_chunk_keeps_what_the_feed_keeps_and_says_it_was_cut() -> None:

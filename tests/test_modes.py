@@ -208,3 +208,4 @@ async def test_chat_a_line_a_rule_answers_goes_back_to_its_sender_and_is_not_rel
         await run.recorder.wait_for(lambda: run.recorder.of(DataAnswered))
         [answered] = run.recorder.of(DataAnswered)
         assert (answered.client_id, answered.data, answered.answered) == (1, b"PING 7\n", 1)
+        assert (answered.rules, answered.reply, answered.reply_size) == ((1,), b"PONG 7\n", 7)

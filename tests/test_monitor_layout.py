@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from textual.widgets import Input
 
-from .monitor_helpers import Monitor, on_screen, run_monitor, screen_text
+from tui_echo.monitor.widgets.connections import COLUMNS
+from tui_echo.monitor.widgets.feed import Feed
+
+from .monitor_helpers import Monitor, on_screen, run_monitor, screen_lines, screen_text
+from .tls_helpers import issue_certificates
 
 
 async def five_clients(monitor: Monitor) -> None:
@@ -36,7 +41,7 @@ def test_at_80x24_the_footer_keeps_quit_and_the_history_label_is_whole() -> None
         await monitor.until(lambda: "peak" in screen_text(monitor.app)[0], "a second of history")
         screen = screen_text(monitor.app)
         assert " k Kick " in screen[-1] and " q Stop & quit " in screen[-1]
-        assert re.search(r"msg/s · 1 min · peak [0-9.]+$", screen[0].rstrip()), screen[0]
+        assert re.search(r"log msg/s · 1 min · peak [0-9.]+$", screen[0].rstrip()), screen[0]
 
     run_monitor(test, size=(80, 24))
 
@@ -56,11 +61,52 @@ def test_tab_skips_the_all_tick_box_and_ctrl_t_ticks_it() -> None:
         assert isinstance(monitor.app.focused, Input)
         await monitor.pilot.press("tab")
         assert monitor.app.focused is monitor.table
+        assert "▐ ▌ all" in screen_text(monitor.app)[-2]  # unticked: no X
         await monitor.pilot.press("s", "ctrl+t")
         footer = screen_text(monitor.app)[-1]
-        assert "to all" in screen_text(monitor.app)[-2]
+        assert "to all" in screen_text(monitor.app)[-2] and "▐X▌ all" in screen_text(monitor.app)[-2]
         assert "⏎ Send" in footer and "esc Back" in footer  # the letter keys type while the box has focus
         await monitor.pilot.press("escape")
         assert monitor.app.focused is not None and not isinstance(monitor.app.focused, Input)
 
     run_monitor(test)
+
+
+def test_every_column_title_shows_whole_with_its_sort_mark_both_ways() -> None:
+    async def test(monitor: Monitor) -> None:
+        await five_clients(monitor)
+        table = monitor.table
+        table.show_tls = table.show_dropped = True  # every column there is
+        for column in COLUMNS:
+            for _ in range(2):  # biggest first, then the other way (or the reverse for text columns)
+                table.sort_by(column.key)
+                await monitor.pilot.pause()
+                mark = "▼" if table.sort_reverse else "▲"
+                assert f"{column.title}{mark}" in screen_lines(table)[0], (column.key, screen_lines(table)[0])
+
+    run_monitor(test, size=(200, 50))
+
+
+@pytest.mark.parametrize("size", [(120, 40), (80, 24)], ids=["120x40", "80x24"])
+def test_a_system_line_wider_than_the_feed_wraps_under_itself_so_the_tls_fingerprint_shows_whole(
+    tmp_path, size: tuple[int, int]
+) -> None:
+    settings = issue_certificates(tmp_path).settings()
+
+    async def test(monitor: Monitor) -> None:
+        feed = monitor.app.query_one(Feed)
+        await monitor.until(lambda: "with TLS" in "".join(screen_lines(feed)), "the listening line")
+        lines = [line.rstrip() for line in screen_lines(feed)]
+        first = next(n for n, line in enumerate(lines) if "listening on" in line)
+        text_column = lines[first].index("listening on")
+        rest = [line for line in lines[first + 1 :] if line.strip()]
+        assert all(line[:text_column].strip() == "" for line in rest)  # under the text, past time and label
+        assert not any(line.endswith("…") for line in lines)
+        said = "".join("".join(lines[first : first + 1 + len(rest)]).split())  # the rows, without their spaces
+        assert f"certificateSHA-256{settings.fingerprint}" in said
+        if size[0] >= 120:  # wide enough for the fingerprint on a line of its own
+            assert any(line.strip() == settings.fingerprint for line in lines)
+        await monitor.pilot.resize_terminal(size[0] + 20, size[1])  # laid out again for the new width
+        await monitor.until(lambda: "with TLS" in "".join(screen_lines(feed)), "the line after the resize")
+
+    run_monitor(test, size=size, tls=settings)

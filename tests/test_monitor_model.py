@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -24,7 +26,7 @@ from tui_echo.server.events import (
 from tui_echo.monitor.models.feed import Direction, FeedIntake
 from tui_echo.monitor.models.hexdump import hex_line, hex_line_count
 from tui_echo.send_text import SendTextError, parse_send_text
-from tui_echo.monitor.models.stats import StatsModel
+from tui_echo.monitor.models.stats import HISTORY_SECONDS, StatsModel, sparkline_points
 from tui_echo.monitor.models.table import GONE_ROW_SECONDS, RateWindow, TableModel
 from tui_echo.server.clients import ClientState, ClientStatus
 from tui_echo.text import format_count, format_duration
@@ -318,3 +320,29 @@ def test_a_busy_note_never_follows_its_clients_disconnect_line() -> None:
         "busy: 8 lines not shown in the last second",
         "disconnected: closed by peer · 20 msgs, 100 B in, after 1.5s",
     ]
+
+
+def test_the_sparkline_is_on_a_log_scale_so_one_spike_leaves_the_rest_visible() -> None:
+    points = sparkline_points([10.0] * 30 + [1052.0] + [10.0] * 9)
+    assert len(points) == HISTORY_SECONDS and points[:20] == [0.0] * 20  # a young server: zeros first
+    spike, usual = max(points), points[-1]
+    assert usual / spike > 0.3  # on a linear scale, 10 beside 1052 would be under 1 % of the height
+    assert sparkline_points([float(n) for n in range(70)])[0] == math.log10(11.0)  # the last minute only
+
+
+def test_once_its_server_is_gone_the_stats_say_so_and_the_uptime_stops() -> None:
+    model = StatsModel((("127.0.0.1", 1),), started_at=100.0)
+    totals = ServerTotals(
+        clients_total=1,
+        clients_now=1,
+        clients_peak=1,
+        refused_total=0,
+        messages_in=5,
+        bytes_in=5,
+        bytes_out=5,
+        events_skipped=0,
+    )
+    assert (model.stats(totals, 110.0, 0, None).uptime, model.stats(totals, 110.0, 0, None).gone) == (10.0, None)
+    model.server_gone("went away", 112.0)
+    later = model.stats(totals, 130.0, 0, None)
+    assert (later.uptime, later.gone) == (12.0, "went away")

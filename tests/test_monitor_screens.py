@@ -16,6 +16,7 @@ from tui_echo.monitor.screens.help import HelpScreen
 from tui_echo.monitor.widgets.connections import ConnectionsTable
 from tui_echo.monitor.widgets.feed import Feed
 from tui_echo.monitor.widgets.send_box import SendBox
+from tui_echo.server.rules import compile_rule
 
 from .monitor_helpers import Monitor, run_monitor, screen_lines
 
@@ -86,6 +87,37 @@ def test_enter_opens_the_clients_own_screen_with_its_history_and_exact_counts() 
         assert monitor.feed.hex_view is False  # the main feed kept its own view
 
     run_monitor(test)
+
+
+def test_a_clients_screen_has_its_own_lines_after_other_clients_flooded_them_out_of_the_feed() -> None:
+    async def test(monitor: Monitor) -> None:
+        quiet = await monitor.connect()
+        for n in range(3):
+            await quiet.say(b"quiet %d" % n)
+        quiet.writer.write(b"\x02AB\x03")
+        assert await quiet.receive(4) == b"\x06AB\x03"
+        await monitor.pilot.press("s", "ctrl+t", *"to everyone", "enter", "escape")
+        assert await quiet.receive(11) == b"to everyone"
+        loud = [await monitor.connect() for _ in range(8)]
+        for n in range(6):
+            for client in loud:
+                await client.say(b"flood %d" % n)
+        await monitor.until(lambda: echoed_by(monitor, 9)[-1:] == ["flood 5"], "the last loud line")
+        assert not [entry for entry in monitor.feed.entries if entry.client_id == 1]  # pushed out of the feed
+        await open_client(monitor, 1)
+        lines = history(monitor)
+        assert "connected from 127.0.0.1:" in lines[0]
+        assert [line.split("⇄ ")[1] for line in lines if "⇄" in line] == ["quiet 0", "quiet 1", "quiet 2"]
+        # A rule's answer shows the request and the reply, and the broadcast it got shows too, once.
+        assert [line.split("↩ ")[1] for line in lines if "↩" in line] == ["rule 1  \\x02AB\\x03  reply \\x06AB\\x03"]
+        assert [line.split("→ ")[1] for line in lines if "→" in line] == ["all (1 client)  to everyone"]
+
+    frames = compile_rule(1, "--rule 1", r"\x02(..)\x03", r"\x06{1}\x03")
+    run_monitor(test, feed_lines=40, rules=(frames,))
+
+
+def echoed_by(monitor: Monitor, client_id: int) -> list[str]:
+    return [e.text for e in monitor.feed.entries if e.client_id == client_id and e.direction is Direction.ECHOED]
 
 
 def test_send_from_a_clients_screen_reaches_that_client_alone() -> None:

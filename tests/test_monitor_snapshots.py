@@ -15,11 +15,14 @@ import pytest
 from textual.pilot import Pilot
 
 from tui_echo.monitor.app import MonitorApp
+from tui_echo.monitor.models.stats import Stats
+from tui_echo.monitor.widgets.stats_bar import StatsBar
 
 from tui_echo.server.access import ActiveBan
+from tui_echo.server.config import Mode
 
 from .monitor_helpers import SIZE
-from .scripted_source import T0, ScriptedSource, chat_room, classroom
+from .scripted_source import T0, ScriptedSource, chat_room, classroom, lab
 
 
 @pytest.fixture(autouse=True)
@@ -106,3 +109,49 @@ class TestModes:
         # The stats bar names the mode, the feed shows who said what to whom (⇶), the dropped column
         # counts what #3 never got, and the send box speaks as the operator.
         assert snap_compare(scripted_app(source=chat_room()), terminal_size=(100, 24), press=["down"])
+
+
+class TestOperatorLines:
+    """A broadcast is one line; a rule's answer shows the request, the rule and the reply; the TLS
+    fingerprint wraps whole; the table sorted by ``connected`` keeps its header whole."""
+
+    def test_broadcast_rule_reply_fingerprint_and_sorted_header(self, snap_compare: Compare) -> None:
+        assert snap_compare(scripted_app(source=lab()), terminal_size=SIZE, press=["o", "o"])
+
+    def test_the_same_in_hex(self, snap_compare: Compare) -> None:
+        assert snap_compare(scripted_app(source=lab()), terminal_size=SIZE, press=["x"])
+
+    def test_the_clients_screen_has_its_reply_and_the_broadcast(self, snap_compare: Compare) -> None:
+        assert snap_compare(scripted_app(source=lab()), terminal_size=SIZE, press=["down", "enter"])
+
+
+class TestSparkline:
+    """A log scale: beside one spike of 1,052 msg/s, 10 to 40 msg/s still show."""
+
+    def test_a_spike_leaves_the_rest_visible(self, snap_compare: Compare) -> None:
+        def spike(pilot: Pilot[None]) -> None:
+            bar = pilot.app.query_one(StatsBar)
+            history = tuple([10.0 + n % 30 for n in range(30)] + [1052.0] + [20.0 + n % 20 for n in range(29)])
+            bar.show(
+                Stats(
+                    addresses=(("127.0.0.1", 12354),),
+                    mode=Mode.ECHO,
+                    uptime=125.0,
+                    clients_now=8,
+                    clients_peak=8,
+                    clients_total=9,
+                    refused_total=0,
+                    messages=40_123,
+                    bytes_in=2_000_000,
+                    bytes_out=2_000_000,
+                    messages_per_second=22.0,
+                    bytes_per_second=1400.0,
+                    feed_skipped=0,
+                    history=history,
+                    tls_fingerprint=None,
+                    tls_handshakes_failed=0,
+                    dropped_out=0,
+                )
+            )
+
+        assert snap_compare(scripted_app(), terminal_size=SIZE, run_before=spike)

@@ -34,15 +34,10 @@ def responder(*rules: Rule, line_framing: bool = True, client_id: int = 3) -> Re
     return Responder(RuleBook(rules), client_id, PEER, line_framing)
 
 
-def sent(who: Responder, chunk: bytes, count: int = 0) -> bytes:
-    """What the server writes for one chunk: every batch, joined."""
-    return b"".join(batch for batch, _ in who.respond(chunk, count, 0.0))
-
-
 def respond(who: Responder, *chunks: bytes) -> bytes:
     out, count = b"", 0
     for chunk in chunks:
-        out += sent(who, chunk, count)
+        out += b"".join(who.respond(chunk, count, 0.0))
         count += chunk.count(b"\n")
     return out + who.finish(count, 0.0)
 
@@ -132,40 +127,35 @@ def test_rules_look_only_at_the_first_4_KiB() -> None:
 
 def test_a_partial_line_waits_for_its_newline_and_is_a_message_at_the_end() -> None:
     who = responder(rule("^PING$ => PONG\\n"))
-    assert sent(who, b"PI") == b""
-    assert sent(who, b"NG\nPI") == b"PONG\n"
+    assert b"".join(who.respond(b"PI", 0, 0.0)) == b""
+    assert b"".join(who.respond(b"NG\nPI", 0, 0.0)) == b"PONG\n"
     assert who.finish(1, 0.0) == b"PI"
 
 
 def test_a_partial_line_past_64_KiB_is_a_message_as_it_is() -> None:
     who = responder(rule("^x => X"))
-    assert sent(who, b"y" * (RULE_LINE_BYTES - 1)) == b""
-    assert sent(who, b"yy") == b"y" * (RULE_LINE_BYTES + 1)
-    assert sent(who, b"x" * RULE_LINE_BYTES) == b"X"
+    assert b"".join(who.respond(b"y" * (RULE_LINE_BYTES - 1), 0, 0.0)) == b""
+    assert b"".join(who.respond(b"yy", 0, 0.0)) == b"y" * (RULE_LINE_BYTES + 1)
+    assert b"".join(who.respond(b"x" * RULE_LINE_BYTES, 0, 0.0)) == b"X"
 
 
 def test_replies_come_in_bounded_batches() -> None:
     who = responder(rule("^a$ => " + "b" * 1000))
     batches = list(who.respond(b"a\n" * 1000, 0, 0.0))
-    assert b"".join(batch for batch, _ in batches) == b"b" * 1_000_000
-    assert max(len(batch) for batch, _ in batches) < 70_000
-    assert sum(answered for _, answered in batches) == 1000
+    assert b"".join(batches) == b"b" * 1_000_000
+    assert max(len(batch) for batch in batches) < 70_000
 
 
-def test_each_call_counts_the_answers_it_gave_though_another_client_hits_the_shared_book_meanwhile() -> None:
+def test_a_clients_answers_are_its_own_though_another_client_hits_the_shared_book_meanwhile() -> None:
     book = RuleBook([rule("^a$ => " + "A" * 1000 + "\\n")])
     first, second = Responder(book, 1, PEER, True), Responder(book, 2, PEER, True)
-    replies = first.respond(b"a\n" * 300 + b"b\n" * 7, 0, 0.0)  # about five batches
-    _, answered = next(replies)
-    assert sum(n for _, n in second.respond(b"a\n" * 50, 0, 0.0)) == 50  # between two of first's writes
-    answered += sum(n for _, n in replies)
-    assert (answered, book.hits) == (300, [350])
-
-
-def test_chunk_framing_answers_the_chunk_or_echoes_it() -> None:
-    who = responder(rule("^ab => X"), line_framing=False)
-    assert list(who.respond(b"abc", 0, 0.0)) == [(b"X", 1)]
-    assert list(who.respond(b"cab", 1, 0.0)) == [(b"cab", 0)]
+    replies = first.respond(b"a\n" * 300 + b"b\n" * 7, 0, 0.0)  # about five batches, a write apart
+    next(replies)
+    assert b"".join(second.respond(b"a\n" * 50, 0, 0.0)) == (b"A" * 1000 + b"\n") * 50  # between two writes
+    assert second.take_answers().count == 50
+    b"".join(replies)
+    assert (first.take_answers().count, book.hits) == (300, [350])
+    assert first.take_answers().count == 0  # taken: the next chunk starts afresh
 
 
 @given(
@@ -178,9 +168,8 @@ def test_how_lines_are_cut_into_chunks_never_changes_the_answer(lines: list[byte
     chunks = [data[a:b] for a, b in zip(edges, edges[1:], strict=False)]
     expected = b"".join(b"PONG " + line[5:] + b"\n" if line.startswith(b"PING") else line + b"\n" for line in lines)
     who = responder(rule(r"^PING (\d+)$ => PONG {1}\n"))
-    replies = [reply for chunk in chunks for reply in who.respond(chunk, 0, 0.0)]
-    assert b"".join(batch for batch, _ in replies) + who.finish(0, 0.0) == expected
-    assert sum(answered for _, answered in replies) == sum(line.startswith(b"PING") for line in lines)
+    assert respond(who, *chunks) == expected
+    assert who.take_answers().count == sum(line.startswith(b"PING") for line in lines)
 
 
 @pytest.mark.parametrize(

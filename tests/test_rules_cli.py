@@ -162,8 +162,14 @@ def test_the_monitor_shows_each_rules_hits_and_last_match() -> None:
         await monitor.until(lambda: isinstance(app.screen, RulesScreen), "the rules screen from the palette")
         first_hit = r"rule 1 (PING (\d+)) first hit, by #1: PING 42"
         await monitor.until(lambda: any(first_hit in e.text for e in monitor.feed.entries), "the first hit in the feed")
-        # The chunk's line has a mark of its own: answered by a rule, not echoed.
-        assert any(e.direction is Direction.ANSWERED and e.to == "2 answers" for e in monitor.feed.entries)
+        # The chunk's line has a mark of its own: answered by a rule, not echoed; which rules, and their reply.
+        (line,) = [e for e in monitor.feed.entries if e.direction is Direction.ANSWERED]
+        assert (line.to, line.text) == ("rules 1, 2 (2 of 3 lines)", "PING 42\\n![bold]\\x1b[2J\\n![bold]\\x1b[2J\\n")
+        assert (line.reply_text, line.reply_size) == ("PONG 42\\nok\\n", 11)
+        shown = [text.split(" #1     ")[1] for text in monitor.feed.shown_lines() if "↩" in text]
+        assert shown == [
+            "↩ rules 1, 2 (2 of 3 lines)  PING 42\\n![bold]\\x1b[2J\\n![bold]\\x1b[2J\\n  reply PONG 42\\nok\\n"
+        ]
         assert not any(e.direction is Direction.ECHOED for e in monitor.feed.entries)
 
     bang = compile_rule(2, "--rule 2", "^!(.*)", r"ok\n", once=True)

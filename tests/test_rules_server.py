@@ -8,7 +8,7 @@ import pytest
 import trio
 
 from tui_echo.server.config import Framing
-from tui_echo.server.events import DataAnswered, ServerNotice, ServerStopped
+from tui_echo.server.events import EVENT_DATA_BYTES, DataAnswered, DataReceived, ServerNotice, ServerStopped
 from tui_echo.server.rules import RULE_LINE_BYTES, RULE_PREFIX_BYTES, Rule, compile_rule, parse_rule_option
 
 from .helpers import connect, receive_exactly, receive_until_eof, running_server
@@ -37,6 +37,27 @@ async def test_ping_gets_pong_and_a_line_no_rule_matches_is_echoed() -> None:
         assert run.server.totals().rule_hits == (1,)
         (ping,) = run.server.rules()
         assert (ping.hits, ping.last_match, ping.last_client) == (1, "PING 42", 1)
+        await client.aclose()
+
+
+async def test_the_event_of_an_answered_chunk_has_the_reply_and_which_rules_answered() -> None:
+    answers = rules(r"^PING (\d+)$ => PONG {1}\n", r"^BANG$ => " + "x" * 2000)
+    async with running_server(framing=Framing.LINE, rules=answers) as run:
+        client = await connect(run.port)
+        await client.send_all(b"PING 1\nhello\nBANG\nPING 2\n")
+        expected = b"PONG 1\nhello\n" + b"x" * 2000 + b"PONG 2\n"
+        assert await receive_exactly(client, len(expected)) == expected
+        await run.recorder.wait_for(lambda: run.recorder.of(DataReceived))
+        (event,) = run.recorder.of(DataReceived)
+        assert isinstance(event, DataAnswered)
+        assert (event.messages, event.answered, event.rules) == (4, 3, (1, 2))
+        # The replies alone (not the echoed line), the first EVENT_DATA_BYTES of them, and their full length.
+        assert event.reply == (b"PONG 1\n" + b"x" * 2000)[:EVENT_DATA_BYTES]
+        assert event.reply_size == len(b"PONG 1\n" + b"x" * 2000 + b"PONG 2\n")
+        await client.send_all(b"hello again\n")  # no rule: a plain echo and a plain event
+        assert await receive_exactly(client, 12) == b"hello again\n"
+        await run.recorder.wait_for(lambda: len(run.recorder.of(DataReceived)) == 2)
+        assert type(run.recorder.of(DataReceived)[1]) is DataReceived
         await client.aclose()
 
 

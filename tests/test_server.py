@@ -21,6 +21,7 @@ from tui_echo.server.events import (
     ConnectionRefused,
     DisconnectReason,
     RefusalReason,
+    DataBroadcast,
     DataReceived,
     DataSent,
     ServerListening,
@@ -230,14 +231,23 @@ async def test_send_to_one_client_delivers_exact_bytes() -> None:
         assert await receive_exactly(first, 4) == b"mine"
 
 
-async def test_broadcast_reaches_every_client() -> None:
+async def test_broadcast_reaches_every_client_and_is_one_event() -> None:
     async with running_server() as run:
         streams = [await connect(run.port) for _ in range(4)]
         await run.recorder.wait_for(lambda: len(run.recorder.of(ClientConnected)) == 4)
         run.server.command_nowait(Broadcast(b"to all\n"))
         for stream in streams:
             assert await receive_exactly(stream, 7) == b"to all\n"
-        await run.recorder.wait_for(lambda: len(run.recorder.of(DataSent)) == 4)
+        await run.recorder.wait_for(lambda: run.recorder.of(DataBroadcast))
+        (broadcast,) = run.recorder.of(DataBroadcast)
+        assert (broadcast.data, broadcast.size, broadcast.recipients) == (b"to all\n", 7, 4)
+        run.server.command_nowait(KickAll())
+        await run.recorder.wait_for(lambda: len(run.recorder.of(ClientDisconnected)) == 4)
+        # No event per client, and each client's own count still has its copy, exactly.
+        assert run.recorder.of(DataSent) == []
+        assert [gone.bytes_out for gone in run.recorder.of(ClientDisconnected)] == [7] * 4
+        for stream in streams:
+            await stream.aclose()
 
 
 async def test_operator_send_and_echo_never_interleave() -> None:

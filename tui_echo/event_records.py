@@ -18,6 +18,7 @@ from tui_echo.server.events import (
     ClientDisconnected,
     ConnectionRefused,
     DataAnswered,
+    DataBroadcast,
     DataDiscarded,
     DataReceived,
     DataRelayed,
@@ -70,8 +71,15 @@ def _handling(event: DataReceived) -> Record:
             return {"mode": str(mode), "recipients": recipients, "dropped": dropped}
         case DataDiscarded():
             return {"mode": str(Mode.DISCARD)}
-        case DataAnswered(answered=answered):
-            return {"answered": answered}
+        case DataAnswered(answered=answered, rules=rules, reply=reply, reply_size=reply_size):
+            text, shown = escape_bytes(reply, EVENT_DATA_BYTES)
+            return {
+                "answered": answered,
+                "rules": list(rules),
+                "reply_len": reply_size,
+                "reply": text,
+                "reply_truncated": shown < reply_size,
+            }
         case _:
             return {}
 
@@ -143,6 +151,13 @@ def event_record(event: ServerEvent, *, peer: str = "", clients_now: int = 0) ->
                 **data_fields(event.data, event.size),
                 bytes_out=event.bytes_out,
             )
+        case DataBroadcast(at=at, recipients=recipients):
+            return {
+                "event": "broadcast",
+                "time": utc_time(at),
+                **data_fields(event.data, event.size),
+                "recipients": recipients,
+            }
         case ClientDisconnected():
             return client_record(
                 "disconnected",

@@ -10,6 +10,7 @@ output always means one in the data.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import datetime
 
 from tui_echo.server.events import Peer
@@ -75,6 +76,11 @@ def preview(data: bytes, limit: int = 80) -> str:
     """Inert text of ``data`` for one log line, with a visible mark when cut."""
     text, shown = escape_bytes(data, limit)
     return text + TRUNCATION_MARK if shown < len(data) else text
+
+
+def rule_names(numbers: Sequence[int]) -> str:
+    """``rule 1``, ``rules 1, 3``: the reply rules that answered a message."""
+    return f"rule{'s' if len(numbers) != 1 else ''} {', '.join(map(str, numbers))}"
 
 
 # ---- addresses ----------------------------------------------------------

@@ -28,6 +28,7 @@ from tui_echo.server.events import (
     ClientDisconnected,
     ConnectionRefused,
     DataAnswered,
+    DataBroadcast,
     DataDiscarded,
     DataReceived,
     DataRelayed,
@@ -273,10 +274,12 @@ def server_addresses(server: Mapping[str, Any]) -> tuple[Peer, ...]:
 def event_message(event: ServerEvent, *, peer: str, clients_now: int) -> Record:
     """An event in the ``--json`` log's vocabulary, plus the exact bytes of data (``data_b64``)."""
     record: Record = {"type": "event", **event_record(event, peer=peer, clients_now=clients_now)}
-    if isinstance(event, DataReceived | DataSent):
-        record["data_b64"] = base64.b64encode(event.data[:EVENT_DATA_BYTES]).decode("ascii")
+    if isinstance(event, DataReceived | DataSent | DataBroadcast):
+        record["data_b64"] = data_b64(event.data[:EVENT_DATA_BYTES])
     if isinstance(event, DataReceived):
         record["messages"] = event.messages
+    if isinstance(event, DataAnswered):
+        record["reply_b64"] = data_b64(event.reply[:EVENT_DATA_BYTES])
     return record
 
 
@@ -309,7 +312,13 @@ def decode_event(record: Mapping[str, Any]) -> ServerEvent | None:
                 **fields, mode=mode, recipients=int(record["recipients"]), dropped=int(record["dropped"])
             )
         if "answered" in record:
-            return DataAnswered(**fields, answered=int(record["answered"]))
+            return DataAnswered(
+                **fields,
+                answered=int(record["answered"]),
+                rules=tuple(int(number) for number in record["rules"]),
+                reply=base64.b64decode(record["reply_b64"], validate=True),
+                reply_size=int(record["reply_len"]),
+            )
         return DataDiscarded(**fields) if mode is Mode.DISCARD else DataReceived(**fields)
     if kind == "sent":
         return DataSent(
@@ -318,6 +327,13 @@ def decode_event(record: Mapping[str, Any]) -> ServerEvent | None:
             size=int(record["len"]),
             at=at,
             bytes_out=int(record["bytes_out"]),
+        )
+    if kind == "broadcast":
+        return DataBroadcast(
+            data=base64.b64decode(record["data_b64"], validate=True),
+            size=int(record["len"]),
+            at=at,
+            recipients=int(record["recipients"]),
         )
     if kind == "connected":
         return ClientConnected(client_id=int(record["client"]), peer=_address(str(record["peer"])), at=at)

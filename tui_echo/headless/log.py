@@ -24,6 +24,7 @@ from tui_echo.server.events import (
     ClientDisconnected,
     ConnectionRefused,
     DataAnswered,
+    DataBroadcast,
     DataDiscarded,
     DataReceived,
     DataRelayed,
@@ -34,7 +35,7 @@ from tui_echo.server.events import (
     ServerNotice,
     ServerStopped,
 )
-from tui_echo.text import describe_addresses, format_address, format_size, local_time, plural, preview
+from tui_echo.text import describe_addresses, format_address, format_size, local_time, plural, preview, rule_names
 
 HUMAN_PREVIEW_BYTES = 80
 
@@ -73,6 +74,7 @@ class LogFormat(Protocol):
     def refusals(self, event: RefusalsSummary) -> str: ...
     def data(self, event: DataReceived, client: _ClientLog) -> str: ...
     def sent(self, event: DataSent, client: _ClientLog) -> str: ...
+    def broadcast(self, event: DataBroadcast) -> str: ...
     def summary(self, summary: Summary, client: _ClientLog) -> str: ...
     def disconnected(self, event: ClientDisconnected, client: _ClientLog, clients_now: int) -> str: ...
     def notice(self, event: ServerNotice) -> str: ...
@@ -97,8 +99,8 @@ def _handled(event: DataReceived) -> str:
             return f"relayed {size} to {plural(recipients, 'client')}{f', {dropped} dropped' if dropped else ''}"
         case DataDiscarded():
             return f"discarded {size}"
-        case DataAnswered(answered=answered):
-            return f"answered by rules ({plural(answered, 'message')}) {size}"
+        case DataAnswered(answered=answered, rules=rules):
+            return f"answered by {rule_names(rules)} ({plural(answered, 'message')}) {size}"
         case _:
             return f"echoed {size}"
 
@@ -156,10 +158,13 @@ class HumanFormat:
         )
 
     def data(self, event: DataReceived, client: _ClientLog) -> str:
+        reply = ""
+        if isinstance(event, DataAnswered):
+            reply = f" · reply {format_size(event.reply_size)}: {preview(event.reply, HUMAN_PREVIEW_BYTES)}"
         return _client_line(
             event.at,
             client,
-            f"msg {event.messages_in}  {_handled(event)}: {preview(event.data, HUMAN_PREVIEW_BYTES)}",
+            f"msg {event.messages_in}  {_handled(event)}: {preview(event.data, HUMAN_PREVIEW_BYTES)}{reply}",
         )
 
     def sent(self, event: DataSent, client: _ClientLog) -> str:
@@ -167,6 +172,12 @@ class HumanFormat:
             event.at,
             client,
             f"operator sent {format_size(event.size)}: {preview(event.data, HUMAN_PREVIEW_BYTES)}",
+        )
+
+    def broadcast(self, event: DataBroadcast) -> str:
+        return (
+            f"{local_time(event.at)}  operator broadcast {format_size(event.size)} to "
+            f"{plural(event.recipients, 'client')}: {preview(event.data, HUMAN_PREVIEW_BYTES)}"
         )
 
     def summary(self, summary: Summary, client: _ClientLog) -> str:
@@ -233,6 +244,9 @@ class JsonFormat:
     def sent(self, event: DataSent, client: _ClientLog) -> str:
         return self._line(event, client.peer)
 
+    def broadcast(self, event: DataBroadcast) -> str:
+        return self._line(event)
+
     def summary(self, summary: Summary, client: _ClientLog) -> str:
         return to_json(
             client_record(
@@ -281,6 +295,8 @@ class EventLog:
                 return self._data(event)
             case DataSent():
                 return [self.format.sent(event, self._client(event.client_id, event.at))]
+            case DataBroadcast():
+                return [self.format.broadcast(event)]
             case ClientConnected():
                 client = self._new_client(event.client_id, format_address(event.peer), event.at)
                 self._clients[event.client_id] = client

@@ -27,6 +27,7 @@ from textual.widgets import Button, Footer, Label
 from tui_echo.monitor import signals
 from tui_echo.monitor.models.feed import FeedEntry, FeedIntake
 from tui_echo.monitor.models.feed_export import ExportFormat, write_export
+from tui_echo.monitor.models.history import ClientHistories
 from tui_echo.monitor.models.stats import StatsModel
 from tui_echo.monitor.models.table import RateWindow, TableModel
 from tui_echo.monitor.screens.bans import BansScreen
@@ -100,6 +101,7 @@ class MonitorApp(App[None]):
         self._stats = StatsModel(server.addresses, clock(), server.mode)
         self._rate_window = RateWindow(clock())
         self._intake = FeedIntake(DATA_LINES_PER_TICK)
+        self._histories = ClientHistories()  # each client's last lines, whatever floods the feed
         self._next_refresh = 0.0
         self._quitting = False
         self._remove_signal_handlers: Callable[[], None] | None = None
@@ -170,6 +172,7 @@ class MonitorApp(App[None]):
         events = self.server.take_events(EVENTS_PER_TICK)
         entries = self._intake.entries(events, now)
         self._feed.add(entries)
+        self._histories.add(entries)
         for screen in self._client_screens():
             screen.add(entries)
         lifecycle = False
@@ -182,6 +185,7 @@ class MonitorApp(App[None]):
             elif isinstance(event, ClientDisconnected):
                 lifecycle = True
                 self._table_model.client_left(event, now)
+                self._histories.left(event.client_id)
         if lifecycle or now >= self._next_refresh:
             self._refresh_numbers(now)
 
@@ -289,12 +293,10 @@ class MonitorApp(App[None]):
             feed.only_client = client_id
 
     def action_hex(self) -> None:
-        feed = self._feed
-        feed.hex_view = not feed.hex_view
+        self._feed.hex_view = not self._feed.hex_view
 
     def action_pause(self) -> None:
-        feed = self._feed
-        feed.paused = not feed.paused
+        self._feed.paused = not self._feed.paused
 
     def action_clear(self) -> None:
         self._feed.clear()
@@ -367,7 +369,7 @@ class MonitorApp(App[None]):
         row = self._table.row_of(event.client_id)
         if row is None:
             return
-        history = [entry for entry in self._feed.entries if entry.client_id == event.client_id]
+        history = self._histories.of(event.client_id, row.connected_at, self._feed.entries)
         chat = self.server.mode is Mode.CHAT
         self.push_screen(ClientScreen(row, history, self._feed_lines, self._clock(), chat=chat))
 

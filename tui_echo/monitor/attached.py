@@ -128,6 +128,8 @@ class AttachedApp(MonitorApp):
             self.exit(message=f"the server (pid {self.remote.pid}) stopped")
             return
         what = "stopped" if self.remote.stopped_by_server else "went away"
+        self._stats.server_gone(what, self._clock())  # the stats bar says so, and the uptime stops
+        self._refresh_numbers(self._clock())
         reason = self.remote.gone_reason
         self.push_screen(ServerGone(f"The server {what} ({reason}).\n{self.remote.path}"), self._reattach)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from tui_echo.server.connection import Connection
 from tui_echo.server.notices import Notices, Paced
-from tui_echo.server.rules import Responder, RuleBook
+from tui_echo.server.rules import Answers, Responder, RuleBook
 from tui_echo.text import preview, printable
 
 RULES_SUMMARY_SECONDS = 10.0  # rule hits are summarised this long after the first since the last summary
@@ -27,8 +27,9 @@ class RuleAnswers:
         state = conn.state
         return Responder(self.book, state.client_id, state.peer, line_framing)
 
-    def hit(self) -> None:
-        """After a rule answered: a notice for each rule's first hit; the rest wait for the summary."""
+    def hit(self, taken: Answers) -> dict[str, object]:
+        """After a rule answered: a notice for each rule's first hit (the rest wait for the summary);
+        returns the ``DataAnswered`` fields of what the client's responder answered (``taken``)."""
         book = self.book
         for rule, match, client_id in book.first_hits:
             self._notices.say(
@@ -36,6 +37,12 @@ class RuleAnswers:
             )
         book.first_hits.clear()
         self.summaries.pending()
+        return {
+            "answered": taken.count,
+            "rules": tuple(taken.rules),
+            "reply": bytes(taken.reply),
+            "reply_size": taken.reply_size,
+        }
 
     def _summarise(self) -> None:
         hits = list(self.book.hits)

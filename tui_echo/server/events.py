@@ -150,6 +150,9 @@ class DataAnswered(DataReceived):
     """Echo with reply rules: a chunk some of whose messages a rule answered instead of echoing them."""
 
     answered: int  # messages of this chunk a rule answered (the rest were echoed)
+    rules: tuple[int, ...]  # the rules that answered them, by number, each once, in the order they first answered
+    reply: bytes  # the first EVENT_DATA_BYTES of the replies, as sent (without the echoed messages)
+    reply_size: int  # the replies' full length
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -159,13 +162,26 @@ class DataDiscarded(DataReceived):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DataSent:
-    """Bytes the operator sent to one client (send or broadcast), already written."""
+    """Bytes the operator sent to one client (``SendTo``), already written. A broadcast is one ``DataBroadcast``."""
 
     client_id: int
     data: bytes  # the first EVENT_DATA_BYTES
     size: int  # the full length
     at: float
     bytes_out: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DataBroadcast:
+    """Bytes the operator sent to every client: one event for them all (no ``DataSent`` per client).
+
+    Published when the sends are queued; each client's ``bytes_out`` counts its copy once written.
+    """
+
+    data: bytes  # the first EVENT_DATA_BYTES, as sent (in chat mode with its "<operator> " prefix)
+    size: int  # the full length
+    at: float
+    recipients: int  # clients it was queued for (one with max_pending_sends waiting is skipped, with a notice)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -208,6 +224,7 @@ ServerEvent: TypeAlias = (
     | RefusalsSummary
     | DataReceived
     | DataSent
+    | DataBroadcast
     | ClientDisconnected
     | ServerNotice
     | ServerStopped

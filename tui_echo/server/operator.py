@@ -18,7 +18,7 @@ from tui_echo.server.commands import Ban, Broadcast, Kick, KickAll, SendTo, Unba
 from tui_echo.server.config import Mode
 from tui_echo.server.connection import Connection
 from tui_echo.server.context import Context
-from tui_echo.server.events import EVENT_DATA_BYTES, DataSent, DisconnectReason
+from tui_echo.server.events import EVENT_DATA_BYTES, DataBroadcast, DataSent, DisconnectReason
 from tui_echo.server.relay import operator_says
 from tui_echo.server.transport import SlowReader
 from tui_echo.text import format_duration, plural
@@ -57,10 +57,19 @@ class Operator:
             case Broadcast(data):
                 if not connections:
                     say("broadcast: no clients connected")
+                    return
                 if chat:
                     data = operator_says(data, private=False)
-                for conn in list(connections.values()):
-                    self._queue_send(conn, data)
+                # One event for them all: a DataSent per client would flood every feed and log.
+                recipients = sum(self._queue_send(conn, data, announce=False) for conn in list(connections.values()))
+                self._context.outbox.lifecycle(
+                    DataBroadcast(
+                        data=data[:EVENT_DATA_BYTES],
+                        size=len(data),
+                        at=self._context.clock.now(),
+                        recipients=recipients,
+                    )
+                )
             case Ban(client_id):
                 conn = connections.get(client_id)
                 if conn is None:
@@ -91,20 +100,22 @@ class Operator:
 
     # ---- operator sends ------------------------------------------------------
 
-    def _queue_send(self, conn: Connection, data: bytes) -> None:
+    def _queue_send(self, conn: Connection, data: bytes, *, announce: bool = True) -> bool:
+        """Queue an operator send; False if refused. ``announce``: publish a DataSent once it is written."""
         if conn.close_reason is not None:
-            return
+            return False
         if conn.pending_sends >= self._config.max_pending_sends:
             self._notices.say(
                 f"send to #{conn.state.client_id} refused: {conn.pending_sends} sends already waiting "
                 "(the client is not reading)"
             )
-            return
+            return False
         conn.pending_sends += 1
         assert self.senders is not None
-        self.senders.start_soon(self._deliver, conn, data)
+        self.senders.start_soon(self._deliver, conn, data, announce)
+        return True
 
-    async def _deliver(self, conn: Connection, data: bytes) -> None:
+    async def _deliver(self, conn: Connection, data: bytes, announce: bool) -> None:
         state = conn.state
         try:
             async with conn.write_lock:
@@ -119,6 +130,8 @@ class Operator:
             return  # the client's own task reports why it went away
         finally:
             conn.pending_sends -= 1
+        if not announce:
+            return
         now = trio.current_time()
         self._context.outbox.data(
             DataSent(

@@ -25,6 +25,7 @@ from enum import StrEnum
 from typing import Any, TypeAlias
 
 from tui_echo.event_records import utc_time
+from tui_echo.server.events import EVENT_DATA_BYTES
 from tui_echo.send_text import SendTextError, parse_send_text
 from tui_echo.text import escape_bytes, format_address, format_duration, plural, printable
 
@@ -254,10 +255,32 @@ class RuleBook:
         return tuple(rows)
 
 
+@dataclass(slots=True)
+class Answers:
+    """What the rules answered of one client's chunk (or relayed message), for its event.
+
+    Kept by the client's own ``Responder``, so another client's hits never count here.
+    """
+
+    count: int = 0  # messages answered
+    rules: list[int] = field(default_factory=list)  # the rules that answered, by number, each once
+    reply: bytearray = field(default_factory=bytearray)  # the replies' first EVENT_DATA_BYTES
+    reply_size: int = 0  # the replies' full length
+
+    def add(self, rule: Rule, reply: bytes) -> None:
+        self.count += 1
+        if rule.number not in self.rules:
+            self.rules.append(rule.number)
+        room = EVENT_DATA_BYTES - len(self.reply)
+        if room > 0:
+            self.reply += reply[:room]
+        self.reply_size += len(reply)
+
+
 class Responder:
     """One client's side of the rules: its ``once`` rules that fired, and (line framing) its partial line."""
 
-    __slots__ = ("_book", "_rules", "_client_id", "_peer", "_fired", "_line_framing", "_partial")
+    __slots__ = ("_book", "_rules", "_client_id", "_peer", "_fired", "_line_framing", "_partial", "_answers")
 
     def __init__(self, book: RuleBook, client_id: int, peer: tuple[str, int], line_framing: bool) -> None:
         self._book = book
@@ -267,6 +290,14 @@ class Responder:
         self._fired: set[int] = set()  # indexes of once rules that have answered this client
         self._line_framing = line_framing
         self._partial = bytearray()
+        self._answers = Answers()
+
+    def take_answers(self) -> Answers:
+        """What the rules answered since the last call (``answer``, ``respond``, ``finish``), then start afresh."""
+        answers = self._answers
+        if answers.count:  # nothing answered (most chunks): nothing to renew
+            self._answers = Answers()
+        return answers
 
     def answer(self, message: bytes, count: int, at: float) -> bytes | None:
         """The reply of the first rule that matches ``message`` (the ``count``-th, at wall clock ``at``), or None."""
@@ -279,7 +310,9 @@ class Responder:
             if rule.once:
                 self._fired.add(index)
             self._book.hit(index, found[0], self._client_id, at)
-            return self._render(rule.pieces, found, len(message), count, at)
+            reply = self._render(rule.pieces, found, len(message), count, at)
+            self._answers.add(rule, reply)
+            return reply
         return None
 
     def _render(self, pieces: tuple[Piece, ...], found: re.Match[bytes], length: int, count: int, at: float) -> bytes:
@@ -303,10 +336,8 @@ class Responder:
                 out += found[piece] or b""  # a group that took no part in the match is empty
         return bytes(out)
 
-    def respond(self, data: bytes, count: int, at: float) -> Iterator[tuple[bytes, int]]:
-        """What to send for ``data``, in batches: each message's reply, or the message itself (the echo),
-        with how many messages of the batch a rule answered. Those counts are this call's own, exact
-        whatever other clients' rules do meanwhile (the book is shared; a batch's write may wait).
+    def respond(self, data: bytes, count: int, at: float) -> Iterator[bytes]:
+        """What to send for ``data``, in batches: each message's reply, or the message itself (the echo).
 
         ``count`` is the client's message count before ``data``. With line framing a line is a
         message (matched without its newline, echoed with it) and a partial line waits for its
@@ -314,10 +345,9 @@ class Responder:
         """
         if not self._line_framing:
             reply = self.answer(data, count + 1, at)
-            yield (data, 0) if reply is None else (reply, 1)
+            yield data if reply is None else reply
             return
         out = bytearray()
-        answered = 0
         start = 0
         partial = self._partial
         if partial:
@@ -325,28 +355,27 @@ class Responder:
             if newline < 0:
                 partial += data
                 if len(partial) >= RULE_LINE_BYTES:
-                    answered = self._line(out, bytes(partial), count, at)
+                    self._line(out, bytes(partial), count, at)
                     partial.clear()
-                    yield bytes(out), answered
+                    yield bytes(out)
                 return
             start = newline + 1
             count += 1
-            answered += self._line(out, bytes(partial) + data[:start], count, at)
+            self._line(out, bytes(partial) + data[:start], count, at)
             partial.clear()
         while (newline := data.find(b"\n", start)) >= 0:
             count += 1
-            answered += self._line(out, data[start : newline + 1], count, at)
+            self._line(out, data[start : newline + 1], count, at)
             start = newline + 1
             if len(out) >= REPLY_BATCH_BYTES:
-                yield bytes(out), answered
+                yield bytes(out)
                 out.clear()
-                answered = 0
         if len(data) - start >= RULE_LINE_BYTES:
-            answered += self._line(out, data[start:], count, at)
+            self._line(out, data[start:], count, at)
         elif start < len(data):
             partial += data[start:]
         if out:
-            yield bytes(out), answered
+            yield bytes(out)
 
     def finish(self, count: int, at: float) -> bytes:
         """At the end of the input: a partial line left over is a message of its own."""
@@ -357,8 +386,6 @@ class Responder:
         self._partial.clear()
         return bytes(out)
 
-    def _line(self, out: bytearray, line: bytes, count: int, at: float) -> int:
-        """Append the line's reply, or the line; returns 1 if a rule answered it."""
+    def _line(self, out: bytearray, line: bytes, count: int, at: float) -> None:
         reply = self.answer(line[:-1] if line.endswith(b"\n") else line, count, at)
         out += line if reply is None else reply
-        return 0 if reply is None else 1

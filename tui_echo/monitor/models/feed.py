@@ -22,6 +22,7 @@ from tui_echo.server.events import (
     ClientDisconnected,
     ConnectionRefused,
     DataAnswered,
+    DataBroadcast,
     DataDiscarded,
     DataReceived,
     DataRelayed,
@@ -32,13 +33,27 @@ from tui_echo.server.events import (
     ServerNotice,
     ServerStopped,
 )
-from tui_echo.text import describe_addresses, escape_bytes, format_address, format_duration, format_size, plural
+from tui_echo.text import (
+    describe_addresses,
+    escape_bytes,
+    format_address,
+    format_duration,
+    format_size,
+    plural,
+    rule_names,
+)
 
 TEXT_PREVIEW_BYTES = 200  # of a chunk, shown in the text view
 HEX_KEEP_BYTES = 256  # of a chunk, kept for the hex view
 LINES_PER_CLIENT_SECOND = 10  # so that one busy client cannot drown the others' lines...
 LINES_PER_CLIENT_BURST = 10  # ...while a short burst (a paste) still shows whole
 BUSY_NOTES_PER_SECOND = 5  # "lines not shown" notes per second, for the busiest clients
+
+
+def _preview(data: bytes, size: int) -> str:
+    """The inert text of a chunk's first bytes, with what is left out: ``hello … +3.0 KiB``."""
+    text, shown = escape_bytes(data, TEXT_PREVIEW_BYTES)
+    return f"{text} … +{format_size(size - shown)}" if shown < size else text
 
 
 @unique  # a mark is never reused for another meaning
@@ -66,8 +81,14 @@ class Direction(StrEnum):
         ),
     )
     DISCARDED = "←", "discard: received from the client and counted; nothing is sent back"
-    ANSWERED = "↩", "received from the client and answered by a reply rule (a line a rule did not match is echoed)"
-    SENT = "→", "sent by you, from the send box"
+    ANSWERED = (
+        "↩",
+        (
+            "received from the client and answered by a reply rule: after the mark, which rule; "
+            "after the request, the reply (a line a rule did not match is echoed)"
+        ),
+    )
+    SENT = "→", "sent by you, from the send box; a broadcast is one line, after the mark: all (how many clients)"
     SYSTEM = "•", "system: connect, disconnect with its reason, refused connection, busy note, server notice"
 
 
@@ -79,18 +100,48 @@ class FeedEntry:
     text: str  # inert: escaped client bytes, or a system message
     data: bytes = b""  # the first HEX_KEEP_BYTES of client bytes, for the hex view
     size: int = 0  # the chunk's full size
-    to: str = ""  # a relayed line's receivers: "all" (chat), "5 clients" (broker)
+    to: str = ""  # a relayed line's receivers ("all", "5 clients"), a broadcast's, or the rules that answered
+    reply_text: str = ""  # a line a rule answered: the reply, inert, as ``text``
+    reply: bytes = b""  # and its first HEX_KEEP_BYTES, for the hex view
+    reply_size: int = 0
+
+    @property
+    def everyone(self) -> bool:
+        """A broadcast: a line of every client's, though it names none."""
+        return self.client_id is None and self.direction is Direction.SENT
 
     @classmethod
     def of_bytes(
-        cls, at: float, client_id: int, direction: Direction, data: bytes, size: int, to: str = ""
+        cls, at: float, client_id: int | None, direction: Direction, data: bytes, size: int, to: str = ""
     ) -> FeedEntry:
         """A data line from the first bytes of a chunk (``data``) and its full length (``size``)."""
-        text, shown = escape_bytes(data, TEXT_PREVIEW_BYTES)
-        if shown < size:
-            text += f" … +{format_size(size - shown)}"
         return cls(
-            at=at, client_id=client_id, direction=direction, text=text, data=data[:HEX_KEEP_BYTES], size=size, to=to
+            at=at,
+            client_id=client_id,
+            direction=direction,
+            text=_preview(data, size),
+            data=data[:HEX_KEEP_BYTES],
+            size=size,
+            to=to,
+        )
+
+    @classmethod
+    def answered(cls, event: DataAnswered) -> FeedEntry:
+        """A line a rule answered: the request, which rules, and the reply."""
+        to = rule_names(event.rules)
+        if event.answered < event.messages:  # line framing: the chunk's other lines were echoed
+            to += f" ({event.answered} of {event.messages} lines)"
+        return cls(
+            at=event.at,
+            client_id=event.client_id,
+            direction=Direction.ANSWERED,
+            text=_preview(event.data, event.size),
+            data=event.data[:HEX_KEEP_BYTES],
+            size=event.size,
+            to=to,
+            reply_text=_preview(event.reply, event.reply_size),
+            reply=event.reply[:HEX_KEEP_BYTES],
+            reply_size=event.reply_size,
         )
 
     @classmethod
@@ -114,10 +165,15 @@ def _direction(event: DataReceived) -> tuple[Direction, str]:
             return Direction.RELAYED, f"{reached}, {dropped} dropped" if dropped else reached
         case DataDiscarded():
             return Direction.DISCARDED, ""
-        case DataAnswered(answered=answered):
-            return Direction.ANSWERED, f"{plural(answered, 'answer')}"
         case _:
             return Direction.ECHOED, ""
+
+
+def _data_entry(event: DataReceived | DataSent) -> FeedEntry:
+    if isinstance(event, DataAnswered):
+        return FeedEntry.answered(event)
+    direction, to = _direction(event) if isinstance(event, DataReceived) else (Direction.SENT, "")
+    return FeedEntry.of_bytes(event.at, event.client_id, direction, event.data, event.size, to)
 
 
 def _busy(unshown: int) -> str:
@@ -143,12 +199,15 @@ class FeedIntake:
                     | DataSent(client_id=client_id, data=data, size=size, at=at)
                 ):
                     if data_lines < self._lines_per_batch and self._take_line(client_id, now):
-                        direction, to = _direction(event) if isinstance(event, DataReceived) else (Direction.SENT, "")
-                        entries.append(FeedEntry.of_bytes(at, client_id, direction, data, size, to))
+                        entries.append(_data_entry(event))
                         data_lines += 1
                     else:
                         self.skipped += 1
                         self._unshown[client_id] = self._unshown.get(client_id, 0) + 1
+                case DataBroadcast(data=data, size=size, at=at, recipients=recipients):
+                    # One line for every client: the operator's, never skipped.
+                    to = f"all ({plural(recipients, 'client')})"
+                    entries.append(FeedEntry.of_bytes(at, None, Direction.SENT, data, size, to))
                 case ClientConnected(client_id=client_id, peer=peer, at=at, tls_version=tls_version):
                     tls = "" if tls_version is None else f" over {tls_version} {event.tls_cipher}"
                     entries.append(FeedEntry.system(at, client_id, f"connected from {format_address(peer)}{tls}"))

@@ -40,7 +40,8 @@ def text_line(entry: FeedEntry) -> str:
     """``2026-11-25 04:42:43.260  #1      ⇄ hello\\n``: the feed's text view, with the date."""
     label = "server" if entry.client_id is None else f"#{entry.client_id}"
     to = f"{entry.to}  " if entry.to else ""
-    return f"{local_time(entry.at)}  {label:<7} {entry.direction} {to}{entry.text}"
+    reply = f"  reply {entry.reply_text}" if entry.reply_size else ""
+    return f"{local_time(entry.at)}  {label:<7} {entry.direction} {to}{entry.text}{reply}"
 
 
 def _event_name(direction: Direction) -> str:
@@ -67,6 +68,9 @@ def record(entry: FeedEntry) -> Record:
         fields |= data_fields(entry.data, entry.size)
     if entry.to:
         fields["to"] = entry.to
+    if entry.reply_size:  # a rule's answer, kept and escaped as the request is
+        reply = data_fields(entry.reply, entry.reply_size)
+        fields |= {"reply_len": reply["len"], "reply": reply["data"], "reply_truncated": reply["truncated"]}
     return fields
 
 

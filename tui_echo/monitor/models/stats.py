@@ -5,13 +5,25 @@ Pure logic, no trio, no Textual.
 
 from __future__ import annotations
 
+import math
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tui_echo.server.config import Mode
 from tui_echo.server.events import Peer, ServerTotals
 
 HISTORY_SECONDS = 60  # the sparkline's span, one sample a second
+
+
+def sparkline_points(history: Sequence[float]) -> list[float]:
+    """A minute of msg/s as a sparkline draws it: on a log scale, log10(1 + rate), zeros first for a young server.
+
+    So one spike does not flatten the rest: beside a 1,000 msg/s spike, 10 msg/s is a third
+    of its height, not a hundredth. The label gives the peak in msg/s.
+    """
+    recent = list(history)[-HISTORY_SECONDS:]
+    return [0.0] * (HISTORY_SECONDS - len(recent)) + [math.log10(1.0 + rate) for rate in recent]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -33,6 +45,7 @@ class Stats:
     tls_fingerprint: str | None  # the certificate's SHA-256 when serving TLS
     tls_handshakes_failed: int
     dropped_out: int  # chat, broker: deliveries that never reached their receiver
+    gone: str | None = None  # an attached console's server that "stopped" or "went away": uptime stops with it
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -53,6 +66,11 @@ class StatsModel:
         self._history: deque[float] = deque(maxlen=HISTORY_SECONDS)
         self._history_mark = _Sample(at=started_at, messages=0, bytes=0)
         self.tls_fingerprint: str | None = None  # known once the server says it listens
+        self._gone: tuple[str, float] | None = None
+
+    def server_gone(self, what: str, at: float) -> None:
+        """The server ``what`` ("stopped", "went away") at ``at``: the figures say so and stop counting up."""
+        self._gone = (what, at)
 
     def stats(self, totals: ServerTotals, now: float, feed_skipped: int, window: float | None) -> Stats:
         """``window``: the length of the rate window that closed now (``RateWindow.close``), if one did."""
@@ -68,7 +86,7 @@ class StatsModel:
         return Stats(
             addresses=self._addresses,
             mode=self._mode,
-            uptime=now - self._started_at,
+            uptime=(now if self._gone is None else self._gone[1]) - self._started_at,
             clients_now=totals.clients_now,
             clients_peak=totals.clients_peak,
             clients_total=totals.clients_total,
@@ -83,4 +101,5 @@ class StatsModel:
             tls_fingerprint=self.tls_fingerprint,
             tls_handshakes_failed=totals.tls_handshakes_failed,
             dropped_out=totals.dropped_out,
+            gone=None if self._gone is None else self._gone[0],
         )

@@ -23,7 +23,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Label, Sparkline, Static
 
 from tui_echo.monitor.models.feed import FeedEntry
-from tui_echo.monitor.models.stats import HISTORY_SECONDS
+from tui_echo.monitor.models.stats import HISTORY_SECONDS, sparkline_points
 from tui_echo.monitor.models.table import ConnectionRow
 from tui_echo.monitor.widgets.feed import Feed
 from tui_echo.monitor.widgets.send_box import SendBox
@@ -114,7 +114,7 @@ class ClientScreen(Screen[None]):
         self._rates: deque[float] = deque(maxlen=HISTORY_SECONDS)  # the row's msg/s, one a second
         self._next_sample = 0.0
         self._head = Static(id="client-head")
-        self._rate_label = Label("msg/s, last minute", id="client-rate-label")
+        self._rate_label = Label("log msg/s, last minute", id="client-rate-label")
         self._sparkline = Sparkline([], summary_function=max, id="client-sparkline")
         self._gone = Label(id="client-gone")
         self._feed = Feed(max_entries, id="client-feed")
@@ -152,8 +152,8 @@ class ClientScreen(Screen[None]):
     # ---- what the app hands over -------------------------------------------
 
     def add(self, entries: Iterable[FeedEntry]) -> None:
-        """A batch of new feed lines (everyone's): this client's are kept."""
-        mine = [entry for entry in entries if entry.client_id == self.client_id]
+        """A batch of new feed lines (everyone's): this client's are kept, and broadcasts (to it too)."""
+        mine = [entry for entry in entries if entry.client_id == self.client_id or entry.everyone]
         if not mine:
             return
         if self._waiting is not None:
@@ -171,8 +171,8 @@ class ClientScreen(Screen[None]):
         if not self._row.gone and now >= self._next_sample:
             self._next_sample = now + 1.0
             self._rates.append(self._row.rate)
-            self._sparkline.data = [0.0] * (HISTORY_SECONDS - len(self._rates)) + list(self._rates)
-            self._rate_label.update(f"msg/s, last minute · peak {format_count(max(self._rates))}")
+            self._sparkline.data = sparkline_points(self._rates)
+            self._rate_label.update(f"log msg/s, last minute · peak {format_count(max(self._rates))}")
         if self.is_mounted:
             self._show_row()
 

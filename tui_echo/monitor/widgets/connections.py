@@ -64,7 +64,7 @@ def _tls(row: ConnectionRow, now: float) -> str:
 COLUMNS = (
     Column("id", "id", 6, True, lambda r, now: f"#{r.client_id}", lambda r, now: r.client_id),
     Column("peer", "peer", 21, False, _peer, _peer),
-    Column("age", "connected", 9, True, lambda r, now: format_duration(_age(r, now)), _age),
+    Column("age", "connected", 10, True, lambda r, now: format_duration(_age(r, now)), _age),
     Column("msgs", "msgs", 9, True, lambda r, now: _exact_or_short(r.messages, 9), lambda r, now: r.messages),
     Column("in", "in", 9, True, lambda r, now: format_size(r.bytes_in), lambda r, now: r.bytes_in),
     Column("out", "out", 9, True, lambda r, now: format_size(r.bytes_out), lambda r, now: r.bytes_out),
@@ -120,6 +120,7 @@ class ConnectionsTable(ScrollView, can_focus=True):
         "connections--header",
         "connections--cursor",
         "connections--kick",
+        "connections--kick-cursor",
         "connections--gone",
     }
     BINDINGS = [
@@ -357,7 +358,7 @@ class ConnectionsTable(ScrollView, can_focus=True):
         for column in self.columns:
             title = column.title
             if column.key == self.sort_key:
-                title += "▼" if self.sort_reverse else "▲"
+                title += "▼" if self.sort_reverse else "▲"  # every column is wider than its title: it fits
             parts.append(_fit(title, column.width, column.right))
         return (" " * _GAP).join(parts) + " " * _GAP + "kick".center(len(KICK_LABEL))
 
@@ -383,6 +384,7 @@ class ConnectionsTable(ScrollView, can_focus=True):
         if index == self._cursor:
             style += self.get_component_rich_style("connections--cursor")
         segments = [Segment(self.row_text(row), style)]
-        if not row.gone:
-            segments.append(Segment(KICK_LABEL, base + self.get_component_rich_style("connections--kick")))
+        if not row.gone:  # a quiet button on every row; the cursor's row has the full one
+            kick = "connections--kick-cursor" if index == self._cursor else "connections--kick"
+            segments.append(Segment(KICK_LABEL, base + self.get_component_rich_style(kick)))
         return Strip(segments).crop_extend(scroll_x, scroll_x + width, style if index == self._cursor else base)

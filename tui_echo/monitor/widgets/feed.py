@@ -6,13 +6,16 @@ bytes arrive here already escaped (text view) or as raw bytes that only the
 hex dump renders; nothing from a client is ever read as markup.
 
 It follows the newest line unless the user scrolled up (scrolling back to the
-bottom follows again) or paused it. A line wider than the feed is cut with a
-visible ``…`` rather than scrolled sideways: the hex view and the filter show
-the rest, and there is no sideways scrollbar to steal a line from the view.
+bottom follows again) or paused it. A data line wider than the feed is cut with
+a visible ``…`` rather than scrolled sideways: the hex view and the filter show
+the rest, and there is no sideways scrollbar to steal a line from the view. A
+system line (a notice, the TLS fingerprint) has nothing else that shows it
+whole: it wraps onto lines of its own, under its text.
 """
 
 from __future__ import annotations
 
+import textwrap
 import time
 from collections import deque
 
@@ -31,13 +34,20 @@ from tui_echo.monitor.models.hexdump import BYTES_PER_LINE, hex_line, hex_line_c
 from tui_echo.text import format_size
 
 LABEL_WIDTH = 7
-_INDENT = " " * (13 + LABEL_WIDTH + 2)
+_INDENT = " " * (13 + LABEL_WIDTH + 2)  # where a line's text starts: after the time, the label and the mark
+MIN_WRAP_WIDTH = 20  # a system line wraps at the feed's width, but never narrower than this
 _HEX_WIDTH = len(hex_line(bytes(BYTES_PER_LINE), 0))
 CUT_MARK = "…"
+REPLY_LABEL = "  reply "  # between a request a rule answered and the rule's reply
 
 # Client label colours, readable on dark and on light backgrounds respectively.
 _DARK_PALETTE = ("#5fafff", "#87d75f", "#ffaf5f", "#d787ff", "#5fd7d7", "#ff875f", "#d7d75f", "#ff87af")
 _LIGHT_PALETTE = ("#005fd7", "#008700", "#af5f00", "#8700af", "#007f7f", "#d70000", "#7f7f00", "#d7005f")
+
+
+def _dump_lines(data: bytes, size: int) -> int:
+    """The hex view's lines for a chunk: its dump, and a line for what was not kept."""
+    return hex_line_count(len(data)) + (size > len(data))
 
 
 def _clock(at: float) -> str:
@@ -80,6 +90,7 @@ class Feed(ScrollView, can_focus=True):
         self._held = 0  # while paused: the lines in the view; newer ones wait below it, unseen
         self._unseen = 0  # lines added while paused
         self._style_cache: dict[tuple[int | None, Direction], dict[str, Style]] = {}
+        self._wrap_width = 0  # the width system lines were wrapped for
 
     @property
     def entries(self) -> tuple[FeedEntry, ...]:
@@ -138,7 +149,7 @@ class Feed(ScrollView, can_focus=True):
         self.refresh()
 
     def _shows(self, entry: FeedEntry) -> bool:
-        return self.only_client is None or entry.client_id == self.only_client
+        return self.only_client is None or entry.client_id == self.only_client or entry.everyone
 
     def _add_rows(self, entry: FeedEntry) -> int:
         if not self._shows(entry):
@@ -148,9 +159,19 @@ class Feed(ScrollView, can_focus=True):
         return count
 
     def _line_count(self, entry: FeedEntry) -> int:
-        if not self.hex_view or entry.direction is Direction.SYSTEM:
+        if entry.direction is Direction.SYSTEM:
+            return len(self._wrapped(entry.text))
+        if not self.hex_view:
             return 1
-        return 1 + hex_line_count(len(entry.data)) + (entry.size > len(entry.data))
+        reply = 1 + _dump_lines(entry.reply, entry.reply_size) if entry.reply_size else 0  # a title, then its dump
+        return 1 + _dump_lines(entry.data, entry.size) + reply
+
+    def _wrapped(self, text: str) -> list[str]:
+        """A system line's text, in lines that fit the feed's width after the time and label."""
+        width = max(self._wrap_width - len(_INDENT), MIN_WRAP_WIDTH)
+        if self._wrap_width <= 0 or len(text) <= width:  # not laid out yet, or fits: most lines
+            return [text]
+        return textwrap.wrap(text, width, break_on_hyphens=False) or [text]
 
     def _rebuild(self) -> None:
         self._rows.clear()
@@ -161,6 +182,22 @@ class Feed(ScrollView, can_focus=True):
         self._follow = True
         self._resize()
         self._show_newest()
+        self.refresh()
+
+    def _rewrap(self) -> None:
+        """Lay the rows out again for a new width, keeping the view on the same lines."""
+        top = self._rows[self._top()][0] if self._top() < len(self._rows) else None
+        held = self._rows[self._held - 1][0] if 0 < self._held <= len(self._rows) else None
+        self._rows.clear()
+        for entry in self._entries:
+            self._add_rows(entry)
+        if held is not None:  # just after the held entry's last line
+            self._held = 1 + max(index for index, (entry, _) in enumerate(self._rows) if entry is held)
+        self._resize()
+        if self.following or top is None:
+            self._show_newest()
+        else:
+            self._scroll_by_itself(next(index for index, (entry, _) in enumerate(self._rows) if entry is top))
         self.refresh()
 
     def _resize(self) -> None:
@@ -187,6 +224,10 @@ class Feed(ScrollView, can_focus=True):
         return scrolled
 
     def on_resize(self) -> None:
+        width = self.scrollable_content_region.width
+        if width != self._wrap_width:
+            self._wrap_width = width
+            self._rewrap()
         self._show_newest()  # a new height moves the bottom
 
     # ---- modes -----------------------------------------------------------
@@ -237,19 +278,34 @@ class Feed(ScrollView, can_focus=True):
 
     def _pieces(self, entry: FeedEntry, part: int, indent: str) -> list[tuple[str, str]]:
         """The line's text in pieces, each with the name of its style."""
+        if entry.direction is Direction.SYSTEM:
+            lines = self._wrapped(entry.text)
+            text = lines[part] if part < len(lines) else ""
+            return [*self._head(entry), (text, "system")] if part == 0 else [(_INDENT + text, "system")]
         if part == 0:
-            head = [(_clock(entry.at) + " ", "time"), (self._label(entry), "label"), (f"{entry.direction} ", "mark")]
-            if entry.to:  # a relayed line: to whom it went
-                head.append((f"{entry.to}  ", "mark"))
-            if entry.direction is Direction.SYSTEM:
-                return [*head, (entry.text, "system")]
             if self.hex_view:
-                return [*head, (format_size(entry.size), "cut")]
-            return [*head, (entry.text, "data")]
-        offset = (part - 1) * BYTES_PER_LINE
-        if offset < len(entry.data):
-            return [(indent + hex_line(entry.data, offset), "data")]
-        return [(indent + f"… {format_size(entry.size - len(entry.data))} more not kept", "cut")]
+                sizes = [(format_size(entry.size), "cut")]
+                reply = [(format_size(entry.reply_size), "cut")]
+            else:
+                sizes, reply = [(entry.text, "data")], [(entry.reply_text, "data")]
+            return [*self._head(entry), *sizes, *(((REPLY_LABEL, "mark"), *reply) if entry.reply_size else ())]
+        data, size, row = entry.data, entry.size, part - 1
+        if row >= _dump_lines(data, size):  # past the request's dump: the reply's title, then its dump
+            row -= _dump_lines(data, size)
+            if row == 0:
+                return [(indent + f"{entry.direction}{REPLY_LABEL}{format_size(entry.reply_size)}", "mark")]
+            data, size, row = entry.reply, entry.reply_size, row - 1
+        offset = row * BYTES_PER_LINE
+        if offset < len(data):
+            return [(indent + hex_line(data, offset), "data")]
+        return [(indent + f"… {format_size(size - len(data))} more not kept", "cut")]
+
+    def _head(self, entry: FeedEntry) -> list[tuple[str, str]]:
+        """The time, the label, the mark, and (relayed, broadcast, answered) to whom or by which rule."""
+        head = [(_clock(entry.at) + " ", "time"), (self._label(entry), "label"), (f"{entry.direction} ", "mark")]
+        if entry.to:
+            head.append((f"{entry.to}  ", "mark"))
+        return head
 
     def notify_style_update(self) -> None:
         super().notify_style_update()

@@ -1,4 +1,8 @@
-"""The send box: type text, press Enter, and the exact bytes go to one client or to all."""
+"""The send box: type text, press Enter, and the exact bytes go to one client or to all.
+
+To all is one send at a time: the ``all`` tick clears after each broadcast, so that
+the next Enter never reaches every client by surprise.
+"""
 
 from __future__ import annotations
 
@@ -20,10 +24,25 @@ class _TextInput(Input):
     BINDINGS = [Binding("enter", "submit", "Send")]
 
 
+class _TickBox(Checkbox):
+    """The ``all`` tick: an X only while ticked (Textual's compact box shows one either way, in another colour)."""
+
+    BUTTON_INNER = " "
+
+    def watch_value(self) -> None:
+        super().watch_value()
+        self.BUTTON_INNER = "X" if self.value else " "
+
+
 class SendBox(Horizontal):
     BINDINGS = [
         Binding("escape", "leave", "Back"),
-        Binding("ctrl+t", "toggle_all", "To all"),
+        Binding(
+            "ctrl+t",
+            "toggle_all",
+            "To all",
+            tooltip="Tick 'all': the next Enter sends to every client, once (the tick clears after the send)",
+        ),
     ]
 
     @dataclass
@@ -45,7 +64,7 @@ class SendBox(Horizontal):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._target_label = Label("to —", id="send-target")
-        self._to_all = Checkbox("all", id="send-all", compact=True)
+        self._to_all = _TickBox("all", id="send-all", compact=True)
         self._to_all.can_focus = False  # Tab goes from the table to the feed to the text; ctrl+t or a click ticks it
         self._input = _TextInput(
             placeholder=r"text to send; \n \r \t \0 \xNN \\ escapes; Enter sends", id="send-input", compact=True
@@ -66,6 +85,7 @@ class SendBox(Horizontal):
     @on(Checkbox.Changed)
     def _show_target(self) -> None:
         speaker = "<operator> " if self.chat else ""
+        self.set_class(self._to_all.value, "-all")
         if self._to_all.value:
             self._target_label.update(f"{speaker}to all")
         elif self.target is None:
@@ -92,6 +112,7 @@ class SendBox(Horizontal):
             return
         self.post_message(self.Submitted(self, data, to_all))
         event.input.clear()
+        self._to_all.value = False  # one broadcast per tick
 
     def action_toggle_all(self) -> None:
         self._to_all.toggle()

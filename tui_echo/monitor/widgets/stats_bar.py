@@ -9,7 +9,7 @@ from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Label, Sparkline
 
-from tui_echo.monitor.models.stats import HISTORY_SECONDS, Stats
+from tui_echo.monitor.models.stats import Stats, sparkline_points
 from tui_echo.text import describe_addresses, format_count, format_duration, format_size, plural
 
 
@@ -19,6 +19,8 @@ def short_fingerprint(fingerprint: str) -> str:
 
 
 class StatsText(Widget):
+    COMPONENT_CLASSES = {"stats--gone"}
+
     stats: reactive[Stats | None] = reactive(None, layout=False)
 
     def render(self) -> Text:
@@ -26,6 +28,9 @@ class StatsText(Widget):
         if stats is None:
             return Text("starting…")
         text = Text(no_wrap=True, overflow="ellipsis")  # a line too long is cut, never wrapped onto the next
+        if stats.gone is not None:  # an attached console's server: the last figures it had, and that it is gone
+            text.append(f"server {stats.gone}", style=self.get_component_rich_style("stats--gone"))
+            text.append(" · was ", style="dim")
         text.append("listening ", style="dim")
         text.append(describe_addresses(stats.addresses), style="bold")
         text.append(" · ", style="dim")
@@ -33,7 +38,7 @@ class StatsText(Widget):
         if stats.tls_fingerprint is not None:
             text.append(" TLS", style="bold")
             text.append(f" SHA-256 {short_fingerprint(stats.tls_fingerprint)}", style="dim")
-        text.append("   up ", style="dim")
+        text.append("  up " if stats.gone is None else "  ran ", style="dim")  # 80 columns: room for the sparkline
         text.append(format_duration(stats.uptime))
         text.append("\nclients ", style="dim")
         text.append(f"{stats.clients_now} now", style="bold")
@@ -57,7 +62,7 @@ class StatsBar(Horizontal):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._text = StatsText(id="stats-text")
-        self._history_label = Label("msg/s · 1 min", id="history-label")
+        self._history_label = Label("log msg/s · 1 min", id="history-label")
         self._sparkline = Sparkline([], summary_function=max, id="history-sparkline")
         self._history: tuple[float, ...] = ()
 
@@ -71,9 +76,9 @@ class StatsBar(Horizontal):
         self._text.stats = stats
         if stats.history != self._history:
             self._history = stats.history
-            self._sparkline.data = [0.0] * (HISTORY_SECONDS - len(stats.history)) + list(stats.history)
+            self._sparkline.data = sparkline_points(stats.history)
             peak = max(stats.history, default=0.0)
-            self._history_label.update(f"msg/s · 1 min · peak {format_count(peak)}")
+            self._history_label.update(f"log msg/s · 1 min · peak {format_count(peak)}")
 
 
 def append_traffic(text: Text, messages: int, bytes_in: int, bytes_out: int, rate: float, dropped: int) -> None:

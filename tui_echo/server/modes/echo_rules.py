@@ -2,9 +2,10 @@
 
 A loop of its own, plain and TLS clients alike, so that the plain echo
 (``echo.py``) pays nothing for rules. The chunk's event is a
-``DataAnswered`` when a rule answered any of its messages, with how many:
-the count the rule engine gives for this client's call, never a difference
-of the shared book's counters (another client's hits land there meanwhile).
+``DataAnswered`` when a rule answered any of its messages: how many, which
+rules, what they replied. The client's own responder says (``take_answers``),
+never a difference of the shared book's counters: another client's hits land
+there while this client's replies are written.
 """
 
 from __future__ import annotations
@@ -43,13 +44,11 @@ class EchoRulesMode(ModeHandler):
                 return DisconnectReason.CLOSED_BY_PEER, ""
             count = state.messages_in
             now, messages = context.count_in(state, data)
-            answered = 0
-            for batch, batch_answered in responder.respond(data, count, now + wall_offset):
+            for batch in responder.respond(data, count, now + wall_offset):
                 await self._reply(conn, batch)
-                answered += batch_answered
-            if answered:  # a rule's answer is a line apart from the echo
-                answers.hit()
-                context.publish(state, data, messages, now, DataAnswered, answered=answered)
+            taken = responder.take_answers()  # this client's own, whatever other clients' rules did meanwhile
+            if taken.count:  # a rule's answer is a line apart from the echo
+                context.publish(state, data, messages, now, DataAnswered, **answers.hit(taken))
             else:
                 context.publish(state, data, messages, now)
 

@@ -96,8 +96,8 @@ class RelayMode(ModeHandler):
                 if conn.outbound is not None:
                     conn.outbound.offer(reply)
                 assert self._answers is not None
-                self._answers.hit()
-                context.publish(state, message, messages, now, DataAnswered, answered=messages)
+                taken = responder.take_answers()
+                context.publish(state, message, messages, now, DataAnswered, **self._answers.hit(taken))
                 return
         state.messages_in += messages
         mode = context.config.mode
