@@ -30,27 +30,38 @@ class EchoRulesMode(ModeHandler):
         return self._echo(conn)
 
     async def _echo(self, conn: Connection) -> Ended:
-        transport = conn.transport
+        """Per chunk: count it, write each batch of replies and echo, then one event. Names it uses
+        on every chunk are locals, as in the plain echo."""
+        receive = conn.transport.receive
         state = conn.state
         context = self._context
         answers = self._answers
         size = context.config.recv_size
+        line_framing = context.line_framing
         wall_offset = context.clock.offset
-        responder = answers.responder(conn, line_framing=context.line_framing)
+        publish = context.publish
+        clock = trio.current_time
+        reply = self._reply
+        responder = answers.responder(conn, line_framing=line_framing)
+        respond, take_answers = responder.respond, responder.take_answers
         while True:
-            data = bytes(await transport.receive(size))  # TLS gives a bytearray; the rules match bytes
+            data = bytes(await receive(size))  # TLS gives a bytearray; the rules match bytes
+            now = clock()
             if not data:
-                await self._reply(conn, responder.finish(state.messages_in, trio.current_time() + wall_offset))
+                await reply(conn, responder.finish(state.messages_in, now + wall_offset))
                 return DisconnectReason.CLOSED_BY_PEER, ""
+            messages = data.count(b"\n") if line_framing else 1
             count = state.messages_in
-            now, messages = context.count_in(state, data)
-            for batch in responder.respond(data, count, now + wall_offset):
-                await self._reply(conn, batch)
-            taken = responder.take_answers()  # this client's own, whatever other clients' rules did meanwhile
+            state.last_activity = now + wall_offset
+            state.bytes_in += len(data)
+            state.messages_in = count + messages
+            for batch in respond(data, count, now + wall_offset):
+                await reply(conn, batch)
+            taken = take_answers()  # this client's own, whatever other clients' rules did meanwhile
             if taken.count:  # a rule's answer is a line apart from the echo
-                context.publish(state, data, messages, now, DataAnswered, **answers.hit(taken))
+                publish(state, data, messages, now, DataAnswered, **answers.hit(taken))
             else:
-                context.publish(state, data, messages, now)
+                publish(state, data, messages, now)
 
     @staticmethod
     async def _reply(conn: Connection, data: bytes) -> None:
