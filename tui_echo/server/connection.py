@@ -85,11 +85,6 @@ class Connection:
         """Waiting for the client to take what was written to it: busy, not idle."""
         return self.write_timeout.waiting
 
-    async def write(self, data: bytes) -> None:
-        """Write ``data`` whole, after any other writer (an operator send, a delivery) is done."""
-        async with self.write_lock:
-            await self.transport.send_all(data)
-
     def kick(self, reason: DisconnectReason) -> None:
         """Close it from the server's side, for ``reason`` (the first reason given stands)."""
         if self.close_reason is None:

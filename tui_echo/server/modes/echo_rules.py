@@ -65,9 +65,7 @@ class EchoRulesMode(ModeHandler):
 
     @staticmethod
     async def _reply(conn: Connection, data: bytes) -> None:
-        """Write a rule's reply (or the echo) whole, after any operator send being written.
-
-        ``conn.write`` inlined: one coroutine less per message on this loop."""
+        """Write a rule's reply (or the echo) whole, after any operator send being written."""
         if data:
             async with conn.write_lock:
                 await conn.transport.send_all(data)

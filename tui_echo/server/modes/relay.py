@@ -109,9 +109,11 @@ class RelayMode(ModeHandler):
         """Write the client's queued deliveries, whole, a batch at a time."""
         outbound = conn.outbound
         assert outbound is not None
+        write_lock, send_all = conn.write_lock, conn.transport.send_all
         while True:
             data, count = await outbound.batch()
-            await conn.write(data)  # an operator send goes between two deliveries, never inside one
+            async with write_lock:  # an operator send goes between two deliveries, never inside one
+                await send_all(data)
             outbound.written(count)
 
     # ---- to everyone -------------------------------------------------------------
