@@ -7,6 +7,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 ARGS ?=
+# make test's parallel workers (pytest-xdist): many tests wait on sockets and processes rather than compute,
+# so more workers than cores pays; make test TEST_WORKERS=0 runs the suite in one process
+TEST_WORKERS ?= 4
 
 .PHONY: run test bench bench-full screenshot clean
 
@@ -27,7 +30,7 @@ run: $(VENV)/.installed
 	$(BIN)/tui-echo $(ARGS)
 
 test: $(VENV)/.installed-test
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 $(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[bench]'

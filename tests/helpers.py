@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import socket
 import struct
+import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import trio
 
@@ -14,7 +17,9 @@ from tui_echo.server.config import ServerConfig
 from tui_echo.server.events import ClientDisconnected, ServerEvent
 from tui_echo.server.server import EchoServer
 
-TIMEOUT = 10  # seconds any single wait may take before the test fails
+# Seconds any single wait may take before the test fails: only a hang should meet it, also on a machine
+# many times slower than usual (a busy CI host, make test's parallel workers beside other work).
+TIMEOUT = 30
 
 
 @dataclass
@@ -109,3 +114,22 @@ def reset_on_close(stream: trio.SocketStream) -> None:
 def disconnect_of(run: Running, client_id: int) -> ClientDisconnected | None:
     """The client's disconnect event, if it has come."""
     return next((e for e in run.recorder.of(ClientDisconnected) if e.client_id == client_id), None)
+
+
+LOG_WRITER_THREAD = "tui-echo log writer"
+
+
+def new_thread(before: set[threading.Thread], name: str) -> threading.Thread:
+    """The thread called ``name`` that was not running when ``before`` was taken (``set(threading.enumerate())``)."""
+    (thread,) = [t for t in threading.enumerate() if t.name == name and t not in before]
+    return thread
+
+
+def wait_until_stuck_in_a_pipe_write(thread: threading.Thread) -> None:
+    """Until ``thread`` sleeps in a write to a full pipe (its wchan in /proc), in real time: it is a thread, and
+    the test's trio clock may be a mock. How full the pipe is does not say: small writes share its pages."""
+    deadline = time.monotonic() + TIMEOUT
+    wchan = Path(f"/proc/self/task/{thread.native_id}/wchan")
+    while "pipe_write" not in wchan.read_text():
+        assert time.monotonic() < deadline, f"{thread.name} is not stuck in a pipe write but in {wchan.read_text()}"
+        time.sleep(0.005)

@@ -8,6 +8,7 @@ never block the event loop the app and the server share.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import time
 import warnings
@@ -69,12 +70,16 @@ class Monitor:
         self.clients.append(Client(reader, writer))
         return self.clients[-1]
 
-    async def until(self, condition: Callable[[], object], what: str, timeout: float = TIMEOUT) -> None:
+    async def until(
+        self, condition: Callable[[], object], what: str | Callable[[], str], timeout: float = TIMEOUT
+    ) -> None:
+        """Wait for ``condition``; ``what`` names it in the failure (a callable: as things are then)."""
         deadline = time.monotonic() + timeout
         while not condition():
             if time.monotonic() > deadline:
                 rows = [(row.client_id, row.status) for row in self.table.rows]
-                raise AssertionError(f"timed out waiting for {what}; table rows: {rows}")
+                said = what() if callable(what) else what
+                raise AssertionError(f"timed out waiting for {said}; table rows: {rows}")
             await self.pilot.pause(0.02)
 
     def live_ids(self) -> list[int]:
@@ -135,6 +140,9 @@ def run_monitor(
             finally:
                 for client in monitor.clients:
                     client.writer.close()
+                for client in monitor.clients:  # closed now, not when collected in a later test
+                    with contextlib.suppress(OSError, asyncio.TimeoutError):
+                        await asyncio.wait_for(client.writer.wait_closed(), TIMEOUT)
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tui_echo.headless.log import EventLog, HumanFormat
+
 from .process import (
     TIMEOUT,
     HeadlessProcess,
@@ -68,8 +70,8 @@ def test_headless_echoes_logs_and_stops_cleanly_on_sigterm(headless) -> None:
     assert "disconnected: closed by peer (2 msgs, 33 B in, 33 B out" in server.lines[-1]
     stays = talk(server.port, b"still here")
     server.wait_for_text("#2 ")
-    code, seconds = server.stop(signal.SIGTERM)
-    assert (code, seconds < 2.0) == (0, True)
+    code, _ = server.stop(signal.SIGTERM)  # within 2 s of trio's clock: test_headless_stop.py
+    assert code == 0
     assert read_to_eof(stays) == b""
     rest = server.rest()
     assert any("#2 " in line and "disconnected: server shutdown" in line for line in rest)
@@ -83,8 +85,8 @@ def test_sigint_stops_it_too(headless) -> None:
     server = headless()
     client = talk(server.port, b"x")
     server.wait_for_text("msg 1")
-    code, seconds = server.stop(signal.SIGINT)
-    assert (code, seconds < 2.0) == (0, True)
+    code, _ = server.stop(signal.SIGINT)
+    assert code == 0
     assert read_to_eof(client) == b""
     assert "server stopped" in server.rest()[-1]
     assert "Traceback" not in server.proc.stderr.read()
@@ -137,18 +139,25 @@ def test_limits_and_framing_flags(headless) -> None:
     assert "1 refused" in server.rest()[-1]
 
 
+PER_CLIENT_LINES = EventLog(HumanFormat()).per_client  # a client's data lines a second before it is summarised
+
+
 def test_busy_clients_are_summarised_not_logged_line_by_line(headless) -> None:
     server = headless()
     client = talk(server.port)
+    started = time.monotonic()
     for _ in range(3000):
         client.sendall(b"m" * 32)
         assert len(client.recv(64)) == 32  # request-response: one chunk each on loopback
     summary = server.wait_for_text("busy, lines coalesced")
     client.close()
     gone = server.wait_for_text("disconnected: closed by peer")
+    seconds = time.monotonic() - started
     assert "(3000 msgs, 93.8 KiB in" in gone
     assert server.stop()[0] == 0
-    assert len(server.lines) < 40, summary
+    # By the time it took, not a count: each second at most the client's 5 data lines and a summary, besides
+    # the listening, connected, disconnected and stopped lines.
+    assert len(server.lines) <= 4 + (PER_CLIENT_LINES + 1) * (seconds + 2), (len(server.lines), seconds, summary)
 
 
 def test_exits_quietly_when_nobody_reads_the_log() -> None:
@@ -437,11 +446,11 @@ def test_the_monitor_on_a_busy_port_is_one_clear_line_before_the_screen_opens() 
 LOST = re.compile(r"tui-echo: (\d+) log lines? lost \(the log could not take them\)")
 
 
-def stop_within_2_s(proc: subprocess.Popen[str]) -> None:
-    started = time.monotonic()
+def stop_and_exit_0(proc: subprocess.Popen[str]) -> None:
+    """SIGTERM: it must exit 0 (within TIMEOUT, so not waiting for its log's reader). That the stop's own
+    timeouts add up to at most 2 s is test_headless_stop.py, on trio's clock: here the machine's speed counts."""
     proc.send_signal(signal.SIGTERM)
-    code = proc.wait(TIMEOUT)
-    assert (code, time.monotonic() - started < 2.0) == (0, True), time.monotonic() - started
+    assert proc.wait(TIMEOUT) == 0
 
 
 def short_clients(port: int, count: int) -> None:
@@ -450,7 +459,7 @@ def short_clients(port: int, count: int) -> None:
             pass
 
 
-def test_stops_within_2_s_while_nobody_reads_its_log() -> None:
+def test_stops_and_exits_0_while_nobody_reads_its_log() -> None:
     # `tui-echo --headless --json > >(sleep 300)`: the log's pipe fills and stays full.
     read, write = os.pipe()
     fcntl.fcntl(write, fcntl.F_SETPIPE_SZ, 4096)  # fills after about 30 lines
@@ -466,7 +475,7 @@ def test_stops_within_2_s_while_nobody_reads_its_log() -> None:
         port = json.loads(first)["port"]
         short_clients(port, 100)  # about 300 lines
         clients = [talk(port, b"ping") for _ in range(50)]
-        stop_within_2_s(proc)
+        stop_and_exit_0(proc)
         assert all(read_to_eof(client) == b"" for client in clients)
         errors = proc.stderr.read().splitlines()
         assert len(errors) == 1 and (lost := LOST.fullmatch(errors[0])) and int(lost[1]) > 0, errors
@@ -489,7 +498,7 @@ def test_a_log_on_a_full_disk_costs_the_log_not_the_echo() -> None:
         short_clients(port, 20)
         errors.wait_for_text("tui-echo: warning: cannot write the log (No space left on device); still serving")
         client = talk(port, b"still echoing\n", b"and again\n")
-        stop_within_2_s(proc)
+        stop_and_exit_0(proc)
         assert read_to_eof(client) == b""
         errors.rest()
         assert len(errors.lines) == 2, errors.lines  # the warning once, and the count at exit
@@ -519,7 +528,7 @@ def test_a_log_that_hits_the_file_size_limit_mid_run_costs_the_log_not_the_echo(
         short_clients(port, 60)  # about 120 lines of 70 bytes: past the limit
         errors.wait_for_text("tui-echo: warning: cannot write the log (File too large); still serving")
         client = talk(port, b"still echoing\n")
-        stop_within_2_s(proc)
+        stop_and_exit_0(proc)
         assert read_to_eof(client) == b""
         errors.rest()
         assert len(errors.lines) == 2, errors.lines

@@ -24,6 +24,7 @@ PURE = modules("monitor/models") + [
         "text.py",
         "send_text.py",
         "arguments.py",
+        "output.py",
         "ratelimit.py",
         "event_records.py",
         "server/events.py",
@@ -128,6 +129,22 @@ def test_the_monitors_widgets_never_import_trio(module: Path) -> None:
     assert "trio" not in imported_roots(module)
 
 
+def test_the_consoles_and_load_start_without_the_server() -> None:
+    # tui-echo ctl, list, events and load (and --help) start in about half the time without trio and the
+    # server's modules: scripts call ctl in loops, and the tests start these commands hundreds of times.
+    loaded = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, tui_echo.cli, tui_echo.consoles.main, tui_echo.load.cli; print(*sys.modules)",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert not {"trio", "textual", "tui_echo.server.echo_server", "tui_echo.control.listener"} & set(loaded)
+
+
 def test_the_stylesheet_sits_beside_the_app_module() -> None:
     from tui_echo.monitor.app import MonitorApp
 
@@ -139,6 +156,7 @@ def test_ruff_finds_nothing() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+@pytest.mark.timeout(300)  # mypy checks the whole package: 12 s alone, several times that beside other tests
 def test_mypy_strict_finds_nothing() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(ROOT / ".mypy_cache"), str(PACKAGE)],

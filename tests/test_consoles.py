@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import queue
+import re
 import shlex
 import shutil
 import signal
@@ -23,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from tui_echo.consoles.connection import Connection
+from tui_echo.consoles.main import _CTL_ACTIONS
 from tui_echo.control import protocol
 from tui_echo.monitor.remote import RemoteSource
 
@@ -169,7 +171,7 @@ def test_three_consoles_see_one_kick_and_a_detach_touches_nothing(started, tmp_p
     human.proc.send_signal(signal.SIGINT)  # one console leaves
     assert human.proc.wait(TIMEOUT) == 0
     for _ in range(3):
-        assert echo(bystander, b"still here\n") < 1.0
+        echo(bystander, b"still here\n")
     as_json.wait_for(lambda line: '"client":2' in line and "still here" in line)
     while not any(m.get("event") == "data" and m.get("client") == 2 for m in seen):
         seen.append(mine.read())
@@ -309,6 +311,13 @@ def test_another_user_is_refused_by_the_file_mode_and_by_the_peer_check(started,
     shutil.rmtree(folder)
 
 
+# Data events a stopped console can hold: DATA_LIMIT (1,000) queued in the server, and what its socket takes
+# (some 200 KiB of JSON lines of about 450 bytes). Far more than that are published while it is stopped, so
+# it loses some, counted, whatever the machine's speed (on a fast one the rate cap drops most of them). That
+# lifecycle events still fit in a full queue is test_control's test_past_its_bound_a_subscription_….
+ECHOES_WHILE_STOPPED = 5000
+
+
 def test_a_stopped_or_killed_console_never_changes_the_echo(started, tmp_path: Path) -> None:
     path = tmp_path / "control.sock"
     headless = server(started, path)
@@ -320,33 +329,36 @@ def test_a_stopped_or_killed_console_never_changes_the_echo(started, tmp_path: P
 
     os.kill(stopped.proc.pid, signal.SIGSTOP)
     os.kill(killed.proc.pid, signal.SIGKILL)
-    round_trips = []
-    came_and_went = False
-    deadline = time.monotonic() + 5.0
-    while time.monotonic() < deadline:
-        round_trips.append(echo(busy, b"x" * 64))
-        if not came_and_went and time.monotonic() > deadline - 2.5:  # a lifecycle while it is stopped
+    # Every echo comes back (each within the socket's timeout): a server that waited for either console would
+    # stall here once the stopped one's socket is full.
+    for n in range(ECHOES_WHILE_STOPPED):
+        echo(busy, b"x" * 64)
+        if n == ECHOES_WHILE_STOPPED // 2:  # a lifecycle while it is stopped
             socket.create_connection(("127.0.0.1", headless.port), timeout=TIMEOUT).close()
-            came_and_went = True
     os.kill(stopped.proc.pid, signal.SIGCONT)
+    echo(busy, b"after\n")
+    busy.close()
 
-    round_trips.sort()
-    assert len(round_trips) > 2000, len(round_trips)  # thousands of echoes while a console was stopped
-    assert round_trips[len(round_trips) * 99 // 100] < 0.05, round_trips[-10:]
-    assert round_trips[-1] < 0.5, round_trips[-10:]
     # The stopped console lost data events, with a count, but not the lifecycle.
     stopped.wait_for(lambda line: '"event": "connected"' in line and '"client": 2' in line)
     stopped.wait_for(lambda line: '"event": "disconnected"' in line and '"client": 2' in line)
-    # data_dropped only grows; the first counts message with a drop may come from any moment of
-    # the stop's first quarter second, so wait for one that has the stop's thousands.
-    stopped.wait_for(lambda line: '"type": "counts"' in line and json.loads(line)["data_dropped"] > 1000)
-    assert echo(busy, b"after\n") < 1.0
-    busy.close()
+    gone = json.loads(stopped.wait_for(lambda line: '"event": "disconnected"' in line and '"client": 1,' in line))
+    assert gone["messages_in"] == ECHOES_WHILE_STOPPED + 2
+
+    def every_one_seen_or_counted(line: str) -> bool:
+        if '"type": "counts"' not in line:
+            return False
+        seen = sum('"event": "data"' in earlier for earlier in stopped.lines)
+        return seen + json.loads(line)["data_dropped"] == gone["messages_in"]
+
+    counts = json.loads(stopped.wait_for(every_one_seen_or_counted))
+    assert counts["data_dropped"] > 0
     headless.wait_for_text("#1 127.0.0.1")
     assert not any("Traceback" in line for line in headless.lines)
 
 
-def test_an_attached_consoles_counts_equal_the_servers_within_half_a_second_under_load(started, tmp_path: Path) -> None:
+def test_an_attached_consoles_counts_catch_up_under_load_and_end_equal_to_the_servers(started, tmp_path) -> None:
+    # How often counts go out is test_control's test_counts_reach_a_console_within_a_quarter_second (trio's clock).
     path = tmp_path / "control.sock"
     headless = server(started, path)
     stop, release = threading.Event(), threading.Event()
@@ -376,7 +388,7 @@ def test_an_attached_consoles_counts_equal_the_servers_within_half_a_second_unde
                 truth = exact.snapshot["totals"]["messages_in"]
                 taken = time.monotonic()
                 while source.totals().messages_in < truth:
-                    assert time.monotonic() - taken < 0.5, (source.totals().messages_in, truth)
+                    assert time.monotonic() - taken < TIMEOUT, (source.totals().messages_in, truth)
                     await asyncio.sleep(0.01)
             stop.set()
             for finished in done:
@@ -384,7 +396,7 @@ def test_an_attached_consoles_counts_equal_the_servers_within_half_a_second_unde
             total = sum(sent)
             settled = time.monotonic()
             while source.totals().messages_in != total or sum(c.messages_in for c in source.clients()) != total:
-                assert time.monotonic() - settled < 0.5, (source.totals().messages_in, total)
+                assert time.monotonic() - settled < TIMEOUT, (source.totals().messages_in, total)
                 await asyncio.sleep(0.01)
         finally:
             release.set()
@@ -393,6 +405,7 @@ def test_an_attached_consoles_counts_equal_the_servers_within_half_a_second_unde
     asyncio.run(watch())
 
 
+@pytest.mark.terminal
 def test_attach_through_a_forwarded_socket_in_a_real_terminal(started, tmp_path: Path) -> None:
     socat, tmux_path = needs_tool("socat"), needs_tool("tmux")
     path = tmp_path / "control.sock"
@@ -422,7 +435,7 @@ def test_attach_through_a_forwarded_socket_in_a_real_terminal(started, tmp_path:
         tmux.wait_for(r"#2 +127\.0\.0\.1")
         tmux.run("send-keys", "q")  # detach: the server and its client carry on
         tmux.wait_for(r"(?m)^exit=0$")
-        assert echo(other, b"still served\n") < 1.0
+        echo(other, b"still served\n")
         assert headless.proc.poll() is None
 
         tmux.run("send-keys", "clear", "Enter")
@@ -445,6 +458,8 @@ def test_help_lists_the_subcommands_and_each_has_its_own() -> None:
     assert done.returncode == 0
     for word in ("attach", "list", "events", "ctl", "--control", "--no-control"):
         assert word in done.stdout
+    ctl_line = done.stdout[done.stdout.index("tui-echo ctl [TARGET] COMMAND") : done.stdout.index("tui-echo web")]
+    assert re.findall(r"\|\s+([a-z-]+)", "|" + ctl_line.split("COMMAND", 1)[1]) == list(_CTL_ACTIONS)
     for name in ("attach", "list", "events", "ctl"):
         sub = run_cli([name, "--help"])
         assert sub.returncode == 0 and f"tui-echo {name}" in sub.stdout

@@ -168,6 +168,24 @@ async def test_hello_snapshot_events_counts_and_commands(tmp_path: Path) -> None
         await console.aclose()
 
 
+async def test_counts_reach_a_console_within_a_quarter_second(tmp_path: Path, autojump_clock: trio.abc.Clock) -> None:
+    # trio's clock jumps whenever every task waits: the cadence is exact, however slow the machine.
+    async with controlled_server(tmp_path) as run:
+        console = await run.console()
+        await console.read_until("snapshot")
+        client = await connect(run.port)
+        for n in range(3):
+            await client.send_all(b"tick\n")
+            await receive_exactly(client, 5)
+            changed = trio.current_time()
+            while (counts := await console.read_until("counts"))["totals"]["messages_in"] < n + 1:
+                pass
+            assert trio.current_time() - changed <= protocol.COUNTS_SECONDS
+            assert counts["clients"][0]["messages_in"] == n + 1
+        await client.aclose()
+        await console.aclose()
+
+
 async def test_a_console_that_leaves_is_dropped_and_the_stop_reaches_the_others(tmp_path: Path) -> None:
     async with controlled_server(tmp_path) as run:
         leaving = await run.console()

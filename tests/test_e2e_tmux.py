@@ -19,6 +19,8 @@ import pytest
 from .helpers import TIMEOUT
 from .process import needs_tool, parent_of, process_gone, tui_echo_command
 
+pytestmark = pytest.mark.terminal
+
 
 FORWARD_HANGUP_AND_RECORD = """
 import signal, subprocess, sys

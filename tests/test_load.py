@@ -25,7 +25,10 @@ def test_load_against_a_real_server_reports_counts_the_server_agrees_with() -> N
         assert done.returncode == 0, done.stdout + done.stderr
         result = json.loads(done.stdout)
         ours = result["tui_echo"]
-        assert ours["clean"] and ours["connections"] == 20 and result["messages"] > 0
+        assert ours["clean"] and ours["connections"] == ours["first_echoes"] == 20
+        # Every connection's first echo was checked (how many more in the measured second is the machine's)
+        assert ours["bytes_checked"] >= 20 * len(b"ping 0123456789\n")
+        assert ours["all_first_echo_s"] is not None
         assert set(result) >= {
             "messages",
             "transfer",
@@ -62,7 +65,8 @@ def test_the_human_summary_and_worker_processes(headless: HeadlessProcess) -> No
     assert done.returncode == 0, done.stdout + done.stderr
     assert "8 connections, 1000-byte messages, closed loop" in done.stdout
     assert "0 connect failures, 0 mismatched, 0 early EOF or reset" in done.stdout
-    assert "p99.9" in done.stdout
+    assert "connected:  every connection had its first echo after " in done.stdout
+    assert "\nlatency ms: " in done.stdout
 
 
 class CorruptingServer:
@@ -126,13 +130,29 @@ def test_a_server_that_goes_away_mid_run_gets_a_clear_summary() -> None:
         server.close()
 
 
-def test_nothing_listening_is_a_connect_failure_not_a_hang() -> None:
+def test_nothing_listening_is_a_connect_failure_not_a_hang_nor_a_first_echo() -> None:
     with socket.socket() as unused:
         unused.bind(("127.0.0.1", 0))
         port = unused.getsockname()[1]  # bound, never listening: connects are refused
         done = load(str(port), "-c", "3", "-d", "5")
-    assert done.returncode == 1
+        as_json = load(str(port), "-c", "3", "-d", "5", "--json")
+    assert done.returncode == as_json.returncode == 1
     assert "3 connect failures" in done.stdout and "connection refused" in done.stdout.lower()
+    assert "connected:  no connection had an echo, of 3 tried\n" in done.stdout
+    assert "first echo after" not in done.stdout
+    assert "latency ms: none measured (no echo came back in the measured time)" in done.stdout
+    ours = json.loads(as_json.stdout)["tui_echo"]
+    assert (ours["first_echoes"], ours["all_first_echo_s"], ours["clean"]) == (0, None, False)
+
+
+def test_some_connections_refused_says_how_many_had_an_echo() -> None:
+    server = HeadlessProcess("--max-clients", "2")  # the third is closed at once: an early EOF, no echo
+    try:
+        done = load(str(server.port), "-c", "3", "-d", "0.5")
+    finally:
+        server.close()
+    assert done.returncode == 1
+    assert "connected:  2 of 3 connections had their first echo, after " in done.stdout, done.stdout
 
 
 @pytest.mark.parametrize(

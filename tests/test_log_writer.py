@@ -18,7 +18,7 @@ import trio.testing
 from tui_echo.headless import writer as writer_module
 from tui_echo.headless.writer import DATA_QUEUE_BYTES, QUEUE_BYTES, LogWriter
 
-from .helpers import TIMEOUT
+from .helpers import LOG_WRITER_THREAD, TIMEOUT, new_thread, wait_until_stuck_in_a_pipe_write
 
 pytestmark = pytest.mark.trio
 
@@ -38,9 +38,13 @@ class Pipe:
             self._open.remove(fd)
             os.close(fd)
 
+    def waiting(self) -> int:
+        """Bytes in the pipe, not yet read."""
+        return int(struct.unpack("i", fcntl.ioctl(self.read, termios.FIONREAD, b"\0\0\0\0"))[0])
+
     def in_it(self) -> bytes:
         """What the pipe holds now, read in one go: a write still blocked in the writer's thread is not read."""
-        waiting = struct.unpack("i", fcntl.ioctl(self.read, termios.FIONREAD, b"\0\0\0\0"))[0]
+        waiting = self.waiting()
         data = b""
         while len(data) < waiting:
             data += os.read(self.read, waiting - len(data))
@@ -123,22 +127,30 @@ async def test_data_lines_are_dropped_past_half_full_and_lifecycle_lines_wait_fo
     assert writer.lines_lost == 1
 
 
-async def test_closing_gives_up_on_a_reader_that_never_reads_and_counts_exactly(pipe: Pipe) -> None:
+async def test_closing_gives_up_on_a_reader_that_never_reads_and_counts_exactly(
+    pipe: Pipe, mock_clock: trio.testing.MockClock
+) -> None:
+    before = set(threading.enumerate())
     writer = LogWriter(pipe.write)
     for n in range(200):
         await writer.put([f"line {n:03d} " + "." * 80])
-    with trio.fail_after(TIMEOUT):
-        started = trio.current_time()
-        await writer.aclose(0.3)
-    assert 0.3 <= trio.current_time() - started < 1.0
+    wait_until_stuck_in_a_pipe_write(new_thread(before, LOG_WRITER_THREAD))
+    mock_clock.autojump_threshold = 0  # trio's clock jumps whenever every task waits: exact, on any machine
+    started = trio.current_time()
+    await writer.aclose(0.3)
+    assert trio.current_time() - started == pytest.approx(0.3)
     assert writer.abandoned
     in_pipe = pipe.in_it().count(b"\n")
     assert 0 < in_pipe < 200
     assert in_pipe + writer.lines_lost == 200  # every line is either in the pipe or counted
 
 
-async def test_once_told_to_give_up_a_waiting_lifecycle_line_is_counted_not_waited_for(pipe: Pipe) -> None:
+async def test_once_told_to_give_up_a_waiting_lifecycle_line_is_counted_not_waited_for(
+    pipe: Pipe, mock_clock: trio.testing.MockClock
+) -> None:
+    before = set(threading.enumerate())
     writer = LogWriter(pipe.write)
+    thread = new_thread(before, LOG_WRITER_THREAD)
     for _ in range(QUEUE_BYTES // 1000 - 1):  # at most 4 of them fit in the pipe
         await writer.put(["l" * 999])
     done: list[float] = []
@@ -147,16 +159,18 @@ async def test_once_told_to_give_up_a_waiting_lifecycle_line_is_counted_not_wait
         await writer.put(["s" * 9999])
         done.append(trio.current_time())
 
+    wait_until_stuck_in_a_pipe_write(thread)  # no room will come
+    mock_clock.autojump_threshold = 0  # trio's clock jumps whenever every task waits: exact, on any machine
     async with trio.open_nursery() as nursery:
         nursery.start_soon(put_one_more)
         await trio.testing.wait_all_tasks_blocked()
         assert done == [] and writer.lines_lost == 0  # it waits for room
         told = trio.current_time()
         writer.give_up_after(0.2)  # the server is told to stop
-    assert 0.2 <= done[0] - told < 1.0
+    assert done[0] - told == pytest.approx(0.2)
     assert writer.lines_lost == 1
-    await writer.put(["s" * 9999])  # past the deadline: no wait at all
-    assert (writer.lines_lost, trio.current_time() - done[0] < 0.1) == (2, True)
+    await writer.put(["s" * 9999])  # past the deadline: no wait at all (a wait would move the clock)
+    assert (writer.lines_lost, trio.current_time()) == (2, done[0])
     await writer.aclose(0)
     assert writer.abandoned
 

@@ -14,8 +14,11 @@ from tui_echo.monitor.models.feed import Direction, FeedEntry
 from tui_echo.monitor.widgets.feed import Feed
 from tui_echo.monitor.models.table import GONE_ROW_SECONDS
 
+from .helpers import TIMEOUT
 from .monitor_helpers import Client, Monitor, run_monitor, screen_lines
 from .tls_helpers import issue_certificates
+
+pytestmark = pytest.mark.tui
 
 
 def echoed(monitor: Monitor, client_id: int) -> list[str]:
@@ -49,7 +52,9 @@ def test_the_rows_kick_control_disconnects_that_client_and_its_row_leaves() -> N
         await monitor.until(lambda: monitor.live_ids() == [1], "client #2 gone from the live rows")
         row = monitor.table.row_of(2)
         assert row is not None and row.gone and row.status == "kicked"
-        await monitor.until(lambda: monitor.table.row_of(2) is None, "the kicked row to leave", GONE_ROW_SECONDS + 2)
+        await monitor.until(
+            lambda: monitor.table.row_of(2) is None, "the kicked row to leave", GONE_ROW_SECONDS + TIMEOUT
+        )
         await first.say(b"still here")
 
     run_monitor(test)
@@ -108,7 +113,9 @@ def test_the_cursor_stays_on_its_client_as_others_come_and_go() -> None:
         await monitor.pilot.press("end")
         assert monitor.table.cursor_client == 3
         clients[0].writer.close()
-        await monitor.until(lambda: monitor.table.row_of(1) is None, "client #1's row to leave", GONE_ROW_SECONDS + 2)
+        await monitor.until(
+            lambda: monitor.table.row_of(1) is None, "client #1's row to leave", GONE_ROW_SECONDS + TIMEOUT
+        )
         clients.append(await monitor.connect())
         await monitor.until(lambda: monitor.live_ids() == [2, 3, 4], "client #4's row")
         assert monitor.table.cursor_client == 3

@@ -20,6 +20,8 @@ from .helpers import TIMEOUT
 from .monitor_helpers import SIZE, Monitor
 from .process import HeadlessProcess
 
+pytestmark = pytest.mark.tui
+
 
 def run_attached(path: Path, test: Callable[[Monitor, HeadlessProcess], Awaitable[None]], *args: str) -> None:
     with contextlib.closing(HeadlessProcess("--control", str(path), *args)) as server:

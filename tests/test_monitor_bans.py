@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 
-import asyncio
+import pytest
 
 from tui_echo.monitor.app import MonitorApp
 from tui_echo.monitor.screens.bans import BansScreen
@@ -15,6 +16,8 @@ from tui_echo.server.commands import Ban, Unban
 from .helpers import TIMEOUT
 from .monitor_helpers import SIZE, Client, Monitor, run_monitor, screen_lines
 from .scripted_source import T0, classroom
+
+pytestmark = pytest.mark.tui
 
 
 async def refused(monitor: Monitor) -> bool:

@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import resource
 
+import pytest
 from textual.widgets import Checkbox
 
 from tui_echo.monitor.models.feed import Direction
 
 from .monitor_helpers import Monitor, run_monitor, screen_lines, screen_text
+
+pytestmark = [pytest.mark.tui, pytest.mark.heavy]  # 2,000 clients, both ends in this process
 
 CLIENTS = 2000
 

@@ -15,13 +15,19 @@ from tui_echo.monitor.models.feed import Direction
 
 from .monitor_helpers import Client, Monitor, on_screen, run_monitor
 
+pytestmark = pytest.mark.tui
+
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
 FILL_CLIENTS = 25  # their connect lines fill the feed at 120x40 (18 lines) and more
 
 
 async def fill(monitor: Monitor) -> list[Client]:
     clients = [await monitor.connect() for _ in range(FILL_CLIENTS)]
-    await monitor.until(lambda: len(monitor.feed.entries) >= FILL_CLIENTS, "the connect lines")
+    # Every client's own connect line (not just as many lines: the start's notices count too), or a late one
+    # could come after the line a test says next.
+    await monitor.until(
+        lambda: sum("connected from" in e.text for e in monitor.feed.entries) == FILL_CLIENTS, "the connect lines"
+    )
     await monitor.until(lambda: "connected from" in feed_lines(monitor)[-1], "the feed full and drawn")
     return clients
 
@@ -45,7 +51,13 @@ async def newest_shows(monitor: Monitor, client: Client, text: str) -> None:
     await monitor.until(
         lambda: any(e.text == text for e in monitor.feed.entries if e.direction is Direction.ECHOED), "the line"
     )
-    await monitor.until(lambda: text in last_line(monitor), f"{text!r} on the feed's last line")
+    await monitor.until(
+        lambda: text in last_line(monitor),
+        lambda: (
+            f"{text!r} on the feed's last line (following: {monitor.feed.following}; the feed's last lines: "
+            f"{monitor.feed.shown_lines()[-3:]})"
+        ),
+    )
 
 
 def run_filled(size: tuple[int, int], step: Callable[[Monitor, list[Client]], Awaitable[None]]) -> None:

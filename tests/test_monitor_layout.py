@@ -13,6 +13,8 @@ from tui_echo.monitor.widgets.feed import Feed
 from .monitor_helpers import Monitor, on_screen, run_monitor, screen_lines, screen_text
 from .tls_helpers import issue_certificates
 
+pytestmark = pytest.mark.tui
+
 
 async def five_clients(monitor: Monitor) -> None:
     for _ in range(5):

@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 import re
 
+import pytest
+
 from tui_echo.monitor.widgets.stats_bar import StatsText
 from tui_echo.server.config import Mode
 
 from .helpers import TIMEOUT
 from .monitor_helpers import Client, Monitor, on_screen, run_monitor, screen_lines
+
+pytestmark = pytest.mark.tui
 
 
 async def line_of(client: Client) -> bytes:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from textual.binding import Binding
 from textual.command import CommandPalette
 from textual.widgets import OptionList
@@ -19,6 +20,8 @@ from tui_echo.monitor.widgets.send_box import SendBox
 from tui_echo.server.rules import compile_rule
 
 from .monitor_helpers import Monitor, run_monitor, screen_lines
+
+pytestmark = pytest.mark.tui
 
 HOSTILE = b"\x1b[2J\x1b]0;owned\x07\r[bold red]x[/] \xff\n"
 HOSTILE_ESCAPED = r"\x1b[2J\x1b]0;owned\x07\r[bold red]x[/] \xff\n"

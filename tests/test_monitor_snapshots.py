@@ -24,6 +24,8 @@ from tui_echo.server.config import Mode
 from .monitor_helpers import SIZE
 from .scripted_source import T0, ScriptedSource, chat_room, classroom, lab
 
+pytestmark = pytest.mark.tui
+
 
 @pytest.fixture(autouse=True)
 def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:

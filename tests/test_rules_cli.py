@@ -141,6 +141,7 @@ def _console(server: HeadlessProcess, path: Path) -> None:
     client.close()
 
 
+@pytest.mark.tui
 def test_the_monitor_shows_each_rules_hits_and_last_match() -> None:
     async def test(monitor: Monitor) -> None:
         app = monitor.app

@@ -182,6 +182,7 @@ def fail_handshakes(port: int, control: Path, count: int) -> None:
         sock.close()
 
 
+@pytest.mark.heavy  # 1,000 handshakes, 500 at once
 def test_1000_failed_handshakes_leave_the_server_s_memory_where_it_was(
     tls_server: tuple[subprocess.Popen[str], int, Path],
 ) -> None:

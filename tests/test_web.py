@@ -131,6 +131,7 @@ def test_a_tab_while_the_server_is_down_says_so(headless: tuple[HeadlessProcess,
     assert status(web.url) == 503  # not a blank page: the tab's console could not attach
 
 
+@pytest.mark.browser
 def test_in_a_browser_k_kicks_the_client(headless: tuple[HeadlessProcess, Path], web: Web, tmp_path: Path) -> None:
     chromium = needs_tool("chromium")
     server, _ = headless

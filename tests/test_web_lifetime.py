@@ -134,6 +134,7 @@ def drawn(page: Page) -> None:
     page.wait_for_selector("body.-first-byte", timeout=TIMEOUT * 1000)  # the tab's console draws
 
 
+@pytest.mark.browser
 def test_a_tab_closed_at_any_stage_of_its_console_start_up_leaves_nothing_behind(web: Web, watch: ConsoleWatch) -> None:
     with chromium() as browser:
         # The tab closes: as its websocket opens (the console is being started), while the console
@@ -157,6 +158,7 @@ def test_a_tab_closed_at_any_stage_of_its_console_start_up_leaves_nothing_behind
     watch.wait_all_gone("after every stage")
 
 
+@pytest.mark.browser
 @pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL], ids=lambda s: s.name)
 def test_a_stopped_or_killed_web_server_takes_every_console_along(
     web: Web, watch: ConsoleWatch, how: signal.Signals

@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import os
 import resource
 import sys
 from collections.abc import Sequence
 from importlib.metadata import version
-from typing import TYPE_CHECKING
-
-import trio
+from typing import TYPE_CHECKING, NoReturn
 
 from tui_echo.arguments import OneLineParser, minutes, per_second, seconds, seconds_or_off, whole_number
 from tui_echo.consoles import SUBCOMMANDS, SUBCOMMANDS_HELP
-from tui_echo.control.listener import ControlSettings
-from tui_echo.headless.runner import run_headless
-from tui_echo.headless.writer import say
+from tui_echo.output import finish, silence_stdout
 from tui_echo.server.access import parse_network
 from tui_echo.server.binding import ListenError
 from tui_echo.server.config import (
@@ -27,6 +24,7 @@ from tui_echo.server.config import (
     DEFAULT_MAX_CLIENTS,
     DEFAULT_PORT,
     DEFAULT_WRITE_TIMEOUT,
+    MAX_FEED_LINES,
     Framing,
     Mode,
     Network,
@@ -37,9 +35,11 @@ from tui_echo.server.tls import HANDSHAKE_TIMEOUT_SECONDS, TlsError, TlsSettings
 from tui_echo.text import plural
 
 if TYPE_CHECKING:
+    from tui_echo.control.listener import ControlSettings
     from tui_echo.monitor.guest import GuestServer
 
 PROG = "tui-echo"
+COMMANDS = (*SUBCOMMANDS, "demo", "load")  # picked by hand in main, before the server's own flags
 _FD_LIMIT_WANTED = 65_536
 
 
@@ -54,6 +54,17 @@ def _host(text: str) -> str:
     if not text.strip():
         raise argparse.ArgumentTypeError("expected a host name or address, got an empty string")
     return text
+
+
+def add_feed_lines(parser: argparse.ArgumentParser) -> None:
+    """--feed-lines, for the monitor here and attached (tui-echo attach)."""
+    parser.add_argument(
+        "--feed-lines",
+        type=whole_number(1, MAX_FEED_LINES),
+        default=DEFAULT_FEED_LINES,
+        metavar="N",
+        help=f"The monitor's feed keeps the last N lines (default {DEFAULT_FEED_LINES}).",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -87,13 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="With --headless: write the log as JSON Lines, one object per event, for jq or a log collector.",
     )
-    parser.add_argument(
-        "--feed-lines",
-        type=whole_number(1, 100_000),  # a line keeps up to about 1 KiB
-        default=DEFAULT_FEED_LINES,
-        metavar="N",
-        help=f"The monitor's feed keeps the last N lines (default {DEFAULT_FEED_LINES}).",
-    )
+    add_feed_lines(parser)
     parser.add_argument(
         "--max-clients",
         type=whole_number(1, None),
@@ -222,13 +227,6 @@ def _raise_fd_limit() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
-def _silence_stdout() -> None:
-    # Whatever still writes to stdout goes nowhere: the interpreter's final flush can neither block nor fail.
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    os.close(devnull)
-
-
 def _tls_settings(parser: argparse.ArgumentParser, args: argparse.Namespace) -> TlsSettings | None:
     """The TLS settings the flags ask for; a mistake ends the program with one line and exit code 2."""
     if args.tls_self_signed and (args.tls_cert or args.tls_key):
@@ -296,6 +294,11 @@ def run_monitor(server: GuestServer, feed_lines: int = DEFAULT_FEED_LINES) -> in
 
 
 def _run_headless(config: ServerConfig, json_lines: bool, control: ControlSettings | None) -> int:
+    import trio  # imported here, as the server's other parts: the consoles, load and --help start without them
+
+    from tui_echo.headless.runner import run_headless
+    from tui_echo.headless.writer import say
+
     # The log is written to stdout's file descriptor by a thread of its own (headless/writer.py), never through
     # sys.stdout: its buffer stays empty, so the interpreter's flush at exit cannot block on a full pipe.
     try:
@@ -306,14 +309,28 @@ def _run_headless(config: ServerConfig, json_lines: bool, control: ControlSettin
     if outcome.abandoned:
         # The writer may still be blocked in a write that will never return. The process does not wait
         # for it (a daemon thread), and nothing else may block on stdout either.
-        _silence_stdout()
+        silence_stdout()
     if outcome.lines_lost and not outcome.reader_gone:
         say(f"{PROG}: {plural(outcome.lines_lost, 'log line')} lost (the log could not take them)")
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    arguments = sys.argv[1:] if argv is None else list(argv)
+    """Every command, its output flushed where a reader that went away (``| head``) ends it quietly."""
+    return finish(lambda: _main(sys.argv[1:] if argv is None else list(argv)))
+
+
+def _unknown(parser: argparse.ArgumentParser, extras: list[str]) -> NoReturn:
+    """One line for what the server's flags do not take: a misspelt command gets the commands, and a guess."""
+    word = next((extra for extra in extras if not extra.startswith("-")), None)
+    if word is None:
+        parser.error(f"unrecognized arguments: {' '.join(extras)}")
+    guess = difflib.get_close_matches(word, COMMANDS, n=1)
+    hint = f"did you mean {guess[0]}? " if guess else ""
+    parser.error(f"unknown command {word!r}: {hint}the commands are {', '.join(COMMANDS)}")
+
+
+def _main(arguments: list[str]) -> int:
     if arguments and arguments[0] == "demo":
         from tui_echo.demo.run import main as demo_main
 
@@ -327,7 +344,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_subcommand(arguments)
     parser = build_parser()
-    args = parser.parse_args(arguments)
+    args, extras = parser.parse_known_args(arguments)
+    if extras:
+        _unknown(parser, extras)
     if args.json and not args.headless:
         parser.error("--json is for the headless log: add --headless")
     if args.ban_minutes is not None and args.headless:
@@ -360,6 +379,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ban_seconds=DEFAULT_BAN_SECONDS if args.ban_minutes is None else args.ban_minutes * 60,
         rules=rules,
     )
+    from tui_echo.control.listener import ControlSettings
+
     control = None if args.no_control else ControlSettings(args.control)
     _raise_fd_limit()
     if not args.headless:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tui_echo.arguments import OneLineParser, whole_number
-from tui_echo.cli import PROG, terminal_problem
+from tui_echo.cli import PROG, add_feed_lines, terminal_problem
 from tui_echo.consoles.connection import (
     Connection,
     ConsoleError,
@@ -27,6 +27,7 @@ from tui_echo.consoles.connection import (
 from tui_echo.control import protocol
 from tui_echo.control.paths import ServerEntry
 from tui_echo.headless.log import EventLog, HumanFormat
+from tui_echo.output import reader_gone
 from tui_echo.send_text import SendTextError, parse_send_text
 from tui_echo.server.events import ServerNotice
 from tui_echo.text import format_duration, format_size
@@ -137,6 +138,8 @@ def _events(args: argparse.Namespace) -> int:
                 if message["type"] == "event" and message.get("event") == "stopped":
                     _print(lines)
                     return 0
+            if not lines and reader_gone():  # `events | head -2` on a quiet server: no write would find out
+                return 0
             _print(lines)
     except ServerGone as exc:
         return _fail("events", f'{exc} (no "stopped" event: was it killed?)', 1)
@@ -309,11 +312,9 @@ def _target(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parsers() -> dict[str, argparse.ArgumentParser]:
-    from tui_echo.server.config import DEFAULT_FEED_LINES
-
     attach = _parser("attach", "Open the monitor on a running server. q detaches; the server and its clients carry on.")
     _target(attach)
-    attach.add_argument("--feed-lines", type=int, default=DEFAULT_FEED_LINES, metavar="N", help="lines the feed keeps")
+    add_feed_lines(attach)
 
     listing = _parser("list", "Show the running servers: port, pid, uptime, clients now and control socket.")
     listing.add_argument("--json", action="store_true", help="one JSON object per server")
@@ -324,7 +325,10 @@ def build_parsers() -> dict[str, argparse.ArgumentParser]:
 
     ctl = _parser("ctl", "Steer a running server from a script. Exit 0 done, 1 refused by the server, 2 usage.")
     ctl.usage = f"{PROG} ctl [TARGET] COMMAND ...  (TARGET: a port, a control socket, or nothing for the only server)"
-    actions = ctl.add_subparsers(dest="action", required=True, metavar="COMMAND", parser_class=OneLineParser)
+    # prog: argparse would otherwise name each command after ctl's whole usage line, in every error
+    actions = ctl.add_subparsers(
+        dest="action", required=True, metavar="COMMAND", parser_class=OneLineParser, prog=f"{PROG} ctl"
+    )
     clients = actions.add_parser("clients", help="the connected clients (a table, or --json)")
     clients.add_argument("--json", action="store_true")
     rules = actions.add_parser("rules", help="the reply rules with their hits and last matches (a table, or --json)")

@@ -58,7 +58,8 @@ class WorkerResult:
     bytes_sent: int = 0  # over the whole run, warm-up included
     bytes_checked: int = 0  # echo that came back and matched, over the whole run
     measured_seconds: float = 0.0
-    connect_seconds: float = 0.0  # until every connection had its first echo
+    connect_seconds: float = 0.0  # until every connection had its first echo (or failed)
+    first_echoes: int = 0  # connections that had their first echo
     connect_failures: int = 0
     mismatches: int = 0
     early_eofs: int = 0
@@ -121,6 +122,7 @@ class _EchoChecker(asyncio.Protocol):
         run = self.run
         if not self.first_echo.done():
             self.first_echo.set_result(None)
+            run.result.first_echoes += 1
         if run.measuring:
             run.result.histogram.record_value(max((now - due) // 1000, LOWEST_US))
             run.result.messages += 1

@@ -25,7 +25,8 @@ class Totals:
     bytes_sent: int
     bytes_checked: int
     seconds: float  # the measured window (the slowest worker's)
-    connect_seconds: float  # until every connection had its first echo
+    connect_seconds: float  # until every connection had its first echo (or failed)
+    first_echoes: int  # connections that had their first echo
     connect_failures: int
     mismatches: int
     early_eofs: int
@@ -61,6 +62,7 @@ def merge(results: list[WorkerResult], *, target: str, connections: int, message
         bytes_checked=sum(r.bytes_checked for r in results),
         seconds=max((r.measured_seconds for r in results), default=0.0),
         connect_seconds=max((r.connect_seconds for r in results), default=0.0),
+        first_echoes=sum(r.first_echoes for r in results),
         connect_failures=sum(r.connect_failures for r in results),
         mismatches=sum(r.mismatches for r in results),
         early_eofs=sum(r.early_eofs for r in results),
@@ -78,7 +80,7 @@ def summary(totals: Totals) -> str:
     lines = [
         f"tui-echo load {totals.target}: {plural(totals.connections, 'connection')}, "
         f"{totals.message_bytes}-byte messages, {totals.mode}, {totals.seconds:.1f} s measured",
-        f"connected:  every connection had its first echo after {totals.connect_seconds:.2f} s",
+        f"connected:  {_first_echoes(totals)}",
         f"messages:   {totals.messages:,} ({totals.rate:,.0f}/s), {totals.mib_per_second:.2f} MiB/s each way",
     ]
     if h.get_total_count():
@@ -87,6 +89,8 @@ def summary(totals: Totals) -> str:
             f"latency ms: min {h.get_min_value() / 1000:.2f}  mean {h.get_mean_value() / 1000:.2f}  "
             f"{percentiles}  max {h.get_max_value() / 1000:.2f}"
         )
+    else:
+        lines.append("latency ms: none measured (no echo came back in the measured time)")
     lines.append(
         f"bytes:      {totals.bytes_sent:,} sent, {totals.bytes_checked:,} echoed back and checked (warm-up included)"
     )
@@ -98,6 +102,16 @@ def summary(totals: Totals) -> str:
     if totals.early_eofs and totals.early_eofs >= totals.connections - totals.connect_failures:
         lines.append("  every connection was closed by the server: did it stop or crash?")
     return "\n".join(lines)
+
+
+def _first_echoes(totals: Totals) -> str:
+    """How the connections began: every one answered, some, or none (then no time is worth giving)."""
+    answered, connections = totals.first_echoes, totals.connections
+    if answered == connections:
+        return f"every connection had its first echo after {totals.connect_seconds:.2f} s"
+    if answered == 0:
+        return f"no connection had an echo, of {connections} tried"
+    return f"{answered} of {connections} connections had their first echo, after {totals.connect_seconds:.2f} s"
 
 
 def vmbench_json(totals: Totals) -> str:
@@ -122,7 +136,9 @@ def vmbench_json(totals: Totals) -> str:
             "message_bytes": totals.message_bytes,
             "mode": totals.mode,
             "seconds": round(totals.seconds, 3),
-            "all_first_echo_s": round(totals.connect_seconds, 3),
+            # null unless every connection had its first echo: the time until then
+            "all_first_echo_s": round(totals.connect_seconds, 3) if totals.first_echoes == totals.connections else None,
+            "first_echoes": totals.first_echoes,
             "bytes_sent": totals.bytes_sent,
             "bytes_checked": totals.bytes_checked,
             "latency_p99_9": round(_ms(h, 99.9), 3),

@@ -14,6 +14,7 @@ if TYPE_CHECKING:  # tls.py reaches config.py through events.py, rules.py throug
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 12354  # the teaching server's port
 DEFAULT_FEED_LINES = 5000  # lines the monitor's feed keeps
+MAX_FEED_LINES = 100_000  # a line keeps up to about 1 KiB
 DEFAULT_MAX_CLIENTS = 10_000  # clients at once, from the command line (the library's default is no limit)
 DEFAULT_WRITE_TIMEOUT = 30.0  # seconds a client may take none of its echo before it is cut off
 DEFAULT_BAN_SECONDS = 600.0  # how long a ban from the monitor lasts (--ban-minutes 10)
