@@ -47,24 +47,51 @@ PURE = modules("monitor/models") + [
         "demo/script.py",
     )
 ]
+SERVER = modules("server", "server/modes")
 NO_TEXTUAL = (
-    modules("server", "headless", "load", "control", "demo")
+    SERVER
+    + modules("headless", "load", "control", "demo")
     + [PACKAGE / "consoles" / "main.py", PACKAGE / "consoles" / "web.py"]
-    + [PACKAGE / "cli.py", PACKAGE / "monitor" / "guest.py"]
+    + [PACKAGE / "cli.py", PACKAGE / "service.py", PACKAGE / "monitor" / "guest.py"]
 )
+# The server is the bottom of the stack: what runs it, watches it or steers it sits above it.
+ABOVE_THE_SERVER = (
+    "tui_echo.control",
+    "tui_echo.consoles",
+    "tui_echo.monitor",
+    "tui_echo.headless",
+    "tui_echo.demo",
+    "tui_echo.load",
+    "tui_echo.cli",
+    "tui_echo.service",
+)
+# A mode handler gets a connection and a narrow context, never the server or its other parts.
+MODES = modules("server/modes")
+NOT_FOR_MODES = ("tui_echo.server.server", "tui_echo.server.admission", "tui_echo.server.operator")
 NO_TRIO = modules("monitor/widgets", "monitor/screens") + [
     PACKAGE / "monitor" / name for name in ("app.py", "signals.py", "attached.py", "tab_driver.py")
 ]
 
 
-def imported_roots(module: Path) -> set[str]:
-    roots = set()
+def imported_modules(module: Path) -> set[str]:
+    """Every module it imports by absolute name, wherever the import is (in a function, under TYPE_CHECKING);
+    ``from a import b`` counts as both ``a`` and ``a.b``, since ``b`` may be a module."""
+    names = set()
     for node in ast.walk(ast.parse(module.read_text())):
         if isinstance(node, ast.Import):
-            roots |= {alias.name.split(".")[0] for alias in node.names}
+            names |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            roots.add(node.module.split(".")[0])
-    return roots
+            names |= {node.module} | {f"{node.module}.{alias.name}" for alias in node.names}
+    return names
+
+
+def imported_roots(module: Path) -> set[str]:
+    return {name.split(".")[0] for name in imported_modules(module)}
+
+
+def within(modules: set[str], packages: tuple[str, ...]) -> set[str]:
+    """Those of ``modules`` that are one of ``packages`` or inside one."""
+    return {m for m in modules if any(m == p or m.startswith(p + ".") for p in packages)}
 
 
 def name(path: Path) -> str:
@@ -85,6 +112,16 @@ def test_pure_modules_import_neither_trio_nor_textual(module: Path) -> None:
 @pytest.mark.parametrize("module", NO_TEXTUAL, ids=name)
 def test_the_server_and_headless_never_import_textual(module: Path) -> None:
     assert "textual" not in imported_roots(module)
+
+
+@pytest.mark.parametrize("module", SERVER, ids=name)
+def test_the_server_imports_nothing_that_runs_watches_or_steers_it(module: Path) -> None:
+    assert within(imported_modules(module), ABOVE_THE_SERVER) == set()
+
+
+@pytest.mark.parametrize("module", MODES, ids=name)
+def test_a_mode_handler_never_reaches_the_whole_server(module: Path) -> None:
+    assert within(imported_modules(module), NOT_FOR_MODES) == set()
 
 
 @pytest.mark.parametrize("module", NO_TRIO, ids=name)

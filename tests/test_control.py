@@ -17,7 +17,7 @@ from tui_echo.control import protocol
 from tui_echo.control.listener import ControlSettings, open_control
 from tui_echo.control.paths import ControlError, ensure_private_dir, may_attach
 from tui_echo.server.config import ServerConfig
-from tui_echo.server.echo_server import EchoServer
+from tui_echo.server.server import EchoServer
 from tui_echo.server.events import ClientConnected, ClientDisconnected, DataReceived, ServerNotice
 from tui_echo.server.subscription import Subscription
 

@@ -146,6 +146,18 @@ def test_replies_come_in_bounded_batches() -> None:
     assert max(len(batch) for batch in batches) < 70_000
 
 
+def test_a_clients_answers_are_its_own_though_another_client_hits_the_shared_book_meanwhile() -> None:
+    book = RuleBook([rule("^a$ => " + "A" * 1000 + "\\n")])
+    first, second = Responder(book, 1, PEER, True), Responder(book, 2, PEER, True)
+    replies = first.respond(b"a\n" * 300 + b"b\n" * 7, 0, 0.0)  # about five batches, a write apart
+    next(replies)
+    assert b"".join(second.respond(b"a\n" * 50, 0, 0.0)) == (b"A" * 1000 + b"\n") * 50  # between two writes
+    assert second.take_answers().count == 50
+    b"".join(replies)
+    assert (first.take_answers().count, book.hits) == (300, [350])
+    assert first.take_answers().count == 0  # taken: the next chunk starts afresh
+
+
 @given(
     lines=st.lists(st.sampled_from([b"PING 1", b"PING 22", b"other", b"", b"\x00\xff"]), max_size=20),
     cuts=st.lists(st.integers(min_value=1, max_value=200), max_size=8),
@@ -155,7 +167,9 @@ def test_how_lines_are_cut_into_chunks_never_changes_the_answer(lines: list[byte
     edges = sorted({0, len(data), *(cut for cut in cuts if cut < len(data))})
     chunks = [data[a:b] for a, b in zip(edges, edges[1:], strict=False)]
     expected = b"".join(b"PONG " + line[5:] + b"\n" if line.startswith(b"PING") else line + b"\n" for line in lines)
-    assert respond(responder(rule(r"^PING (\d+)$ => PONG {1}\n")), *chunks) == expected
+    who = responder(rule(r"^PING (\d+)$ => PONG {1}\n"))
+    assert respond(who, *chunks) == expected
+    assert who.take_answers().count == sum(line.startswith(b"PING") for line in lines)
 
 
 @pytest.mark.parametrize(

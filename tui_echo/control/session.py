@@ -21,7 +21,7 @@ from tui_echo.control.paths import Credentials
 from tui_echo.control.places import HELLO_SECONDS, too_many_consoles
 from tui_echo.control.protocol import ProtocolError
 from tui_echo.event_records import Record, utc_time
-from tui_echo.server.echo_server import EchoServer
+from tui_echo.server.server import EchoServer
 from tui_echo.server.events import ClientConnected, ClientDisconnected, ServerStopped
 from tui_echo.server.subscription import Subscription
 from tui_echo.text import format_address
@@ -177,10 +177,13 @@ class ConsoleSession:
             except ProtocolError as exc:
                 await self._error(exc)
                 continue
-            # Logged before it runs, so that the log reads "#3 kicked by …", then the disconnect.
-            self._server.notice(f"{request.describe()} by {self._who}")
-            self._server.apply(request.command())
-            await self._send(protocol.reply(request.request_id))
+            # Through the command channel, as the monitor's commands go; the server logs
+            # "#3 kicked by …" just before it runs it, so the log then shows the disconnect.
+            if await self._server.command(request.command(), issued=f"{request.describe()} by {self._who}"):
+                await self._send(protocol.reply(request.request_id))
+            else:
+                why = ProtocolError("server_stopped", "the server stopped before the command ran", request.request_id)
+                await self._send(protocol.reply(request.request_id, error=why))
 
     def _check_client(self, request: protocol.Request) -> None:
         client_id = request.args.get("client")

@@ -2,8 +2,8 @@
 
 No trio, no Textual. Mistakes a user can make (a missing file, a key that does
 not match its certificate) raise ``TlsError`` with one line to show; the
-command line checks them before it listens. The server's side of TLS (the
-handshake, the encrypted echo) lives in ``echo_server.py``.
+command line checks them before it listens. The server's side of TLS lives
+in ``admission.py`` (the handshake) and ``transport.py`` (the encrypted stream).
 """
 
 from __future__ import annotations
