@@ -21,10 +21,10 @@ from tui_echo.server.events import (
     DataReceived,
     DataRelayed,
     DataSent,
-    Peer,
     ServerEvent,
     ServerListening,
 )
+from tui_echo.net import Peer
 from tui_echo.server.clients import ClientState, ClientStatus
 
 T0 = 1_764_050_400.0  # 2025-11-25 06:00:00 UTC

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tui_echo.consoles.connection import Connection
+from tui_echo.control.client import Connection
 from tui_echo.control import protocol
 from tui_echo.monitor.remote import RemoteSource
 
@@ -97,7 +97,7 @@ def console(started: list[HeadlessProcess | Lines], *args: str) -> Lines:
 RAW_CONSOLE = """
 import json, sys
 from pathlib import Path
-from tui_echo.consoles.connection import Connection, ServerGone
+from tui_echo.control.client import Connection, ServerGone
 connection = Connection.open(Path(sys.argv[1]), events=True)
 print(json.dumps(connection.snapshot), flush=True)
 connection.sock.settimeout(None)

@@ -32,9 +32,9 @@ from tui_echo.control.paths import (
     write_entry,
 )
 from tui_echo.control.session import ConsoleSession
-from tui_echo.event_records import Record
+from tui_echo.net import Peer
 from tui_echo.server.echo_server import EchoServer
-from tui_echo.server.events import Peer
+from tui_echo.wire.settings import ServerInfo
 
 MAX_CONSOLES = 64  # consoles attached at once; more are turned away with an error
 FLUSH_SECONDS = 0.5  # a stopping server gives its consoles this long to read the "stopped" event
@@ -112,15 +112,14 @@ class ControlSocket:
         write_entry(self._entry)
         server.control_path = str(path)
 
-    def server_record(self) -> Record:
-        addresses: tuple[Peer, ...] = self._server.addresses
-        return protocol.server_record(
+    def server_info(self) -> ServerInfo:
+        return ServerInfo(
             pid=os.getpid(),
             version=self._version,
-            addresses=addresses,
-            control=str(self.path),
             started_at=self._started_at,
+            addresses=self._server.addresses,
             config=self._server.config,
+            control=str(self.path),
         )
 
     async def serve(self) -> None:
@@ -147,13 +146,13 @@ class ControlSocket:
             refusal = protocol.ProtocolError("too_many_consoles", f"{MAX_CONSOLES} consoles are attached already")
         if refusal is not None:
             with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError), trio.move_on_after(1):
-                await stream.send_all(protocol.encode(protocol.error_message(refusal)))
+                await stream.send_all(protocol.encode_line(protocol.error_message(refusal)))
             await stream.aclose()
             return
         self._consoles += 1
         self._sessions_done = trio.Event()
         try:
-            await ConsoleSession(self._server, stream, who, self.server_record).run()
+            await ConsoleSession(self._server, stream, who, self.server_info).run()
         except Exception as exc:  # a bug in one console's handling must not take the echo down with it
             self._server.notice(f"{who} dropped after an internal error: {exc!r}")
             with trio.CancelScope(shield=True), trio.move_on_after(0.5):

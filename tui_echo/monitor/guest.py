@@ -20,7 +20,8 @@ from tui_echo.server.clients import ClientState
 from tui_echo.server.commands import ServerCommand, Shutdown
 from tui_echo.server.config import Mode, ServerConfig
 from tui_echo.server.echo_server import EchoServer
-from tui_echo.server.events import Peer, ServerEvent, ServerTotals
+from tui_echo.server.events import ServerEvent, ServerTotals
+from tui_echo.net import Peer
 from tui_echo.server.rules import RuleHits
 
 if TYPE_CHECKING:

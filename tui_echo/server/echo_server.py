@@ -46,21 +46,20 @@ from tui_echo.server.events import (
     DataRelayed,
     DataSent,
     DisconnectReason,
-    Peer,
     RefusalReason,
     ServerEvent,
     ServerListening,
     ServerNotice,
     ServerStopped,
     ServerTotals,
-    describe_error,
 )
+from tui_echo.net import Peer, describe_error, format_address
 from tui_echo.server.outbox import EventOutbox
 from tui_echo.server.relay import ChatLines, Outbound, joined, left, operator_says, said
 from tui_echo.server.refusals import SUMMARY_SECONDS, RefusalCounter
 from tui_echo.server.rules import Responder, RuleBook, RuleHits
 from tui_echo.server.tls import TlsSettings, describe_tls_error
-from tui_echo.text import format_address, format_duration, format_size, plural, preview, printable
+from tui_echo.text import format_duration, format_size, plural, preview, printable
 from tui_echo.server.subscription import Subscription
 
 # accept() failures that mean "out of resources for now": wait ACCEPT_RETRY_SECONDS and try

@@ -24,9 +24,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, TypeAlias
 
-from tui_echo.event_records import utc_time
+from tui_echo.times import utc_time
 from tui_echo.send_text import SendTextError, parse_send_text
-from tui_echo.text import escape_bytes, format_address, format_duration, plural, printable
+from tui_echo.text import escape_bytes, format_duration, plural, printable
+from tui_echo.net import format_address
 
 RULE_SEPARATOR = " => "  # --rule splits at its first occurrence
 RULE_PREFIX_BYTES = 4096  # a rule looks at most at this much of each message

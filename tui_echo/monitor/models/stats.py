@@ -9,7 +9,8 @@ from collections import deque
 from dataclasses import dataclass
 
 from tui_echo.server.config import Mode
-from tui_echo.server.events import Peer, ServerTotals
+from tui_echo.server.events import ServerTotals
+from tui_echo.net import Peer
 
 HISTORY_SECONDS = 60  # the sparkline's span, one sample a second
 
