@@ -170,6 +170,25 @@ async def test_hello_snapshot_events_counts_and_commands(tmp_path: Path) -> None
         await console.aclose()
 
 
+async def test_the_counts_after_a_snapshot_carry_only_the_clients_that_changed(tmp_path: Path) -> None:
+    async with controlled_server(tmp_path) as run:
+        clients = [await connect(run.port) for _ in range(3)]
+        for client in clients:
+            await client.send_all(b"hello\n")
+            await receive_exactly(client, 6)
+        console = await run.console()
+        snapshot = await console.read_until("snapshot")
+        assert [record["client"] for record in snapshot["clients"]] == [1, 2, 3]
+        await clients[1].send_all(b"only me\n")
+        await receive_exactly(clients[1], 8)
+        while not (counts := await console.read_until("counts"))["clients"]:
+            pass  # a counts message of the totals alone: nothing changed yet
+        assert [(record["client"], record["messages_in"]) for record in counts["clients"]] == [(2, 2)]
+        for client in clients:
+            await client.aclose()
+        await console.aclose()
+
+
 async def test_a_console_that_leaves_is_dropped_and_the_stop_reaches_the_others(tmp_path: Path) -> None:
     async with controlled_server(tmp_path) as run:
         leaving = await run.console()
