@@ -42,52 +42,46 @@ def read_data(record: Fields) -> bytes:
     return base64.b64decode(read_str(record, "data_b64"), validate=True)
 
 
-def read_int(record: Fields, name: str) -> int:
+def _read(record: Fields, name: str, kinds: tuple[type, ...], what: str) -> Any:
     value = record[name]
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f'"{name}" must be a whole number, not {value!r}')
+    if type(value) not in kinds:  # JSON's own types, exactly: true is not a number
+        raise TypeError(f'"{name}" must be {what}, not {value!r}')
+    return value
+
+
+def read_int(record: Fields, name: str) -> int:
+    value: int = _read(record, name, (int,), "a whole number")
     return value
 
 
 def read_float(record: Fields, name: str) -> float:
-    value = record[name]
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f'"{name}" must be a number, not {value!r}')
-    return float(value)
+    return float(_read(record, name, (int, float), "a number"))
 
 
 def read_str(record: Fields, name: str) -> str:
-    value = record[name]
-    if not isinstance(value, str):
-        raise TypeError(f'"{name}" must be a string, not {value!r}')
+    value: str = _read(record, name, (str,), "a string")
     return value
 
 
 def read_bool(record: Fields, name: str) -> bool:
-    value = record[name]
-    if not isinstance(value, bool):
-        raise TypeError(f'"{name}" must be true or false, not {value!r}')
+    value: bool = _read(record, name, (bool,), "true or false")
     return value
 
 
 def read_list(record: Fields, name: str) -> list[Any]:
-    value = record[name]
-    if not isinstance(value, list):
-        raise TypeError(f'"{name}" must be a list, not {value!r}')
+    value: list[Any] = _read(record, name, (list,), "a list")
     return value
 
 
 def read_int_list(record: Fields, name: str) -> list[int]:
     values = read_list(record, name)
-    if not all(isinstance(value, int) and not isinstance(value, bool) for value in values):
+    if any(type(value) is not int for value in values):
         raise TypeError(f'"{name}" must be a list of whole numbers, not {values!r}')
     return values
 
 
 def read_object(record: Fields, name: str) -> Fields:
-    value = record[name]
-    if not isinstance(value, dict):
-        raise TypeError(f'"{name}" must be an object, not {value!r}')
+    value: Fields = _read(record, name, (dict,), "an object")
     return value
 
 
