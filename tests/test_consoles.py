@@ -444,7 +444,7 @@ def test_attach_through_a_forwarded_socket_in_a_real_terminal(started, tmp_path:
 
 
 def test_attach_shows_the_tls_column_and_the_certificate_fingerprint(started, tmp_path: Path) -> None:
-    """What the in-process monitor shows of TLS, an attached console shows too (tui-echo web runs attach in each tab)."""
+    """What the in-process monitor shows of TLS, an attached console shows too (tui-echo web runs one a tab)."""
     tmux_path = needs_tool("tmux")
     path = tmp_path / "control.sock"
     headless = server(started, path, "--tls-self-signed")

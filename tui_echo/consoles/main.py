@@ -124,8 +124,8 @@ def _events(args: argparse.Namespace) -> int:
             state = decode_client(record)
             log.known_client(state.client_id, record["peer"], state.last_activity, state.messages_in, state.bytes_in)
 
-    adopt(connection.snapshot)
     try:
+        adopt(connection.snapshot)
         while True:
             try:
                 message = connection.read()
@@ -137,6 +137,8 @@ def _events(args: argparse.Namespace) -> int:
                     _print(lines)
                     return 0
             _print(lines)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ConsoleError(f"the server sent something this console cannot read: {exc}") from None
     except ServerGone as exc:
         return _fail("events", f'{exc} (no "stopped" event: was it killed?)', 1)
     except KeyboardInterrupt:
