@@ -50,12 +50,26 @@ from tui_echo.wire.records import (
     read_str,
     read_time,
 )
-from tui_echo.wire.settings import decode_listening, encode_listening
+from tui_echo.wire.settings import decode_setup, encode_setup
 from tui_echo.wire.state import decode_totals, encode_totals
 
 
 def _head(kind: str, at: float) -> Record:
     return {"event": kind, "time": utc_time(at)}
+
+
+# ---- the server's start ------------------------------------------------------------------------------
+
+
+def encode_listening(event: ServerListening) -> Record:
+    """Where the server listens and with which settings (``wire.settings``); consoles get the same in the
+    server record, so the control protocol never sends this event."""
+    return {**_head("listening", event.at), **encode_setup(event.addresses, event.config, event.control)}
+
+
+def decode_listening(record: Fields) -> ServerListening:
+    addresses, config, control = decode_setup(record)
+    return ServerListening(addresses=addresses, at=read_time(record), config=config, control=control)
 
 
 # ---- a client's life -------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """The server's settings as records: the ``listening`` event's fields, and the server record a console gets.
 
-Both carry the same settings (``encode_setup``): where it listens, its mode,
-framing, limits, access rules, TLS and reply rules. The server record adds
-the process: its pid, tui-echo version and start time.
+Both carry the same settings (``encode_setup``; the event's own pair is in
+``wire.events``): where it listens, its mode, framing, limits, access rules,
+TLS and reply rules. The server record adds the process: its pid, tui-echo
+version and start time.
 
 A decoded TLS setting describes the server's TLS: its context holds no
 certificate, so it cannot serve (nothing that decodes a record serves).
@@ -150,19 +151,6 @@ def decode_rule_setting(record: Fields) -> Rule:
         read_str(record, "reply"),
         read_bool(record, "once"),
     )
-
-
-# ---- the listening event ----------------------------------------------------------------------------
-
-
-def encode_listening(event: ServerListening) -> Record:
-    setup = encode_setup(event.addresses, event.config, event.control)
-    return {"event": "listening", "time": utc_time(event.at), **setup}
-
-
-def decode_listening(record: Fields) -> ServerListening:
-    addresses, config, control = decode_setup(record)
-    return ServerListening(addresses=addresses, at=read_time(record), config=config, control=control)
 
 
 # ---- the server record ------------------------------------------------------------------------------
