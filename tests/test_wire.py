@@ -43,6 +43,7 @@ from tui_echo.wire.records import Record
 from tui_echo.wire.settings import ServerInfo, decode_server, encode_server
 from tui_echo.wire.state import (
     ClientCounts,
+    counts_of,
     decode_ban,
     decode_client,
     decode_counts,
@@ -215,6 +216,7 @@ def _round_trip(encode: Callable[[Any], Record], decode: Callable[[Mapping[str, 
 def test_a_client_and_its_counts_round_trip(state: ClientState) -> None:
     _round_trip(encode_client, decode_client, state)
     counts = ClientCounts.of(state)
+    assert counts_of(state) == counts == ClientCounts(**{name: getattr(state, name) for name in ClientCounts._fields})
     assert decode_counts(over_json(encode_counts(state.client_id, counts))) == (state.client_id, counts)
     blank = ClientState(client_id=state.client_id, peer=state.peer, connected_at=0.0, last_activity=0.0)
     counts.apply_to(blank)

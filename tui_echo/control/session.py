@@ -26,7 +26,15 @@ from tui_echo.server.subscription import Subscription
 from tui_echo.times import utc_time
 from tui_echo.wire.records import Record
 from tui_echo.wire.settings import ServerInfo, encode_server
-from tui_echo.wire.state import ClientCounts, encode_ban, encode_counts, encode_rule, encode_totals
+from tui_echo.wire.state import (
+    ClientCounts,
+    CountsTuple,
+    counts_of,
+    encode_ban,
+    encode_counts,
+    encode_rule,
+    encode_totals,
+)
 
 HELLO_SECONDS = 10.0  # a console that says nothing for this long after connecting is closed
 _RECEIVE_BYTES = 65536
@@ -196,7 +204,7 @@ class ConsoleSession:
 
     async def _stream_events(self, subscription: Subscription) -> None:
         peers: dict[int, str] = {}
-        counted: dict[int, ClientCounts] = {}  # what this console was last sent of each client
+        counted: dict[int, CountsTuple] = {}  # what this console was last sent of each client
         last_totals: Record = {}
 
         def reset() -> Record:
@@ -206,7 +214,7 @@ class ConsoleSession:
             counted.clear()
             for state in self._server.clients():
                 peers[state.client_id] = format_address(state.peer)
-                counted[state.client_id] = ClientCounts.of(state)
+                counted[state.client_id] = counts_of(state)
             return record
 
         await self._send(reset())
@@ -238,14 +246,14 @@ class ConsoleSession:
             if stopped:
                 raise _Closed
 
-    def _counts(self, counted: dict[int, ClientCounts], subscription: Subscription, last: Record) -> Record | None:
+    def _counts(self, counted: dict[int, CountsTuple], subscription: Subscription, last: Record) -> Record | None:
         """The clients whose counts changed since the last time, and the totals; None if nothing did."""
         changed = []
         for state in self._server.clients():
-            now = ClientCounts.of(state)
+            now = counts_of(state)
             if counted.get(state.client_id) != now:
                 counted[state.client_id] = now
-                changed.append(encode_counts(state.client_id, now))
+                changed.append(encode_counts(state.client_id, ClientCounts._make(now)))
         totals = encode_totals(self._server.totals())
         bans = [encode_ban(ban) for ban in self._server.bans()]
         dropped = subscription.data_dropped

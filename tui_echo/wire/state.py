@@ -6,7 +6,7 @@ ISO 8601 strings, to the millisecond (``tui_echo.times``).
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, TypeAlias
 
 from tui_echo.net import format_address
 from tui_echo.server.access import ActiveBan
@@ -46,11 +46,20 @@ class ClientCounts(NamedTuple):
 
     @classmethod
     def of(cls, state: ClientState) -> ClientCounts:
-        return cls(*(getattr(state, name) for name in cls._fields))
+        return cls._make(counts_of(state))
 
     def apply_to(self, state: ClientState) -> None:
         for name, value in zip(self._fields, self, strict=True):
             setattr(state, name, value)
+
+
+CountsTuple: TypeAlias = tuple[float, int, int, int, int, ClientStatus]
+
+
+def counts_of(state: ClientState) -> CountsTuple:
+    """A client's counts as a plain tuple, equal to ``ClientCounts.of(state)``: a session compares every
+    client's every 0.25 s, and a plain tuple costs a quarter of a named one to build."""
+    return (state.last_activity, state.messages_in, state.bytes_in, state.bytes_out, state.dropped_out, state.status)
 
 
 def encode_counts(client_id: int, counts: ClientCounts) -> Record:
