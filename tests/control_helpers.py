@@ -33,7 +33,7 @@ class Console:
         await self.stream.send_all(line + b"\n")
 
     async def send(self, record: dict[str, Any]) -> None:
-        await self.stream.send_all(protocol.encode(record))
+        await self.stream.send_all(protocol.encode_line(record))
 
     async def read(self) -> dict[str, Any] | None:
         """The next message, or None at EOF."""

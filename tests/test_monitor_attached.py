@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tui_echo.consoles.connection import Connection
+from tui_echo.control.client import Connection
 from tui_echo.monitor.attached import AttachedApp, ServerGone
 from tui_echo.monitor.models.feed import Direction
 from tui_echo.monitor.remote import RemoteSource

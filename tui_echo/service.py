@@ -12,7 +12,8 @@ import trio
 
 from tui_echo.control.listener import ControlSettings, ControlSocket, open_control
 from tui_echo.server.config import ServerConfig
-from tui_echo.server.events import Peer, ServerEvent
+from tui_echo.net import Peer
+from tui_echo.server.events import ServerEvent
 from tui_echo.server.server import EchoServer
 
 CONSOLES_FLUSH_SECONDS = 0.5  # a stopping server gives its consoles this long to read the "stopped" event

@@ -33,9 +33,8 @@ from tui_echo.control.paths import (
 )
 from tui_echo.control.places import MAX_CONSOLES, Places, too_many_consoles
 from tui_echo.control.session import ConsoleSession
-from tui_echo.event_records import Record
 from tui_echo.server.server import EchoServer
-from tui_echo.server.events import Peer
+from tui_echo.wire.settings import ServerInfo
 
 LISTEN_BACKLOG = 4 * MAX_CONSOLES  # connections the kernel holds until accepted: more than the places themselves
 _PROBE_SECONDS = 1.0
@@ -112,15 +111,14 @@ class ControlSocket:
         self._version = version("tui-echo")
         write_entry(self._entry)
 
-    def server_record(self) -> Record:
-        addresses: tuple[Peer, ...] = self._server.addresses
-        return protocol.server_record(
+    def server_info(self) -> ServerInfo:
+        return ServerInfo(
             pid=os.getpid(),
             version=self._version,
-            addresses=addresses,
-            control=str(self.path),
             started_at=self._started_at,
+            addresses=self._server.addresses,
             config=self._server.config,
+            control=str(self.path),
         )
 
     async def serve(self) -> None:
@@ -147,7 +145,7 @@ class ControlSocket:
             refusal = too_many_consoles()
         if refusal is not None:
             with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError), trio.move_on_after(1):
-                await stream.send_all(protocol.encode(protocol.error_message(refusal)))
+                await stream.send_all(protocol.encode_line(protocol.error_message(refusal)))
             await stream.aclose()
             return
         self._sessions += 1
@@ -162,7 +160,7 @@ class ControlSocket:
 
             self._places.wait(scope)
             try:
-                await ConsoleSession(self._server, stream, who, self.server_record, attach).run()
+                await ConsoleSession(self._server, stream, who, self.server_info, attach).run()
             except Exception as exc:  # a bug in one console's handling must not take the echo down with it
                 self._server.notice(f"{who} dropped after an internal error: {exc!r}")
                 with trio.CancelScope(shield=True), trio.move_on_after(0.5):

@@ -43,7 +43,8 @@ from tui_echo.monitor.widgets.stats_bar import StatsBar
 from tui_echo.server.access import is_loopback
 from tui_echo.server.commands import Ban, Broadcast, Kick, KickAll, SendTo, ServerCommand, Unban
 from tui_echo.server.config import DEFAULT_FEED_LINES, Mode
-from tui_echo.server.events import ClientConnected, ClientDisconnected, ServerListening, describe_error
+from tui_echo.server.events import ClientConnected, ClientDisconnected, ServerListening
+from tui_echo.net import describe_error
 from tui_echo.text import plural
 
 TICK_SECONDS = 0.2  # events are drained and the feed grows this often

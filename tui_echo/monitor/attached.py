@@ -19,7 +19,7 @@ from textual.drivers.web_driver import WebDriver
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label
 
-from tui_echo.consoles.connection import Connection
+from tui_echo.control.client import Connection
 from tui_echo.monitor import signals
 from tui_echo.monitor.app import MonitorApp
 from tui_echo.monitor.models.stats import StatsModel

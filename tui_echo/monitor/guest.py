@@ -15,11 +15,12 @@ from typing import TYPE_CHECKING
 import trio
 
 from tui_echo.control.listener import ControlSettings
+from tui_echo.net import Peer
 from tui_echo.server.access import ActiveBan
 from tui_echo.server.clients import ClientState
 from tui_echo.server.commands import ServerCommand, Shutdown
 from tui_echo.server.config import Mode, ServerConfig
-from tui_echo.server.events import Peer, ServerEvent, ServerTotals
+from tui_echo.server.events import ServerEvent, ServerTotals
 from tui_echo.server.rules import RuleHits
 from tui_echo.service import Service
 

@@ -21,13 +21,14 @@ import trio
 from tui_echo.server.access import AccessControl, plain_host
 from tui_echo.server.connection import ModeHandler
 from tui_echo.server.context import Context
-from tui_echo.server.events import ConnectionRefused, Peer, RefusalReason
+from tui_echo.net import Peer, format_address
+from tui_echo.server.events import ConnectionRefused, RefusalReason
 from tui_echo.server.notices import Paced
 from tui_echo.server.refusals import SUMMARY_SECONDS, RefusalCounter
 from tui_echo.server.tls import TlsSettings, describe_tls_error
 from tui_echo.server.tls_stream import release, send_alert, send_session_tickets
 from tui_echo.server.transport import PlainTransport, TlsTransport, close_socket
-from tui_echo.text import format_address, plural
+from tui_echo.text import plural
 
 # accept() failures that mean "out of resources for now": wait ACCEPT_RETRY_SECONDS and try
 # again (trio's serve_listeners does the same).

@@ -8,6 +8,7 @@ notice at most every RULES_SUMMARY_SECONDS (``notices.Paced``).
 from __future__ import annotations
 
 from tui_echo.server.connection import Connection
+from tui_echo.server.events import EVENT_DATA_BYTES
 from tui_echo.server.notices import Notices, Paced
 from tui_echo.server.rules import Answers, Responder, RuleBook
 from tui_echo.text import preview, printable
@@ -25,7 +26,7 @@ class RuleAnswers:
     def responder(self, conn: Connection, *, line_framing: bool) -> Responder:
         """One client's side of the rules (its ``once`` rules, its partial line)."""
         state = conn.state
-        return Responder(self.book, state.client_id, state.peer, line_framing)
+        return Responder(self.book, state.client_id, state.peer, line_framing, reply_bytes=EVENT_DATA_BYTES)
 
     def hit(self, taken: Answers) -> dict[str, object]:
         """After a rule answered: a notice for each rule's first hit (the rest wait for the summary);

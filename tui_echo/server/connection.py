@@ -15,7 +15,8 @@ from typing import Any, Protocol, TypeAlias
 import trio
 
 from tui_echo.server.clients import ClientState, ClientStatus
-from tui_echo.server.events import ClientDisconnected, DisconnectReason, describe_error
+from tui_echo.net import describe_error
+from tui_echo.server.events import ClientDisconnected, DisconnectReason
 from tui_echo.server.relay import Outbound
 from tui_echo.server.tls import describe_tls_error
 from tui_echo.server.transport import SlowReader, Transport, WriteTimeout

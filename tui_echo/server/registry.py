@@ -17,7 +17,8 @@ from tui_echo.server.clients import ClientState
 from tui_echo.server.clock import WallClock
 from tui_echo.server.config import ServerConfig
 from tui_echo.server.connection import Connection
-from tui_echo.server.events import ClientConnected, ClientDisconnected, DisconnectReason, Peer
+from tui_echo.net import Peer
+from tui_echo.server.events import ClientConnected, ClientDisconnected, DisconnectReason
 from tui_echo.server.outbox import EventOutbox
 from tui_echo.server.transport import Transport, WriteTimeout
 

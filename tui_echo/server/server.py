@@ -34,7 +34,8 @@ from tui_echo.server.clock import WallClock
 from tui_echo.server.commands import ServerCommand, Shutdown
 from tui_echo.server.config import ServerConfig
 from tui_echo.server.context import Context
-from tui_echo.server.events import DisconnectReason, Peer, ServerEvent, ServerListening, ServerStopped, ServerTotals
+from tui_echo.net import Peer
+from tui_echo.server.events import DisconnectReason, ServerEvent, ServerListening, ServerStopped, ServerTotals
 from tui_echo.server.modes import mode_for
 from tui_echo.server.answers import RuleAnswers
 from tui_echo.server.notices import Notices

@@ -16,7 +16,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tui_echo.server.events import describe_error
+from tui_echo.net import describe_error
 
 HANDSHAKE_TIMEOUT_SECONDS = 10.0  # a connection that has not finished its TLS handshake by then is closed
 SELF_SIGNED_DAYS = 30  # the throw-away certificate's validity: it lives only as long as the process anyway
