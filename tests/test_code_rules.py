@@ -51,6 +51,18 @@ MAY_IMPORT: dict[str, set[str]] = {
     "cli": BASICS | {"server", "control", "headless", "monitor", "consoles", "demo", "load"},
     "__main__": {"cli", "consoles"},  # consoles/tab_process first: a tab's console dies with tui-echo web
 }
+# Single modules a unit may import from a unit it may not import as a whole: the two modules of monitor/
+# that sit below its screens (what they read of a server; the one door to a private Textual view).
+MAY_ALSO_IMPORT: dict[str, set[str]] = {
+    "monitor/screens": {"monitor/source.py", "monitor/private_api.py"},
+}
+# Within the monitor nothing imports upward: the app composes screens, screens compose widgets, widgets
+# show models (implied by the table; said here by name).
+ABOVE: dict[str, tuple[str, ...]] = {
+    "monitor/models": ("tui_echo.monitor.widgets", "tui_echo.monitor.screens", "tui_echo.monitor.app"),
+    "monitor/widgets": ("tui_echo.monitor.screens", "tui_echo.monitor.app", "tui_echo.monitor.attached"),
+    "monitor/screens": ("tui_echo.monitor.app", "tui_echo.monitor.attached"),
+}
 # A mode handler gets a connection and a narrow context (tui_echo.server.context), never the server or
 # its other parts: server/modes may import server, but not these.
 NOT_FOR_MODES = ("tui_echo.server.server", "tui_echo.server.admission", "tui_echo.server.operator")
@@ -191,6 +203,9 @@ def test_every_module_falls_under_a_rule_and_every_rule_names_a_unit() -> None:
     assert [pure for pure in PURE if not (PACKAGE / pure).is_file()] == []
     for allowed in MAY_IMPORT.values():
         assert allowed <= units
+    for some_unit, extra in MAY_ALSO_IMPORT.items():
+        assert some_unit in units and [module for module in extra if not (PACKAGE / module).is_file()] == []
+    assert set(ABOVE) <= units
 
 
 def test_no_module_imports_another_unit_it_may_not() -> None:
@@ -198,9 +213,21 @@ def test_no_module_imports_another_unit_it_may_not() -> None:
         f"{name(module)} imports {name(target)}"
         for module in MODULES
         for target in sorted(package_imports(module))
-        if unit(target) != unit(module) and unit(target) not in MAY_IMPORT[unit(module)]
+        if unit(target) != unit(module)
+        and unit(target) not in MAY_IMPORT[unit(module)]
+        and name(target) not in MAY_ALSO_IMPORT.get(unit(module), set())
     ]
     assert wrong == []
+
+
+@pytest.mark.parametrize("folder", sorted(ABOVE))
+def test_nothing_in_the_monitor_imports_upward(folder: str) -> None:
+    upward = {
+        name(module): sorted(dotted for dotted in set(names_imported_by(module)) if dotted.startswith(ABOVE[folder]))
+        for module in MODULES
+        if unit(module) == folder
+    }
+    assert {module: found for module, found in upward.items() if found} == {}
 
 
 def test_a_mode_handler_never_reaches_the_whole_server() -> None:
@@ -255,6 +282,31 @@ def test_trio_and_textual_only_where_the_table_allows(module: Path) -> None:
     allowed = set() if name(module) in PURE else OWN_FRAMEWORKS.get(name(module), FRAMEWORKS.get(unit(module), set()))
     assert used <= allowed
     assert used != ENGINES, "trio and Textual in one module"
+
+
+def private_names(module: Path) -> tuple[set[str], set[str]]:
+    """The private names a module uses on ``self``, and those it defines (methods, assigned attributes)."""
+    tree = ast.parse(module.read_text())
+    used = {
+        node.attr
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self"
+    }
+    defined = {node.name for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)} | {
+        target.attr
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Assign)
+        for target in node.targets
+        if isinstance(target, ast.Attribute)
+    }
+    return {n for n in used if n.startswith("_")}, {n for n in defined if n.startswith("_")}
+
+
+def test_the_attached_app_uses_no_private_name_of_the_monitor_app() -> None:
+    """``AttachedApp`` extends ``MonitorApp`` through its public face (``main``, ``quitting``, ``server_stopped``…)."""
+    used, defined = private_names(PACKAGE / "monitor" / "attached.py")
+    _, the_apps = private_names(PACKAGE / "monitor" / "app.py")
+    assert (used - defined, used & the_apps - {"__init__"}) == (set(), set())
 
 
 def test_the_stylesheet_sits_beside_the_app_module() -> None:

@@ -474,7 +474,8 @@ def test_attach_shows_the_tls_column_and_the_certificate_fingerprint(started, tm
         tmux.wait_for(re.escape(f"TLS SHA-256 {fingerprint[:11]}…{fingerprint[-8:]}"))  # the stats bar
         tmux.wait_for(r"(?m)^ *id\W* +peer .* tls ")  # the table's header
         tmux.wait_for(rf"#2 +127\.0\.0\.1:\d+ .* 1\.3 {re.escape(cipher[:18])}")  # (#1 was openssl's)
-        tmux.wait_for(rf"with TLS, certificate SHA-256 {re.escape(fingerprint[:30])}")  # the feed
+        # the feed; the fingerprint may wrap to a line of its own, under the line's text
+        tmux.wait_for(rf"with TLS, certificate SHA-256[\s│]+{re.escape(fingerprint[:30])}")
         tmux.run("send-keys", "q")
         tmux.wait_for(r"(?m)^exit=0$")
     finally:
