@@ -10,16 +10,26 @@ Servers (keys for --servers), alternated within each round so that the machine's
   asyncio-protocol  asyncio Protocol, data_received -> transport.write (asyncio_protocol_server.py)
   uvloop            the same Protocol on uvloop (needs `pip install uvloop`)
   socat             socat TCP-LISTEN:PORT,fork,backlog=4096 EXEC:cat (a process pair per client)
+  c-epoll           the machine's ceiling: a minimal echo server in C, one thread, level-triggered epoll
+                    (c_epoll_server.c, built here with gcc like loadgen.c)
   NAME              any --server-cmd NAME=COMMAND
 Load: loadgen.c, one epoll thread in C, closed loop (one message in flight per
 connection), built here with gcc. Its clock starts only once every connection
 has had its first echo ("all served" below: how long that took); a server that
 leaves a connection unserved past --first-echo-limit is reported as failed.
 
-An old build, e.g. a checkout at /tmp/old, is measured alongside the installed one with
+Two builds of tui-echo, alternated in one run (A/B; A/A with the same build twice shows the noise):
+  --tui-echo git:i16-server --compare-tui-echo git:main --servers tui-echo
+git:REF is that commit of this repository, exported (git archive) to benchmarks/build/checkouts/
+and run by this interpreter with PYTHONPATH set to it. A command works too, e.g.
   --compare-tui-echo "env PYTHONPATH=/tmp/old /work/main/.venv/bin/python -m tui_echo"
-(--headless --port 0 is appended to either tui-echo command; servers run in benchmarks/build,
-so use absolute paths).
+(--headless --port 0 and then --tui-echo-args are appended to either tui-echo command; servers run
+in benchmarks/build, so use absolute paths). --tui-echo-args gives both builds the same flags, e.g.
+echo with one reply rule that loadgen's messages never match (so each is tried, then echoed):
+  --tui-echo-args "--framing line --rule 'PING (\\d+) => PONG {1}\\n'"
+Every round's figures are printed as it runs and tabled at the end, with the ratio of the two builds
+per round. With a compared build or --tui-echo-args, the tables go to benchmarks/build/ and no chart
+is drawn, unless --table or --chart say otherwise (the README's files stay as they are).
 
 usage: python benchmarks/bench_echo.py [--rounds 3] [--seconds 2] [--levels 1,100,1000] [--sizes 64]
                                        [--servers tui-echo,trio,...|all] [--full]
@@ -70,14 +80,46 @@ CPU_SAMPLE_SECONDS = 0.05
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def build_loadgen() -> Path:
-    binary = BUILD / "loadgen"
-    source = HERE / "loadgen.c"
+def build_c(name: str) -> Path:
+    """benchmarks/NAME.c built into benchmarks/build/NAME, when the source is newer."""
+    binary = BUILD / name
+    source = HERE / f"{name}.c"
     if not binary.exists() or binary.stat().st_mtime < source.stat().st_mtime:
-        gcc = shutil.which("gcc") or sys.exit("gcc is needed to build the load client")
+        gcc = shutil.which("gcc") or sys.exit(f"gcc is needed to build {source.name}")
         BUILD.mkdir(exist_ok=True)
         subprocess.run([gcc, "-O2", "-Wall", "-o", str(binary), str(source)], check=True)
     return binary
+
+
+def build_loadgen() -> Path:
+    return build_c("loadgen")
+
+
+def exported(ref: str) -> Path:
+    """The tree of commit REF of this repository, exported once to benchmarks/build/checkouts/SHA."""
+    repo = HERE.parent
+    found = subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "--verify", f"{ref}^{{commit}}"], capture_output=True, text=True
+    )
+    if found.returncode != 0:
+        sys.exit(f"git:{ref}: not a commit of {repo}")
+    sha = found.stdout.strip()
+    tree = BUILD / "checkouts" / sha
+    if not (tree / "tui_echo").is_dir():
+        partial = tree.with_name(sha + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        archive = subprocess.run(["git", "-C", str(repo), "archive", sha], capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(partial)], input=archive, check=True)
+        partial.rename(tree)
+    return tree
+
+
+def tui_echo_command(text: str) -> list[str]:
+    """A tui-echo build as a command: git:REF (that commit, on this interpreter), or a command line."""
+    if text.startswith("git:"):
+        return ["env", f"PYTHONPATH={exported(text[4:])}", sys.executable, "-m", "tui_echo"]
+    return shlex.split(text)
 
 
 @dataclass(frozen=True)
@@ -182,14 +224,16 @@ def python_server(key: str, name: str, script: str, *args: str) -> Server:
 
 
 HEADLESS = ["--headless", "--port", "0"]
+C_SERVER = "c_epoll_server"
 
 
-def builtin_servers(tui_echo: list[str]) -> list[Server]:
+def builtin_servers(tui_echo: list[str], extra: list[str]) -> list[Server]:
     no_uvloop = None if importlib.util.find_spec("uvloop") else "uvloop is not installed (pip install uvloop)"
     no_socat = None if shutil.which("socat") else "socat is not installed (apt-get install socat)"
+    no_gcc = None if shutil.which("gcc") else "gcc is not installed, to build c_epoll_server.c"
     return [
-        Server("tui-echo", "tui-echo --headless", tui_echo + HEADLESS),
-        Server("tui-echo-json", "tui-echo --headless --json", [*tui_echo, "--headless", "--json", "--port", "0"]),
+        Server("tui-echo", "tui-echo --headless", tui_echo + HEADLESS + extra),
+        Server("tui-echo-json", "tui-echo --headless --json", [*tui_echo, *HEADLESS, "--json", *extra]),
         python_server("trio", "bare trio serve_tcp", "bare_trio_server.py"),
         Server("threads", "thread-per-client", [sys.executable, str(HERE / "thread_server.py"), "0"], "stderr"),
         python_server("asyncio-streams", "asyncio streams", "asyncio_streams_server.py"),
@@ -210,6 +254,7 @@ def builtin_servers(tui_echo: list[str]) -> list[Server]:
             missing=no_socat,
             one_process=False,
         ),
+        Server("c-epoll", "C epoll (one thread)", [str(BUILD / C_SERVER), "0"], missing=no_gcc),
     ]
 
 
@@ -221,14 +266,21 @@ def add_server_arguments(parser: argparse.ArgumentParser, default_servers: str) 
         "--tui-echo",
         default=str(TUI_ECHO),
         metavar="COMMAND",
-        help="command (prefix) that runs tui-echo, e.g. another build's path (default: this venv's)",
+        help="command (prefix) that runs tui-echo, or git:REF for a commit of this repository (default: this venv's)",
     )
     parser.add_argument(
         "--compare-tui-echo",
         metavar="COMMAND",
-        help='a second tui-echo, alternated with the first, e.g. "env PYTHONPATH=/tmp/old /abs/python -m tui_echo"',
+        help="a second tui-echo, alternated with the first: git:REF, or a command such as "
+        '"env PYTHONPATH=/tmp/old /abs/python -m tui_echo"',
     )
     parser.add_argument("--compare-name", default="tui-echo (old)", help="its name in the tables")
+    parser.add_argument(
+        "--tui-echo-args",
+        default="",
+        metavar="FLAGS",
+        help="server flags for both tui-echo builds (shell words), e.g. \"--framing line --rule 'PING => PONG'\"",
+    )
     parser.add_argument(
         "--server-cmd",
         action="append",
@@ -241,10 +293,11 @@ def add_server_arguments(parser: argparse.ArgumentParser, default_servers: str) 
 def selected_servers(args: argparse.Namespace) -> list[Server]:
     """The servers named by --servers ("all": every built-in one), less those this machine lacks (with a
     note), then the compared build and any --server-cmd: those are always measured, being asked for by command."""
-    tui_echo = shlex.split(args.tui_echo)
+    tui_echo = tui_echo_command(args.tui_echo)
     if shutil.which(tui_echo[0]) is None:
         sys.exit(f"{tui_echo[0]} not found: run `make run` or pip install -e . first")
-    builtin = builtin_servers(tui_echo)
+    extra = shlex.split(args.tui_echo_args)
+    builtin = builtin_servers(tui_echo, extra)
     by_key = {server.key: server for server in builtin}
     keys = list(by_key) if args.servers == "all" else args.servers.split(",")
     chosen = []
@@ -254,8 +307,11 @@ def selected_servers(args: argparse.Namespace) -> list[Server]:
             print(f"skipping {server.name}: {server.missing}", file=sys.stderr)
         else:
             chosen.append(server)
+            if key == "c-epoll":
+                build_c(C_SERVER)
     if args.compare_tui_echo:
-        chosen.append(Server("tui-echo-old", args.compare_name, shlex.split(args.compare_tui_echo) + HEADLESS))
+        compared = tui_echo_command(args.compare_tui_echo) + HEADLESS + extra
+        chosen.append(Server("tui-echo-old", args.compare_name, compared))
     for entry in args.server_cmd:
         name, _, command = entry.partition("=")
         if not command:
@@ -434,6 +490,35 @@ def case_table(servers: list[Server], summaries: list[Summary | str]) -> list[st
     return rows
 
 
+def build_ratio(new: Measured | str, old: Measured | str) -> float | None:
+    """msgs/s of the first tui-echo build over the compared one's, in one round."""
+    return new.msgs_per_s / old.msgs_per_s if isinstance(new, Measured) and isinstance(old, Measured) else None
+
+
+def round_table(servers: list[Server], by_server: dict[str, list[Measured | str]]) -> list[str]:
+    """msgs/s of every server in every round, and the two tui-echo builds' ratio per round (if compared)."""
+    compared = "tui-echo" in by_server and "tui-echo-old" in by_server
+    header = [server.name for server in servers] + (["tui-echo ÷ old"] if compared else [])
+    rows = ["| round | " + " | ".join(header) + " |", "|---|" + "---|" * len(header)]
+    ratios = []
+    for index in range(len(by_server[servers[0].key])):
+        this = {key: runs[index] for key, runs in by_server.items()}
+        measured = [this[server.key] for server in servers]
+        cells = [f"{m.msgs_per_s:,.0f}" if isinstance(m, Measured) else "failed" for m in measured]
+        if compared:
+            ratio = build_ratio(this["tui-echo"], this["tui-echo-old"])
+            cells.append("-" if ratio is None else f"{ratio:.3f}x")
+            ratios += [] if ratio is None else [ratio]
+        rows.append(f"| {index + 1} | {' | '.join(cells)} |")
+    if ratios:
+        rows += [
+            "",
+            f"tui-echo ÷ old per round: median {statistics.median(ratios):.3f}x, "
+            f"from {min(ratios):.3f}x to {max(ratios):.3f}x over {len(ratios)} rounds",
+        ]
+    return rows
+
+
 def per_core_table(
     servers: list[Server], results: dict[tuple[int, int], list[Summary | str]], size: int = 64
 ) -> list[str]:
@@ -525,18 +610,23 @@ def main() -> None:
     )
     parser.add_argument(
         "--table",
-        default=str(RESULTS / "bench_echo.md"),
         metavar="FILE",
-        help="write the Markdown tables here ('' for none; default %(default)s)",
+        help=f"write the Markdown tables here ('' for none; default {RESULTS / 'bench_echo.md'}, "
+        f"or {BUILD / 'bench_echo_ab.md'} for two builds or --tui-echo-args)",
     )
     parser.add_argument(
         "--chart",
-        default=str(HERE.parent / "assets" / "bench.svg"),
         metavar="FILE",
-        help="draw the chart here ('' for none; default %(default)s)",
+        help=f"draw the chart here ('' for none; default {HERE.parent / 'assets' / 'bench.svg'}, "
+        "or none for two builds or --tui-echo-args)",
     )
     add_server_arguments(parser, DEFAULT_SERVERS)
     args = parser.parse_args()
+    readme_figures = not (args.compare_tui_echo or args.tui_echo_args or args.tui_echo != str(TUI_ECHO))
+    if args.table is None:
+        args.table = str(RESULTS / "bench_echo.md" if readme_figures else BUILD / "bench_echo_ab.md")
+    if args.chart is None:
+        args.chart = str(HERE.parent / "assets" / "bench.svg") if readme_figures else ""
     servers = selected_servers(args)
     loadgen = build_loadgen()
     load_before = load_average()
@@ -562,6 +652,7 @@ def main() -> None:
     conditions = (
         f"{datetime.now():%Y-%m-%d}, {os.cpu_count()} cores, load average {load_before} before and "
         f"{load_average()} after; median of {args.rounds} rounds, {args.seconds:g} s measured each"
+        + (f"; tui-echo flags: {args.tui_echo_args}" if args.tui_echo_args else "")
     )
     results = {case: summarise(servers, by_server) for case, by_server in runs.items()}
     lines = [
@@ -572,6 +663,8 @@ def main() -> None:
     ]
     for (size, connections), summaries in results.items():
         lines += ["", f"{case_title(size, connections)}:", "", *case_table(servers, summaries)]
+    for (size, connections), by_server in runs.items():
+        lines += ["", f"{case_title(size, connections)}, msgs/s per round:", "", *round_table(servers, by_server)]
     per_core = per_core_table(servers, results)
     if per_core:
         lines += ["", "64 B messages, per server process: msgs/s (its CPU), and msgs/s per CPU-second:", ""]
