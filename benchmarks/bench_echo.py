@@ -65,7 +65,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 HERE = Path(__file__).resolve().parent
 BUILD = HERE / "build"
@@ -171,6 +171,7 @@ def parse_port(first: str, server: Server) -> int:
 
 def start(server: Server) -> Running:
     port = free_port() if server.port_from == "fixed" else 0
+    BUILD.mkdir(exist_ok=True)
     command = [arg.replace("{port}", str(port)) for arg in server.command]
     try:
         proc = subprocess.Popen(
@@ -408,9 +409,13 @@ def measure(loadgen: Path, server: Server, connections: int, size: int, seconds:
     )
 
 
-def rotated(servers: list[Server], round_no: int) -> list[Server]:
-    shift = round_no % len(servers)
-    return servers[shift:] + servers[:shift]
+T = TypeVar("T")
+
+
+def rotated(items: list[T], round_no: int) -> list[T]:
+    """The order for this round: each starts first in turn, so that the machine's drift hits all alike."""
+    shift = round_no % len(items)
+    return items[shift:] + items[:shift]
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,8 @@ class WorkerResult:
     bytes_sent: int = 0  # over the whole run, warm-up included
     bytes_checked: int = 0  # echo that came back and matched, over the whole run
     measured_seconds: float = 0.0
+    measured_from: float = 0.0  # the measured window, as Unix time: to line it up with what a server measured
+    measured_until: float = 0.0
     connect_seconds: float = 0.0  # until every connection had its first echo
     connect_failures: int = 0
     mismatches: int = 0
@@ -276,9 +278,11 @@ async def measure(run: Run) -> None:
     run.result.connect_seconds = time.perf_counter() - run.started
     run.measuring = run.progress.measuring = True
     begin = time.perf_counter()
+    run.result.measured_from = time.time()
     with contextlib.suppress(TimeoutError):  # the usual end: the duration is over
         await asyncio.wait_for(run.all_closed.wait(), run.spec.seconds)
     run.result.measured_seconds = time.perf_counter() - begin
+    run.result.measured_until = time.time()
     run.measuring = False
 
 

@@ -30,6 +30,8 @@ class Totals:
     bytes_checked: int
     seconds: float  # the measured window (the slowest worker's)
     connect_seconds: float  # until every connection had its first echo
+    measured_from: float  # the measured window, as Unix time (all workers' together)
+    measured_until: float
     connect_failures: int
     mismatches: int
     early_eofs: int
@@ -71,6 +73,8 @@ def merge(
         bytes_checked=sum(r.bytes_checked for r in results),
         seconds=max((r.measured_seconds for r in results), default=0.0),
         connect_seconds=max((r.connect_seconds for r in results), default=0.0),
+        measured_from=min((r.measured_from for r in results), default=0.0),
+        measured_until=max((r.measured_until for r in results), default=0.0),
         connect_failures=sum(r.connect_failures for r in results),
         mismatches=sum(r.mismatches for r in results),
         early_eofs=sum(r.early_eofs for r in results),
@@ -153,6 +157,8 @@ def vmbench_json(totals: Totals) -> str:
             "pattern": "chat" if totals.chat else "echo",
             "seconds": round(totals.seconds, 3),
             "all_first_echo_s": round(totals.connect_seconds, 3),
+            "measured_from": round(totals.measured_from, 3),
+            "measured_until": round(totals.measured_until, 3),
             "bytes_sent": totals.bytes_sent,
             "bytes_checked": totals.bytes_checked,
             "latency_p99_9": round(_ms(h, 99.9), 3),
