@@ -28,8 +28,10 @@ in benchmarks/build, so use absolute paths). --tui-echo-args gives both builds t
 echo with one reply rule that loadgen's messages never match (so each is tried, then echoed):
   --tui-echo-args "--framing line --rule 'PING (\\d+) => PONG {1}\\n'"
 Every round's figures are printed as it runs and tabled at the end, with the ratio of the two builds
-per round. With a compared build or --tui-echo-args, the tables go to benchmarks/build/ and no chart
-is drawn, unless --table or --chart say otherwise (the README's files stay as they are).
+per round, in msgs/s and per CPU-second of the server (msgs/s over its CPU share: on a busy machine
+this varies much less, as it discounts the CPU that others' work took from the server in that round).
+With a compared build or --tui-echo-args, the tables go to benchmarks/build/ and no chart is drawn,
+unless --table or --chart say otherwise (the README's files stay as they are).
 
 usage: python benchmarks/bench_echo.py [--rounds 3] [--seconds 2] [--levels 1,100,1000] [--sizes 64]
                                        [--servers tui-echo,trio,...|all] [--full]
@@ -228,13 +230,13 @@ HEADLESS = ["--headless", "--port", "0"]
 C_SERVER = "c_epoll_server"
 
 
-def builtin_servers(tui_echo: list[str], extra: list[str]) -> list[Server]:
+def builtin_servers(tui_echo: list[str], extra: list[str], name: str = "tui-echo --headless") -> list[Server]:
     no_uvloop = None if importlib.util.find_spec("uvloop") else "uvloop is not installed (pip install uvloop)"
     no_socat = None if shutil.which("socat") else "socat is not installed (apt-get install socat)"
     no_gcc = None if shutil.which("gcc") else "gcc is not installed, to build c_epoll_server.c"
     return [
-        Server("tui-echo", "tui-echo --headless", tui_echo + HEADLESS + extra),
-        Server("tui-echo-json", "tui-echo --headless --json", [*tui_echo, *HEADLESS, "--json", *extra]),
+        Server("tui-echo", name, tui_echo + HEADLESS + extra),
+        Server("tui-echo-json", f"{name} --json", [*tui_echo, *HEADLESS, "--json", *extra]),
         python_server("trio", "bare trio serve_tcp", "bare_trio_server.py"),
         Server("threads", "thread-per-client", [sys.executable, str(HERE / "thread_server.py"), "0"], "stderr"),
         python_server("asyncio-streams", "asyncio streams", "asyncio_streams_server.py"),
@@ -275,7 +277,8 @@ def add_server_arguments(parser: argparse.ArgumentParser, default_servers: str) 
         help="a second tui-echo, alternated with the first: git:REF, or a command such as "
         '"env PYTHONPATH=/tmp/old /abs/python -m tui_echo"',
     )
-    parser.add_argument("--compare-name", default="tui-echo (old)", help="its name in the tables")
+    parser.add_argument("--name", default="tui-echo --headless", help="the first tui-echo's name in the tables")
+    parser.add_argument("--compare-name", default="tui-echo (old)", help="the second's name in the tables")
     parser.add_argument(
         "--tui-echo-args",
         default="",
@@ -298,7 +301,7 @@ def selected_servers(args: argparse.Namespace) -> list[Server]:
     if shutil.which(tui_echo[0]) is None:
         sys.exit(f"{tui_echo[0]} not found: run `make run` or pip install -e . first")
     extra = shlex.split(args.tui_echo_args)
-    builtin = builtin_servers(tui_echo, extra)
+    builtin = builtin_servers(tui_echo, extra, args.name)
     by_key = {server.key: server for server in builtin}
     keys = list(by_key) if args.servers == "all" else args.servers.split(",")
     chosen = []
@@ -495,32 +498,52 @@ def case_table(servers: list[Server], summaries: list[Summary | str]) -> list[st
     return rows
 
 
-def build_ratio(new: Measured | str, old: Measured | str) -> float | None:
-    """msgs/s of the first tui-echo build over the compared one's, in one round."""
-    return new.msgs_per_s / old.msgs_per_s if isinstance(new, Measured) and isinstance(old, Measured) else None
+def per_cpu_second(rate: float, cpu: float | None) -> float | None:
+    """What one core of the server does: its rate over its CPU share (None if unknown)."""
+    return rate / cpu if cpu else None
+
+
+def ratios_line(label: str, ratios: list[float]) -> str:
+    if not ratios:
+        return f"{label}: -"
+    low, high = min(ratios), max(ratios)
+    return f"{label}: median {statistics.median(ratios):.3f}x, {low:.3f}x to {high:.3f}x over {len(ratios)} rounds"
 
 
 def round_table(servers: list[Server], by_server: dict[str, list[Measured | str]]) -> list[str]:
-    """msgs/s of every server in every round, and the two tui-echo builds' ratio per round (if compared)."""
+    """Every server's msgs/s (and CPU) in every round; if two builds are compared, the first's over the second's,
+    in msgs/s and per CPU-second. On a busy machine the second varies much less: it discounts the CPU that
+    the others' work took from the server in that round."""
     compared = "tui-echo" in by_server and "tui-echo-old" in by_server
-    header = [server.name for server in servers] + (["tui-echo ÷ old"] if compared else [])
+    names = {server.key: server.name for server in servers}
+    builds = f"{names.get('tui-echo')} ÷ {names.get('tui-echo-old')}"
+    header = [f"{server.name} (CPU)" for server in servers] + (["ratio", "per CPU-second"] if compared else [])
     rows = ["| round | " + " | ".join(header) + " |", "|---|" + "---|" * len(header)]
-    ratios = []
+    ratios: list[float] = []
+    cpu_ratios: list[float] = []
     for index in range(len(by_server[servers[0].key])):
         this = {key: runs[index] for key, runs in by_server.items()}
         measured = [this[server.key] for server in servers]
-        cells = [f"{m.msgs_per_s:,.0f}" if isinstance(m, Measured) else "failed" for m in measured]
-        if compared:
-            ratio = build_ratio(this["tui-echo"], this["tui-echo-old"])
-            cells.append("-" if ratio is None else f"{ratio:.3f}x")
-            ratios += [] if ratio is None else [ratio]
-        rows.append(f"| {index + 1} | {' | '.join(cells)} |")
-    if ratios:
-        rows += [
-            "",
-            f"tui-echo ÷ old per round: median {statistics.median(ratios):.3f}x, "
-            f"from {min(ratios):.3f}x to {max(ratios):.3f}x over {len(ratios)} rounds",
+        cells = [
+            f"{m.msgs_per_s:,.0f} ({'-' if m.server_cpu is None else f'{m.server_cpu:.0%}'})"
+            if isinstance(m, Measured)
+            else "failed"
+            for m in measured
         ]
+        new, old = this.get("tui-echo"), this.get("tui-echo-old")
+        if isinstance(new, Measured) and isinstance(old, Measured):
+            ratios.append(new.msgs_per_s / old.msgs_per_s)
+            cells.append(f"{ratios[-1]:.3f}x")
+            new_core, old_core = (per_cpu_second(m.msgs_per_s, m.server_cpu) for m in (new, old))
+            if new_core and old_core:
+                cpu_ratios.append(new_core / old_core)
+            cells.append(f"{new_core / old_core:.3f}x" if new_core and old_core else "-")
+        elif compared:
+            cells += ["-", "-"]
+        rows.append(f"| {index + 1} | {' | '.join(cells)} |")
+    if compared:
+        rows += ["", f"- {ratios_line(f'{builds}, msgs/s', ratios)}"]
+        rows += [f"- {ratios_line(f'{builds}, per CPU-second', cpu_ratios)}"]
     return rows
 
 
@@ -657,14 +680,14 @@ def main() -> None:
     conditions = (
         f"{datetime.now():%Y-%m-%d}, {os.cpu_count()} cores, load average {load_before} before and "
         f"{load_average()} after; median of {args.rounds} rounds, {args.seconds:g} s measured each"
-        + (f"; tui-echo flags: {args.tui_echo_args}" if args.tui_echo_args else "")
     )
     results = {case: summarise(servers, by_server) for case, by_server in runs.items()}
     lines = [
         f"Measured {conditions} (after {WARMUP_SECONDS:g} s warmup), one message in flight per connection; "
         "the clock starts once every connection has had its first echo (all served). "
         "tui-echo ÷ this: msgs/s of tui-echo --headless over this server's. "
-        "Server CPU: the server process's CPU time per second while measured (100 % = one core).",
+        "Server CPU: the server process's CPU time per second while measured (100 % = one core)."
+        + (f" tui-echo's flags: {args.tui_echo_args}" if args.tui_echo_args else ""),
     ]
     for (size, connections), summaries in results.items():
         lines += ["", f"{case_title(size, connections)}:", "", *case_table(servers, summaries)]

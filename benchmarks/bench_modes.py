@@ -43,6 +43,8 @@ from bench_echo import (  # noqa: E402
     CpuSampler,
     Server,
     load_average,
+    per_cpu_second,
+    ratios_line,
     rotated,
     started,
     tui_echo_command,
@@ -122,35 +124,40 @@ def shown(m: Measured | str, unit: str) -> str:
     )
 
 
-def ratio(new: Measured | str, old: Measured | str) -> float | None:
-    return new.rate / old.rate if isinstance(new, Measured) and isinstance(old, Measured) else None
-
-
 def case_tables(servers: list[Server], runs: dict[str, list[Measured | str]], unit: str) -> list[str]:
-    """Every round's rate per build (with the server's CPU), the ratio of the first build to the second."""
+    """Every round's rate per build (with the server's and the client's CPU); the first build's over the
+    second's, as rates and per server CPU-second (which discounts what the machine's other work took)."""
     compared = len(servers) == 2
-    header = [f"{s.name} {unit} (server CPU)" for s in servers] + (["ratio"] if compared else [])
+    header = [f"{s.name} {unit} (server, client CPU)" for s in servers]
+    header += ["ratio", "per CPU-second"] if compared else []
     rows = ["| round | " + " | ".join(header) + " |", "|---|" + "---|" * len(header)]
-    ratios = []
+    ratios: list[float] = []
+    cpu_ratios: list[float] = []
     for index in range(len(runs[servers[0].key])):
-        cells = []
-        for server in servers:
-            m = runs[server.key][index]
-            cells.append("failed" if isinstance(m, str) else f"{m.rate:,.0f} ({percent(m.server_cpu)})")
+        measured = [runs[server.key][index] for server in servers]
+        cells = [
+            "failed" if isinstance(m, str) else f"{m.rate:,.0f} ({percent(m.server_cpu)}, {percent(m.client_cpu)})"
+            for m in measured
+        ]
         if compared:
-            r = ratio(runs[servers[0].key][index], runs[servers[1].key][index])
-            cells.append("-" if r is None else f"{r:.3f}x")
-            ratios += [] if r is None else [r]
+            new, old = measured
+            if isinstance(new, Measured) and isinstance(old, Measured):
+                ratios.append(new.rate / old.rate)
+                new_core, old_core = (per_cpu_second(m.rate, m.server_cpu) for m in (new, old))
+                cpu_ratios += [new_core / old_core] if new_core and old_core else []
+                cells += [f"{ratios[-1]:.3f}x", f"{new_core / old_core:.3f}x" if new_core and old_core else "-"]
+            else:
+                cells += ["-", "-"]
         rows.append(f"| {index + 1} | {' | '.join(cells)} |")
     medians = []
     for server in servers:
         rates = [m.rate for m in runs[server.key] if isinstance(m, Measured)]
         medians.append(f"{statistics.median(rates):,.0f}" if rates else "-")
+    rows.append(f"| median | {' | '.join(medians)} |" + (" | |" if compared else ""))
     if compared:
-        medians.append(
-            f"median {statistics.median(ratios):.3f}x ({min(ratios):.3f}x to {max(ratios):.3f}x)" if ratios else "-"
-        )
-    rows.append(f"| median | {' | '.join(medians)} |")
+        builds = f"{servers[0].name} ÷ {servers[1].name}"
+        rows += ["", f"- {ratios_line(f'{builds}, {unit}', ratios)}"]
+        rows += [f"- {ratios_line(f'{builds}, per server CPU-second', cpu_ratios)}"]
     return rows
 
 

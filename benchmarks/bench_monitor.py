@@ -53,8 +53,11 @@ from bench_echo import (  # noqa: E402
     BUILD,
     TUI_ECHO,
     WARMUP_SECONDS,
+    CpuSampler,
     build_loadgen,
     load_average,
+    per_cpu_second,
+    ratios_line,
     rotated,
     tui_echo_command,
 )
@@ -150,6 +153,7 @@ def start_load(loadgen: Path, port: str, connections: int, seconds: float) -> su
 @dataclass
 class Run:
     msgs_per_s: float
+    cpu: float | None = None  # tui-echo's CPU (server and monitor: one process) per second while measured
     key_seconds: list[float] = field(default_factory=list)  # monitor only
     settle_ms: float = 0.0
 
@@ -168,8 +172,10 @@ def run_once(
     try:
         port = pane.wait_for(_LISTENING).group(1)
         # Throughput first, with nothing else running: polling the pane costs CPU too.
+        sampler = CpuSampler(pane.pid)  # tmux's pane runs the command itself (sh and env exec it)
         out, _ = start_load(loadgen, port, connections, seconds).communicate(timeout=seconds + 60)
-        result = Run(float(json.loads(out)["msgs_per_s"]))
+        ended = time.monotonic()  # loadgen measures last and exits at once
+        result = Run(float(json.loads(out)["msgs_per_s"]), sampler.share(ended - seconds, ended))
         if monitor:
             # Then the same load again, not counted, while keys are pressed and the screen is read. It is
             # meant to outlast the presses (each takes the gap plus its latency) and is stopped after them.
@@ -195,12 +201,17 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
+def cpu_text(cpu: float | None) -> str:
+    return "-" if cpu is None else f"{cpu:.0%}"
+
+
 def run_line(result: Run, monitor: bool) -> str:
+    rate = f"{result.msgs_per_s:>9.0f} msgs/s  CPU {cpu_text(result.cpu):>4}"
     if not monitor:
-        return f"{result.msgs_per_s:>9.0f} msgs/s"
+        return rate
     keys = [s * 1000 for s in result.key_seconds]
     return (
-        f"{result.msgs_per_s:>9.0f} msgs/s  {len(keys)} keys p50 {percentile(keys, 50):.0f} ms "
+        f"{rate}  {len(keys)} keys p50 {percentile(keys, 50):.0f} ms "
         f"p99 {percentile(keys, 99):.0f} ms max {max(keys):.0f} ms  settle {result.settle_ms:.0f} ms"
     )
 
@@ -233,31 +244,35 @@ def summary_table(builds: list[Build], levels: list[int], results: Results) -> l
 
 
 def rounds_table(builds: list[Build], connections: int, results: Results) -> list[str]:
-    """Per round: each build's headless and monitor msgs/s and keypress p99, and the first build's over the second's."""
+    """Per round: each build's headless and monitor msgs/s (its CPU) and keypress p99, and the first build's
+    over the second's, in msgs/s and per CPU-second (which discounts what the machine's other work took)."""
     first, second = builds
     rows = [
-        f"| round | {first.name} headless | monitor | keys p99 | {second.name} headless | monitor | keys p99 "
-        "| headless ratio | monitor ratio |",
-        "|---" * 9 + "|",
+        f"| round | {first.name} headless (CPU) | monitor (CPU) | keys p99 | {second.name} headless (CPU) "
+        "| monitor (CPU) | keys p99 | headless ratio | per CPU-second | monitor ratio | per CPU-second |",
+        "|---" * 11 + "|",
     ]
-    ratios: dict[bool, list[float]] = {False: [], True: []}
+    ratios: dict[tuple[bool, bool], list[float]] = {(m, c): [] for m in (False, True) for c in (False, True)}
     for index in range(len(results[(first.key, True, connections)])):
         cells = []
         for build in builds:
             headless, monitor = (results[(build.key, m, connections)][index] for m in (False, True))
             keys = [s * 1000 for s in monitor.key_seconds]
-            cells += [f"{headless.msgs_per_s:,.0f}", f"{monitor.msgs_per_s:,.0f}", f"{percentile(keys, 99):.0f} ms"]
+            cells += [f"{r.msgs_per_s:,.0f} ({cpu_text(r.cpu)})" for r in (headless, monitor)]
+            cells.append(f"{percentile(keys, 99):.0f} ms")
         for monitor_on in (False, True):
-            ratio = (
-                results[(first.key, monitor_on, connections)][index].msgs_per_s
-                / results[(second.key, monitor_on, connections)][index].msgs_per_s
-            )
-            ratios[monitor_on].append(ratio)
-            cells.append(f"{ratio:.3f}x")
+            new, old = (results[(b.key, monitor_on, connections)][index] for b in builds)
+            ratios[(monitor_on, False)].append(new.msgs_per_s / old.msgs_per_s)
+            cells.append(f"{new.msgs_per_s / old.msgs_per_s:.3f}x")
+            new_core, old_core = per_cpu_second(new.msgs_per_s, new.cpu), per_cpu_second(old.msgs_per_s, old.cpu)
+            if new_core and old_core:
+                ratios[(monitor_on, True)].append(new_core / old_core)
+            cells.append(f"{new_core / old_core:.3f}x" if new_core and old_core else "-")
         rows.append(f"| {index + 1} | {' | '.join(cells)} |")
-    rows.append(
-        "| median | " + " | " * 6 + " | ".join(f"{statistics.median(ratios[m]):.3f}x" for m in (False, True)) + " |"
-    )
+    rows.append("")
+    for (monitor_on, per_cpu), values in ratios.items():
+        what = f"{first.name} ÷ {second.name}, {'monitor' if monitor_on else 'headless'}"
+        rows.append(f"- {ratios_line(what + (', per CPU-second' if per_cpu else ', msgs/s'), values)}")
     return rows
 
 
@@ -285,18 +300,20 @@ def main() -> None:
     load_before = load_average()
     levels = [int(x) for x in args.levels.split(",")]
     results: Results = {}
+    # Every (build, monitor or headless) takes every place in the round in turn: with two builds, rotating
+    # the builds and alternating monitor and headless would put one build's monitor always first or last.
+    runs = [(build, monitor) for build in builds for monitor in (True, False)]
     for round_no in range(args.rounds):
         for connections in levels:
-            for build in rotated(builds, round_no):
-                for monitor in (round_no % 2 == 0, round_no % 2 == 1):
-                    result = run_once(loadgen, build, monitor, connections, args.seconds, args.presses, args.gap)
-                    results.setdefault((build.key, monitor, connections), []).append(result)
-                    who = f"{build.name:<16} " if len(builds) > 1 else ""
-                    name = "monitor" if monitor else "headless"
-                    print(
-                        f"round {round_no + 1} {connections:>5} conns  {who}{name:<8} {run_line(result, monitor)}",
-                        flush=True,
-                    )
+            for build, monitor in rotated(runs, round_no):
+                result = run_once(loadgen, build, monitor, connections, args.seconds, args.presses, args.gap)
+                results.setdefault((build.key, monitor, connections), []).append(result)
+                who = f"{build.name:<16} " if len(builds) > 1 else ""
+                name = "monitor" if monitor else "headless"
+                print(
+                    f"round {round_no + 1} {connections:>5} conns  {who}{name:<8} {run_line(result, monitor)}",
+                    flush=True,
+                )
 
     print(
         f"\n{datetime.now():%Y-%m-%d}, {os.cpu_count()} cores, load average {load_before} before and "

@@ -218,6 +218,7 @@ def test_chat_against_an_echo_server_says_what_is_wrong(headless: type[HeadlessP
         (["--pattern", "chat", "--rate", "10"], "--rate: not with --pattern chat"),
         (["--pattern", "chat", "--message", "hi"], "--message: not with --pattern chat"),
         (["--pattern", "chat", "-c", "1"], "--pattern chat needs 2 connections at least"),
+        (["--pattern", "chat", "--size", "70000"], "--size: at most 65536 with --pattern chat"),
         (["--pattern", "talk"], "invalid choice: 'talk'"),
         (["--tls-fingerprint", "AB:CD"], "--tls-fingerprint: expected a SHA-256 fingerprint (64 hex digits"),
         (["--tls-ca", "/nonexistent/ca.pem"], "--tls-ca: cannot read the CA file /nonexistent/ca.pem: no such file"),

@@ -28,6 +28,7 @@ from tui_echo.text import plural
 PROG = "tui-echo load"
 PROGRESS_SECONDS = 0.25  # how often the progress line (and a worker's report) is refreshed
 MAX_MESSAGE_BYTES = 16 * 2**20
+MAX_CHAT_LINE_BYTES = 64 * 1024  # tui-echo's chat passes a line on whole up to this long, its newline included
 
 
 def _target(text: str) -> tuple[str, int]:
@@ -169,6 +170,8 @@ def _check_chat(args: argparse.Namespace, parser: argparse.ArgumentParser) -> No
         )
     if args.connections < 2:
         parser.error("--pattern chat needs 2 connections at least")
+    if args.size > MAX_CHAT_LINE_BYTES:
+        parser.error(f"--size: at most {MAX_CHAT_LINE_BYTES} with --pattern chat (a chat server cuts longer lines)")
 
 
 def _message(args: argparse.Namespace, parser: argparse.ArgumentParser) -> bytes:

@@ -286,9 +286,14 @@ async def measure(run: Run) -> None:
     run.measuring = False
 
 
-def close_all(run: Run, connections: Sequence[Connection]) -> None:
+async def finish(run: Run, connections: Sequence[Connection], helper: asyncio.Task[None] | None) -> None:
+    """The end, however it came: stop the helper task (the pacer, the sweeper), count bytes, close every connection."""
     run.stopping = True
     run.measuring = False
+    if helper is not None:
+        helper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await helper
     for connection in connections:
         run.result.bytes_sent += connection.sent
         run.result.bytes_checked += connection.received
@@ -309,12 +314,7 @@ async def run_load(spec: LoadSpec, progress: Progress, first_echo_limit: float =
                     checker.fail(f"connection #{checker.number}: no echo within {first_echo_limit:g} s")
             await measure(run)
     finally:
-        run.stopping = True
-        if pacer is not None:
-            pacer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await pacer
-        close_all(run, checkers)
+        await finish(run, checkers, pacer)
     return run.result
 
 
