@@ -27,6 +27,8 @@ and run by this interpreter with PYTHONPATH set to it. A command works too, e.g.
 in benchmarks/build, so use absolute paths). --tui-echo-args gives both builds the same flags, e.g.
 echo with one reply rule that loadgen's messages never match (so each is tried, then echoed):
   --tui-echo-args "--framing line --rule 'PING (\\d+) => PONG {1}\\n'"
+(a single flag needs the =, as in --tui-echo-args=--json: argparse takes a lone word that starts
+with -- for an option of its own; --tui-echo-flags is the same option)
 Every round's figures are printed as it runs and tabled at the end, with the ratio of the two builds
 per round, in msgs/s and per CPU-second of the server (msgs/s over its CPU share: on a busy machine
 this varies much less, as it discounts the CPU that others' work took from the server in that round).
@@ -281,6 +283,7 @@ def add_server_arguments(parser: argparse.ArgumentParser, default_servers: str) 
     parser.add_argument("--compare-name", default="tui-echo (old)", help="the second's name in the tables")
     parser.add_argument(
         "--tui-echo-args",
+        "--tui-echo-flags",  # the same, by the name the i16-server branch gave it
         default="",
         metavar="FLAGS",
         help="server flags for both tui-echo builds (shell words), e.g. \"--framing line --rule 'PING => PONG'\"",

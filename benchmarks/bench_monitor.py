@@ -287,7 +287,9 @@ def main() -> None:
     parser.add_argument("--compare-tui-echo", metavar="BUILD", help="a second build, alternated with the first")
     parser.add_argument("--name", default="tui-echo", help="the first build's name in the tables")
     parser.add_argument("--compare-name", default="tui-echo (old)", help="the second build's name")
-    parser.add_argument("--tui-echo-args", default="", metavar="FLAGS", help="server flags for both builds")
+    parser.add_argument(
+        "--tui-echo-args", "--tui-echo-flags", default="", metavar="FLAGS", help="server flags for both builds"
+    )
     args = parser.parse_args()
     extra = shlex.split(args.tui_echo_args)
     builds = [Build("a", args.name, tui_echo_command(args.tui_echo) + extra)]

@@ -105,6 +105,8 @@ class _Chat:
 class _Talker(Connection):
     """One chat connection: says numbered lines and checks every line it hears."""
 
+    RECEIVED = "bytes heard"
+
     def __init__(self, number: int, run: Run, chat: _Chat) -> None:
         super().__init__(number, run)
         self.chat = chat

@@ -85,6 +85,8 @@ class WorkerResult:
 class Connection(asyncio.Protocol):
     """One connection's life, whatever the pattern: the TLS pin, failures, EOF, the counts of open ones."""
 
+    RECEIVED = "bytes of echo"  # what ``received`` counts, in errors
+
     def __init__(self, number: int, run: Run) -> None:
         self.number = number
         self.run = run
@@ -125,7 +127,7 @@ class Connection(asyncio.Protocol):
 
     def eof_received(self) -> bool | None:
         if not self.run.stopping and not self.failed:
-            self.fail(f"connection #{self.number}: early EOF after {self.received} bytes of echo", eof=True)
+            self.fail(f"connection #{self.number}: early EOF after {self.received} {self.RECEIVED}", eof=True)
         return None
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -135,7 +137,7 @@ class Connection(asyncio.Protocol):
             self.run.all_closed.set()
         if not self.run.stopping and not self.failed:
             why = f"reset ({exc})" if exc else "closed"
-            self.fail(f"connection #{self.number}: {why} after {self.received} bytes of echo", eof=True)
+            self.fail(f"connection #{self.number}: {why} after {self.received} {self.RECEIVED}", eof=True)
         self.lost()
 
     def lost(self) -> None:
