@@ -41,6 +41,7 @@ PURE = modules("monitor/models") + [
         "control/protocol.py",
         "consoles/__init__.py",
         "consoles/connection.py",
+        "consoles/tab_process.py",
         "monitor/remote.py",
         "demo/script.py",
     )

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import socket
 import subprocess
 import time
@@ -177,26 +176,6 @@ def kick_from(page: Page, victim: socket.socket) -> None:
     raise AssertionError("k in the browser never kicked the client")
 
 
-def test_a_killed_web_server_leaves_no_console_behind(headless: tuple[HeadlessProcess, Path], web: Web) -> None:
-    chromium = needs_tool("chromium")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page()
-            page.goto(web.url)
-            page.wait_for_selector("body.-first-byte", timeout=TIMEOUT * 1000)
-            consoles = children(web.proc.pid)
-            assert len(consoles) == 1
-            web.proc.send_signal(signal.SIGKILL)  # textual-serve cannot tell the tab's console to quit
-            try:
-                wait_gone(consoles[0])
-            except AssertionError:
-                os.kill(consoles[0], signal.SIGKILL)  # not left attached after the test
-                raise
-        finally:
-            browser.close()
-
-
 def children(pid: int) -> list[int]:
     found = []
     for entry in os.listdir("/proc"):
@@ -208,16 +187,3 @@ def children(pid: int) -> list[int]:
             if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
                 found.append(int(entry))
     return found
-
-
-def wait_gone(pid: int) -> None:
-    deadline = time.monotonic() + TIMEOUT
-    while time.monotonic() < deadline:
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            return
-        if state == "Z":  # ended; its parent was killed and init has not reaped it yet
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"the tab's console (pid {pid}) still runs {TIMEOUT} s after its web server was killed")

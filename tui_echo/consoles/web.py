@@ -8,6 +8,10 @@ server. What this module adds to textual-serve's own server:
 - every request needs a secret token (given in the printed URL, kept in a
   cookie after the first visit), because every local user can reach
   127.0.0.1; and a request from another site's page is refused;
+- every request must name this machine in its ``Host`` (127.0.0.1, localhost
+  or [::1], any port, so that SSH forwarding works): a page of another name
+  that resolves here (DNS rebinding) is refused, as Jupyter and
+  webpack-dev-server do; the page's websocket URL is built from that Host;
 - the page loads nothing from another host (no web fonts, no CDN), so it
   works without internet.
 """
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import secrets
 import shlex
 import signal
@@ -30,11 +35,15 @@ from aiohttp import web
 from textual_serve.server import Server
 
 from tui_echo.consoles.connection import Connection, ConsoleError
+from tui_echo.consoles.tab_process import mark_web_server
 
 HOST = "127.0.0.1"  # never another address: see the module's docstring
 TOKEN_BYTES = 24
 SHUTDOWN_SECONDS = 0.5  # at Ctrl+C: a tab never ends by itself; once cancelled, its console gets this long to quit
 _TEMPLATES = Path(__file__).with_name("web_templates")
+# This machine's names, with any port: ssh -L 9000:127.0.0.1:8000 makes the page localhost:9000.
+_LOCAL_HOST = re.compile(r"(?:127\.0\.0\.1|localhost|\[::1\])(?::\d{1,5})?", re.IGNORECASE)
+_CHECKED_HOST = "tui-echo-host"  # the request's key for its checked Host
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -64,11 +73,18 @@ class WebConsole(Server):
 
     @web.middleware
     async def _guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        host = request.headers.get("Host", "")
+        if not _LOCAL_HOST.fullmatch(host):
+            shown = repr(host[:100]) if host else "none"
+            raise web.HTTPForbidden(
+                text=f"tui-echo web: the Host {shown} is not 127.0.0.1, localhost or [::1]; open the URL it printed\n"
+            )
+        request[_CHECKED_HOST] = host
         in_query = _same(request.query.get("token"), self.token)
         if not (in_query or _same(request.cookies.get(self.cookie), self.token)):
             raise web.HTTPForbidden(text="tui-echo web: open the URL with the token that tui-echo web printed\n")
         origin = request.headers.get("Origin")
-        if origin is not None and urlsplit(origin).netloc != request.host:
+        if origin is not None and urlsplit(origin).netloc != host:
             # Another site's page in the same browser (a websocket carries cookies): never steer from there.
             raise web.HTTPForbidden(text="tui-echo web: requests from another site's page are refused\n")
         response = await handler(request)
@@ -87,7 +103,7 @@ class WebConsole(Server):
         # is localhost:9000, and its websocket must go there too, with the cookie for that host.
         return {
             "font_size": _font_size(request.query.get("fontsize", "16")),
-            "app_websocket_url": f"ws://{request.host}/ws",
+            "app_websocket_url": f"ws://{request[_CHECKED_HOST]}/ws",
             "config": {"static": {"url": "/static/"}},
             "application": {"name": self.title},
         }
@@ -142,4 +158,5 @@ def serve(socket_path: Path, *, title: str, port: int, started: Callable[[int, s
     Raises WebError if the port cannot be had.
     """
     console = WebConsole(socket_path, title=title, token=secrets.token_urlsafe(TOKEN_BYTES))
+    mark_web_server()  # every tab's console dies with this process, even if it is killed
     asyncio.run(_serve(console, port, started))

@@ -31,12 +31,13 @@ from tui_echo.control.paths import (
     remove_entry,
     write_entry,
 )
+from tui_echo.control.places import MAX_CONSOLES, Places, too_many_consoles
 from tui_echo.control.session import ConsoleSession
 from tui_echo.event_records import Record
 from tui_echo.server.echo_server import EchoServer
 from tui_echo.server.events import Peer
 
-MAX_CONSOLES = 64  # consoles attached at once; more are turned away with an error
+LISTEN_BACKLOG = 4 * MAX_CONSOLES  # connections the kernel holds until accepted: more than the places themselves
 FLUSH_SECONDS = 0.5  # a stopping server gives its consoles this long to read the "stopped" event
 _PROBE_SECONDS = 1.0
 _MAX_PATH_BYTES = 107  # sun_path holds 108 bytes with its NUL
@@ -90,7 +91,7 @@ def _bind(path: Path) -> socket.socket:
     finally:
         os.umask(old_umask)
     os.chmod(path, 0o600)
-    sock.listen(MAX_CONSOLES)
+    sock.listen(LISTEN_BACKLOG)
     sock.setblocking(False)
     return sock
 
@@ -105,7 +106,8 @@ class ControlSocket:
         self._entry = ServerEntry(
             pid=os.getpid(), port=server.addresses[0][1], socket=str(path), started_at=self._started_at
         )
-        self._consoles = 0
+        self._places = Places(server.notice)
+        self._sessions = 0  # connections being served, attached or still to say hello
         self._sessions_done = trio.Event()
         self._sessions_done.set()
         self._version = version("tui-echo")
@@ -143,25 +145,35 @@ class ControlSocket:
         if not may_attach(who.uid, os.getuid()):
             refusal = protocol.ProtocolError("not_allowed", f"only uid {os.getuid()} (or root) may attach")
             self._server.notice(f"refused {who}: only uid {os.getuid()} or root may attach")
-        elif self._consoles >= MAX_CONSOLES:
-            refusal = protocol.ProtocolError("too_many_consoles", f"{MAX_CONSOLES} consoles are attached already")
+        elif self._places.full:
+            refusal = too_many_consoles()
         if refusal is not None:
             with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError), trio.move_on_after(1):
                 await stream.send_all(protocol.encode(protocol.error_message(refusal)))
             await stream.aclose()
             return
-        self._consoles += 1
+        self._sessions += 1
         self._sessions_done = trio.Event()
-        try:
-            await ConsoleSession(self._server, stream, who, self.server_record).run()
-        except Exception as exc:  # a bug in one console's handling must not take the echo down with it
-            self._server.notice(f"{who} dropped after an internal error: {exc!r}")
-            with trio.CancelScope(shield=True), trio.move_on_after(0.5):
-                await stream.aclose()
-        finally:
-            self._consoles -= 1
-            if not self._consoles:
-                self._sessions_done.set()
+        attached = False
+        with trio.CancelScope() as scope:  # cancelled if it has to make room before its hello
+
+            def attach() -> bool:
+                nonlocal attached
+                attached = self._places.attach(scope)
+                return attached
+
+            self._places.wait(scope)
+            try:
+                await ConsoleSession(self._server, stream, who, self.server_record, attach).run()
+            except Exception as exc:  # a bug in one console's handling must not take the echo down with it
+                self._server.notice(f"{who} dropped after an internal error: {exc!r}")
+                with trio.CancelScope(shield=True), trio.move_on_after(0.5):
+                    await stream.aclose()
+            finally:
+                self._places.leave(scope, attached=attached)
+                self._sessions -= 1
+                if not self._sessions:
+                    self._sessions_done.set()
 
     def close(self) -> None:
         """Remove the socket file (if it is still ours) and the server's entry; no new console can come."""

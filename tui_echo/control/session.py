@@ -18,6 +18,7 @@ import trio
 
 from tui_echo.control import protocol
 from tui_echo.control.paths import Credentials
+from tui_echo.control.places import HELLO_SECONDS, too_many_consoles
 from tui_echo.control.protocol import ProtocolError
 from tui_echo.event_records import Record, utc_time
 from tui_echo.server.echo_server import EchoServer
@@ -25,7 +26,6 @@ from tui_echo.server.events import ClientConnected, ClientDisconnected, ServerSt
 from tui_echo.server.subscription import Subscription
 from tui_echo.text import format_address
 
-HELLO_SECONDS = 10.0  # a console that says nothing for this long after connecting is closed
 _RECEIVE_BYTES = 65536
 
 
@@ -82,8 +82,11 @@ class ConsoleSession:
         stream: trio.SocketStream,
         who: Credentials,
         server_record: Callable[[], Record],
+        attach: Callable[[], bool],
     ) -> None:
+        """``attach``: called once the console has said hello; False if no place is free for it."""
         self._server = server
+        self._attach = attach
         self._stream = stream
         self._who = who
         self._server_record = server_record
@@ -98,6 +101,9 @@ class ConsoleSession:
                 lines = _Lines(self._stream)
                 with trio.fail_after(HELLO_SECONDS):
                     hello = await self._hello(lines)
+                if not self._attach():
+                    await self._send(protocol.error_message(too_many_consoles()))
+                    raise _Closed
                 if hello.get("events", True) is not False:
                     subscription = self._server.subscribe()
                     nursery.start_soon(self._stream_events, subscription)

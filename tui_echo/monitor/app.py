@@ -126,13 +126,19 @@ class MonitorApp(App[None]):
 
     def on_mount(self) -> None:
         if self._handle_signals:
-            self._remove_signal_handlers = signals.install(self.action_quit, self._hang_up, self.call_later)
+            self._remove_signal_handlers = signals.install(
+                self.action_quit, self._hang_up, self.call_later, quit_deadline=self._quit_deadline()
+            )
         self.server.start(self._server_stopped)
         self._origin.update(self.server.origin)
         self._show_mode()
         self.set_interval(TICK_SECONDS, self._tick)
         self._tick()
         self._table.focus()
+
+    def _quit_deadline(self) -> float | None:
+        """After SIGINT or SIGTERM, leave anyway this many seconds later (None: wait for the clean stop)."""
+        return None
 
     def _show_mode(self) -> None:
         """What the mode changes on screen: the dropped column (chat, broker) and how the send box speaks (chat)."""

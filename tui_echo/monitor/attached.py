@@ -20,6 +20,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Label
 
 from tui_echo.consoles.connection import Connection
+from tui_echo.monitor import signals
 from tui_echo.monitor.app import MonitorApp
 from tui_echo.monitor.models.stats import StatsModel
 from tui_echo.monitor.models.table import TableModel
@@ -95,7 +96,11 @@ class AttachedApp(MonitorApp):
 
     def get_driver_class(self) -> type[Driver]:
         driver = super().get_driver_class()
-        return TabDriver if driver is WebDriver else driver  # in a browser tab: quit when the web server is gone
+        return TabDriver if driver is WebDriver else driver  # in a browser tab: quit with the tab and web server
+
+    def _quit_deadline(self) -> float | None:
+        # In a browser tab there is no terminal to restore: answer SIGTERM even if the app is stuck.
+        return signals.LEAVE_DEADLINE if self.driver_class is TabDriver else None
 
     async def action_quit(self) -> None:
         """Detach: the server and its clients carry on."""

@@ -60,6 +60,7 @@ from tui_echo.server.relay import ChatLines, Outbound, joined, left, operator_sa
 from tui_echo.server.refusals import SUMMARY_SECONDS, RefusalCounter
 from tui_echo.server.rules import Responder, RuleBook, RuleHits
 from tui_echo.server.tls import TlsSettings, describe_tls_error
+from tui_echo.server.tls_stream import release, send_alert, send_session_tickets
 from tui_echo.text import format_address, format_duration, format_size, plural, preview, printable
 from tui_echo.server.subscription import Subscription
 
@@ -538,14 +539,17 @@ class EchoServer:
                     failure = f"no handshake within {tls.handshake_timeout:g} s" if timer.cancelled_caught else None
                 except trio.BrokenResourceError as exc:
                     failure = describe_tls_error(exc.__cause__)
+                    send_alert(stream, sock)  # e.g. protocol_version to a TLS 1.0 client, as a plain ssl server does
                 finally:
                     self._handshakes.discard(handshake)
             if failure is not None:
                 self._handshake_failed(peer, failure)
             elif not self._stopping:
+                send_session_tickets(stream, sock)  # so that a client's Nagle never waits for our delayed ACK
                 conn = self._register(sock, peer, stream)
         finally:
             if conn is None:
+                release(stream)  # freed now, not at the next full garbage collection
                 _close(sock)
         if conn is not None:
             await self._serve_client(conn)
