@@ -42,7 +42,8 @@ class Lines:
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.lines: list[str] = []
         self._queue: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
@@ -74,6 +75,10 @@ class Lines:
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait()
+        self._reader.join(TIMEOUT)  # it reads to EOF, then the pipes can close
+        for pipe in (self.proc.stdout, self.proc.stderr):
+            if pipe is not None:  # closed now: a later test's check for unclosed files must not find them
+                pipe.close()
 
 
 @pytest.fixture
