@@ -88,7 +88,6 @@ class _Chat:
 
     def one_first_line(self) -> None:
         self.first_lines += 1
-        self.run.result.first_echoes += 1
         self._check(self.first_lines, self.all_first)
 
     def _check(self, count: int, event: asyncio.Event) -> None:
@@ -239,6 +238,7 @@ class _Talker(Connection):
             run.result.lines += 1
         if not self.first_line_done:
             self.first_line_done = True
+            run.result.first_echoes += heard  # its first line reached all the others (not given up on)
             self.chat.one_first_line()
         if not (run.stopping or self.failed or self.closed):
             self.say()
