@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tui_echo.consoles.connection import Connection
+from tui_echo.control.client import Connection
 from tui_echo.monitor.attached import AttachedApp, ServerGone
 from tui_echo.monitor.screens.confirm import ConfirmScreen
 from tui_echo.monitor.models.feed import Direction
@@ -117,7 +117,9 @@ def test_r_reattaches_to_a_server_back_on_the_same_socket(tmp_path: Path) -> Non
         server.proc.kill()
         await monitor.until(lambda: isinstance(monitor.app.screen, ServerGone), "the offer to reattach")
         buttons = [str(button.label) for button in monitor.app.screen.query("Button")]
-        assert buttons == ["Quit (q)", "Reattach (r)"] and monitor.app.focused is monitor.app.screen.query_one("#yes")
+        assert buttons == ["Quit (q)", "Reattach (r)"]
+        # Enter reattaches at once: the focus goes to Reattach when the question has mounted
+        await monitor.until(lambda: monitor.app.focused is monitor.app.screen.query_one("#yes"), "Reattach focused")
         with contextlib.closing(HeadlessProcess("--control", str(path))) as again:
             await monitor.pilot.press("r")
             await monitor.until(lambda: monitor.app.screen is monitor.app.main, "attached again")

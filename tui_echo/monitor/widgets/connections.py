@@ -24,7 +24,8 @@ from textual.strip import Strip
 
 from tui_echo.monitor.models.table import Changes, ConnectionRow
 from tui_echo.monitor.models.table_view import ASCENDING_FIRST, SORT_KEYS, TableView
-from tui_echo.text import format_address, format_count, format_duration, format_size
+from tui_echo.net import format_address
+from tui_echo.text import format_count, format_duration, format_size
 
 KICK_LABEL = " ✕ kick "
 
