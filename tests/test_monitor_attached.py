@@ -10,14 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from tui_echo.consoles.connection import Connection
+from tui_echo.control.client import Connection
 from tui_echo.monitor.attached import AttachedApp, ServerGone
+from tui_echo.monitor.screens.confirm import ConfirmScreen
 from tui_echo.monitor.models.feed import Direction
 from tui_echo.monitor.remote import RemoteSource
 from tui_echo.monitor.widgets.stats_bar import StatsText
 
 from .helpers import TIMEOUT
-from .monitor_helpers import SIZE, Monitor
+from .monitor_helpers import SIZE, Client, Monitor, screen_text
 from .process import HeadlessProcess
 
 pytestmark = pytest.mark.tui
@@ -89,3 +90,50 @@ def test_an_attached_console_shows_a_broadcast_as_one_line_and_a_rules_reply(tmp
         )
 
     run_attached(tmp_path / "control.sock", test, "--framing", "line", "--rule", r"PING (\d+) => PONG {1}\n")
+
+
+def test_s_stops_the_server_after_a_question_and_the_console_says_so(tmp_path: Path) -> None:
+    async def test(monitor: Monitor, server: HeadlessProcess) -> None:
+        await monitor.until(lambda: "S Stop server" in screen_text(monitor.app)[-1], "the footer")
+        await monitor.pilot.press("S")
+        await monitor.until(lambda: isinstance(monitor.app.screen, ConfirmScreen), "the question")
+        await monitor.until(lambda: monitor.app.focused is not None, "the question mounted")
+        buttons = [str(button.label) for button in monitor.app.screen.query("Button")]
+        assert buttons == ["Cancel (n)", "Stop server (y)"]
+        await monitor.pilot.press("n")  # the safe answer: nothing happens
+        await monitor.until(lambda: monitor.app.screen is monitor.app.main, "the question gone")
+        assert server.proc.poll() is None
+        await monitor.pilot.press("S", "y")
+        assert server.proc.wait(TIMEOUT) == 0
+        await monitor.until(lambda: not monitor.app.is_running, "the console to leave")
+
+    run_attached(tmp_path / "control.sock", test)
+
+
+def test_r_reattaches_to_a_server_back_on_the_same_socket(tmp_path: Path) -> None:
+    path = tmp_path / "control.sock"
+
+    async def test(monitor: Monitor, server: HeadlessProcess) -> None:
+        stats = monitor.app.query_one(StatsText)
+        server.proc.kill()
+        await monitor.until(lambda: isinstance(monitor.app.screen, ServerGone), "the offer to reattach")
+        # The screen is current before it has mounted its buttons and given one the focus.
+        await monitor.until(lambda: monitor.app.focused is not None, "the question mounted")
+        buttons = [str(button.label) for button in monitor.app.screen.query("Button")]
+        assert buttons == ["Quit (q)", "Reattach (r)"]
+        assert monitor.app.focused is monitor.app.screen.query_one("#yes")  # Enter reattaches at once
+        with contextlib.closing(HeadlessProcess("--control", str(path))) as again:
+            await monitor.pilot.press("r")
+            await monitor.until(lambda: monitor.app.screen is monitor.app.main, "attached again")
+            assert monitor.app.title == f"tui-echo · attached to pid {again.proc.pid}"
+            port = f"listening 127.0.0.1:{again.port} "
+            await monitor.until(lambda: stats.render().plain.startswith(port), "the new server's stats")
+            client = Client(*await asyncio.open_connection("127.0.0.1", again.port))
+            monitor.clients.append(client)
+            await client.say(b"back\n")
+            await monitor.until(lambda: monitor.live_ids() == [1], "its client's row")
+            await monitor.pilot.press("q")  # detach: the server carries on
+            await monitor.until(lambda: not monitor.app.is_running, "the console to leave")
+            assert again.proc.poll() is None
+
+    run_attached(path, test)

@@ -14,6 +14,7 @@ from tui_echo.monitor.app import MonitorApp
 from tui_echo.monitor.models.feed import Direction
 from tui_echo.monitor.screens.client_detail import ClientScreen
 from tui_echo.monitor.screens.help import HelpScreen
+from tui_echo.monitor.screens.main import MainScreen
 from tui_echo.monitor.widgets.connections import ConnectionsTable
 from tui_echo.monitor.widgets.feed import Feed
 from tui_echo.monitor.widgets.send_box import SendBox
@@ -287,7 +288,7 @@ def test_question_mark_and_f1_show_every_key_and_what_the_marks_mean() -> None:
             for direction in Direction:
                 assert f"{direction}  {direction.meaning}" in lines
             # The main screen's every key, whether shown in the footer or not.
-            classes = [MonitorApp, ConnectionsTable, Feed, SendBox]
+            classes = [MonitorApp, MainScreen, ConnectionsTable, Feed, SendBox]
             for binding in (b for cls in classes for b in cls.BINDINGS if isinstance(b, Binding)):
                 shown = app.get_key_display(binding)
                 assert any(shown in line.split("  ")[0].split() for line in lines), (binding, lines)

@@ -131,7 +131,8 @@ class TestSparkline:
     """A log scale: beside one spike of 1,052 msg/s, 10 to 40 msg/s still show."""
 
     def test_a_spike_leaves_the_rest_visible(self, snap_compare: Compare) -> None:
-        def spike(pilot: Pilot[None]) -> None:
+        async def spike(pilot: Pilot[None]) -> None:
+            await pilot.pause()  # after the screen's first refresh, which the frozen clock makes its last
             bar = pilot.app.query_one(StatsBar)
             history = tuple([10.0 + n % 30 for n in range(30)] + [1052.0] + [20.0 + n % 20 for n in range(29)])
             bar.show(

@@ -1,4 +1,5 @@
-"""The monitor's screens beyond the main one: a client's own screen, help, confirmations, the ban list.
+"""The monitor's screens: the main one (stats, table, feed, send box), a client's own screen, help, the
+ban list, the reply rules and the one yes/no question.
 
-They never import trio.
+They never import trio, nor the app: what they need from it they ask for with a message.
 """

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 
 from rich.text import Text
 from textual import on
-from textual.app import ComposeResult
+from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
@@ -23,12 +23,15 @@ from textual.screen import Screen
 from textual.widgets import Footer, Label, Sparkline, Static
 
 from tui_echo.monitor.models.feed import FeedEntry
+from tui_echo.monitor.models.feed_export import ExportFormat
 from tui_echo.monitor.models.stats import HISTORY_SECONDS, sparkline_points
 from tui_echo.monitor.models.table import ConnectionRow
+from tui_echo.monitor.screens.saving import SAVE_HELP, SaveRequested, save_commands
 from tui_echo.monitor.widgets.feed import Feed
 from tui_echo.monitor.widgets.send_box import SendBox
 from tui_echo.monitor.widgets.stats_bar import append_traffic
-from tui_echo.text import format_address, format_count, format_duration
+from tui_echo.text import format_count, format_duration
+from tui_echo.net import format_address
 
 
 class ClientScreen(Screen[None]):
@@ -75,6 +78,8 @@ class ClientScreen(Screen[None]):
         Binding("x", "hex", "Hex", tooltip="Its data as a hex and ASCII dump (again: text)"),
         Binding("s", "focus_send", "Send", tooltip="Go to the send box: to this client alone (Esc leaves it)"),
         Binding("k", "kick", "Kick", tooltip="Kick this client"),
+        Binding("w", "save('text')", "Save", show=False, tooltip=SAVE_HELP.format("text")),
+        Binding("W", "save('jsonl')", "Save JSON", show=False, tooltip=SAVE_HELP.format("JSON Lines")),
     ]
 
     @dataclass
@@ -225,3 +230,16 @@ class ClientScreen(Screen[None]):
             self.notify(f"#{self.client_id} has already left.", severity="warning")
         else:
             self.post_message(self.KickRequested(self, self.client_id))
+
+    def action_save(self, kind: str) -> None:
+        """Save the client's kept lines to a new file (the app writes it)."""
+        subject, what = f"client{self.client_id}", f"#{self.client_id}'s history"
+        self.post_message(SaveRequested(self.history, ExportFormat(kind), subject, what))
+
+    def system_commands(self) -> Iterable[SystemCommand]:
+        """What the palette offers over this screen (besides Textual's own)."""
+        yield from save_commands(f"Save #{self.client_id}'s history", "its kept lines", self.action_save)
+        yield SystemCommand(f"Kick #{self.client_id}", "Disconnect this client (k)", self.action_kick)
+        yield SystemCommand("Hex view", "Show its data as a hex and ASCII dump, or as text (x)", self.action_hex)
+        yield SystemCommand("Send text", f"Go to the send box, to #{self.client_id} alone (s)", self.action_focus_send)
+        yield SystemCommand("Back", "Back to the main screen (Esc)", self.action_back)

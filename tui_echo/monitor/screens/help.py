@@ -2,12 +2,16 @@
 
 Nothing here is written by hand: the keys come from the bindings of the app,
 the screen and the project's own widgets on it, and the marks from
-``Direction`` (their one definition), so the help cannot go stale.
+``Direction`` (their one definition), so the help cannot go stale. The app's
+and the screen's keys are Textual's public ``active_bindings``; a widget's,
+whether or not it has the focus, need Textual's private view of a node's
+bindings (see ``tui_echo.monitor.private_api``).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from rich.console import Group
@@ -16,13 +20,14 @@ from rich.table import Table
 from rich.text import Text
 from textual.actions import parse
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingsMap
+from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.dom import DOMNode
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
 from tui_echo.monitor.models.feed import Direction
+from tui_echo.monitor.private_api import node_bindings
 
 OWN_PACKAGE = "tui_echo."  # widgets from Textual itself (the text input, the tick box) keep their usual keys
 
@@ -39,42 +44,67 @@ def _words(name: str) -> str:
     return " ".join([words[0].capitalize(), *(word.lower() for word in words[1:])]) if words else name
 
 
-def _enabled(node: DOMNode, binding: Binding) -> bool:
+def _target(node: DOMNode, binding: Binding) -> tuple[DOMNode, str, tuple[object, ...]]:
+    """The node a binding's action runs on (``app.quit`` on a screen runs on the app), the action and its
+    parameters."""
     namespace, action, parameters = parse(binding.action)
-    target = {"app": node.app, "screen": node.screen}.get(namespace, node)
+    return {"app": node.app, "screen": node.screen}.get(namespace, node), action, parameters
+
+
+def _enabled(node: DOMNode, binding: Binding) -> bool:
+    target, action, parameters = _target(node, binding)
     return target.check_action(action, parameters) is not False
 
 
-Source = tuple[DOMNode, BindingsMap, set[str]]  # a node, its bindings, and keys bound before it with priority
-
-
-def _group(title: str, sources: list[Source]) -> KeyGroup | None:
-    """One group of keys, with the keys for one action on one line."""
-    lines: dict[tuple[str, str], list[str]] = {}
-    for node, bindings, taken in sources:
-        for key, binding in bindings:
-            if key in taken or not _enabled(node, binding):
-                continue
-            what = binding.tooltip or binding.description or _words(parse(binding.action)[1])
-            lines.setdefault((binding.action, what), []).append(node.app.get_key_display(binding))
+def _group(title: str, bindings: Iterable[tuple[DOMNode, Binding]]) -> KeyGroup | None:
+    """One group of keys, with the keys for one action (on one node) on one line."""
+    lines: dict[tuple[int, str, tuple[object, ...], str], list[str]] = {}
+    for node, binding in bindings:
+        target, action, parameters = _target(node, binding)
+        what = binding.tooltip or binding.description or _words(action)
+        lines.setdefault((id(target), action, parameters, what), []).append(node.app.get_key_display(binding))
     if not lines:
         return None
     return KeyGroup(
-        title, tuple((" ".join(sorted(dict.fromkeys(keys), key=len)), what) for (_, what), keys in lines.items())
+        title, tuple((" ".join(sorted(dict.fromkeys(keys), key=len)), key[3]) for key, keys in lines.items())
     )
+
+
+def _declared(node: DOMNode, ours: bool) -> list[tuple[str, str]]:
+    """The keys and actions ``node``'s classes declare (the project's, or Textual's), most derived first."""
+    declared = []
+    for cls in type(node).__mro__:
+        if cls.__module__.startswith(OWN_PACKAGE) == ours:
+            for binding in cls.__dict__.get("BINDINGS", ()):
+                binding = binding if isinstance(binding, Binding) else Binding(*binding)
+                declared += [(key.strip(), binding.action) for key in binding.key.split(",")]
+    return declared
 
 
 def key_groups(screen: Screen[object]) -> list[KeyGroup]:
     """The keys that work on ``screen``: first those that work wherever the focus is, then each widget's."""
     app = screen.app
-    app_bindings = app._bindings  # Textual keeps a node's merged bindings here; it offers no public view of them
-    # A priority binding of the app's wins over any other binding of its key.
-    priority = {key for key, binding in app_bindings if binding.priority}
-    groups = [_group("Keys", [(app, app_bindings, set()), (screen, screen._bindings, priority)])]
+    # The screen's and the app's keys, as Textual resolves them: the first node to bind a key has it, a
+    # priority binding of the app's wins over any other, and keys whose action is off are left out.
+    active = [(bound.node, bound.binding) for bound in screen.active_bindings.values() if bound.node in (app, screen)]
+    # In the order they are declared: quitting (Textual's app binds ctrl+q first), the screen's keys,
+    # the app's, those Textual adds as it runs (the palette's), then those of Textual's own screens.
+    first = _declared(app, False) + _declared(screen, True) + _declared(app, True)
+    rank: dict[tuple[str, str], int] = {}
+    for place, declared in enumerate([*first, *_declared(screen, False)]):
+        rank.setdefault(declared, place if place < len(first) else place + 1)
+    active.sort(key=lambda bound: rank.get((bound[1].key, bound[1].action), len(first)))  # added: in between
+    priority = {binding.key for _, binding in active if binding.priority}
+    groups = [_group("Keys", active)]
     for widget in screen.query("*"):
         if type(widget).__module__.startswith(OWN_PACKAGE):
             title = widget.BINDING_GROUP_TITLE or _words(type(widget).__name__)
-            groups.append(_group(f"{title} (when it has the focus)", [(widget, widget._bindings, priority)]))
+            keys = (
+                (widget, binding)
+                for key, binding in node_bindings(widget)
+                if key not in priority and _enabled(widget, binding)
+            )
+            groups.append(_group(f"{title} (when it has the focus)", keys))
     return [group for group in groups if group is not None]
 
 

@@ -22,7 +22,8 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from tui_echo.monitor.models.table import ConnectionRow
-from tui_echo.text import format_address, format_count, format_duration, format_size
+from tui_echo.text import format_count, format_duration, format_size
+from tui_echo.net import format_address
 
 KICK_LABEL = " ✕ kick "
 
