@@ -250,9 +250,7 @@ def test_the_rules_table_has_no_circle() -> None:
     # A folder's sub-folders are its parts (server/server.py picks a handler from server/modes, which uses
     # the connection below it): those edges stay out of this check; the module-level one covers them.
     graph = {unit_name: allowed - {unit_name} - sub_units(unit_name) for unit_name, allowed in MAY_IMPORT.items()}
-    edges: dict[Path, set[Path]] = {
-        PACKAGE / u: {PACKAGE / other for other in allowed} for u, allowed in graph.items()
-    }
+    edges: dict[Path, set[Path]] = {PACKAGE / u: {PACKAGE / other for other in allowed} for u, allowed in graph.items()}
     assert cycles(edges) == []
 
 
