@@ -44,6 +44,7 @@ bench: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/bench_monitor.py --rounds 1 --levels 1000
 	$(BIN)/python benchmarks/bench_memory.py --modes headless
 	$(BIN)/python benchmarks/bench_load.py --rounds 1 --servers tui-echo
+	$(BIN)/python benchmarks/bench_modes.py --rounds 1 --seconds 2 --connections 100
 
 # the whole matrix, every server: assets/bench.svg and benchmarks/results/bench_echo.md for the README
 bench-full: $(VENV)/.installed-bench
@@ -52,6 +53,7 @@ bench-full: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/bench_monitor.py
 	$(BIN)/python benchmarks/bench_memory.py
 	$(BIN)/python benchmarks/bench_load.py
+	$(BIN)/python benchmarks/bench_modes.py --rounds 3 --seconds 10
 
 screenshot: $(VENV)/.installed-test
 	$(BIN)/python scripts/screenshot.py

@@ -10,16 +10,30 @@ Servers (keys for --servers), alternated within each round so that the machine's
   asyncio-protocol  asyncio Protocol, data_received -> transport.write (asyncio_protocol_server.py)
   uvloop            the same Protocol on uvloop (needs `pip install uvloop`)
   socat             socat TCP-LISTEN:PORT,fork,backlog=4096 EXEC:cat (a process pair per client)
+  c-epoll           the machine's ceiling: a minimal echo server in C, one thread, level-triggered epoll
+                    (c_epoll_server.c, built here with gcc like loadgen.c)
   NAME              any --server-cmd NAME=COMMAND
 Load: loadgen.c, one epoll thread in C, closed loop (one message in flight per
 connection), built here with gcc. Its clock starts only once every connection
 has had its first echo ("all served" below: how long that took); a server that
 leaves a connection unserved past --first-echo-limit is reported as failed.
 
-An old build, e.g. a checkout at /tmp/old, is measured alongside the installed one with
+Two builds of tui-echo, alternated in one run (A/B; A/A with the same build twice shows the noise):
+  --tui-echo git:i16-server --compare-tui-echo git:main --servers tui-echo
+git:REF is that commit of this repository, exported (git archive) to benchmarks/build/checkouts/
+and run by this interpreter with PYTHONPATH set to it. A command works too, e.g.
   --compare-tui-echo "env PYTHONPATH=/tmp/old /work/main/.venv/bin/python -m tui_echo"
-(--headless --port 0 is appended to either tui-echo command; servers run in benchmarks/build,
-so use absolute paths).
+(--headless --port 0 and then --tui-echo-args are appended to either tui-echo command; servers run
+in benchmarks/build, so use absolute paths). --tui-echo-args gives both builds the same flags, e.g.
+echo with one reply rule that loadgen's messages never match (so each is tried, then echoed):
+  --tui-echo-args "--framing line --rule 'PING (\\d+) => PONG {1}\\n'"
+(a single flag needs the =, as in --tui-echo-args=--json: argparse takes a lone word that starts
+with -- for an option of its own; --tui-echo-flags is the same option)
+Every round's figures are printed as it runs and tabled at the end, with the ratio of the two builds
+per round, in msgs/s and per CPU-second of the server (msgs/s over its CPU share: on a busy machine
+this varies much less, as it discounts the CPU that others' work took from the server in that round).
+With a compared build or --tui-echo-args, the tables go to benchmarks/build/ and no chart is drawn,
+unless --table or --chart say otherwise (the README's files stay as they are).
 
 usage: python benchmarks/bench_echo.py [--rounds 3] [--seconds 2] [--levels 1,100,1000] [--sizes 64]
                                        [--servers tui-echo,trio,...|all] [--full]
@@ -55,7 +69,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 HERE = Path(__file__).resolve().parent
 BUILD = HERE / "build"
@@ -70,14 +84,46 @@ CPU_SAMPLE_SECONDS = 0.05
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def build_loadgen() -> Path:
-    binary = BUILD / "loadgen"
-    source = HERE / "loadgen.c"
+def build_c(name: str) -> Path:
+    """benchmarks/NAME.c built into benchmarks/build/NAME, when the source is newer."""
+    binary = BUILD / name
+    source = HERE / f"{name}.c"
     if not binary.exists() or binary.stat().st_mtime < source.stat().st_mtime:
-        gcc = shutil.which("gcc") or sys.exit("gcc is needed to build the load client")
+        gcc = shutil.which("gcc") or sys.exit(f"gcc is needed to build {source.name}")
         BUILD.mkdir(exist_ok=True)
         subprocess.run([gcc, "-O2", "-Wall", "-o", str(binary), str(source)], check=True)
     return binary
+
+
+def build_loadgen() -> Path:
+    return build_c("loadgen")
+
+
+def exported(ref: str) -> Path:
+    """The tree of commit REF of this repository, exported once to benchmarks/build/checkouts/SHA."""
+    repo = HERE.parent
+    found = subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "--verify", f"{ref}^{{commit}}"], capture_output=True, text=True
+    )
+    if found.returncode != 0:
+        sys.exit(f"git:{ref}: not a commit of {repo}")
+    sha = found.stdout.strip()
+    tree = BUILD / "checkouts" / sha
+    if not (tree / "tui_echo").is_dir():
+        partial = tree.with_name(sha + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        archive = subprocess.run(["git", "-C", str(repo), "archive", sha], capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(partial)], input=archive, check=True)
+        partial.rename(tree)
+    return tree
+
+
+def tui_echo_command(text: str) -> list[str]:
+    """A tui-echo build as a command: git:REF (that commit, on this interpreter), or a command line."""
+    if text.startswith("git:"):
+        return ["env", f"PYTHONPATH={exported(text[4:])}", sys.executable, "-m", "tui_echo"]
+    return shlex.split(text)
 
 
 @dataclass(frozen=True)
@@ -129,6 +175,7 @@ def parse_port(first: str, server: Server) -> int:
 
 def start(server: Server) -> Running:
     port = free_port() if server.port_from == "fixed" else 0
+    BUILD.mkdir(exist_ok=True)
     command = [arg.replace("{port}", str(port)) for arg in server.command]
     try:
         proc = subprocess.Popen(
@@ -182,14 +229,16 @@ def python_server(key: str, name: str, script: str, *args: str) -> Server:
 
 
 HEADLESS = ["--headless", "--port", "0"]
+C_SERVER = "c_epoll_server"
 
 
-def builtin_servers(tui_echo: list[str]) -> list[Server]:
+def builtin_servers(tui_echo: list[str], extra: list[str], name: str = "tui-echo --headless") -> list[Server]:
     no_uvloop = None if importlib.util.find_spec("uvloop") else "uvloop is not installed (pip install uvloop)"
     no_socat = None if shutil.which("socat") else "socat is not installed (apt-get install socat)"
+    no_gcc = None if shutil.which("gcc") else "gcc is not installed, to build c_epoll_server.c"
     return [
-        Server("tui-echo", "tui-echo --headless", tui_echo + HEADLESS),
-        Server("tui-echo-json", "tui-echo --headless --json", [*tui_echo, "--headless", "--json", "--port", "0"]),
+        Server("tui-echo", name, tui_echo + HEADLESS + extra),
+        Server("tui-echo-json", f"{name} --json", [*tui_echo, *HEADLESS, "--json", *extra]),
         python_server("trio", "bare trio serve_tcp", "bare_trio_server.py"),
         Server("threads", "thread-per-client", [sys.executable, str(HERE / "thread_server.py"), "0"], "stderr"),
         python_server("asyncio-streams", "asyncio streams", "asyncio_streams_server.py"),
@@ -210,6 +259,7 @@ def builtin_servers(tui_echo: list[str]) -> list[Server]:
             missing=no_socat,
             one_process=False,
         ),
+        Server("c-epoll", "C epoll (one thread)", [str(BUILD / C_SERVER), "0"], missing=no_gcc),
     ]
 
 
@@ -221,14 +271,23 @@ def add_server_arguments(parser: argparse.ArgumentParser, default_servers: str) 
         "--tui-echo",
         default=str(TUI_ECHO),
         metavar="COMMAND",
-        help="command (prefix) that runs tui-echo, e.g. another build's path (default: this venv's)",
+        help="command (prefix) that runs tui-echo, or git:REF for a commit of this repository (default: this venv's)",
     )
     parser.add_argument(
         "--compare-tui-echo",
         metavar="COMMAND",
-        help='a second tui-echo, alternated with the first, e.g. "env PYTHONPATH=/tmp/old /abs/python -m tui_echo"',
+        help="a second tui-echo, alternated with the first: git:REF, or a command such as "
+        '"env PYTHONPATH=/tmp/old /abs/python -m tui_echo"',
     )
-    parser.add_argument("--compare-name", default="tui-echo (old)", help="its name in the tables")
+    parser.add_argument("--name", default="tui-echo --headless", help="the first tui-echo's name in the tables")
+    parser.add_argument("--compare-name", default="tui-echo (old)", help="the second's name in the tables")
+    parser.add_argument(
+        "--tui-echo-args",
+        "--tui-echo-flags",  # the same, by the name the i16-server branch gave it
+        default="",
+        metavar="FLAGS",
+        help="server flags for both tui-echo builds (shell words), e.g. \"--framing line --rule 'PING => PONG'\"",
+    )
     parser.add_argument(
         "--server-cmd",
         action="append",
@@ -241,10 +300,11 @@ def add_server_arguments(parser: argparse.ArgumentParser, default_servers: str) 
 def selected_servers(args: argparse.Namespace) -> list[Server]:
     """The servers named by --servers ("all": every built-in one), less those this machine lacks (with a
     note), then the compared build and any --server-cmd: those are always measured, being asked for by command."""
-    tui_echo = shlex.split(args.tui_echo)
+    tui_echo = tui_echo_command(args.tui_echo)
     if shutil.which(tui_echo[0]) is None:
         sys.exit(f"{tui_echo[0]} not found: run `make run` or pip install -e . first")
-    builtin = builtin_servers(tui_echo)
+    extra = shlex.split(args.tui_echo_args)
+    builtin = builtin_servers(tui_echo, extra, args.name)
     by_key = {server.key: server for server in builtin}
     keys = list(by_key) if args.servers == "all" else args.servers.split(",")
     chosen = []
@@ -254,8 +314,11 @@ def selected_servers(args: argparse.Namespace) -> list[Server]:
             print(f"skipping {server.name}: {server.missing}", file=sys.stderr)
         else:
             chosen.append(server)
+            if key == "c-epoll":
+                build_c(C_SERVER)
     if args.compare_tui_echo:
-        chosen.append(Server("tui-echo-old", args.compare_name, shlex.split(args.compare_tui_echo) + HEADLESS))
+        compared = tui_echo_command(args.compare_tui_echo) + HEADLESS + extra
+        chosen.append(Server("tui-echo-old", args.compare_name, compared))
     for entry in args.server_cmd:
         name, _, command = entry.partition("=")
         if not command:
@@ -352,9 +415,13 @@ def measure(loadgen: Path, server: Server, connections: int, size: int, seconds:
     )
 
 
-def rotated(servers: list[Server], round_no: int) -> list[Server]:
-    shift = round_no % len(servers)
-    return servers[shift:] + servers[:shift]
+T = TypeVar("T")
+
+
+def rotated(items: list[T], round_no: int) -> list[T]:
+    """The order for this round: each starts first in turn, so that the machine's drift hits all alike."""
+    shift = round_no % len(items)
+    return items[shift:] + items[:shift]
 
 
 @dataclass(frozen=True)
@@ -431,6 +498,55 @@ def case_table(servers: list[Server], summaries: list[Summary | str]) -> list[st
             f"{reference.msgs_per_s / summary.msgs_per_s:.2f}x" if reference else "-",
         ]
         rows.append(f"| {name} | {' | '.join(cells)} | {'; '.join(summary.notes)} |")
+    return rows
+
+
+def per_cpu_second(rate: float, cpu: float | None) -> float | None:
+    """What one core of the server does: its rate over its CPU share (None if unknown)."""
+    return rate / cpu if cpu else None
+
+
+def ratios_line(label: str, ratios: list[float]) -> str:
+    if not ratios:
+        return f"{label}: -"
+    low, high = min(ratios), max(ratios)
+    return f"{label}: median {statistics.median(ratios):.3f}x, {low:.3f}x to {high:.3f}x over {len(ratios)} rounds"
+
+
+def round_table(servers: list[Server], by_server: dict[str, list[Measured | str]]) -> list[str]:
+    """Every server's msgs/s (and CPU) in every round; if two builds are compared, the first's over the second's,
+    in msgs/s and per CPU-second. On a busy machine the second varies much less: it discounts the CPU that
+    the others' work took from the server in that round."""
+    compared = "tui-echo" in by_server and "tui-echo-old" in by_server
+    names = {server.key: server.name for server in servers}
+    builds = f"{names.get('tui-echo')} ÷ {names.get('tui-echo-old')}"
+    header = [f"{server.name} (CPU)" for server in servers] + (["ratio", "per CPU-second"] if compared else [])
+    rows = ["| round | " + " | ".join(header) + " |", "|---|" + "---|" * len(header)]
+    ratios: list[float] = []
+    cpu_ratios: list[float] = []
+    for index in range(len(by_server[servers[0].key])):
+        this = {key: runs[index] for key, runs in by_server.items()}
+        measured = [this[server.key] for server in servers]
+        cells = [
+            f"{m.msgs_per_s:,.0f} ({'-' if m.server_cpu is None else f'{m.server_cpu:.0%}'})"
+            if isinstance(m, Measured)
+            else "failed"
+            for m in measured
+        ]
+        new, old = this.get("tui-echo"), this.get("tui-echo-old")
+        if isinstance(new, Measured) and isinstance(old, Measured):
+            ratios.append(new.msgs_per_s / old.msgs_per_s)
+            cells.append(f"{ratios[-1]:.3f}x")
+            new_core, old_core = (per_cpu_second(m.msgs_per_s, m.server_cpu) for m in (new, old))
+            if new_core and old_core:
+                cpu_ratios.append(new_core / old_core)
+            cells.append(f"{new_core / old_core:.3f}x" if new_core and old_core else "-")
+        elif compared:
+            cells += ["-", "-"]
+        rows.append(f"| {index + 1} | {' | '.join(cells)} |")
+    if compared:
+        rows += ["", f"- {ratios_line(f'{builds}, msgs/s', ratios)}"]
+        rows += [f"- {ratios_line(f'{builds}, per CPU-second', cpu_ratios)}"]
     return rows
 
 
@@ -525,18 +641,23 @@ def main() -> None:
     )
     parser.add_argument(
         "--table",
-        default=str(RESULTS / "bench_echo.md"),
         metavar="FILE",
-        help="write the Markdown tables here ('' for none; default %(default)s)",
+        help=f"write the Markdown tables here ('' for none; default {RESULTS / 'bench_echo.md'}, "
+        f"or {BUILD / 'bench_echo_ab.md'} for two builds or --tui-echo-args)",
     )
     parser.add_argument(
         "--chart",
-        default=str(HERE.parent / "assets" / "bench.svg"),
         metavar="FILE",
-        help="draw the chart here ('' for none; default %(default)s)",
+        help=f"draw the chart here ('' for none; default {HERE.parent / 'assets' / 'bench.svg'}, "
+        "or none for two builds or --tui-echo-args)",
     )
     add_server_arguments(parser, DEFAULT_SERVERS)
     args = parser.parse_args()
+    readme_figures = not (args.compare_tui_echo or args.tui_echo_args or args.tui_echo != str(TUI_ECHO))
+    if args.table is None:
+        args.table = str(RESULTS / "bench_echo.md" if readme_figures else BUILD / "bench_echo_ab.md")
+    if args.chart is None:
+        args.chart = str(HERE.parent / "assets" / "bench.svg") if readme_figures else ""
     servers = selected_servers(args)
     loadgen = build_loadgen()
     load_before = load_average()
@@ -568,10 +689,13 @@ def main() -> None:
         f"Measured {conditions} (after {WARMUP_SECONDS:g} s warmup), one message in flight per connection; "
         "the clock starts once every connection has had its first echo (all served). "
         "tui-echo ÷ this: msgs/s of tui-echo --headless over this server's. "
-        "Server CPU: the server process's CPU time per second while measured (100 % = one core).",
+        "Server CPU: the server process's CPU time per second while measured (100 % = one core)."
+        + (f" tui-echo's flags: {args.tui_echo_args}" if args.tui_echo_args else ""),
     ]
     for (size, connections), summaries in results.items():
         lines += ["", f"{case_title(size, connections)}:", "", *case_table(servers, summaries)]
+    for (size, connections), by_server in runs.items():
+        lines += ["", f"{case_title(size, connections)}, msgs/s per round:", "", *round_table(servers, by_server)]
     per_core = per_core_table(servers, results)
     if per_core:
         lines += ["", "64 B messages, per server process: msgs/s (its CPU), and msgs/s per CPU-second:", ""]

@@ -20,6 +20,10 @@
  *     while busy (null if some were not served within FIRST_ECHO_LIMIT_S; the
  *     measurement then lasts until the burst is served or the limit is hit).
  *
+ * A message is "abcd...xyzab...", MESSAGE_BYTES long, its last byte a newline
+ * (so that it is one line to a server that frames by lines, and no reply rule
+ * looking for a word such as PING matches it).
+ *
  * Messages may be larger than one recv: each echo is reassembled and checked
  * byte for byte against what was sent; a short, long or wrong echo counts as
  * an error and drops that connection.
@@ -208,6 +212,7 @@ int main(int argc, char **argv) {
     char *buf = malloc(RECV_BUF);
     payload = malloc(msg);
     for (size_t i = 0; i < msg; i++) payload[i] = (char)('a' + i % 26);
+    payload[msg - 1] = '\n'; /* one line: a server with --framing line counts it as one message */
     addr = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     inet_pton(AF_INET, argv[1], &addr.sin_addr);
     ep = epoll_create1(0);

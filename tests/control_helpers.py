@@ -12,10 +12,10 @@ from typing import Any
 import trio
 
 from tui_echo.control import protocol
-from tui_echo.control.listener import ControlSettings, ControlSocket, open_control, serve_with_control
+from tui_echo.control.listener import ControlSettings, ControlSocket
 from tui_echo.server.config import ServerConfig
-from tui_echo.server.echo_server import EchoServer
-from tui_echo.server.events import ServerEvent
+from tui_echo.server.server import EchoServer
+from tui_echo.service import Service
 
 from .helpers import TIMEOUT, Recorder
 
@@ -27,15 +27,18 @@ class Console:
     stream: trio.SocketStream
     buffer: bytearray = field(default_factory=bytearray)
     eof: bool = False
+    held: list[dict[str, Any]] = field(default_factory=list)  # read while waiting for a reply: read again first
 
     async def send_line(self, line: bytes) -> None:
         await self.stream.send_all(line + b"\n")
 
     async def send(self, record: dict[str, Any]) -> None:
-        await self.stream.send_all(protocol.encode(record))
+        await self.stream.send_all(protocol.encode_line(record))
 
     async def read(self) -> dict[str, Any] | None:
         """The next message, or None at EOF."""
+        if self.held:
+            return self.held.pop(0)
         with trio.fail_after(TIMEOUT):
             while b"\n" not in self.buffer:
                 try:
@@ -58,9 +61,20 @@ class Console:
             if message["type"] == kind and all(message.get(k) == v for k, v in fields.items()):
                 return message
 
-    async def command(self, request_id: int, name: str, **fields: object) -> dict[str, Any]:
+    async def command(self, request_id: int | str, name: str, **fields: object) -> dict[str, Any]:
+        """Send a command and return its reply. A reply comes once the command has run, so events it
+        caused may come first: those are kept, and later reads return them first, in order."""
         await self.send(protocol.command_message(request_id, name, **fields))
-        return await self.read_until("reply", id=request_id)
+        skipped = []
+        try:
+            while True:
+                message = await self.read()
+                assert message is not None, f"EOF before the reply to {name}"
+                if message["type"] == "reply" and message.get("id") == request_id:
+                    return message
+                skipped.append(message)
+        finally:
+            self.held[:0] = skipped
 
     async def aclose(self) -> None:
         await self.stream.aclose()
@@ -85,15 +99,14 @@ class ControlledServer:
 @asynccontextmanager
 async def controlled_server(tmp_path: Path, **settings: object) -> AsyncIterator[ControlledServer]:
     config = ServerConfig(host="127.0.0.1", port=0, **settings)  # type: ignore[arg-type]
-    send, receive = trio.open_memory_channel[ServerEvent](config.event_buffer)
-    server = EchoServer(config, send)
-    server.listen()
     path = tmp_path / "control.sock"
-    control = open_control(server, ControlSettings(str(path)))
+    service = Service(config, event_buffer=config.event_buffer, control=ControlSettings(str(path)))
+    service.listen()
+    assert service.control is not None
     recorder = Recorder()
     recorder.consuming.set()
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(recorder.consume, receive)
-        await nursery.start(serve_with_control, server, control)
-        yield ControlledServer(server, control, recorder, server.addresses[0][1], path)
-        server.stop()
+        nursery.start_soon(recorder.consume, service.events)
+        await nursery.start(service.serve)
+        yield ControlledServer(service.server, service.control, recorder, service.server.addresses[0][1], path)
+        service.server.stop()

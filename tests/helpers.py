@@ -15,7 +15,7 @@ import trio
 
 from tui_echo.server.config import ServerConfig
 from tui_echo.server.events import ClientDisconnected, ServerEvent
-from tui_echo.server.echo_server import EchoServer
+from tui_echo.server.server import EchoServer
 
 # Seconds any single wait may take before the test fails: only a hang should meet it, also on a machine
 # many times slower than usual (a busy CI host, make test's parallel workers beside other work).

@@ -24,10 +24,10 @@ from tui_echo.server.events import (
     DataReceived,
     DataRelayed,
     DataSent,
-    Peer,
     ServerEvent,
     ServerListening,
 )
+from tui_echo.net import Peer
 from tui_echo.server.clients import ClientState, ClientStatus
 from tui_echo.server.tls import TlsSettings
 

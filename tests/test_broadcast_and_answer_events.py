@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from tui_echo.control import protocol
-from tui_echo.event_records import event_record
 from tui_echo.headless.log import EventLog, HumanFormat, JsonFormat
 from tui_echo.server.events import ClientConnected, DataAnswered, DataBroadcast, ServerEvent
+from tui_echo.times import parse_utc_time
+from tui_echo.wire.events import decode_event, encode_event
 
 from .control_helpers import controlled_server
 from .helpers import connect, receive_exactly
@@ -36,7 +37,7 @@ ANSWERED = DataAnswered(
 
 def round_trip(event: ServerEvent) -> ServerEvent | None:
     message = json.loads(json.dumps(protocol.event_message(event, peer="127.0.0.1:5", clients_now=3)))
-    return protocol.decode_event(message)
+    return decode_event(message)
 
 
 @pytest.mark.parametrize("event", [BROADCAST, ANSWERED], ids=["broadcast", "answered"])
@@ -45,7 +46,7 @@ def test_the_control_protocol_carries_them_whole(event: ServerEvent) -> None:
 
 
 def test_the_json_records() -> None:
-    record = event_record(BROADCAST)
+    record = encode_event(BROADCAST)
     assert record == {
         "event": "broadcast",
         "time": "2025-11-25T06:00:00.000Z",
@@ -53,10 +54,12 @@ def test_the_json_records() -> None:
         "data": "<operator> hi\\x1b[2J\\n",  # escaped: inert
         "truncated": False,
         "recipients": 2000,
+        "data_b64": "PG9wZXJhdG9yPiBoaRtbMkoK",  # exact
     }
-    record = event_record(ANSWERED, peer="127.0.0.1:5")
+    record = encode_event(ANSWERED, peer="127.0.0.1:5")
     assert (record["event"], record["data"], record["answered"], record["rules"]) == ("data", "\\x02AB\\x03", 1, [2])
     assert (record["reply"], record["reply_len"], record["reply_truncated"]) == ("\\x06AB\\x03", 4, False)
+    assert record["reply_b64"] == "BkFCAw=="
 
 
 def test_the_logs_say_one_line_each() -> None:
@@ -82,8 +85,8 @@ async def test_a_console_gets_one_broadcast_event_and_no_sent_events(tmp_path: P
         for client in clients:
             assert await receive_exactly(client, 7) == b"to all\n"
         event = await console.read_until("event", event="broadcast")
-        assert protocol.decode_event(event) == DataBroadcast(
-            data=b"to all\n", size=7, at=protocol.parse_time(event["time"]), recipients=3
+        assert decode_event(event) == DataBroadcast(
+            data=b"to all\n", size=7, at=parse_utc_time(event["time"]), recipients=3
         )
         await clients[0].send_all(b"after")  # an event after the broadcast's deliveries: none was a "sent"
         await receive_exactly(clients[0], 5)

@@ -13,6 +13,7 @@ import shlex
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -23,14 +24,15 @@ from pathlib import Path
 
 import pytest
 
-from tui_echo.consoles.connection import Connection
 from tui_echo.consoles.main import _CTL_ACTIONS
+from tui_echo.control.client import Connection
 from tui_echo.control import protocol
 from tui_echo.monitor.remote import RemoteSource
 
 from .helpers import TIMEOUT
 from .process import HeadlessProcess, is_root, needs_tool, run_cli, tui_echo_command
 from .test_e2e_tmux import Tmux
+from .test_tls_cli import openssl_fingerprint
 
 
 class Lines:
@@ -40,7 +42,8 @@ class Lines:
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.lines: list[str] = []
         self._queue: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
@@ -72,6 +75,10 @@ class Lines:
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait()
+        self._reader.join(TIMEOUT)  # it reads to EOF, then the pipes can close
+        for pipe in (self.proc.stdout, self.proc.stderr):
+            if pipe is not None:  # closed now: a later test's check for unclosed files must not find them
+                pipe.close()
 
 
 @pytest.fixture
@@ -99,7 +106,7 @@ def console(started: list[HeadlessProcess | Lines], *args: str) -> Lines:
 RAW_CONSOLE = """
 import json, sys
 from pathlib import Path
-from tui_echo.consoles.connection import Connection, ServerGone
+from tui_echo.control.client import Connection, ServerGone
 connection = Connection.open(Path(sys.argv[1]), events=True)
 print(json.dumps(connection.snapshot), flush=True)
 connection.sock.settimeout(None)
@@ -451,6 +458,66 @@ def test_attach_through_a_forwarded_socket_in_a_real_terminal(started, tmp_path:
         subprocess.run([tmux.tmux, "-L", tmux.socket, "kill-server"], capture_output=True)
         forwarder.terminate()
         forwarder.wait()
+
+
+@pytest.mark.terminal
+def test_attach_shows_the_tls_column_and_the_certificate_fingerprint(started, tmp_path: Path) -> None:
+    """What the in-process monitor shows of TLS, an attached console shows too (tui-echo web runs one a tab)."""
+    tmux_path = needs_tool("tmux")
+    path = tmp_path / "control.sock"
+    headless = server(started, path, "--tls-self-signed")
+    fingerprint = openssl_fingerprint(headless.port)
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE  # self-signed: compared by fingerprint
+    client = context.wrap_socket(socket.create_connection(("127.0.0.1", headless.port), timeout=TIMEOUT))
+    echo(client, b"secret\n")
+    cipher = client.cipher()[0].removeprefix("TLS_")
+    tmux = Tmux(tmux_path)
+    try:
+        tmux.run("new-session", "-d", "-x", "120", "-y", "40", "env PS1='$ ' bash --norc --noprofile")
+        tmux.run("send-keys", f"{shlex.quote(tui_echo_command())} attach {path}; echo exit=$?", "Enter")
+        tmux.wait_for(re.escape(f"TLS SHA-256 {fingerprint[:11]}…{fingerprint[-8:]}"))  # the stats bar
+        tmux.wait_for(r"(?m)^ *id\W* +peer .* tls ")  # the table's header
+        tmux.wait_for(rf"#2 +127\.0\.0\.1:\d+ .* 1\.3 {re.escape(cipher[:18])}")  # (#1 was openssl's)
+        # the feed; the fingerprint may wrap to a line of its own, under the line's text
+        tmux.wait_for(rf"with TLS, certificate SHA-256[\s│]+{re.escape(fingerprint[:30])}")
+        tmux.run("send-keys", "q")
+        tmux.wait_for(r"(?m)^exit=0$")
+    finally:
+        subprocess.run([tmux.tmux, "-L", tmux.socket, "kill-server"], capture_output=True)
+        client.close()
+
+
+FAKE_V1_SERVER = """
+import json, socket, sys
+listener = socket.socket(socket.AF_UNIX)
+listener.bind(sys.argv[1])
+listener.listen()
+print("ready", flush=True)
+while True:
+    console, _ = listener.accept()
+    server = {"pid": 1, "version": "0.1.0", "host": "127.0.0.1", "port": 1, "addresses": ["127.0.0.1:1"]}
+    hello = {"type": "hello", "protocol": "tui-echo-control", "version": 1, "server": server}
+    console.sendall(json.dumps(hello).encode() + b"\\n")
+    print("got", console.recv(65536), flush=True)
+    console.close()
+"""
+
+
+def test_a_console_refuses_a_server_of_another_protocol_version_with_one_line(started, tmp_path: Path) -> None:
+    path = tmp_path / "old.sock"
+    old = Lines([sys.executable, "-c", FAKE_V1_SERVER, str(path)])
+    started.append(old)
+    old.wait_for(lambda line: line == "ready")
+    for command in (["ctl", str(path), "clients"], ["events", str(path)]):
+        done = run_cli(command)
+        name = command[0]
+        assert (done.returncode, done.stdout) == (2, "")
+        assert done.stderr.splitlines() == [
+            f"tui-echo {name}: error: the server at {path} speaks version 1 of the control protocol and this "
+            "console version 2: use a console from the same tui-echo release as the server"
+        ]
+        assert old.wait_for(lambda line: line.startswith("got")) == "got b''"  # it sent nothing after the hello
 
 
 def test_help_lists_the_subcommands_and_each_has_its_own() -> None:

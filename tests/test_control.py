@@ -17,9 +17,11 @@ from tui_echo.control import protocol
 from tui_echo.control.listener import ControlSettings, open_control
 from tui_echo.control.paths import ControlError, ensure_private_dir, may_attach
 from tui_echo.server.config import ServerConfig
-from tui_echo.server.echo_server import EchoServer
+from tui_echo.server.server import EchoServer
 from tui_echo.server.events import ClientConnected, ClientDisconnected, DataReceived, ServerNotice
 from tui_echo.server.subscription import Subscription
+from tui_echo.times import parse_utc_time
+from tui_echo.wire.events import decode_event
 
 from .control_helpers import controlled_server
 from .helpers import TIMEOUT, connect, receive_exactly, receive_until_eof
@@ -142,11 +144,11 @@ async def test_hello_snapshot_events_counts_and_commands(tmp_path: Path) -> None
         await client.send_all(b"\x00\xffbin\n")
         await receive_exactly(client, 6)
         data = await console.read_until("event", event="data")
-        assert protocol.decode_event(data) == DataReceived(
+        assert decode_event(data) == DataReceived(
             client_id=1,
             data=b"\x00\xffbin\n",
             size=6,
-            at=protocol.parse_time(data["time"]),
+            at=parse_utc_time(data["time"]),
             messages=1,
             messages_in=2,
             bytes_in=13,
@@ -183,6 +185,25 @@ async def test_counts_reach_a_console_within_a_quarter_second(tmp_path: Path, au
             assert trio.current_time() - changed <= protocol.COUNTS_SECONDS
             assert counts["clients"][0]["messages_in"] == n + 1
         await client.aclose()
+        await console.aclose()
+
+
+async def test_the_counts_after_a_snapshot_carry_only_the_clients_that_changed(tmp_path: Path) -> None:
+    async with controlled_server(tmp_path) as run:
+        clients = [await connect(run.port) for _ in range(3)]
+        for client in clients:
+            await client.send_all(b"hello\n")
+            await receive_exactly(client, 6)
+        console = await run.console()
+        snapshot = await console.read_until("snapshot")
+        assert [record["client"] for record in snapshot["clients"]] == [1, 2, 3]
+        await clients[1].send_all(b"only me\n")
+        await receive_exactly(clients[1], 8)
+        while not (counts := await console.read_until("counts"))["clients"]:
+            pass  # a counts message of the totals alone: nothing changed yet
+        assert [(record["client"], record["messages_in"]) for record in counts["clients"]] == [(2, 2)]
+        for client in clients:
+            await client.aclose()
         await console.aclose()
 
 
@@ -230,12 +251,38 @@ async def test_each_bad_line_gets_an_error_and_repeated_errors_close_the_console
         assert await console.read() is None
 
         raw = await trio.open_unix_socket(str(run.path))
-        await raw.send_all(b'{"type": "hello", "protocol": "tui-echo-control", "version": 99}\n{"type":"hello"')
+        await raw.send_all(b'{"type": "hello", "protocol": "another"}\n{"type":"hello"')
         await raw.send_eof()
         replies = (await receive_until_eof(raw)).decode().splitlines()
         errors = [json.loads(line).get("error") for line in replies[1:]]
-        assert errors == ["bad_version", "half_line"]
+        assert errors == ["bad_protocol", "half_line"]
         await wrong_version.aclose()
+
+
+@pytest.mark.parametrize("version", [1, 3, "2", None])
+async def test_a_console_of_another_version_gets_one_line_naming_both_versions_and_eof(
+    tmp_path: Path, version: object
+) -> None:
+    async with controlled_server(tmp_path) as run:
+        client = await connect(run.port)
+        raw = await trio.open_unix_socket(str(run.path))
+        hello = {"type": "hello", "protocol": "tui-echo-control", "version": version, "events": False}
+        # What follows the hello is never read as this version's: no snapshot, no reply to the command.
+        kick = protocol.command_message(1, "kick", client=1)
+        await raw.send_all(protocol.encode_line(hello) + protocol.encode_line(kick))
+        with trio.fail_after(TIMEOUT):
+            replies = [json.loads(line) for line in (await receive_until_eof(raw)).splitlines()]
+        assert [reply["type"] for reply in replies] == ["hello", "error"]
+        assert replies[0]["version"] == protocol.VERSION == 2
+        assert replies[1] == {
+            "type": "error",
+            "error": "bad_version",
+            "message": f"this server speaks version 2 of the control protocol and the console version {version!r}: "
+            "use a console from the same tui-echo release as the server",
+        }
+        await client.send_all(b"not kicked\n")
+        assert await receive_exactly(client, 11) == b"not kicked\n"
+        await client.aclose()
 
 
 JSON_VALUES = st.one_of(
@@ -280,7 +327,8 @@ async def test_bad_input_never_crashes_or_stalls_the_server(tmp_path_factory, li
         stream = b"".join(line + b"\n" for line in lines)
         if cut:
             stream += b'{"type": "comm'
-        await raw.send_all(b'{"type":"hello","protocol":"tui-echo-control","version":1,"events":false}\n' + stream)
+        hello = protocol.encode_line(protocol.hello("console", events=False))
+        await raw.send_all(hello + stream)
         await raw.send_eof()
         with trio.fail_after(TIMEOUT):
             replies = await receive_until_eof(raw)  # the server answers and closes: it never hangs

@@ -30,7 +30,7 @@ def silent(path: Path) -> socket.socket:
 def said_hello(path: Path) -> socket.socket:
     """A console past its hello (asking for no events: it holds a place and reads nothing more)."""
     sock = silent(path)
-    sock.sendall(protocol.encode(protocol.hello("console", events=False)))
+    sock.sendall(protocol.encode_line(protocol.hello("console", events=False)))
     return sock
 
 
@@ -78,7 +78,7 @@ def test_64_attached_consoles_are_the_cap_and_the_next_is_told_so(server: tuple[
         refused = run_cli(["ctl", str(path), "clients"])
         assert refused.returncode == 2
         assert refused.stderr.count("\n") == 1 and f"{MAX_CONSOLES} consoles are attached already" in refused.stderr
-        waiting.sendall(protocol.encode(protocol.hello("console", events=False)))
+        waiting.sendall(protocol.encode_line(protocol.hello("console", events=False)))
         assert first_message(waiting) == protocol.error_message(
             protocol.ProtocolError("too_many_consoles", f"{MAX_CONSOLES} consoles are attached already")
         )

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tui_echo.event_records import event_record
+from tui_echo.wire.events import encode_event
 from tui_echo.monitor.models.feed import HEX_KEEP_BYTES, FeedEntry, FeedIntake
 from tui_echo.monitor.models.feed_export import ExportFormat, export_lines, record, text_line, write_export
 from tui_echo.server.events import ClientConnected, DataAnswered, DataBroadcast, DataReceived, DataSent, ServerEvent
@@ -33,7 +33,7 @@ def entries_of(*events: ServerEvent) -> list[FeedEntry]:
 def test_a_data_record_has_the_logs_names_and_escaping_where_they_overlap() -> None:
     for event in (received(HOSTILE), DataSent(client_id=3, data=HOSTILE, size=len(HOSTILE), at=AT, bytes_out=9)):
         (entry,) = entries_of(event)
-        saved, logged = record(entry), event_record(event, peer="127.0.0.1:5000")
+        saved, logged = record(entry), encode_event(event, peer="127.0.0.1:5000")
         shared = saved.keys() & logged.keys()
         assert shared == {"event", "time", "client", "len", "data", "truncated"}
         assert {key: saved[key] for key in shared} == {key: logged[key] for key in shared}

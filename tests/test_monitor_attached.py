@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tui_echo.consoles.connection import Connection
+from tui_echo.control.client import Connection
 from tui_echo.monitor.attached import AttachedApp, ServerGone
 from tui_echo.monitor.screens.confirm import ConfirmScreen
 from tui_echo.monitor.models.feed import Direction
@@ -97,6 +97,7 @@ def test_s_stops_the_server_after_a_question_and_the_console_says_so(tmp_path: P
         await monitor.until(lambda: "S Stop server" in screen_text(monitor.app)[-1], "the footer")
         await monitor.pilot.press("S")
         await monitor.until(lambda: isinstance(monitor.app.screen, ConfirmScreen), "the question")
+        await monitor.until(lambda: monitor.app.focused is not None, "the question mounted")
         buttons = [str(button.label) for button in monitor.app.screen.query("Button")]
         assert buttons == ["Cancel (n)", "Stop server (y)"]
         await monitor.pilot.press("n")  # the safe answer: nothing happens
@@ -116,8 +117,11 @@ def test_r_reattaches_to_a_server_back_on_the_same_socket(tmp_path: Path) -> Non
         stats = monitor.app.query_one(StatsText)
         server.proc.kill()
         await monitor.until(lambda: isinstance(monitor.app.screen, ServerGone), "the offer to reattach")
+        # The screen is current before it has mounted its buttons and given one the focus.
+        await monitor.until(lambda: monitor.app.focused is not None, "the question mounted")
         buttons = [str(button.label) for button in monitor.app.screen.query("Button")]
-        assert buttons == ["Quit (q)", "Reattach (r)"] and monitor.app.focused is monitor.app.screen.query_one("#yes")
+        assert buttons == ["Quit (q)", "Reattach (r)"]
+        assert monitor.app.focused is monitor.app.screen.query_one("#yes")  # Enter reattaches at once
         with contextlib.closing(HeadlessProcess("--control", str(path))) as again:
             await monitor.pilot.press("r")
             await monitor.until(lambda: monitor.app.screen is monitor.app.main, "attached again")

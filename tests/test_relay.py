@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tui_echo.control import protocol
-from tui_echo.event_records import event_record
+from tui_echo.wire.events import decode_event, encode_event
 from tui_echo.headless.log import EventLog, HumanFormat
 from tui_echo.server.config import Mode, ServerConfig
 from tui_echo.server.events import ClientConnected, DataDiscarded, DataRelayed, ServerListening
@@ -68,10 +68,10 @@ def test_the_log_the_json_and_the_control_protocol_say_what_each_mode_did() -> N
     discarded = DataDiscarded(**common, bytes_out=0)
     for event in (relayed, discarded):
         message = json.loads(json.dumps(protocol.event_message(event, peer="127.0.0.1:5", clients_now=3)))
-        assert protocol.decode_event(message) == event
-    record = event_record(relayed, peer="x")
+        assert decode_event(message) == event
+    record = encode_event(relayed, peer="x")
     assert (record["mode"], record["recipients"], record["dropped"]) == ("chat", 2, 1)
-    assert event_record(discarded, peer="x")["mode"] == "discard"
+    assert encode_event(discarded, peer="x")["mode"] == "discard"
     log = EventLog(HumanFormat())
     log.handle(ClientConnected(client_id=3, peer=("127.0.0.1", 5), at=common["at"]))
     assert log.handle(relayed)[0].endswith("msg 1  relayed 3 B to 2 clients, 1 dropped: hi\\n")

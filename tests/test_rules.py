@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tui_echo.server.events import EVENT_DATA_BYTES
 from tui_echo.server.rules import (
     LAST_MATCH_BYTES,
     RULE_LINE_BYTES,
@@ -31,7 +32,12 @@ def rule(text: str, number: int = 1, once: bool = False) -> Rule:
 
 
 def responder(*rules: Rule, line_framing: bool = True, client_id: int = 3) -> Responder:
-    return Responder(RuleBook(rules), client_id, PEER, line_framing)
+    return Responder(RuleBook(rules), client_id, PEER, line_framing, reply_bytes=EVENT_DATA_BYTES)
+
+
+def clients_of(book: RuleBook, *client_ids: int) -> list[Responder]:
+    """One responder per client, all answering from ``book`` (the server's one shared rule book)."""
+    return [Responder(book, client_id, PEER, True, reply_bytes=EVENT_DATA_BYTES) for client_id in client_ids]
 
 
 def respond(who: Responder, *chunks: bytes) -> bytes:
@@ -96,7 +102,7 @@ def test_count_is_the_clients_messages_so_far_this_one_included() -> None:
 
 def test_once_answers_each_client_once() -> None:
     book = RuleBook([rule("hello => welcome\\n", once=True)])
-    first, second = Responder(book, 1, PEER, True), Responder(book, 2, PEER, True)
+    first, second = clients_of(book, 1, 2)
     assert respond(first, b"hello\nhello\n") == b"welcome\nhello\n"
     assert respond(second, b"hello\n") == b"welcome\n"
     assert book.hits == [2]
@@ -104,7 +110,7 @@ def test_once_answers_each_client_once() -> None:
 
 def test_hits_and_the_last_match_are_kept_and_the_first_hit_is_announced_once() -> None:
     book = RuleBook([rule(r"P(\d) => ok", 1), rule("never => x", 2)])
-    who = Responder(book, 7, PEER, True)
+    who = Responder(book, 7, PEER, True, reply_bytes=EVENT_DATA_BYTES)
     respond(who, b"P1\n", b"P2\n")
     assert book.hits == [2, 0]
     assert [(first.number, match, client) for first, match, client in book.first_hits] == [(1, b"P1", 7)]
@@ -114,7 +120,7 @@ def test_hits_and_the_last_match_are_kept_and_the_first_hit_is_announced_once() 
 
 def test_the_last_match_is_shown_escaped_and_bounded() -> None:
     book = RuleBook([rule("(?s).+ => x")])
-    Responder(book, 1, PEER, False).answer(b"\x1b[2J" + b"a" * 1000, 1, 0.0)
+    Responder(book, 1, PEER, False, reply_bytes=EVENT_DATA_BYTES).answer(b"\x1b[2J" + b"a" * 1000, 1, 0.0)
     shown = book.table()[0].last_match
     assert shown is not None and shown.startswith("\\x1b[2J") and len(shown) <= LAST_MATCH_BYTES + 3
 
@@ -146,6 +152,18 @@ def test_replies_come_in_bounded_batches() -> None:
     assert max(len(batch) for batch in batches) < 70_000
 
 
+def test_a_clients_answers_are_its_own_though_another_client_hits_the_shared_book_meanwhile() -> None:
+    book = RuleBook([rule("^a$ => " + "A" * 1000 + "\\n")])
+    first, second = clients_of(book, 1, 2)
+    replies = first.respond(b"a\n" * 300 + b"b\n" * 7, 0, 0.0)  # about five batches, a write apart
+    next(replies)
+    assert b"".join(second.respond(b"a\n" * 50, 0, 0.0)) == (b"A" * 1000 + b"\n") * 50  # between two writes
+    assert second.take_answers().count == 50
+    b"".join(replies)
+    assert (first.take_answers().count, book.hits) == (300, [350])
+    assert first.take_answers().count == 0  # taken: the next chunk starts afresh
+
+
 @given(
     lines=st.lists(st.sampled_from([b"PING 1", b"PING 22", b"other", b"", b"\x00\xff"]), max_size=20),
     cuts=st.lists(st.integers(min_value=1, max_value=200), max_size=8),
@@ -155,7 +173,9 @@ def test_how_lines_are_cut_into_chunks_never_changes_the_answer(lines: list[byte
     edges = sorted({0, len(data), *(cut for cut in cuts if cut < len(data))})
     chunks = [data[a:b] for a, b in zip(edges, edges[1:], strict=False)]
     expected = b"".join(b"PONG " + line[5:] + b"\n" if line.startswith(b"PING") else line + b"\n" for line in lines)
-    assert respond(responder(rule(r"^PING (\d+)$ => PONG {1}\n")), *chunks) == expected
+    who = responder(rule(r"^PING (\d+)$ => PONG {1}\n"))
+    assert respond(who, *chunks) == expected
+    assert who.take_answers().count == sum(line.startswith(b"PING") for line in lines)
 
 
 @pytest.mark.parametrize(

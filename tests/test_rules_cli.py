@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tui_echo.consoles.connection import Connection
+from tui_echo.control.client import Connection
 from tui_echo.monitor.remote import RemoteSource
 from tui_echo.monitor.screens.rules import RulesScreen
 from tui_echo.monitor.models.feed import Direction
@@ -73,14 +73,14 @@ def test_the_json_log_names_the_rules_and_counts_their_hits(tmp_path: Path) -> N
     rules = tmp_path / "device.toml"
     rules.write_text("[[rule]]\nmatch = '\\x02(..)\\x03'\nreply = '\\x06{1}'\nonce = true\n")
     with headless("--json", "--no-control", "--rules", str(rules), "--rule", "x => y") as server:
-        _json_log(server)
+        _json_log(server, f"{rules} rule 1")
 
 
-def _json_log(server: HeadlessProcess) -> None:
+def _json_log(server: HeadlessProcess, origin: str) -> None:
     listening = json.loads(server.first_line)
     assert listening["rules"] == [
-        {"rule": 1, "match": r"\x02(..)\x03", "reply": r"\x06{1}", "once": True},
-        {"rule": 2, "match": "x", "reply": "y", "once": False},
+        {"rule": 1, "origin": origin, "match": r"\x02(..)\x03", "reply": r"\x06{1}", "once": True},
+        {"rule": 2, "origin": "--rule 1", "match": "x", "reply": "y", "once": False},
     ]
     client = socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT)
     assert ask(client, b"\x02ok\x03", 3) == b"\x06ok"

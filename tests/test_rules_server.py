@@ -133,6 +133,35 @@ async def test_hits_are_summarised_every_10_s(autojump_clock: trio.testing.MockC
         await client.aclose()
 
 
+async def test_two_clients_answered_at_once_each_get_their_own_exact_answered_counts() -> None:
+    # Each chunk of 100 lines is answered in several batches, one write (a scheduler pass) apart, so the
+    # two clients' answers interleave; the shared book's hits must not leak into the other's count.
+    lines, rounds = 100, 5
+    async with running_server(framing=Framing.LINE, rules=rules("^a$ => " + "A" * 2000 + "\\n")) as run:
+        clients = [await connect(run.port) for _ in range(2)]
+
+        async def talk(client: trio.SocketStream) -> None:
+            for _ in range(rounds):
+                await client.send_all(b"a\n" * lines)
+                await receive_exactly(client, lines * 2001)
+
+        async with trio.open_nursery() as nursery:
+            for client in clients:
+                nursery.start_soon(talk, client)
+        assert run.server.totals().rule_hits == (2 * lines * rounds,)
+
+        def answered() -> list[DataAnswered]:
+            return run.recorder.of(DataAnswered)
+
+        await run.recorder.wait_for(lambda: sum(e.messages for e in answered()) == 2 * lines * rounds)
+        for client_id in (1, 2):
+            events = [e for e in answered() if e.client_id == client_id]
+            assert [e.answered for e in events] == [e.messages for e in events]  # every line was a hit
+            assert sum(e.answered for e in events) == lines * rounds
+        for client in clients:
+            await client.aclose()
+
+
 async def test_a_match_past_the_first_4_KiB_is_not_seen() -> None:
     async with running_server(rules=rules("needle => found")) as run:
         client = await connect(run.port)

@@ -180,7 +180,7 @@ async def test_kick_closes_one_client_who_sees_eof() -> None:
     async with running_server() as run:
         first, second = await connect(run.port), await connect(run.port)
         await run.recorder.wait_for(lambda: len(run.recorder.of(ClientConnected)) == 2)
-        run.server.commands.send_nowait(Kick(1))
+        run.server.command_nowait(Kick(1))
         assert await receive_until_eof(first) == b""
         await run.recorder.wait_for(lambda: disconnect_of(run, 1))
         assert disconnect_of(run, 1).reason == "kicked"
@@ -193,7 +193,7 @@ async def test_kick_all_closes_every_client() -> None:
     async with running_server() as run:
         streams = [await connect(run.port) for _ in range(5)]
         await run.recorder.wait_for(lambda: len(run.recorder.of(ClientConnected)) == 5)
-        run.server.commands.send_nowait(KickAll())
+        run.server.command_nowait(KickAll())
         for stream in streams:
             assert await receive_until_eof(stream) == b""
         await run.recorder.wait_for(lambda: len(run.recorder.of(ClientDisconnected)) == 5)
@@ -210,7 +210,7 @@ async def test_kick_of_a_client_with_unread_input_still_gives_eof() -> None:
         with trio.move_on_after(0.5):
             while True:
                 await stream.send_all(b"z" * 65536)
-        run.server.commands.send_nowait(Kick(state.client_id))
+        run.server.command_nowait(Kick(state.client_id))
         await run.recorder.wait_for(lambda: disconnect_of(run, state.client_id))
         echoed = await receive_until_eof(stream)
         assert len(echoed) == disconnect_of(run, state.client_id).bytes_out
@@ -221,7 +221,7 @@ async def test_send_to_one_client_delivers_exact_bytes() -> None:
         first, second = await connect(run.port), await connect(run.port)
         await run.recorder.wait_for(lambda: len(run.recorder.of(ClientConnected)) == 2)
         payload = b"\x00\x01binary\r\n\xff"
-        run.server.commands.send_nowait(SendTo(2, payload))
+        run.server.command_nowait(SendTo(2, payload))
         assert await receive_exactly(second, len(payload)) == payload
         await run.recorder.wait_for(lambda: run.recorder.of(DataSent))
         (sent,) = run.recorder.of(DataSent)
@@ -235,13 +235,13 @@ async def test_broadcast_reaches_every_client_and_is_one_event() -> None:
     async with running_server() as run:
         streams = [await connect(run.port) for _ in range(4)]
         await run.recorder.wait_for(lambda: len(run.recorder.of(ClientConnected)) == 4)
-        run.server.commands.send_nowait(Broadcast(b"to all\n"))
+        run.server.command_nowait(Broadcast(b"to all\n"))
         for stream in streams:
             assert await receive_exactly(stream, 7) == b"to all\n"
         await run.recorder.wait_for(lambda: run.recorder.of(DataBroadcast))
         (broadcast,) = run.recorder.of(DataBroadcast)
         assert (broadcast.data, broadcast.size, broadcast.recipients) == (b"to all\n", 7, 4)
-        run.server.commands.send_nowait(KickAll())
+        run.server.command_nowait(KickAll())
         await run.recorder.wait_for(lambda: len(run.recorder.of(ClientDisconnected)) == 4)
         # No event per client, and each client's own count still has its copy, exactly.
         assert run.recorder.of(DataSent) == []
@@ -258,7 +258,7 @@ async def test_operator_send_and_echo_never_interleave() -> None:
         operator = b"O" * 200_000
         async with trio.open_nursery() as nursery:
             nursery.start_soon(stream.send_all, block)
-            run.server.commands.send_nowait(SendTo(1, operator))
+            run.server.command_nowait(SendTo(1, operator))
             received = await receive_exactly(stream, len(block) + len(operator))
         # Whatever the order, the operator's bytes arrive as one unbroken run.
         start = received.index(b"O")
@@ -267,9 +267,9 @@ async def test_operator_send_and_echo_never_interleave() -> None:
 
 async def test_commands_for_unknown_clients_give_a_notice() -> None:
     async with running_server() as run:
-        run.server.commands.send_nowait(Kick(42))
-        run.server.commands.send_nowait(SendTo(7, b"x"))
-        run.server.commands.send_nowait(Broadcast(b"x"))
+        run.server.command_nowait(Kick(42))
+        run.server.command_nowait(SendTo(7, b"x"))
+        run.server.command_nowait(Broadcast(b"x"))
         await run.recorder.wait_for(lambda: len(run.recorder.of(ServerNotice)) == 3)
         assert [n.message for n in run.recorder.of(ServerNotice)] == [
             "kick: no client #42",
@@ -488,7 +488,7 @@ async def test_shutdown_closes_every_client_with_eof_and_reports_totals() -> Non
         for stream in streams:
             await stream.send_all(b"hey")
             await receive_exactly(stream, 3)
-        run.server.commands.send_nowait(Shutdown())
+        run.server.command_nowait(Shutdown())
         for stream in streams:
             assert await receive_until_eof(stream) == b""
         await run.recorder.wait_for(lambda: run.recorder.of(ServerStopped))
@@ -550,11 +550,11 @@ async def test_sends_to_a_client_that_does_not_read_are_bounded() -> None:
         await run.recorder.wait_for(lambda: run.recorder.of(ClientConnected))
         big = b"B" * 8_000_000  # more than the socket buffers hold: the first send blocks
         for _ in range(4):
-            run.server.commands.send_nowait(SendTo(1, big))
+            run.server.command_nowait(SendTo(1, big))
         await run.recorder.wait_for(lambda: run.recorder.of(ServerNotice))
         (notice,) = run.recorder.of(ServerNotice)
         assert notice.message == "send to #1 refused: 3 sends already waiting (the client is not reading)"
-        run.server.commands.send_nowait(Kick(1))
+        run.server.command_nowait(Kick(1))
         await run.recorder.wait_for(lambda: disconnect_of(run, 1))
         assert disconnect_of(run, 1).bytes_out < 3 * len(big)
         await stream.aclose()

@@ -73,13 +73,13 @@ async def test_operator_sends_never_interleave_with_the_echo_and_kick_closes_wit
         async with trio.open_nursery() as nursery:
             nursery.start_soon(client.send_all, payload)
             received += await receive_exactly(client, 1000)  # the echo is under way
-            run.server.commands.send_nowait(SendTo(1, operator))
+            run.server.command_nowait(SendTo(1, operator))
             received += await receive_exactly(client, len(payload) + len(operator) - 1000)
         assert operator in received  # in one piece
         assert received.replace(operator, b"") == payload
         state = next(run.server.clients())
         assert state.bytes_out == len(payload) + len(operator)
-        run.server.commands.send_nowait(Kick(1))
+        run.server.command_nowait(Kick(1))
         # trio's client (https_compatible=False) raises on an EOF without close_notify: this EOF is clean.
         assert await receive_until_eof(client) == b""
         await run.recorder.wait_for(lambda: run.recorder.of(ClientDisconnected))

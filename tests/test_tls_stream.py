@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import trio
 
-from tui_echo.consoles.connection import Connection
+from tui_echo.control.client import Connection
 from tui_echo.server import tls_stream
 
 from .helpers import TIMEOUT, connect, receive_until_eof, running_server
@@ -150,7 +150,7 @@ def tls_server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int, Pat
             time.sleep(0.05)
         connection = Connection.open(control, events=False, role="list")
         connection.close()
-        yield process, int(connection.server["port"]), control
+        yield process, connection.server.addresses[0][1], control
     finally:
         process.terminate()
         process.wait(TIMEOUT)

@@ -6,6 +6,8 @@ import argparse
 import math
 from collections.abc import Callable
 
+PROG = "tui-echo"  # the command's name, in every usage and error line
+
 
 class OneLineParser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]

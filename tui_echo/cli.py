@@ -5,26 +5,25 @@ from __future__ import annotations
 import argparse
 import contextlib
 import difflib
-import os
 import resource
 import sys
 from collections.abc import Sequence
 from importlib.metadata import version
 from typing import TYPE_CHECKING, NoReturn
 
-from tui_echo.arguments import OneLineParser, minutes, per_second, seconds, seconds_or_off, whole_number
+from tui_echo.arguments import PROG, OneLineParser, minutes, per_second, seconds, seconds_or_off, whole_number
 from tui_echo.consoles import SUBCOMMANDS, SUBCOMMANDS_HELP
+from tui_echo.monitor.options import add_feed_lines
+from tui_echo.monitor.terminal import terminal_problem
 from tui_echo.output import finish, silence_stdout
 from tui_echo.server.access import parse_network
 from tui_echo.server.binding import ListenError
 from tui_echo.server.config import (
     DEFAULT_BAN_SECONDS,
-    DEFAULT_FEED_LINES,
     DEFAULT_HOST,
     DEFAULT_MAX_CLIENTS,
     DEFAULT_PORT,
     DEFAULT_WRITE_TIMEOUT,
-    MAX_FEED_LINES,
     Framing,
     Mode,
     Network,
@@ -36,9 +35,7 @@ from tui_echo.text import plural
 
 if TYPE_CHECKING:
     from tui_echo.control.listener import ControlSettings
-    from tui_echo.monitor.guest import GuestServer
 
-PROG = "tui-echo"
 COMMANDS = (*SUBCOMMANDS, "demo", "load")  # picked by hand in main, before the server's own flags
 _FD_LIMIT_WANTED = 65_536
 
@@ -54,17 +51,6 @@ def _host(text: str) -> str:
     if not text.strip():
         raise argparse.ArgumentTypeError("expected a host name or address, got an empty string")
     return text
-
-
-def add_feed_lines(parser: argparse.ArgumentParser) -> None:
-    """--feed-lines, for the monitor here and attached (tui-echo attach)."""
-    parser.add_argument(
-        "--feed-lines",
-        type=whole_number(1, MAX_FEED_LINES),
-        default=DEFAULT_FEED_LINES,
-        metavar="N",
-        help=f"The monitor's feed keeps the last N lines (default {DEFAULT_FEED_LINES}).",
-    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -257,42 +243,6 @@ def _rules(args: argparse.Namespace) -> tuple[Rule, ...]:
     return tuple(rules)
 
 
-# Textual's terminal drivers, as TEXTUAL_DRIVER would name them.
-_TERMINAL_DRIVERS = ("", "textual.drivers.linux_driver:LinuxDriver", "textual.drivers.windows_driver:WindowsDriver")
-
-
-def terminal_problem() -> str | None:
-    """Why the monitor cannot draw here, or None.
-
-    Textual's terminal driver reads keys from stdin, draws on stderr and takes the screen's size
-    from stdout: with stdout redirected it would draw at 80x24 whatever the terminal's size. Another
-    driver (textual-serve sets TEXTUAL_DRIVER to the web driver, which talks over pipes) needs none.
-    """
-    if os.environ.get("TEXTUAL_DRIVER", "") not in _TERMINAL_DRIVERS:
-        return None
-    streams = {"stdin": sys.stdin, "stdout": sys.stdout, "stderr": sys.stderr}
-    redirected = [name for name, stream in streams.items() if stream is None or not stream.isatty()]
-    if not redirected:
-        return None
-    if len(redirected) == 1:
-        return f"but {redirected[0]} is not one"
-    return f"but {', '.join(redirected[:-1])} and {redirected[-1]} are not terminals"
-
-
-def run_monitor(server: GuestServer, feed_lines: int = DEFAULT_FEED_LINES) -> int:
-    """Bind ``server``, then open the monitor on it until it quits; a port that cannot be had is one line, exit 2."""
-    from tui_echo.monitor.app import MonitorApp  # imported here: headless runs never load Textual
-
-    try:
-        server.listen()
-    except ListenError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 2
-    app = MonitorApp(server, feed_lines=feed_lines)
-    app.run()
-    return app.return_code or 0
-
-
 def _run_headless(config: ServerConfig, json_lines: bool, control: ControlSettings | None) -> int:
     import trio  # imported here, as the server's other parts: the consoles, load and --help start without them
 
@@ -384,7 +334,9 @@ def _main(arguments: list[str]) -> int:
     control = None if args.no_control else ControlSettings(args.control)
     _raise_fd_limit()
     if not args.headless:
+        # Imported here: headless runs never load Textual.
         from tui_echo.monitor.guest import GuestServer
+        from tui_echo.monitor.launch import run_monitor
 
         return run_monitor(GuestServer(config, control), args.feed_lines)
     return _run_headless(config, args.json, control)

@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 from datetime import datetime
 
-from tui_echo.server.events import Peer
+from tui_echo.net import Peer, format_address
 
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
 _PLAIN_ASCII = re.compile(rb"[\x20-\x5b\x5d-\x7e]*")
@@ -92,11 +92,6 @@ def printable(text: str) -> str:
     Unlike client data, a backslash stays single: ``PING (\\d+)`` reads as it was typed.
     """
     return "".join(char if char.isprintable() else _escape_char(char) for char in text)
-
-
-def format_address(address: Peer) -> str:
-    host, port = address
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def describe_addresses(addresses: tuple[Peer, ...]) -> str:

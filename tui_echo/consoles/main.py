@@ -14,9 +14,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from tui_echo.arguments import OneLineParser, whole_number
-from tui_echo.cli import PROG, add_feed_lines, terminal_problem
-from tui_echo.consoles.connection import (
+from tui_echo.arguments import PROG, OneLineParser, whole_number
+from tui_echo.control.client import (
     Connection,
     ConsoleError,
     ServerGone,
@@ -27,17 +26,18 @@ from tui_echo.consoles.connection import (
 from tui_echo.control import protocol
 from tui_echo.control.paths import ServerEntry
 from tui_echo.headless.log import EventLog, HumanFormat
+from tui_echo.monitor.options import add_feed_lines
+from tui_echo.monitor.terminal import terminal_problem
+from tui_echo.net import format_address
 from tui_echo.output import reader_gone
 from tui_echo.send_text import SendTextError, parse_send_text
 from tui_echo.server.events import ServerNotice
 from tui_echo.text import format_duration, format_size
+from tui_echo.wire.events import decode_event
+from tui_echo.wire.state import decode_client, decode_rule
 
 _CTL_ACTIONS = ("clients", "rules", "kick", "kick-all", "send", "broadcast", "stop")
 _TICK_SECONDS = 1.0  # the human log's busy-client summaries come this often
-
-
-class _Failed(Exception):
-    """The server said no: exit 1 with this message."""
 
 
 def _fail(command: str, message: str, code: int) -> int:
@@ -123,11 +123,11 @@ def _events(args: argparse.Namespace) -> int:
 
     def adopt(snapshot: dict[str, Any]) -> None:
         for record in snapshot["clients"]:
-            state = protocol.decode_client(record)
+            state = decode_client(record)
             log.known_client(state.client_id, record["peer"], state.last_activity, state.messages_in, state.bytes_in)
 
-    adopt(connection.snapshot)
     try:
+        adopt(connection.snapshot)
         while True:
             try:
                 message = connection.read()
@@ -141,6 +141,8 @@ def _events(args: argparse.Namespace) -> int:
             if not lines and reader_gone():  # `events | head -2` on a quiet server: no write would find out
                 return 0
             _print(lines)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ConsoleError(f"the server sent something this console cannot read: {exc}") from None
     except ServerGone as exc:
         return _fail("events", f'{exc} (no "stopped" event: was it killed?)', 1)
     except KeyboardInterrupt:
@@ -169,7 +171,7 @@ def _event_lines(
     if as_json:
         record = {key: value for key, value in message.items() if key != "type"}
         return [json.dumps(record, ensure_ascii=True, separators=(",", ":"))]
-    event = protocol.decode_event(message)
+    event = decode_event(message)
     return [] if event is None else log.handle(event)
 
 
@@ -196,18 +198,18 @@ def _send_text(text: str) -> bytes:
 def _clients_table(clients: list[dict[str, Any]]) -> str:
     now = time.time()
     rows = [("ID", "PEER", "CONNECTED", "MSGS", "IN", "OUT", "DROPPED", "IDLE", "STATUS")]
-    for record in clients:
+    for state in map(decode_client, clients):
         rows.append(
             (
-                f"#{record['client']}",
-                str(record["peer"]),
-                format_duration(now - protocol.parse_time(record["connected"])),
-                str(record["messages_in"]),
-                format_size(record["bytes_in"]),
-                format_size(record["bytes_out"]),
-                str(record.get("dropped_out", 0)),  # chat, broker: deliveries that never reached it
-                format_duration(now - protocol.parse_time(record["last_activity"])),
-                str(record["status"]),
+                f"#{state.client_id}",
+                format_address(state.peer),
+                format_duration(now - state.connected_at),
+                str(state.messages_in),
+                format_size(state.bytes_in),
+                format_size(state.bytes_out),
+                str(state.dropped_out),  # chat, broker: deliveries that never reached it
+                format_duration(now - state.last_activity),
+                str(state.status),
             )
         )
     return _table(rows)
@@ -223,7 +225,7 @@ def _rules_table(records: list[dict[str, Any]]) -> str:
         return "no reply rules (start the server with --rule or --rules)"
     now = time.time()
     header = ("RULE", "HITS", "LAST", "LAST MATCH", "MATCH => REPLY")
-    return _table([header, *(rule.cells(now) for rule in protocol.decode_rules(records))])
+    return _table([header, *(decode_rule(record).cells(now) for record in records)])
 
 
 def _ctl(args: argparse.Namespace) -> int:
@@ -273,11 +275,12 @@ def _web(args: argparse.Namespace) -> int:
     connection = _connect("web", args.target, events=False)
     connection.close()
     server = connection.server
+    server_port = server.addresses[0][1]
     # Imported here: only web loads aiohttp and textual-serve.
     from tui_echo.consoles.web import WebError, serve
 
     def started(port: int, url: str) -> None:
-        print(f"{PROG} web: the console of pid {server['pid']} (port {server['port']}), one per browser tab:")
+        print(f"{PROG} web: the console of pid {server.pid} (port {server_port}), one per browser tab:")
         print(f"    {url}")
         print(f"127.0.0.1 only: from another machine, ssh -L {port}:127.0.0.1:{port} HOST, then open the same URL.")
         print("Ctrl+C stops.", flush=True)
@@ -285,7 +288,7 @@ def _web(args: argparse.Namespace) -> int:
     try:
         serve(
             connection.path,
-            title=f"tui-echo · pid {server['pid']} · port {server['port']}",
+            title=f"tui-echo · pid {server.pid} · port {server_port}",
             port=args.http_port,
             started=started,
         )

@@ -34,8 +34,8 @@ import aiohttp_jinja2
 from aiohttp import web
 from textual_serve.server import Server
 
-from tui_echo.consoles.connection import Connection, ConsoleError
 from tui_echo.consoles.tab_process import mark_web_server
+from tui_echo.control.client import Connection, ConsoleError
 
 HOST = "127.0.0.1"  # never another address: see the module's docstring
 TOKEN_BYTES = 24

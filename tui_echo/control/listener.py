@@ -1,10 +1,10 @@
 """The control socket: a Unix socket, owner-only, through which consoles watch and steer a running server.
 
 ``open_control`` binds it (raising ControlError, a ListenError, for what a
-user can get wrong), next to the server's own ``listen()``;
-``serve_with_control`` runs the server with it and removes it when the
-server stops. There is no TCP control listener: remote operators forward the
-Unix socket over SSH.
+user can get wrong), next to the server's own ``listen()``; ``serve`` takes
+consoles until ``close`` removes it (``tui_echo.service`` does both around
+the server's run). There is no TCP control listener: remote operators
+forward the Unix socket over SSH.
 """
 
 from __future__ import annotations
@@ -33,12 +33,10 @@ from tui_echo.control.paths import (
 )
 from tui_echo.control.places import MAX_CONSOLES, Places, too_many_consoles
 from tui_echo.control.session import ConsoleSession
-from tui_echo.event_records import Record
-from tui_echo.server.echo_server import EchoServer
-from tui_echo.server.events import Peer
+from tui_echo.server.server import EchoServer
+from tui_echo.wire.settings import ServerInfo
 
 LISTEN_BACKLOG = 4 * MAX_CONSOLES  # connections the kernel holds until accepted: more than the places themselves
-FLUSH_SECONDS = 0.5  # a stopping server gives its consoles this long to read the "stopped" event
 _PROBE_SECONDS = 1.0
 _MAX_PATH_BYTES = 107  # sun_path holds 108 bytes with its NUL
 
@@ -112,17 +110,15 @@ class ControlSocket:
         self._sessions_done.set()
         self._version = version("tui-echo")
         write_entry(self._entry)
-        server.control_path = str(path)
 
-    def server_record(self) -> Record:
-        addresses: tuple[Peer, ...] = self._server.addresses
-        return protocol.server_record(
+    def server_info(self) -> ServerInfo:
+        return ServerInfo(
             pid=os.getpid(),
             version=self._version,
-            addresses=addresses,
-            control=str(self.path),
             started_at=self._started_at,
+            addresses=self._server.addresses,
             config=self._server.config,
+            control=str(self.path),
         )
 
     async def serve(self) -> None:
@@ -149,7 +145,7 @@ class ControlSocket:
             refusal = too_many_consoles()
         if refusal is not None:
             with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError), trio.move_on_after(1):
-                await stream.send_all(protocol.encode(protocol.error_message(refusal)))
+                await stream.send_all(protocol.encode_line(protocol.error_message(refusal)))
             await stream.aclose()
             return
         self._sessions += 1
@@ -164,7 +160,7 @@ class ControlSocket:
 
             self._places.wait(scope)
             try:
-                await ConsoleSession(self._server, stream, who, self.server_record, attach).run()
+                await ConsoleSession(self._server, stream, who, self.server_info, attach).run()
             except Exception as exc:  # a bug in one console's handling must not take the echo down with it
                 self._server.notice(f"{who} dropped after an internal error: {exc!r}")
                 with trio.CancelScope(shield=True), trio.move_on_after(0.5):
@@ -197,24 +193,3 @@ def open_control(server: EchoServer, settings: ControlSettings) -> ControlSocket
         path = Path(settings.path).absolute()
     _claim(path)
     return ControlSocket(server, path, _bind(path))
-
-
-async def serve_with_control(
-    server: EchoServer,
-    control: ControlSocket | None,
-    *,
-    task_status: trio.TaskStatus[tuple[Peer, ...]] = trio.TASK_STATUS_IGNORED,
-) -> None:
-    """``server.serve()``, with consoles on ``control`` while it runs; the socket goes when it stops."""
-    if control is None:
-        await server.serve(task_status=task_status)
-        return
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(control.serve)
-        try:
-            await server.serve(task_status=task_status)
-        finally:
-            control.close()
-        with trio.move_on_after(FLUSH_SECONDS):
-            await control.sessions_done()  # each console ends after it has sent "stopped"
-        nursery.cancel_scope.cancel()

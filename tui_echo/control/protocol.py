@@ -1,9 +1,12 @@
 """The control protocol: newline-delimited JSON between a server and its consoles. No trio, no Textual.
 
-Both ends use this module: the server encodes its state and events and
-parses commands; consoles decode what the server sends back into the same
-event and state types the in-process monitor reads. The README's "Control
-protocol" section is the reference for other clients.
+Both ends use this module: the messages (hello, snapshot, event, counts,
+command, reply, error), the version check and the command table. The
+records inside the messages (events, clients, totals, bans, rules, the
+server) come from the one wire codec, ``tui_echo.wire``, which the ``--json``
+log uses too; consoles decode them into the same event and state types the
+in-process monitor reads. The README's "Control protocol" section is the
+reference for other clients.
 """
 
 from __future__ import annotations
@@ -13,38 +16,21 @@ import binascii
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, assert_never
 
-from tui_echo.event_records import Record, event_record, to_json, utc_time
-from tui_echo.server.clients import ClientState, ClientStatus
 from tui_echo.server.access import ActiveBan
+from tui_echo.server.clients import ClientState
 from tui_echo.server.commands import Ban, Broadcast, Kick, KickAll, SendTo, ServerCommand, Shutdown, Unban
+from tui_echo.server.events import ServerEvent, ServerTotals
 from tui_echo.server.rules import RuleHits
-from tui_echo.server.config import Mode, ServerConfig
-from tui_echo.server.events import (
-    EVENT_DATA_BYTES,
-    ClientConnected,
-    ClientDisconnected,
-    ConnectionRefused,
-    DataAnswered,
-    DataBroadcast,
-    DataDiscarded,
-    DataReceived,
-    DataRelayed,
-    DataSent,
-    DisconnectReason,
-    Peer,
-    RefusalReason,
-    ServerEvent,
-    ServerNotice,
-    ServerStopped,
-    ServerTotals,
-)
-from tui_echo.text import format_address, format_size
+from tui_echo.text import format_size
+from tui_echo.wire.events import encode_event
+from tui_echo.wire.records import Record, to_json
+from tui_echo.wire.settings import ServerInfo, encode_server
+from tui_echo.wire.state import encode_ban, encode_client, encode_rule, encode_totals
 
 PROTOCOL = "tui-echo-control"
-VERSION = 1
+VERSION = 2  # goes up with every change to what either end sends (README: "The control protocol")
 MAX_LINE_BYTES = 256 * 1024  # one line, either way; a send of MAX_SEND_BYTES in base64 fits
 MAX_SEND_BYTES = 64 * 1024  # bytes one send or broadcast command may carry
 MAX_ERRORS = 5  # protocol errors on one connection before the server closes it
@@ -61,11 +47,11 @@ class ProtocolError(Exception):
         self.request_id = request_id
 
 
-def encode(record: Record) -> bytes:
+def encode_line(record: Record) -> bytes:
     return (to_json(record) + "\n").encode("ascii")
 
 
-def decode(line: bytes) -> dict[str, Any]:
+def decode_line(line: bytes) -> dict[str, Any]:
     """One line (without its newline) as a JSON object with a string ``type``."""
     try:
         message = json.loads(line)
@@ -82,79 +68,33 @@ def hello(role: str, **fields: object) -> Record:
     return {"type": "hello", "protocol": PROTOCOL, "version": VERSION, role: True, **fields}
 
 
+class VersionMismatch(ProtocolError):
+    """The other end speaks another version of the protocol: nothing more it sends can be read."""
+
+    def __init__(self, theirs: object) -> None:
+        super().__init__("bad_version", f"this end speaks version {VERSION}, not {theirs!r}")
+        self.theirs = theirs
+
+
 def check_hello(message: Mapping[str, Any]) -> None:
+    """A hello of this protocol and version (raises ProtocolError; VersionMismatch for another version).
+
+    The version is checked before anything else in the hello is read: ends of different versions
+    never misread each other, they refuse each other.
+    """
     if message.get("type") != "hello":
         raise ProtocolError("hello_first", f'the first message must be a hello, got "{message.get("type")}"')
     if message.get("protocol") != PROTOCOL:
         raise ProtocolError("bad_protocol", f'the hello must say "protocol": "{PROTOCOL}"')
     if message.get("version") != VERSION:
-        raise ProtocolError("bad_version", f"this end speaks version {VERSION}, not {message.get('version')!r}")
+        raise VersionMismatch(message.get("version"))
 
 
 # ---- state: snapshots and counts -----------------------------------------
 
 
-def parse_time(text: object) -> float:
-    if not isinstance(text, str):
-        raise ValueError(f"not a time: {text!r}")
-    return datetime.fromisoformat(text).timestamp()
-
-
-def client_record(state: ClientState) -> Record:
-    """A count record, plus who the client is."""
-    return {"peer": format_address(state.peer), "connected": utc_time(state.connected_at), **count_record(state)}
-
-
-def count_record(state: ClientState) -> Record:
-    return {
-        "client": state.client_id,
-        "last_activity": utc_time(state.last_activity),
-        "messages_in": state.messages_in,
-        "bytes_in": state.bytes_in,
-        "bytes_out": state.bytes_out,
-        "dropped_out": state.dropped_out,
-        "status": str(state.status),
-    }
-
-
-def totals_record(totals: ServerTotals) -> Record:
-    return {
-        "clients_total": totals.clients_total,
-        "clients_now": totals.clients_now,
-        "clients_peak": totals.clients_peak,
-        "refused_total": totals.refused_total,
-        "messages_in": totals.messages_in,
-        "bytes_in": totals.bytes_in,
-        "bytes_out": totals.bytes_out,
-        "dropped_out": totals.dropped_out,
-        "events_skipped": totals.events_skipped,
-        "tls_handshakes_failed": totals.tls_handshakes_failed,
-        "rule_hits": list(totals.rule_hits),
-    }
-
-
-def server_record(
-    *, pid: int, version: str, addresses: tuple[Peer, ...], control: str, started_at: float, config: ServerConfig
-) -> Record:
-    host, port = addresses[0]
-    return {
-        "pid": pid,
-        "version": version,
-        "host": host,
-        "port": port,
-        "addresses": [format_address(a) for a in addresses],
-        "control": control,
-        "started": utc_time(started_at),
-        "mode": str(config.mode),
-        "framing": str(config.framing),
-        "max_clients": config.max_clients,
-        "idle_timeout": config.idle_timeout,
-        "write_timeout": config.write_timeout,
-    }
-
-
 def snapshot(
-    server: Record,
+    server: ServerInfo,
     clients: Iterable[ClientState],
     totals: ServerTotals,
     bans: Iterable[ActiveBan] = (),
@@ -166,216 +106,19 @@ def snapshot(
     """Everything a console needs to draw the server; ``lost``: events this snapshot replaces."""
     return {
         "type": "snapshot",
-        "server": server,
-        "clients": [client_record(state) for state in clients],
-        "totals": totals_record(totals),
-        "bans": bans_record(bans),
-        "rules": rules_record(rules),
+        "server": encode_server(server),
+        "clients": [encode_client(state) for state in clients],
+        "totals": encode_totals(totals),
+        "bans": [encode_ban(ban) for ban in bans],
+        "rules": [encode_rule(rule) for rule in rules],
         "lost": lost,
         "data_dropped": data_dropped,
     }
 
 
-def bans_record(bans: Iterable[ActiveBan]) -> list[Record]:
-    return [{"address": ban.address, "until": utc_time(ban.until)} for ban in bans]
-
-
-def decode_bans(records: Iterable[Mapping[str, Any]]) -> tuple[ActiveBan, ...]:
-    return tuple(ActiveBan(str(record["address"]), parse_time(record["until"])) for record in records)
-
-
-def rules_record(rules: Iterable[RuleHits]) -> list[Record]:
-    """The reply rules with their hits; ``last_match`` is escaped as the log's data is (inert)."""
-    return [
-        {
-            "rule": rule.number,
-            "match": rule.match,
-            "reply": rule.reply,
-            "once": rule.once,
-            "hits": rule.hits,
-            "last_match": rule.last_match,
-            "last_client": rule.last_client,
-            "last_time": None if rule.last_at is None else utc_time(rule.last_at),
-        }
-        for rule in rules
-    ]
-
-
-def decode_rules(records: Iterable[Mapping[str, Any]]) -> tuple[RuleHits, ...]:
-    return tuple(
-        RuleHits(
-            number=int(record["rule"]),
-            match=str(record["match"]),
-            reply=str(record["reply"]),
-            once=bool(record["once"]),
-            hits=int(record["hits"]),
-            last_match=None if record.get("last_match") is None else str(record["last_match"]),
-            last_client=None if record.get("last_client") is None else int(record["last_client"]),
-            last_at=None if record.get("last_time") is None else parse_time(record["last_time"]),
-        )
-        for record in records
-    )
-
-
-def _address(text: str) -> Peer:
-    host, _, port = text.rpartition(":")
-    return host.removeprefix("[").removesuffix("]"), int(port)
-
-
-def decode_client(record: Mapping[str, Any]) -> ClientState:
-    return ClientState(
-        client_id=int(record["client"]),
-        peer=_address(str(record["peer"])),
-        connected_at=parse_time(record["connected"]),
-        last_activity=parse_time(record["last_activity"]),
-        messages_in=int(record["messages_in"]),
-        bytes_in=int(record["bytes_in"]),
-        bytes_out=int(record["bytes_out"]),
-        dropped_out=int(record.get("dropped_out", 0)),
-        status=ClientStatus(record["status"]),
-    )
-
-
-def apply_counts(state: ClientState, record: Mapping[str, Any]) -> None:
-    state.last_activity = parse_time(record["last_activity"])
-    state.messages_in = int(record["messages_in"])
-    state.bytes_in = int(record["bytes_in"])
-    state.bytes_out = int(record["bytes_out"])
-    state.dropped_out = int(record.get("dropped_out", 0))
-    state.status = ClientStatus(record["status"])
-
-
-def decode_totals(record: Mapping[str, Any]) -> ServerTotals:
-    def count(name: str) -> int:
-        return int(record.get(name, 0))
-
-    return ServerTotals(
-        clients_total=count("clients_total"),
-        clients_now=count("clients_now"),
-        clients_peak=count("clients_peak"),
-        refused_total=count("refused_total"),
-        messages_in=count("messages_in"),
-        bytes_in=count("bytes_in"),
-        bytes_out=count("bytes_out"),
-        events_skipped=count("events_skipped"),
-        tls_handshakes_failed=count("tls_handshakes_failed"),
-        rule_hits=tuple(int(hits) for hits in record.get("rule_hits", ())),
-        dropped_out=count("dropped_out"),
-    )
-
-
-def server_addresses(server: Mapping[str, Any]) -> tuple[Peer, ...]:
-    return tuple(_address(str(text)) for text in server["addresses"])
-
-
-# ---- events -----------------------------------------------------------
-
-
 def event_message(event: ServerEvent, *, peer: str, clients_now: int) -> Record:
-    """An event in the ``--json`` log's vocabulary, plus the exact bytes of data (``data_b64``)."""
-    record: Record = {"type": "event", **event_record(event, peer=peer, clients_now=clients_now)}
-    if isinstance(event, DataReceived | DataSent | DataBroadcast):
-        record["data_b64"] = data_b64(event.data[:EVENT_DATA_BYTES])
-    if isinstance(event, DataReceived):
-        record["messages"] = event.messages
-    if isinstance(event, DataAnswered):
-        record["reply_b64"] = data_b64(event.reply[:EVENT_DATA_BYTES])
-    return record
-
-
-def _disconnect_reason(text: str) -> tuple[DisconnectReason, str]:
-    kind, _, error = text.partition(": ")
-    return DisconnectReason(kind), error
-
-
-def decode_event(record: Mapping[str, Any]) -> ServerEvent | None:
-    """The event an ``event`` message describes; ``None`` for a kind this console does not know.
-
-    Raises ValueError (or KeyError, TypeError) when a known kind is malformed.
-    """
-    kind = record.get("event")
-    at = parse_time(record.get("time"))
-    if kind == "data":
-        fields: dict[str, Any] = {
-            "client_id": int(record["client"]),
-            "data": base64.b64decode(record["data_b64"], validate=True),
-            "size": int(record["len"]),
-            "at": at,
-            "messages": int(record["messages"]),
-            "messages_in": int(record["messages_in"]),
-            "bytes_in": int(record["bytes_in"]),
-            "bytes_out": int(record["bytes_out"]),
-        }
-        mode = Mode(record.get("mode", Mode.ECHO))
-        if mode.relays:
-            return DataRelayed(
-                **fields, mode=mode, recipients=int(record["recipients"]), dropped=int(record["dropped"])
-            )
-        if "answered" in record:
-            return DataAnswered(
-                **fields,
-                answered=int(record["answered"]),
-                rules=tuple(int(number) for number in record["rules"]),
-                reply=base64.b64decode(record["reply_b64"], validate=True),
-                reply_size=int(record["reply_len"]),
-            )
-        return DataDiscarded(**fields) if mode is Mode.DISCARD else DataReceived(**fields)
-    if kind == "sent":
-        return DataSent(
-            client_id=int(record["client"]),
-            data=base64.b64decode(record["data_b64"], validate=True),
-            size=int(record["len"]),
-            at=at,
-            bytes_out=int(record["bytes_out"]),
-        )
-    if kind == "broadcast":
-        return DataBroadcast(
-            data=base64.b64decode(record["data_b64"], validate=True),
-            size=int(record["len"]),
-            at=at,
-            recipients=int(record["recipients"]),
-        )
-    if kind == "connected":
-        return ClientConnected(client_id=int(record["client"]), peer=_address(str(record["peer"])), at=at)
-    if kind == "refused":
-        return ConnectionRefused(
-            client_id=int(record["client"]),
-            peer=_address(str(record["peer"])),
-            at=at,
-            reason=RefusalReason(record["reason"]),
-        )
-    if kind == "disconnected":
-        reason, error = _disconnect_reason(str(record["reason"]))
-        return ClientDisconnected(
-            client_id=int(record["client"]),
-            peer=_address(str(record["peer"])),
-            at=at,
-            reason=reason,
-            error=error,
-            connected_at=at - float(record["seconds"]),
-            messages_in=int(record["messages_in"]),
-            bytes_in=int(record["bytes_in"]),
-            bytes_out=int(record["bytes_out"]),
-            dropped_out=int(record.get("dropped_out", 0)),
-        )
-    if kind == "notice":
-        return ServerNotice(message=str(record["message"]), at=at)
-    if kind == "stopped":
-        return ServerStopped(
-            at=at,
-            totals=ServerTotals(
-                clients_total=int(record["clients_total"]),
-                clients_now=0,
-                clients_peak=0,
-                refused_total=int(record["refused_total"]),
-                messages_in=int(record["messages_in"]),
-                bytes_in=int(record["bytes_in"]),
-                bytes_out=int(record["bytes_out"]),
-                events_skipped=int(record["events_skipped"]),
-                dropped_out=int(record.get("dropped_out", 0)),
-            ),
-        )
-    return None
+    """An event, as the ``--json`` log writes it."""
+    return {"type": "event", **encode_event(event, peer=peer, clients_now=clients_now)}
 
 
 # ---- commands --------------------------------------------------------------

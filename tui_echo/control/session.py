@@ -19,12 +19,23 @@ import trio
 from tui_echo.control import protocol
 from tui_echo.control.paths import Credentials
 from tui_echo.control.places import HELLO_SECONDS, too_many_consoles
-from tui_echo.control.protocol import ProtocolError
-from tui_echo.event_records import Record, utc_time
-from tui_echo.server.echo_server import EchoServer
+from tui_echo.control.protocol import ProtocolError, VersionMismatch
+from tui_echo.net import format_address
+from tui_echo.server.server import EchoServer
 from tui_echo.server.events import ClientConnected, ClientDisconnected, ServerStopped
 from tui_echo.server.subscription import Subscription
-from tui_echo.text import format_address
+from tui_echo.times import utc_time
+from tui_echo.wire.records import Record
+from tui_echo.wire.settings import ServerInfo, encode_server
+from tui_echo.wire.state import (
+    ClientCounts,
+    CountsTuple,
+    counts_of,
+    encode_ban,
+    encode_counts,
+    encode_rule,
+    encode_totals,
+)
 
 _RECEIVE_BYTES = 65536
 
@@ -81,7 +92,7 @@ class ConsoleSession:
         server: EchoServer,
         stream: trio.SocketStream,
         who: Credentials,
-        server_record: Callable[[], Record],
+        server_info: Callable[[], ServerInfo],
         attach: Callable[[], bool],
     ) -> None:
         """``attach``: called once the console has said hello; False if no place is free for it."""
@@ -89,7 +100,7 @@ class ConsoleSession:
         self._attach = attach
         self._stream = stream
         self._who = who
-        self._server_record = server_record
+        self._server_info = server_info
         self._send_lock = trio.Lock()  # replies and events share the stream
         self._errors = 0
 
@@ -97,7 +108,7 @@ class ConsoleSession:
         subscription: Subscription | None = None
         try:
             async with trio.open_nursery() as nursery:
-                await self._send(protocol.hello("server", server=self._server_record()))
+                await self._send(protocol.hello("server", server=encode_server(self._server_info())))
                 lines = _Lines(self._stream)
                 with trio.fail_after(HELLO_SECONDS):
                     hello = await self._hello(lines)
@@ -120,7 +131,7 @@ class ConsoleSession:
                 await self._stream.aclose()
 
     async def _send(self, *records: Record) -> None:
-        data = b"".join(protocol.encode(record) for record in records)
+        data = b"".join(protocol.encode_line(record) for record in records)
         async with self._send_lock:
             await self._stream.send_all(data)
 
@@ -142,8 +153,16 @@ class ConsoleSession:
     async def _hello(self, lines: _Lines) -> dict[str, Any]:
         while True:
             try:
-                message = protocol.decode(await lines.next())
+                message = protocol.decode_line(await lines.next())
                 protocol.check_hello(message)
+            except VersionMismatch as exc:
+                # Nothing more it sends can be read: one line that names both versions, then close.
+                why = (
+                    f"this server speaks version {protocol.VERSION} of the control protocol and the console "
+                    f"version {exc.theirs!r}: use a console from the same tui-echo release as the server"
+                )
+                await self._send(protocol.error_message(ProtocolError(exc.code, why)))
+                raise _Closed from None
             except ProtocolError as exc:
                 await self._error(exc)
                 continue
@@ -155,7 +174,7 @@ class ConsoleSession:
             lost, data_dropped = subscription.lost, subscription.data_dropped
             subscription.resynced()
         return protocol.snapshot(
-            self._server_record(),
+            self._server_info(),
             self._server.clients(),
             self._server.totals(),
             self._server.bans(),
@@ -169,7 +188,7 @@ class ConsoleSession:
     async def _commands(self, lines: _Lines) -> None:
         while True:
             try:
-                message = protocol.decode(await lines.next())
+                message = protocol.decode_line(await lines.next())
                 if message["type"] == "hello":
                     raise ProtocolError("hello_again", "hello was already said")
                 request = protocol.parse_command(message)
@@ -177,10 +196,13 @@ class ConsoleSession:
             except ProtocolError as exc:
                 await self._error(exc)
                 continue
-            # Logged before it runs, so that the log reads "#3 kicked by …", then the disconnect.
-            self._server.notice(f"{request.describe()} by {self._who}")
-            self._server.apply(request.command())
-            await self._send(protocol.reply(request.request_id))
+            # Through the command channel, as the monitor's commands go; the server logs
+            # "#3 kicked by …" just before it runs it, so the log then shows the disconnect.
+            if await self._server.command(request.command(), issued=f"{request.describe()} by {self._who}"):
+                await self._send(protocol.reply(request.request_id))
+            else:
+                why = ProtocolError("server_stopped", "the server stopped before the command ran", request.request_id)
+                await self._send(protocol.reply(request.request_id, error=why))
 
     def _check_client(self, request: protocol.Request) -> None:
         client_id = request.args.get("client")
@@ -191,7 +213,7 @@ class ConsoleSession:
 
     async def _stream_events(self, subscription: Subscription) -> None:
         peers: dict[int, str] = {}
-        counted: dict[int, tuple[object, ...]] = {}
+        counted: dict[int, CountsTuple] = {}  # what this console was last sent of each client
         last_totals: Record = {}
 
         def reset() -> Record:
@@ -201,7 +223,7 @@ class ConsoleSession:
             counted.clear()
             for state in self._server.clients():
                 peers[state.client_id] = format_address(state.peer)
-                counted[state.client_id] = (state.messages_in, state.bytes_in, state.bytes_out, state.status)
+                counted[state.client_id] = counts_of(state)
             return record
 
         await self._send(reset())
@@ -233,18 +255,16 @@ class ConsoleSession:
             if stopped:
                 raise _Closed
 
-    def _counts(
-        self, counted: dict[int, tuple[object, ...]], subscription: Subscription, last: Record
-    ) -> Record | None:
+    def _counts(self, counted: dict[int, CountsTuple], subscription: Subscription, last: Record) -> Record | None:
         """The clients whose counts changed since the last time, and the totals; None if nothing did."""
         changed = []
         for state in self._server.clients():
-            now = (state.messages_in, state.bytes_in, state.bytes_out, state.dropped_out, state.status)
+            now = counts_of(state)
             if counted.get(state.client_id) != now:
                 counted[state.client_id] = now
-                changed.append(protocol.count_record(state))
-        totals = protocol.totals_record(self._server.totals())
-        bans = protocol.bans_record(self._server.bans())
+                changed.append(encode_counts(state.client_id, ClientCounts._make(now)))
+        totals = encode_totals(self._server.totals())
+        bans = [encode_ban(ban) for ban in self._server.bans()]
         dropped = subscription.data_dropped
         if not changed and (totals, bans, dropped) == (last.get("totals"), last.get("bans"), last.get("data_dropped")):
             return None
@@ -257,6 +277,6 @@ class ConsoleSession:
             "data_dropped": dropped,
         }
         if totals["rule_hits"] != last.get("rule_hits"):  # the rules table, only when a rule was hit
-            record["rules"] = protocol.rules_record(self._server.rules())
+            record["rules"] = [encode_rule(rule) for rule in self._server.rules()]
         last.update(totals=totals, bans=bans, data_dropped=dropped, rule_hits=totals["rule_hits"])
         return record

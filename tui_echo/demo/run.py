@@ -7,8 +7,8 @@ import math
 from collections.abc import Sequence
 
 from tui_echo.arguments import OneLineParser, whole_number
-from tui_echo.cli import run_monitor, terminal_problem
 from tui_echo.demo import script
+from tui_echo.monitor.terminal import terminal_problem
 
 PROG = "tui-echo demo"
 MIN_SPEED, MAX_SPEED = 0.1, 20.0  # beyond 20 the timeouts (1 s idle) get shorter than a busy machine's hiccups
@@ -56,6 +56,8 @@ def main(arguments: Sequence[str]) -> int:
     problem = terminal_problem()
     if problem:
         parser.error(f"the demo's monitor needs a terminal, {problem}")
-    from tui_echo.demo.source import DemoServer  # imported here: --help and mistakes stay quick
+    # Imported here: --help and mistakes stay quick.
+    from tui_echo.demo.source import DemoServer
+    from tui_echo.monitor.launch import run_monitor
 
     return run_monitor(DemoServer(args.port, args.speed))

@@ -17,7 +17,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol, assert_never
 
-from tui_echo.event_records import client_record, event_record, to_json
 from tui_echo.ratelimit import TokenBucket
 from tui_echo.server.events import (
     ClientConnected,
@@ -35,7 +34,11 @@ from tui_echo.server.events import (
     ServerNotice,
     ServerStopped,
 )
-from tui_echo.text import describe_addresses, format_address, format_size, local_time, plural, preview, rule_names
+from tui_echo.net import format_address
+from tui_echo.text import describe_addresses, format_size, local_time, plural, preview, rule_names
+from tui_echo.times import utc_time
+from tui_echo.wire.events import encode_event
+from tui_echo.wire.records import to_json
 
 HUMAN_PREVIEW_BYTES = 80
 
@@ -221,10 +224,10 @@ class HumanFormat:
 
 
 class JsonFormat:
-    """JSON Lines in the shared event vocabulary (``tui_echo.event_records``)."""
+    """JSON Lines in the one event vocabulary (``tui_echo.wire``), plus the log's own ``data_summary``."""
 
     def _line(self, event: ServerEvent, peer: str = "", clients_now: int = 0) -> str:
-        return to_json(event_record(event, peer=peer, clients_now=clients_now))
+        return to_json(encode_event(event, peer=peer, clients_now=clients_now))
 
     def listening(self, event: ServerListening) -> str:
         return self._line(event)
@@ -249,18 +252,18 @@ class JsonFormat:
 
     def summary(self, summary: Summary, client: _ClientLog) -> str:
         return to_json(
-            client_record(
-                "data_summary",
-                summary.at,
-                client.client_id,
-                client.peer,
-                messages=summary.messages,
-                bytes=summary.bytes_in,
-                seconds=round(summary.seconds, 3),
-                messages_in=summary.messages_total,
-                bytes_in=summary.bytes_total,
-                note="busy client: data events coalesced",
-            )
+            {
+                "event": "data_summary",
+                "time": utc_time(summary.at),
+                "client": client.client_id,
+                "peer": client.peer,
+                "messages": summary.messages,
+                "bytes": summary.bytes_in,
+                "seconds": round(summary.seconds, 3),
+                "messages_in": summary.messages_total,
+                "bytes_in": summary.bytes_total,
+                "note": "busy client: data events coalesced",
+            }
         )
 
     def disconnected(self, event: ClientDisconnected, client: _ClientLog, clients_now: int) -> str:
@@ -270,7 +273,7 @@ class JsonFormat:
         return self._line(event)
 
     def stopped(self, event: ServerStopped, log_lines_lost: int) -> str:
-        return to_json({**event_record(event), "log_lines_lost": log_lines_lost})
+        return to_json({**encode_event(event), "log_lines_lost": log_lines_lost})
 
 
 def _none_lost() -> int:

@@ -9,12 +9,13 @@ from dataclasses import dataclass
 
 import trio
 
-from tui_echo.control.listener import ControlSettings, open_control, serve_with_control
+from tui_echo.control.listener import ControlSettings
 from tui_echo.headless.log import EventLog, HumanFormat, JsonFormat
 from tui_echo.headless.writer import LogWriter, say
 from tui_echo.server.config import ServerConfig
-from tui_echo.server.echo_server import EchoServer
 from tui_echo.server.events import DataReceived, DataSent, ServerEvent
+from tui_echo.server.server import EchoServer
+from tui_echo.service import Service
 
 _TICK_SECONDS = 1.0
 # After a stop signal the log gets this long to write what is queued (and at least
@@ -95,19 +96,17 @@ async def run_headless(
 ) -> LogOutcome:
     """Serve until SIGINT, SIGTERM or SIGHUP, logging to ``fd``. Raises ListenError before anything runs
     if it cannot listen (or, with ``control``, open its control socket)."""
-    send, receive = trio.open_memory_channel[ServerEvent](config.event_buffer)
-    server = EchoServer(config, send)
-    server.listen()
-    control_socket = open_control(server, control) if control is not None else None
+    service = Service(config, event_buffer=config.event_buffer, control=control)
+    service.listen()
     writer = LogWriter(fd, encoding)
     log = EventLog(JsonFormat() if json_lines else HumanFormat(), lines_lost=lambda: writer.lines_lost)
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(_stop_on_signal, server, writer, nursery.cancel_scope)
+        nursery.start_soon(_stop_on_signal, service.server, writer, nursery.cancel_scope)
         try:
             try:
                 async with trio.open_nursery() as serving:
-                    serving.start_soon(serve_with_control, server, control_socket)
-                    await write_log(receive, log, writer)
+                    serving.start_soon(service.serve)
+                    await write_log(service.events, log, writer)
             except* LogClosed:
                 pass  # nobody reads the log any more: stop serving, quietly
         finally:

@@ -18,13 +18,17 @@ from rich.live import Live
 from rich.text import Text
 
 from tui_echo.arguments import OneLineParser, per_second, seconds, whole_number
+from tui_echo.load.chat import run_chat_worker
 from tui_echo.load.engine import LoadSpec, Progress, WorkerResult, run_worker
 from tui_echo.load.report import Totals, merge, summary, vmbench_json
+from tui_echo.load.tls import TlsClient, TlsClientError, parse_fingerprint
 from tui_echo.send_text import SendTextError, parse_send_text
+from tui_echo.text import plural
 
 PROG = "tui-echo load"
 PROGRESS_SECONDS = 0.25  # how often the progress line (and a worker's report) is refreshed
 MAX_MESSAGE_BYTES = 16 * 2**20
+MAX_CHAT_LINE_BYTES = 64 * 1024  # tui-echo's chat passes a line on whole up to this long, its newline included
 
 
 def _target(text: str) -> tuple[str, int]:
@@ -107,11 +111,67 @@ def build_parser() -> argparse.ArgumentParser:
         help="Worker processes sharing the connections, so one Python process is not the ceiling (default 1).",
     )
     parser.add_argument(
+        "--pattern",
+        choices=("echo", "chat"),
+        default="echo",
+        help="echo: each connection checks its own echo. chat, for a server in --mode chat: each connection "
+        "says numbered lines of --size bytes and checks every line it hears from the others; the rate is lines "
+        "heard a second. Chat is closed loop (no --rate) in one process (no --workers). Default echo.",
+    )
+    parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="Connect with TLS, trusting the system's CAs unless one of the next three says otherwise. "
+        "The handshakes happen before the clock starts.",
+    )
+    trust = parser.add_mutually_exclusive_group()
+    trust.add_argument(
+        "--tls-ca", metavar="FILE", help="Trust this CA or self-signed certificate (PEM) instead; implies --tls."
+    )
+    trust.add_argument(
+        "--tls-fingerprint",
+        metavar="SHA256",
+        help="Trust only the certificate with this SHA-256 fingerprint, as tui-echo --tls-self-signed shows it "
+        "(AB:CD:…); implies --tls.",
+    )
+    trust.add_argument("--tls-insecure", action="store_true", help="Trust any certificate; implies --tls.")
+    parser.add_argument(
         "--json",
         action="store_true",
         help="Print one JSON object with vmbench echo_client's keys (ms, MiB/s), ours under 'tui_echo'.",
     )
     return parser
+
+
+def _tls(args: argparse.Namespace, parser: argparse.ArgumentParser) -> TlsClient | None:
+    if not (args.tls or args.tls_ca or args.tls_fingerprint or args.tls_insecure):
+        return None
+    try:
+        fingerprint = None if args.tls_fingerprint is None else parse_fingerprint(args.tls_fingerprint)
+        tls = TlsClient(ca_file=args.tls_ca, fingerprint=fingerprint, insecure=args.tls_insecure)
+        tls.context()  # a CA file that cannot be used is an error now, not in every connection
+    except TlsClientError as exc:
+        option = "--tls-fingerprint" if args.tls_fingerprint is not None else "--tls-ca"
+        parser.error(f"{option}: {exc}")
+    return tls
+
+
+def _check_chat(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    if args.pattern != "chat":
+        return
+    if args.message is not None:
+        parser.error("--message: not with --pattern chat (its lines are numbered, so that each can be checked)")
+    if args.rate is not None:
+        parser.error("--rate: not with --pattern chat (a line goes when the last one has reached everyone)")
+    if args.workers > 1:
+        parser.error(
+            "--workers: not with --pattern chat (a line has gone round when every other connection "
+            "has heard it, which only one process can see)"
+        )
+    if args.connections < 2:
+        parser.error("--pattern chat needs 2 connections at least")
+    if args.size > MAX_CHAT_LINE_BYTES:
+        parser.error(f"--size: at most {MAX_CHAT_LINE_BYTES} with --pattern chat (a chat server cuts longer lines)")
 
 
 def _message(args: argparse.Namespace, parser: argparse.ArgumentParser) -> bytes:
@@ -126,7 +186,7 @@ def _message(args: argparse.Namespace, parser: argparse.ArgumentParser) -> bytes
     return data
 
 
-def _specs(args: argparse.Namespace, message: bytes) -> list[LoadSpec]:
+def _specs(args: argparse.Namespace, message: bytes, tls: TlsClient | None) -> list[LoadSpec]:
     host, port = args.target
     workers = min(args.workers, args.connections)
     specs, first = [], 1
@@ -144,6 +204,8 @@ def _specs(args: argparse.Namespace, message: bytes) -> list[LoadSpec]:
                 rate=rate,
                 ramp=args.ramp,
                 first_connection=first,
+                tls=tls,
+                chat=args.pattern == "chat",
             )
         )
         first += connections
@@ -159,10 +221,14 @@ def _worker_process(spec: LoadSpec, queue: Queue[tuple[Any, ...]], index: int) -
             queue.put(("progress", index, astuple(progress)))
 
     threading.Thread(target=report, daemon=True).start()
-    result = run_worker(spec, progress)
+    result = _work(spec, progress)
     done.set()
     fields = {name: getattr(result, name) for name in WorkerResult.__slots__ if name != "histogram"}
     queue.put(("done", index, fields, result.histogram.encode()))
+
+
+def _work(spec: LoadSpec, progress: Progress) -> WorkerResult:
+    return run_chat_worker(spec, progress) if spec.chat else run_worker(spec, progress)
 
 
 def _run_in_processes(specs: list[LoadSpec], shown: list[Progress]) -> list[WorkerResult]:
@@ -203,8 +269,8 @@ def _progress_line(shown: list[Progress], started: float, seconds: float, connec
     )
 
 
-def run(args: argparse.Namespace, message: bytes) -> Totals:
-    specs = _specs(args, message)
+def run(args: argparse.Namespace, message: bytes, tls: TlsClient | None = None) -> Totals:
+    specs = _specs(args, message, tls)
     shown = [Progress() for _ in specs]
     console = Console(stderr=True)
     live = console.is_terminal and not args.json
@@ -218,13 +284,18 @@ def run(args: argparse.Namespace, message: bytes) -> Totals:
 
         threading.Thread(target=refresh, daemon=True).start()
         try:
-            results = [run_worker(specs[0], shown[0])] if len(specs) == 1 else _run_in_processes(specs, shown)
+            results = [_work(specs[0], shown[0])] if len(specs) == 1 else _run_in_processes(specs, shown)
         finally:
             ticker.set()
     host, port = args.target
-    mode = f"open loop, {args.rate:g} msgs/s" if args.rate else f"closed loop, {args.pipeline} in flight"
+    chat = args.pattern == "chat"
+    if args.rate:
+        mode = f"open loop, {args.rate:g} msgs/s"
+    else:
+        mode = f"closed loop, {plural(args.pipeline, 'line') + ' out each' if chat else f'{args.pipeline} in flight'}"
+    mode += ", over TLS" if tls is not None else ""
     target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    return merge(results, target=target, connections=args.connections, message_bytes=len(message), mode=mode)
+    return merge(results, target=target, connections=args.connections, message_bytes=len(message), mode=mode, chat=chat)
 
 
 class _Quiet:
@@ -244,8 +315,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     message = _message(args, parser)
+    _check_chat(args, parser)
+    tls = _tls(args, parser)
     try:
-        totals = run(args, message)
+        totals = run(args, message, tls)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 1

@@ -5,19 +5,24 @@ default, as vmbench's echo client): ``pipeline`` messages in flight, the next
 one sent when one comes back. Open loop (``rate``): messages leave on a fixed
 schedule whatever the server does, and latency counts from when a message
 was *due*, so a server that stalls is not flattered by the client waiting
-for it (coordinated omission).
+for it (coordinated omission). Plain TCP or TLS (``spec.tls``); the chat
+pattern (``tui_echo.load.chat``) shares the connection's life cycle here.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
+import ssl
 import time
 from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from hdrh.histogram import HdrHistogram
+
+from tui_echo.load.tls import TlsClient, describe_connect_error
 
 LOWEST_US, HIGHEST_US, DIGITS = 1, 60_000_000, 3  # latencies from 1 us to 60 s, 3 significant digits
 MAX_ERRORS_KEPT = 20  # error details kept per worker; the rest are counted
@@ -39,6 +44,8 @@ class LoadSpec:
     rate: float | None = None  # messages a second for this worker's connections together; None: closed loop
     ramp: float = 0.0  # seconds over which the connections open
     first_connection: int = 1  # numbers in error messages are global across workers
+    tls: TlsClient | None = None  # connect with TLS, trusting what this says
+    chat: bool = False  # the chat pattern (tui_echo.load.chat) instead of the echo
 
 
 @dataclass(slots=True)
@@ -54,12 +61,17 @@ class Progress:
 
 @dataclass(slots=True)
 class WorkerResult:
-    messages: int = 0  # echoed and checked within the measured window
+    messages: int = 0  # echoed and checked within the measured window (chat: deliveries received and checked)
+    lines: int = 0  # chat: lines that reached every other client within the measured window
+    missed: int = 0  # chat: deliveries that never came (the server dropped them, or they timed out)
+    notices: int = 0  # chat: the server's own lines (joins, leaves, the operator), over the whole run
     bytes_sent: int = 0  # over the whole run, warm-up included
     bytes_checked: int = 0  # echo that came back and matched, over the whole run
     measured_seconds: float = 0.0
+    measured_from: float = 0.0  # the measured window, as Unix time: to line it up with what a server measured
+    measured_until: float = 0.0
     connect_seconds: float = 0.0  # until every connection had its first echo (or failed)
-    first_echoes: int = 0  # connections that had their first echo
+    first_echoes: int = 0  # connections that had their first echo (chat: whose first line reached all the others)
     connect_failures: int = 0
     mismatches: int = 0
     early_eofs: int = 0
@@ -71,25 +83,79 @@ class WorkerResult:
             self.errors.append(text)
 
 
-class _EchoChecker(asyncio.Protocol):
-    """One connection: compares what comes back with what was sent, byte by byte."""
+class Connection(asyncio.Protocol):
+    """One connection's life, whatever the pattern: the TLS pin, failures, EOF, the counts of open ones."""
 
-    def __init__(self, number: int, run: _Run) -> None:
+    RECEIVED = "bytes of echo"  # what ``received`` counts, in errors
+
+    def __init__(self, number: int, run: Run) -> None:
         self.number = number
         self.run = run
-        self.message = run.spec.message
-        self.length = len(self.message)
-        self.received = 0  # bytes of echo checked so far
+        self.received = 0  # bytes checked so far
         self.sent = 0
-        self.due: deque[int] = deque()  # when each message in flight was sent (or due), ns
         self.transport: asyncio.Transport | None = None
-        self.first_echo = asyncio.get_running_loop().create_future()
         self.closed = False
         self.failed = False
+        self.refused = False  # over TLS: the server is not the pinned one
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
         self.run.progress.open += 1
+        tls = self.run.spec.tls
+        problem = tls.problem(transport) if tls is not None else None
+        if problem is None:
+            self.start()
+            return
+        self.failed = self.refused = True  # a server that is not the pinned one gets nothing
+        self.run.result.connect_failures += 1
+        self.run.result.error(f"connection #{self.number}: connect failed: {problem}")
+        self.run.progress.errors += 1
+        transport.abort()
+
+    def start(self) -> None:
+        """Connected (and, over TLS, the server is trusted): the pattern begins."""
+
+    def fail(self, text: str, *, mismatch: bool = False, eof: bool = False) -> None:
+        self.failed = True
+        result = self.run.result
+        result.error(text)
+        result.mismatches += mismatch
+        result.early_eofs += eof
+        self.run.progress.errors += 1
+        if self.transport is not None:
+            self.transport.abort()
+
+    def eof_received(self) -> bool | None:
+        if not self.run.stopping and not self.failed:
+            self.fail(f"connection #{self.number}: early EOF after {self.received} {self.RECEIVED}", eof=True)
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.run.progress.open -= 1
+        if self.run.progress.open == 0:
+            self.run.all_closed.set()
+        if not self.run.stopping and not self.failed:
+            why = f"reset ({exc})" if exc else "closed"
+            self.fail(f"connection #{self.number}: {why} after {self.received} {self.RECEIVED}", eof=True)
+        self.lost()
+
+    def lost(self) -> None:
+        """The connection is gone, for whatever reason."""
+
+
+class _EchoChecker(Connection):
+    """One connection: compares what comes back with what was sent, byte by byte."""
+
+    def __init__(self, number: int, run: Run) -> None:
+        super().__init__(number, run)
+        self.message = run.spec.message
+        self.length = len(self.message)
+        self.due: deque[int] = deque()  # when each message in flight was sent (or due), ns
+        self.first_echo = asyncio.get_running_loop().create_future()
+
+    def start(self) -> None:
         if self.run.spec.rate is None:
             for _ in range(self.run.spec.pipeline):
                 self.send(time.perf_counter_ns())
@@ -130,59 +196,63 @@ class _EchoChecker(asyncio.Protocol):
         if run.spec.rate is None and not run.stopping:
             self.send(now)
 
-    def fail(self, text: str, *, mismatch: bool = False, eof: bool = False) -> None:
-        self.failed = True
-        result = self.run.result
-        result.error(text)
-        result.mismatches += mismatch
-        result.early_eofs += eof
-        self.run.progress.errors += 1
-        if self.transport is not None:
-            self.transport.abort()
-
-    def eof_received(self) -> bool | None:
-        if not self.run.stopping and not self.failed:
-            self.fail(f"connection #{self.number}: early EOF after {self.received} bytes of echo", eof=True)
-        return None
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        self.run.progress.open -= 1
-        if self.run.progress.open == 0:
-            self.run.all_closed.set()
-        if not self.run.stopping and not self.failed:
-            why = f"reset ({exc})" if exc else "closed"
-            self.fail(f"connection #{self.number}: {why} after {self.received} bytes of echo", eof=True)
+    def lost(self) -> None:
         if not self.first_echo.done():
             self.first_echo.set_result(None)
 
 
 @dataclass(slots=True)
-class _Run:
+class Run:
     spec: LoadSpec
     progress: Progress
+    first_echo_limit: float = 30.0  # seconds every connection may take to be served before it counts as failed
     result: WorkerResult = field(default_factory=WorkerResult)
     measuring: bool = False
     stopping: bool = False
     all_closed: asyncio.Event = field(default_factory=asyncio.Event)  # the server closed every connection
+    ssl_context: ssl.SSLContext | None = None  # spec.tls's, made once per worker
+    started: float = field(default_factory=time.perf_counter)
 
 
-async def _open(run: _Run, number: int, delay: float) -> _EchoChecker | None:
+C = TypeVar("C", bound="Connection")
+
+
+async def open_connections(run: Run, make: Callable[[int, Run], C]) -> list[C]:
+    """Open every connection of ``run`` (evenly over the ramp); those that could not connect are left out."""
+    spec = run.spec
+    if spec.tls is not None:
+        run.ssl_context = spec.tls.context()
+    step = spec.ramp / spec.connections if spec.connections else 0.0
+    opened = await asyncio.gather(
+        *(_open(run, spec.first_connection + i, i * step, make) for i in range(spec.connections))
+    )
+    return [c for c in opened if c is not None]
+
+
+async def _open(run: Run, number: int, delay: float, make: Callable[[int, Run], C]) -> C | None:
     await asyncio.sleep(delay)
     loop = asyncio.get_running_loop()
+    handshake_timeout = None if run.ssl_context is None else run.first_echo_limit
     try:
-        _, checker = await loop.create_connection(lambda: _EchoChecker(number, run), run.spec.host, run.spec.port)
+        _, connection = await loop.create_connection(
+            lambda: make(number, run),
+            run.spec.host,
+            run.spec.port,
+            ssl=run.ssl_context,
+            ssl_handshake_timeout=handshake_timeout,
+        )
     except OSError as exc:
         run.result.connect_failures += 1
-        reason = os.strerror(exc.errno) if exc.errno else str(exc)
-        run.result.error(f"connection #{number}: connect failed: {reason}")
+        run.result.error(f"connection #{number}: connect failed: {describe_connect_error(exc)}")
         run.progress.errors += 1
         return None
+    if connection.refused:
+        return None
     run.progress.connected += 1
-    return checker
+    return connection
 
 
-async def _pace(run: _Run, checkers: list[_EchoChecker]) -> None:
+async def _pace(run: Run, checkers: list[_EchoChecker]) -> None:
     """Open loop: every connection sends on its own fixed schedule, due times kept exact."""
     assert run.spec.rate is not None
     interval_ns = int(len(checkers) / run.spec.rate * 1e9)
@@ -207,40 +277,48 @@ async def _pace(run: _Run, checkers: list[_EchoChecker]) -> None:
         await asyncio.sleep(0)
 
 
+async def measure(run: Run) -> None:
+    """Every connection is served: count for ``spec.seconds``, or until the server has closed them all."""
+    run.result.connect_seconds = time.perf_counter() - run.started
+    run.measuring = run.progress.measuring = True
+    begin = time.perf_counter()
+    run.result.measured_from = time.time()
+    with contextlib.suppress(TimeoutError):  # the usual end: the duration is over
+        await asyncio.wait_for(run.all_closed.wait(), run.spec.seconds)
+    run.result.measured_seconds = time.perf_counter() - begin
+    run.result.measured_until = time.time()
+    run.measuring = False
+
+
+async def finish(run: Run, connections: Sequence[Connection], helper: asyncio.Task[None] | None) -> None:
+    """The end, however it came: stop the helper task (the pacer, the sweeper), count bytes, close every connection."""
+    run.stopping = True
+    run.measuring = False
+    if helper is not None:
+        helper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await helper
+    for connection in connections:
+        run.result.bytes_sent += connection.sent
+        run.result.bytes_checked += connection.received
+        if connection.transport is not None:
+            connection.transport.close()
+
+
 async def run_load(spec: LoadSpec, progress: Progress, first_echo_limit: float = 30.0) -> WorkerResult:
     """Open the connections, wait for every first echo, then measure for ``spec.seconds``."""
-    run = _Run(spec, progress)
-    started = time.perf_counter()
-    step = spec.ramp / spec.connections if spec.connections else 0.0
-    opened = await asyncio.gather(*(_open(run, spec.first_connection + i, i * step) for i in range(spec.connections)))
-    checkers = [c for c in opened if c is not None]
-    if not checkers:
-        return run.result
+    run = Run(spec, progress, first_echo_limit)
+    checkers = await open_connections(run, _EchoChecker)
     pacer = asyncio.create_task(_pace(run, checkers)) if spec.rate is not None and checkers else None
     try:
         if checkers:
-            done, pending = await asyncio.wait([c.first_echo for c in checkers], timeout=spec.ramp + first_echo_limit)
+            await asyncio.wait([c.first_echo for c in checkers], timeout=spec.ramp + first_echo_limit)
             for checker in checkers:
                 if not checker.first_echo.done() and not checker.failed:
                     checker.fail(f"connection #{checker.number}: no echo within {first_echo_limit:g} s")
-        run.result.connect_seconds = time.perf_counter() - started
-        run.measuring = progress.measuring = True
-        begin = time.perf_counter()
-        with contextlib.suppress(TimeoutError):  # the usual end: the duration is over
-            await asyncio.wait_for(run.all_closed.wait(), spec.seconds)
-        run.result.measured_seconds = time.perf_counter() - begin
+            await measure(run)
     finally:
-        run.stopping = True
-        run.measuring = False
-        if pacer is not None:
-            pacer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await pacer
-        for checker in checkers:
-            run.result.bytes_sent += checker.sent
-            run.result.bytes_checked += checker.received
-            if checker.transport is not None:
-                checker.transport.close()
+        await finish(run, checkers, pacer)
     return run.result
 
 

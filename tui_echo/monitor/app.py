@@ -33,9 +33,9 @@ from tui_echo.monitor.screens.help import HelpScreen
 from tui_echo.monitor.screens.main import HELP_HELP, MainScreen
 from tui_echo.monitor.screens.saving import SaveRequested
 from tui_echo.monitor.source import ServerSource
+from tui_echo.net import describe_error
 from tui_echo.server.commands import Kick, SendTo, Unban
 from tui_echo.server.config import DEFAULT_FEED_LINES
-from tui_echo.server.events import describe_error
 from tui_echo.text import plural
 
 

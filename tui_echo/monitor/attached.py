@@ -14,7 +14,7 @@ from textual.binding import Binding
 from textual.driver import Driver
 from textual.drivers.web_driver import WebDriver
 
-from tui_echo.consoles.connection import Connection
+from tui_echo.control.client import Connection
 from tui_echo.monitor import signals
 from tui_echo.monitor.app import MonitorApp
 from tui_echo.monitor.remote import RemoteSource

@@ -14,14 +14,15 @@ from typing import TYPE_CHECKING
 
 import trio
 
+from tui_echo.control.listener import ControlSettings
+from tui_echo.net import Peer
 from tui_echo.server.access import ActiveBan
-from tui_echo.control.listener import ControlSettings, ControlSocket, open_control, serve_with_control
 from tui_echo.server.clients import ClientState
 from tui_echo.server.commands import ServerCommand, Shutdown
 from tui_echo.server.config import Mode, ServerConfig
-from tui_echo.server.echo_server import EchoServer
-from tui_echo.server.events import Peer, ServerEvent, ServerTotals
+from tui_echo.server.events import ServerEvent, ServerTotals
 from tui_echo.server.rules import RuleHits
+from tui_echo.service import Service
 
 if TYPE_CHECKING:
     import outcome
@@ -35,10 +36,9 @@ class GuestServer:
     """A ``ServerSource`` (see ``tui_echo.monitor.source``): ``listen()`` first, then ``start()`` inside the loop."""
 
     def __init__(self, config: ServerConfig, control: ControlSettings | None = None) -> None:
-        send, self._events = trio.open_memory_channel[ServerEvent](min(config.event_buffer, MONITOR_EVENT_BUFFER))
-        self._server = EchoServer(config, send)
-        self._control_settings = control
-        self._control: ControlSocket | None = None
+        self._service = Service(config, event_buffer=min(config.event_buffer, MONITOR_EVENT_BUFFER), control=control)
+        self._server = self._service.server
+        self._events = self._service.events
         self._scope: trio.CancelScope | None = None
         self._done: asyncio.Future[None] | None = None
 
@@ -49,10 +49,7 @@ class GuestServer:
     def listen(self) -> tuple[Peer, ...]:
         """Bind now (and open the control socket), so that the command line can report a busy port
         before the screen opens."""
-        addresses = self._server.listen()
-        if self._control_settings is not None and self._control is None:
-            self._control = open_control(self._server, self._control_settings)
-        return addresses
+        return self._service.listen()
 
     @property
     def mode(self) -> Mode:
@@ -60,7 +57,7 @@ class GuestServer:
 
     @property
     def origin(self) -> str:
-        path = self._server.control_path
+        path = self._service.control_path
         return f"control {path}" if path else ""
 
     def start(self, on_stopped: Callable[[BaseException | None], None]) -> None:
@@ -97,7 +94,7 @@ class GuestServer:
 
     async def _run(self) -> None:
         with trio.CancelScope() as self._scope:
-            await serve_with_control(self._server, self._control)
+            await self._service.serve()
 
     def take_events(self, limit: int) -> list[ServerEvent]:
         events: list[ServerEvent] = []
@@ -121,11 +118,7 @@ class GuestServer:
         return self._server.rules()
 
     def send(self, command: ServerCommand) -> bool:
-        try:
-            self._server.commands.send_nowait(command)
-        except (trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError):
-            return False
-        return True
+        return self._server.command_nowait(command)
 
     async def stop(self) -> None:
         done = self._done

@@ -1,7 +1,7 @@
 """A ``ServerSource`` over a running server's control socket: the monitor, attached. No trio, no Textual.
 
 The connection is opened and greeted before the screen opens
-(``tui_echo.consoles.connection``); from ``start`` on, an asyncio task reads
+(``tui_echo.control.client``); from ``start`` on, an asyncio task reads
 the socket in the app's own event loop and keeps a mirror of the server's
 clients and totals, which the server's snapshot, events and counts messages
 keep exact. Commands go out as command messages; a refusal comes back as a
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import time
 from collections import deque
@@ -19,25 +20,28 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from tui_echo.consoles.connection import Connection, ConsoleError
 from tui_echo.control import protocol
+from tui_echo.control.client import Connection, ConsoleError
 from tui_echo.control.protocol import ProtocolError
+from tui_echo.net import Peer
 from tui_echo.server.access import ActiveBan
 from tui_echo.server.clients import ClientState
 from tui_echo.server.commands import ServerCommand
-from tui_echo.server.rules import RuleHits
 from tui_echo.server.config import Mode
 from tui_echo.server.events import (
     ClientConnected,
     ClientDisconnected,
     DataReceived,
     DataSent,
-    Peer,
     ServerEvent,
     ServerNotice,
     ServerStopped,
     ServerTotals,
 )
+from tui_echo.server.rules import RuleHits
+from tui_echo.wire.events import decode_event
+from tui_echo.wire.settings import ServerInfo
+from tui_echo.wire.state import decode_ban, decode_client, decode_counts, decode_rule, decode_totals
 
 EVENT_LIMIT = 10_000  # events waiting for the app's tick; the server sends a few hundred a second at most
 WRITE_BUFFER_LIMIT = 1 << 20  # commands waiting to go out before send() says "busy"
@@ -56,36 +60,40 @@ class RemoteSource:
 
     def _adopt(self, connection: Connection) -> None:
         self._connection = connection
-        self.server: dict[str, Any] = connection.server
-        self._addresses: tuple[Peer, ...] = protocol.server_addresses(connection.server)
-        self.started_at = protocol.parse_time(connection.server["started"])
+        self.server: ServerInfo = connection.server
         self._events: deque[ServerEvent] = deque()
         self.events_dropped = 0  # events this console had no room for (it was not drawing)
         self._load(connection.snapshot)
+        # What the in-process monitor hears first: the addresses, the settings, TLS and its fingerprint.
+        self._push(self.server.listening())
         self.gone_reason = ""
         self.stopped_by_server = False
 
     def _load(self, snapshot: dict[str, Any]) -> None:
-        clients = (protocol.decode_client(record) for record in snapshot["clients"])
+        clients = (decode_client(record) for record in snapshot["clients"])
         self._clients: dict[int, ClientState] = {state.client_id: state for state in clients}
-        self._totals = protocol.decode_totals(snapshot["totals"])
-        self._bans = protocol.decode_bans(snapshot.get("bans", ()))
-        self._rules = protocol.decode_rules(snapshot.get("rules", ()))
-        self._data_dropped = int(snapshot.get("data_dropped", 0))
+        self._totals = decode_totals(snapshot["totals"])
+        self._bans = tuple(decode_ban(record) for record in snapshot["bans"])
+        self._rules = tuple(decode_rule(record) for record in snapshot["rules"])
+        self._data_dropped = int(snapshot["data_dropped"])
 
     # ---- what the app reads ------------------------------------------------
 
     @property
     def addresses(self) -> tuple[Peer, ...]:
-        return self._addresses
+        return self.server.addresses
+
+    @property
+    def started_at(self) -> float:
+        return self.server.started_at
 
     @property
     def pid(self) -> int:
-        return int(self.server["pid"])
+        return self.server.pid
 
     @property
     def mode(self) -> Mode:
-        return Mode(self.server.get("mode", Mode.ECHO))  # a server from before modes only echoed
+        return self.server.config.mode
 
     @property
     def origin(self) -> str:
@@ -96,19 +104,8 @@ class RemoteSource:
 
     def totals(self) -> ServerTotals:
         # "skipped" on a console is what this console did not get: the server's cap, and its own queue.
-        totals = self._totals
-        return ServerTotals(
-            clients_total=totals.clients_total,
-            clients_now=len(self._clients),
-            clients_peak=totals.clients_peak,
-            refused_total=totals.refused_total,
-            messages_in=totals.messages_in,
-            bytes_in=totals.bytes_in,
-            bytes_out=totals.bytes_out,
-            events_skipped=self._data_dropped + self.events_dropped,
-            tls_handshakes_failed=totals.tls_handshakes_failed,
-            rule_hits=totals.rule_hits,
-            dropped_out=totals.dropped_out,
+        return dataclasses.replace(
+            self._totals, clients_now=len(self._clients), events_skipped=self._data_dropped + self.events_dropped
         )
 
     def bans(self) -> tuple[ActiveBan, ...]:
@@ -137,14 +134,14 @@ class RemoteSource:
             connection.buffer.clear()
             *lines, rest = leftover.split(b"\n")
             for line in lines:
-                self._handle(protocol.decode(line))
+                self._handle(protocol.decode_line(line))
             partial = rest
             while True:
                 line = await reader.readline()
                 if not line.endswith(b"\n"):
                     self.gone_reason = "the server closed the connection"
                     break
-                self._handle(protocol.decode(partial + line[:-1]))
+                self._handle(protocol.decode_line(partial + line[:-1]))
                 partial = b""
         except (ConnectionError, OSError) as exc:
             self.gone_reason = f"the connection broke: {exc}"
@@ -168,20 +165,21 @@ class RemoteSource:
     def _handle(self, message: dict[str, Any]) -> None:
         kind = message["type"]
         if kind == "event":
-            event = protocol.decode_event(message)
+            event = decode_event(message)
             if event is not None:
                 self._apply(event)
                 self._push(event)
         elif kind == "counts":
             for record in message["clients"]:
-                state = self._clients.get(int(record["client"]))
+                client_id, counts = decode_counts(record)
+                state = self._clients.get(client_id)
                 if state is not None:
-                    protocol.apply_counts(state, record)
-            self._totals = protocol.decode_totals(message["totals"])
-            self._bans = protocol.decode_bans(message.get("bans", ()))
+                    counts.apply_to(state)
+            self._totals = decode_totals(message["totals"])
+            self._bans = tuple(decode_ban(record) for record in message["bans"])
             if "rules" in message:
-                self._rules = protocol.decode_rules(message["rules"])
-            self._data_dropped = int(message.get("data_dropped", self._data_dropped))
+                self._rules = tuple(decode_rule(record) for record in message["rules"])
+            self._data_dropped = int(message["data_dropped"])
         elif kind == "snapshot":  # this console fell behind: a fresh state instead of a backlog
             self._load(message)
             self._note(f"this console fell behind: {message.get('lost', 0)} events missed, numbers reloaded")
@@ -195,7 +193,12 @@ class RemoteSource:
         match event:
             case ClientConnected(client_id=client_id, peer=peer, at=at):
                 self._clients[client_id] = ClientState(
-                    client_id=client_id, peer=peer, connected_at=at, last_activity=at
+                    client_id=client_id,
+                    peer=peer,
+                    connected_at=at,
+                    last_activity=at,
+                    tls_version=event.tls_version,
+                    tls_cipher=event.tls_cipher,
                 )
             case ClientDisconnected(client_id=client_id):
                 self._clients.pop(client_id, None)
@@ -220,7 +223,7 @@ class RemoteSource:
         if writer is None or writer.is_closing() or writer.transport.get_write_buffer_size() > WRITE_BUFFER_LIMIT:
             return False
         name, fields = protocol.command_request(command)
-        writer.write(protocol.encode(protocol.command_message(next(self._ids), name, **fields)))
+        writer.write(protocol.encode_line(protocol.command_message(next(self._ids), name, **fields)))
         return True
 
     async def stop(self) -> None:

@@ -13,7 +13,8 @@ from tui_echo.server.access import ActiveBan
 from tui_echo.server.clients import ClientState
 from tui_echo.server.commands import ServerCommand
 from tui_echo.server.config import Mode
-from tui_echo.server.events import Peer, ServerEvent, ServerTotals
+from tui_echo.server.events import ServerEvent, ServerTotals
+from tui_echo.net import Peer
 from tui_echo.server.rules import RuleHits
 
 

@@ -6,7 +6,7 @@ import errno
 import socket
 from typing import Any, TypeAlias
 
-from tui_echo.text import format_address
+from tui_echo.net import format_address
 
 # The kernel caps the backlog at net.core.somaxconn (4096 on current Linux); asking for
 # the most, as trio does, means a burst of connects waits in the queue instead of failing.

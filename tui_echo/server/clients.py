@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from tui_echo.server.events import Peer
+from tui_echo.net import Peer
 
 
 class ClientStatus(StrEnum):

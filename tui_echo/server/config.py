@@ -5,11 +5,10 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TypeAlias
 
-if TYPE_CHECKING:  # tls.py reaches config.py through events.py, rules.py through event_records.py
-    from tui_echo.server.rules import Rule
-    from tui_echo.server.tls import TlsSettings
+from tui_echo.server.rules import Rule
+from tui_echo.server.tls import TlsSettings
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 12354  # the teaching server's port

@@ -14,9 +14,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TypeAlias
 
+from tui_echo.net import Peer
 from tui_echo.server.config import Mode, ServerConfig
-
-Peer: TypeAlias = tuple[str, int]
 
 # Data events carry at most this much of a chunk, plus its full ``size``: every consumer
 # shows less than this, and it bounds what a backed-up event path can hold.
@@ -43,12 +42,6 @@ class RefusalReason(StrEnum):
     BANNED = "banned"  # the operator banned the address from the monitor
     RATE_LIMITED = "rate limited"  # --accept-rate
     PER_IP_LIMIT = "per-IP limit"  # --max-per-ip
-
-
-def describe_error(exc: OSError) -> str:
-    """A socket error as a person reads it, e.g. ``connection reset by peer``."""
-    text = exc.strerror or str(exc) or type(exc).__name__
-    return f"{text[:1].lower()}{text[1:]}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,10 +39,6 @@ class RefusalCounter:
         self._held[reason] = self._held.get(reason, 0) + 1
         return False
 
-    @property
-    def holding(self) -> bool:
-        return bool(self._held)
-
     def summary(self, at: float, now: float) -> RefusalsSummary | None:
         """The held refusals as one event (``at``: wall clock), or None if none are held; starts a new period."""
         if not self._held:

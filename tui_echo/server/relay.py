@@ -15,8 +15,7 @@ from collections import deque
 import trio
 
 from tui_echo.server.clients import ClientState
-from tui_echo.server.events import Peer
-from tui_echo.text import format_address
+from tui_echo.net import Peer, format_address
 
 CHAT_LINE_BYTES = 64 * 1024  # a chat line without its newline past this is delivered as it is, in pieces this long
 # Deliveries are written in batches of up to this many bytes: a writer that wrote one chat line per

@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, TypeAlias
 
-from tui_echo.event_records import utc_time
-from tui_echo.server.events import EVENT_DATA_BYTES
+from tui_echo.net import format_address
 from tui_echo.send_text import SendTextError, parse_send_text
-from tui_echo.text import escape_bytes, format_address, format_duration, plural, printable
+from tui_echo.text import escape_bytes, format_duration, plural, printable
+from tui_echo.times import utc_time
 
 RULE_SEPARATOR = " => "  # --rule splits at its first occurrence
 RULE_PREFIX_BYTES = 4096  # a rule looks at most at this much of each message
@@ -262,16 +262,17 @@ class Answers:
     Kept by the client's own ``Responder``, so another client's hits never count here.
     """
 
+    keep: int  # how much of the replies to keep: the events' EVENT_DATA_BYTES (the rules know no events)
     count: int = 0  # messages answered
     rules: list[int] = field(default_factory=list)  # the rules that answered, by number, each once
-    reply: bytearray = field(default_factory=bytearray)  # the replies' first EVENT_DATA_BYTES
+    reply: bytearray = field(default_factory=bytearray)  # the replies' first ``keep`` bytes
     reply_size: int = 0  # the replies' full length
 
     def add(self, rule: Rule, reply: bytes) -> None:
         self.count += 1
         if rule.number not in self.rules:
             self.rules.append(rule.number)
-        room = EVENT_DATA_BYTES - len(self.reply)
+        room = self.keep - len(self.reply)
         if room > 0:
             self.reply += reply[:room]
         self.reply_size += len(reply)
@@ -280,9 +281,11 @@ class Answers:
 class Responder:
     """One client's side of the rules: its ``once`` rules that fired, and (line framing) its partial line."""
 
-    __slots__ = ("_book", "_rules", "_client_id", "_peer", "_fired", "_line_framing", "_partial", "_answers")
+    __slots__ = ("_book", "_rules", "_client_id", "_peer", "_fired", "_line_framing", "_partial", "_answers", "_keep")
 
-    def __init__(self, book: RuleBook, client_id: int, peer: tuple[str, int], line_framing: bool) -> None:
+    def __init__(
+        self, book: RuleBook, client_id: int, peer: tuple[str, int], line_framing: bool, *, reply_bytes: int
+    ) -> None:
         self._book = book
         self._rules = tuple(enumerate(book.rules))
         self._client_id = client_id
@@ -290,13 +293,14 @@ class Responder:
         self._fired: set[int] = set()  # indexes of once rules that have answered this client
         self._line_framing = line_framing
         self._partial = bytearray()
-        self._answers = Answers()
+        self._keep = reply_bytes  # of the replies, for the client's event (``Answers.keep``)
+        self._answers = Answers(reply_bytes)
 
     def take_answers(self) -> Answers:
         """What the rules answered since the last call (``answer``, ``respond``, ``finish``), then start afresh."""
         answers = self._answers
         if answers.count:  # nothing answered (most chunks): nothing to renew
-            self._answers = Answers()
+            self._answers = Answers(self._keep)
         return answers
 
     def answer(self, message: bytes, count: int, at: float) -> bytes | None:

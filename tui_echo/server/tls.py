@@ -2,8 +2,8 @@
 
 No trio, no Textual. Mistakes a user can make (a missing file, a key that does
 not match its certificate) raise ``TlsError`` with one line to show; the
-command line checks them before it listens. The server's side of TLS (the
-handshake, the encrypted echo) lives in ``echo_server.py``.
+command line checks them before it listens. The server's side of TLS lives
+in ``admission.py`` (the handshake) and ``transport.py`` (the encrypted stream).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tui_echo.server.events import describe_error
+from tui_echo.net import describe_error
 
 HANDSHAKE_TIMEOUT_SECONDS = 10.0  # a connection that has not finished its TLS handshake by then is closed
 SELF_SIGNED_DAYS = 30  # the throw-away certificate's validity: it lives only as long as the process anyway

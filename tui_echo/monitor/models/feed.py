@@ -33,15 +33,8 @@ from tui_echo.server.events import (
     ServerNotice,
     ServerStopped,
 )
-from tui_echo.text import (
-    describe_addresses,
-    escape_bytes,
-    format_address,
-    format_duration,
-    format_size,
-    plural,
-    rule_names,
-)
+from tui_echo.net import format_address
+from tui_echo.text import describe_addresses, escape_bytes, format_duration, format_size, plural, rule_names
 
 TEXT_PREVIEW_BYTES = 200  # of a chunk, shown in the text view
 HEX_KEEP_BYTES = 256  # of a chunk, kept for the hex view

@@ -1,7 +1,7 @@
 """The feed, or one client's history, saved to a file: plain text or JSON Lines.
 
 No trio, no Textual. The records use the ``--json`` log's names where they
-overlap (``tui_echo.event_records``): ``event``, ``time`` (UTC), ``client``,
+overlap (``tui_echo.wire``): ``event``, ``time`` (UTC), ``client``,
 and for data ``len``, ``data`` (escaped as in the log) and ``truncated``.
 A data line keeps what the feed keeps of a chunk (its first 256 bytes), so
 ``truncated`` is true past that. Client bytes are written escaped, in both
@@ -16,9 +16,10 @@ from enum import StrEnum
 from pathlib import Path
 from typing import assert_never
 
-from tui_echo.event_records import Record, data_fields, to_json, utc_time
 from tui_echo.monitor.models.feed import Direction, FeedEntry
 from tui_echo.text import local_time
+from tui_echo.times import utc_time
+from tui_echo.wire.records import Record, data_fields, to_json
 
 MAX_NAME_TRIES = 100  # files saved within the same second get -2, -3, … rather than overwrite
 

@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tui_echo.server.config import Mode
-from tui_echo.server.events import Peer, ServerTotals
+from tui_echo.server.events import ServerTotals
+from tui_echo.net import Peer
 
 HISTORY_SECONDS = 60  # the sparkline's span, one sample a second
 

@@ -19,7 +19,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from tui_echo.server.clients import ClientState
-from tui_echo.server.events import ClientDisconnected, Peer
+from tui_echo.server.events import ClientDisconnected
+from tui_echo.net import Peer
 
 GONE_ROW_SECONDS = 3.0  # how long a disconnected client's row shows its reason
 MAX_GONE_ROWS = 200  # past this many, rows of departed clients leave at once

@@ -30,7 +30,8 @@ from tui_echo.monitor.screens.saving import SAVE_HELP, SaveRequested, save_comma
 from tui_echo.monitor.widgets.feed import Feed
 from tui_echo.monitor.widgets.send_box import SendBox
 from tui_echo.monitor.widgets.stats_bar import append_traffic
-from tui_echo.text import format_address, format_count, format_duration
+from tui_echo.text import format_count, format_duration
+from tui_echo.net import format_address
 
 
 class ClientScreen(Screen[None]):

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from tui_echo.monitor.models.groups import GroupRow
 from tui_echo.monitor.models.table import ConnectionRow
 from tui_echo.monitor.models.table_view import SORT_KEYS, Row
-from tui_echo.text import format_address, format_count, format_duration, format_size
+from tui_echo.net import format_address
+from tui_echo.text import format_count, format_duration, format_size
 
 KICK_LABEL = " ✕ kick "
 TAG_MARK = "✔"  # a tagged client; kick, send and ban act on the tagged ones

@@ -1,9 +1,9 @@
 """A console's end of the control socket, with plain blocking sockets: find a server, say hello, read.
 
-Used by ``list``, ``events`` and ``ctl``, and by ``attach`` to connect
-before the screen opens (so that every problem is one line and exit 2); the
-attached monitor then reads the same socket from its own event loop
-(``tui_echo.monitor.remote``). No trio, no Textual.
+Used by the consoles (``list``, ``events``, ``ctl``, ``web``), and by
+``attach`` to connect before the screen opens (so that every problem is one
+line and exit 2); the attached monitor then reads the same socket from its
+own event loop (``tui_echo.monitor.remote``). No trio, no Textual.
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ from typing import Any
 
 from tui_echo.control import protocol
 from tui_echo.control.paths import ServerEntry, default_socket_path, read_entries, remove_entry
-from tui_echo.control.protocol import ProtocolError
+from tui_echo.control.protocol import ProtocolError, VersionMismatch
+from tui_echo.wire.records import Fields
+from tui_echo.wire.settings import ServerInfo, decode_server
 
 CONNECT_SECONDS = 5.0  # for the hello and the snapshot; a live server answers at once
 
@@ -91,7 +93,7 @@ class Connection:
 
     path: Path
     sock: socket.socket
-    server: dict[str, Any] = field(default_factory=dict)  # the hello's "server" record
+    _server: ServerInfo | None = None  # from the server's hello
     snapshot: dict[str, Any] = field(default_factory=dict)
     buffer: bytearray = field(default_factory=bytearray)  # read, not yet taken
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
@@ -113,9 +115,14 @@ class Connection:
                 raise ConsoleError(f"the server at {path} refused: {hello.get('message')}")
             try:
                 protocol.check_hello(hello)
+            except VersionMismatch as exc:
+                raise ConsoleError(
+                    f"the server at {path} speaks version {exc.theirs!r} of the control protocol and this console "
+                    f"version {protocol.VERSION}: use a console from the same tui-echo release as the server"
+                ) from None
             except ProtocolError as exc:
                 raise ConsoleError(f"{path} does not speak this console's protocol: {exc.message}") from None
-            connection.server = dict(hello.get("server") or {})
+            connection._server = _server_info(hello)
             connection.send(protocol.hello(role, events=events))
             connection.snapshot = connection.read_until("snapshot")
         except (TimeoutError, OSError) as exc:
@@ -126,9 +133,15 @@ class Connection:
             raise
         return connection
 
+    @property
+    def server(self) -> ServerInfo:
+        """The server this connection talks to, as its hello said (known once ``open`` returns)."""
+        assert self._server is not None, "not open yet"
+        return self._server
+
     def send(self, record: dict[str, Any]) -> None:
         try:
-            self.sock.sendall(protocol.encode(record))
+            self.sock.sendall(protocol.encode_line(record))
         except OSError:
             raise ServerGone(f"the server at {self.path} went away") from None
 
@@ -140,7 +153,7 @@ class Connection:
                 line = bytes(self.buffer[:newline])
                 del self.buffer[: newline + 1]
                 try:
-                    return protocol.decode(line)
+                    return protocol.decode_line(line)
                 except ProtocolError as exc:
                     raise ConsoleError(f"the server sent something this console cannot read: {exc.message}") from None
             if len(self.buffer) > protocol.MAX_LINE_BYTES:
@@ -174,6 +187,13 @@ class Connection:
 
     def close(self) -> None:
         self.sock.close()
+
+
+def _server_info(hello: Fields) -> ServerInfo:
+    try:
+        return decode_server(hello["server"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ConsoleError(f"the server's hello cannot be read: {exc}") from None
 
 
 def _connect_error(path: Path, exc: OSError) -> str:

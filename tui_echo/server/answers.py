@@ -1,0 +1,57 @@
+"""Reply rules as the modes use them: the server's one rule book, and what the log says about its hits.
+
+The book (``tui_echo.server.rules``) counts every hit exactly. The first hit
+of each rule is a notice of its own; after that, hits are summed up in one
+notice at most every RULES_SUMMARY_SECONDS (``notices.Paced``).
+"""
+
+from __future__ import annotations
+
+from tui_echo.server.connection import Connection
+from tui_echo.server.events import EVENT_DATA_BYTES
+from tui_echo.server.notices import Notices, Paced
+from tui_echo.server.rules import Answers, Responder, RuleBook
+from tui_echo.text import preview, printable
+
+RULES_SUMMARY_SECONDS = 10.0  # rule hits are summarised this long after the first since the last summary
+
+
+class RuleAnswers:
+    def __init__(self, book: RuleBook, notices: Notices) -> None:
+        self.book = book
+        self._notices = notices
+        self._reported = list(book.hits)
+        self.summaries = Paced(RULES_SUMMARY_SECONDS, self._summarise, at_once=False)
+
+    def responder(self, conn: Connection, *, line_framing: bool) -> Responder:
+        """One client's side of the rules (its ``once`` rules, its partial line)."""
+        state = conn.state
+        return Responder(self.book, state.client_id, state.peer, line_framing, reply_bytes=EVENT_DATA_BYTES)
+
+    def hit(self, taken: Answers) -> dict[str, object]:
+        """After a rule answered: a notice for each rule's first hit (the rest wait for the summary);
+        returns the ``DataAnswered`` fields of what the client's responder answered (``taken``)."""
+        book = self.book
+        for rule, match, client_id in book.first_hits:
+            self._notices.say(
+                f"rule {rule.number} ({printable(rule.match)}) first hit, by #{client_id}: {preview(match)}"
+            )
+        book.first_hits.clear()
+        self.summaries.pending()
+        return {
+            "answered": taken.count,
+            "rules": tuple(taken.rules),
+            "reply": bytes(taken.reply),
+            "reply_size": taken.reply_size,
+        }
+
+    def _summarise(self) -> None:
+        hits = list(self.book.hits)
+        news = [
+            f"rule {rule.number} +{now - before} ({now} in all)"
+            for rule, now, before in zip(self.book.rules, hits, self._reported, strict=True)
+            if now != before
+        ]
+        self._reported = hits
+        if news:
+            self._notices.say(f"rule hits in the last {RULES_SUMMARY_SECONDS:g} s: {', '.join(news)}")

@@ -1,0 +1,82 @@
+"""What the parts of a server share (as hypercorn's ``WorkerContext``): a narrow context, never the server.
+
+The settings, the outbox (events), the wall clock, the registry (the relay
+modes deliver to everyone; the operator kicks) and the notices. A mode
+handler gets its connection and this, which is all a client loop needs, and
+all a test of one needs to build.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import trio
+
+from tui_echo.server.clients import ClientState
+from tui_echo.server.clock import WallClock
+from tui_echo.server.config import Framing, ServerConfig
+from tui_echo.server.events import EVENT_DATA_BYTES, DataReceived
+from tui_echo.server.notices import Notices
+from tui_echo.server.outbox import EventOutbox
+from tui_echo.server.registry import Registry
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    config: ServerConfig
+    outbox: EventOutbox
+    clock: WallClock
+    registry: Registry
+    notices: Notices
+
+    @property
+    def line_framing(self) -> bool:
+        return self.config.framing is Framing.LINE
+
+    def arrived(self, state: ClientState, data: bytes | bytearray) -> float:
+        """Count received bytes, not messages (a mode that frames its own counts them); returns trio's time."""
+        now = trio.current_time()
+        state.last_activity = now + self.clock.offset
+        state.bytes_in += len(data)
+        return now
+
+    def count_in(self, state: ClientState, data: bytes | bytearray) -> tuple[float, int]:
+        """Count received bytes and the messages they complete (a line each, or the chunk);
+        returns trio's time and those messages."""
+        messages = data.count(b"\n") if self.config.framing is Framing.LINE else 1
+        now = trio.current_time()
+        state.last_activity = now + self.clock.offset
+        state.bytes_in += len(data)
+        state.messages_in += messages
+        return now, messages
+
+    def publish(
+        self,
+        state: ClientState,
+        data: bytes | bytearray,
+        messages: int,
+        now: float,
+        kind: Callable[..., DataReceived] = DataReceived,
+        **more: object,
+    ) -> None:
+        """The event for one message, unless the consumer had no room moments ago (then it is only counted).
+
+        ``kind`` is DataReceived or one of its subclasses; the totals are the client's after it.
+        Off the plain echo's hot path, which builds its event inline.
+        """
+        outbox = self.outbox
+        if outbox.skip_if_full(now):
+            return
+        event = kind(
+            client_id=state.client_id,
+            data=bytes(data[:EVENT_DATA_BYTES]),
+            size=len(data),
+            at=now + self.clock.offset,
+            messages=messages,
+            messages_in=state.messages_in,
+            bytes_in=state.bytes_in,
+            bytes_out=state.bytes_out,
+            **more,
+        )
+        outbox.data(event, now)

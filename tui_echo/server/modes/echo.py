@@ -1,0 +1,122 @@
+"""Echo (``--mode echo``, no reply rules): send every chunk back to its sender. The hot path.
+
+A client whose transport is exactly a plain socket runs ``_echo_socket``: the
+socket itself, non-blocking, with trio's low-level readiness waits, every
+name it needs hoisted into a local, one scheduler yield per chunk (trio's
+SocketStream costs about three), and no event built while the consumer has
+no room. Anything else (TLS, and later a transport wrapped by a fault or a
+recording tap) runs ``_echo_stream`` over the ``Transport`` interface.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Coroutine
+from typing import Any
+
+import trio
+
+from tui_echo.server.connection import Connection, Ended, ModeHandler
+from tui_echo.server.events import EVENT_DATA_BYTES, DataReceived, DisconnectReason
+from tui_echo.server.context import Context
+from tui_echo.server.transport import PlainTransport
+
+
+class EchoMode(ModeHandler):
+    def __init__(self, context: Context) -> None:
+        self._context = context
+
+    def serve(self, conn: Connection) -> Coroutine[Any, Any, Ended]:
+        if type(conn.transport) is PlainTransport:
+            return self._echo_socket(conn, conn.transport)
+        return self._echo_stream(conn)
+
+    async def _echo_socket(self, conn: Connection, transport: PlainTransport) -> Ended:
+        """Echo until the peer closes. Per chunk: a recv, a send, the counts, and an event if there is room."""
+        sock = transport.sock
+        state = conn.state
+        recv = sock.recv
+        send = sock.send
+        send_all = transport.send_all
+        context = self._context
+        size = context.config.recv_size
+        line_framing = context.line_framing
+        publish = context.outbox.data
+        skip_if_full = context.outbox.skip_if_full
+        write_lock = conn.write_lock
+        wait_readable = trio.lowlevel.wait_readable
+        checkpoint = trio.lowlevel.checkpoint
+        clock = trio.current_time
+        wall_offset = context.clock.offset
+        client_id = state.client_id
+        yielded = True
+        while True:
+            try:
+                data = recv(size)
+            except BlockingIOError:
+                await wait_readable(sock)
+                yielded = True
+                continue
+            if not data:
+                return DisconnectReason.CLOSED_BY_PEER, ""
+            now = clock()
+            length = len(data)
+            messages = data.count(b"\n") if line_framing else 1
+            state.last_activity = now + wall_offset
+            state.bytes_in += length
+            state.messages_in += messages
+            if write_lock.locked():  # an operator send is being written: queue behind it
+                async with write_lock:
+                    await send_all(data)
+                yielded = True
+            else:
+                try:
+                    sent = send(data)
+                except BlockingIOError:
+                    sent = 0
+                state.bytes_out += sent
+                if sent < length:  # the client reads slower than it writes: wait for it
+                    async with write_lock:
+                        await send_all(memoryview(data)[sent:])
+                    yielded = True
+            if not skip_if_full(now):
+                publish(
+                    DataReceived(
+                        client_id=client_id,
+                        data=data if length <= EVENT_DATA_BYTES else data[:EVENT_DATA_BYTES],
+                        size=length,
+                        at=now + wall_offset,
+                        messages=messages,
+                        messages_in=state.messages_in,
+                        bytes_in=state.bytes_in,
+                        bytes_out=state.bytes_out,
+                    ),
+                    now,
+                )
+            if not yielded:
+                await checkpoint()  # a client that never pauses must not starve the rest
+            yielded = False
+
+    async def _echo_stream(self, conn: Connection) -> Ended:
+        """Echo over any transport (TLS: counts plaintext application bytes, as the plain echo does).
+        The names it uses on every chunk are locals here too: a TLS echo is not free either."""
+        receive, send_all = conn.transport.receive, conn.transport.send_all
+        state = conn.state
+        write_lock = conn.write_lock
+        context = self._context
+        size = context.config.recv_size
+        line_framing = context.line_framing
+        wall_offset = context.clock.offset
+        publish = context.publish
+        clock = trio.current_time
+        while True:
+            data = await receive(size)
+            if not data:
+                return DisconnectReason.CLOSED_BY_PEER, ""
+            now = clock()
+            messages = data.count(b"\n") if line_framing else 1
+            state.last_activity = now + wall_offset
+            state.bytes_in += len(data)
+            state.messages_in += messages
+            async with write_lock:  # SSLStream allows one writer: the echo or an operator send
+                await send_all(data)
+            publish(state, data, messages, now)

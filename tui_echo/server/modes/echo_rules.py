@@ -1,0 +1,71 @@
+"""Echo with reply rules: a message a rule matches gets the rule's reply instead of its echo.
+
+A loop of its own, plain and TLS clients alike, so that the plain echo
+(``echo.py``) pays nothing for rules. The chunk's event is a
+``DataAnswered`` when a rule answered any of its messages: how many, which
+rules, what they replied. The client's own responder says (``take_answers``),
+never a difference of the shared book's counters: another client's hits land
+there while this client's replies are written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Coroutine
+from typing import Any
+
+import trio
+
+from tui_echo.server.connection import Connection, Ended, ModeHandler
+from tui_echo.server.events import DataAnswered, DisconnectReason
+from tui_echo.server.answers import RuleAnswers
+from tui_echo.server.context import Context
+
+
+class EchoRulesMode(ModeHandler):
+    def __init__(self, context: Context, answers: RuleAnswers) -> None:
+        self._context = context
+        self._answers = answers
+
+    def serve(self, conn: Connection) -> Coroutine[Any, Any, Ended]:
+        return self._echo(conn)
+
+    async def _echo(self, conn: Connection) -> Ended:
+        """Per chunk: count it, write each batch of replies and echo, then one event. Names it uses
+        on every chunk are locals, as in the plain echo."""
+        receive = conn.transport.receive
+        state = conn.state
+        context = self._context
+        answers = self._answers
+        size = context.config.recv_size
+        line_framing = context.line_framing
+        wall_offset = context.clock.offset
+        publish = context.publish
+        clock = trio.current_time
+        reply = self._reply
+        responder = answers.responder(conn, line_framing=line_framing)
+        respond, take_answers = responder.respond, responder.take_answers
+        while True:
+            data = bytes(await receive(size))  # TLS gives a bytearray; the rules match bytes
+            now = clock()
+            if not data:
+                await reply(conn, responder.finish(state.messages_in, now + wall_offset))
+                return DisconnectReason.CLOSED_BY_PEER, ""
+            messages = data.count(b"\n") if line_framing else 1
+            count = state.messages_in
+            state.last_activity = now + wall_offset
+            state.bytes_in += len(data)
+            state.messages_in = count + messages
+            for batch in respond(data, count, now + wall_offset):
+                await reply(conn, batch)
+            taken = take_answers()  # this client's own, whatever other clients' rules did meanwhile
+            if taken.count:  # a rule's answer is a line apart from the echo
+                publish(state, data, messages, now, DataAnswered, **answers.hit(taken))
+            else:
+                publish(state, data, messages, now)
+
+    @staticmethod
+    async def _reply(conn: Connection, data: bytes) -> None:
+        """Write a rule's reply (or the echo) whole, after any operator send being written."""
+        if data:
+            async with conn.write_lock:
+                await conn.transport.send_all(data)

@@ -1,0 +1,61 @@
+"""One assembly of a running tui-echo: the server, the channel its events leave on, and its control socket.
+
+The monitor (``monitor/guest.py``) and headless (``headless/runner.py``) both
+run a ``Service``; they differ only in what reads ``events``. The server
+knows nothing of the control socket: the service tells it where consoles
+attach (for the ``listening`` event) when it starts serving.
+"""
+
+from __future__ import annotations
+
+import trio
+
+from tui_echo.control.listener import ControlSettings, ControlSocket, open_control
+from tui_echo.server.config import ServerConfig
+from tui_echo.net import Peer
+from tui_echo.server.events import ServerEvent
+from tui_echo.server.server import EchoServer
+
+CONSOLES_FLUSH_SECONDS = 0.5  # a stopping server gives its consoles this long to read the "stopped" event
+
+
+class Service:
+    def __init__(self, config: ServerConfig, *, event_buffer: int, control: ControlSettings | None = None) -> None:
+        send, self.events = trio.open_memory_channel[ServerEvent](event_buffer)
+        self.server = EchoServer(config, send)
+        self._control_settings = control
+        self.control: ControlSocket | None = None
+
+    @property
+    def control_path(self) -> str:
+        """Where consoles attach ("" without a control socket, or before ``listen``)."""
+        return "" if self.control is None else str(self.control.path)
+
+    def listen(self) -> tuple[Peer, ...]:
+        """Bind the server's sockets, then the control socket (its default name has the real port).
+
+        Raises ListenError (ControlError is one) before anything runs, so that the command line
+        can report a busy port or a live control socket with one line.
+        """
+        addresses = self.server.listen()
+        if self._control_settings is not None and self.control is None:
+            self.control = open_control(self.server, self._control_settings)
+        return addresses
+
+    async def serve(self, *, task_status: trio.TaskStatus[tuple[Peer, ...]] = trio.TASK_STATUS_IGNORED) -> None:
+        """Serve until the server stops, with consoles on the control socket meanwhile; the socket goes
+        when the server stops, after the consoles have had a moment to read the ``stopped`` event."""
+        self.listen()
+        control = self.control
+        if control is None:
+            await self.server.serve(task_status=task_status)
+            return
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(control.serve)
+            try:
+                await self.server.serve(control=str(control.path), task_status=task_status)
+            finally:
+                control.close()
+            with trio.move_on_after(CONSOLES_FLUSH_SECONDS):
+                await control.sessions_done()  # each console ends after it has sent "stopped"
+            nursery.cancel_scope.cancel()

@@ -1,0 +1,352 @@
+"""Server events as records: one ``encode_*`` and one ``decode_*`` per kind, side by side.
+
+The ``--json`` log writes these records one a line, the control protocol
+sends them as ``event`` messages, and recordings keep them. Every record has
+``event`` (its kind) and ``time``. Two fields are the writer's context, not
+the event's: ``peer`` on ``data`` and ``sent`` (the events carry only the
+client's id) and ``clients_now`` on ``connected``, ``refused`` and
+``disconnected``. Decoding ignores them.
+
+Client bytes come twice in ``data``, ``sent`` and ``broadcast``: escaped for
+people (``data``, inert whatever was sent) and exact for programs
+(``data_b64``); so does a rule's reply in an answered ``data`` (``reply`` and
+``reply_b64``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, assert_never
+
+from tui_echo.net import format_address
+from tui_echo.server.config import Mode
+from tui_echo.server.events import (
+    ClientConnected,
+    ClientDisconnected,
+    ConnectionRefused,
+    DataAnswered,
+    DataBroadcast,
+    DataDiscarded,
+    DataReceived,
+    DataRelayed,
+    DataSent,
+    DisconnectReason,
+    RefusalReason,
+    RefusalsSummary,
+    ServerEvent,
+    ServerListening,
+    ServerNotice,
+    ServerStopped,
+)
+from tui_echo.times import utc_time
+from tui_echo.wire.records import (
+    Fields,
+    Record,
+    data_fields,
+    exact_data,
+    read_data,
+    read_float,
+    read_int,
+    read_int_list,
+    read_object,
+    read_optional_str,
+    read_peer,
+    read_str,
+    read_time,
+)
+from tui_echo.wire.settings import decode_setup, encode_setup
+from tui_echo.wire.state import decode_totals, encode_totals
+
+
+def _head(kind: str, at: float) -> Record:
+    return {"event": kind, "time": utc_time(at)}
+
+
+# ---- the server's start ------------------------------------------------------------------------------
+
+
+def encode_listening(event: ServerListening) -> Record:
+    """Where the server listens and with which settings (``wire.settings``); consoles get the same in the
+    server record, so the control protocol never sends this event."""
+    return {**_head("listening", event.at), **encode_setup(event.addresses, event.config, event.control)}
+
+
+def decode_listening(record: Fields) -> ServerListening:
+    addresses, config, control = decode_setup(record)
+    return ServerListening(addresses=addresses, at=read_time(record), config=config, control=control)
+
+
+# ---- a client's life -------------------------------------------------------------------------------
+
+
+def encode_connected(event: ClientConnected, clients_now: int = 0) -> Record:
+    record: Record = {**_head("connected", event.at), "client": event.client_id, "peer": format_address(event.peer)}
+    record["clients_now"] = clients_now
+    if event.tls_version is not None:
+        record["tls_version"] = event.tls_version
+    if event.tls_cipher is not None:
+        record["tls_cipher"] = event.tls_cipher
+    return record
+
+
+def decode_connected(record: Fields) -> ClientConnected:
+    return ClientConnected(
+        client_id=read_int(record, "client"),
+        peer=read_peer(record),
+        at=read_time(record),
+        tls_version=read_optional_str(record, "tls_version"),
+        tls_cipher=read_optional_str(record, "tls_cipher"),
+    )
+
+
+def encode_refused(event: ConnectionRefused, clients_now: int = 0) -> Record:
+    return {
+        **_head("refused", event.at),
+        "client": event.client_id,
+        "peer": format_address(event.peer),
+        "reason": str(event.reason),
+        "clients_now": clients_now,
+    }
+
+
+def decode_refused(record: Fields) -> ConnectionRefused:
+    return ConnectionRefused(
+        client_id=read_int(record, "client"),
+        peer=read_peer(record),
+        at=read_time(record),
+        reason=RefusalReason(read_str(record, "reason")),
+    )
+
+
+def encode_refused_summary(event: RefusalsSummary) -> Record:
+    return {
+        **_head("refused_summary", event.at),
+        "seconds": round(event.seconds, 3),
+        "refused": event.total,
+        "reasons": {str(reason): count for reason, count in event.counts.items()},
+    }
+
+
+def decode_refused_summary(record: Fields) -> RefusalsSummary:
+    reasons = read_object(record, "reasons")
+    return RefusalsSummary(
+        at=read_time(record),
+        seconds=read_float(record, "seconds"),
+        counts={RefusalReason(reason): read_int(reasons, reason) for reason in reasons},
+    )
+
+
+def encode_disconnected(event: ClientDisconnected, clients_now: int = 0) -> Record:
+    return {
+        **_head("disconnected", event.at),
+        "client": event.client_id,
+        "peer": format_address(event.peer),
+        "reason": event.why,  # "kicked", or "error: connection reset by peer"
+        "messages_in": event.messages_in,
+        "bytes_in": event.bytes_in,
+        "bytes_out": event.bytes_out,
+        "dropped_out": event.dropped_out,
+        "seconds": round(event.at - event.connected_at, 3),
+        "connected": utc_time(event.connected_at),
+        "clients_now": clients_now,
+    }
+
+
+def decode_disconnected(record: Fields) -> ClientDisconnected:
+    reason, _, error = read_str(record, "reason").partition(": ")
+    return ClientDisconnected(
+        client_id=read_int(record, "client"),
+        peer=read_peer(record),
+        at=read_time(record),
+        reason=DisconnectReason(reason),
+        error=error,
+        connected_at=read_time(record, "connected"),
+        messages_in=read_int(record, "messages_in"),
+        bytes_in=read_int(record, "bytes_in"),
+        bytes_out=read_int(record, "bytes_out"),
+        dropped_out=read_int(record, "dropped_out"),
+    )
+
+
+# ---- data --------------------------------------------------------------------------------------------
+
+
+def _handling(event: DataReceived) -> Record:
+    """What a mode other than echo did with a message (an echoed one's record has none of these)."""
+    match event:
+        case DataRelayed():
+            return {"mode": str(event.mode), "recipients": event.recipients, "dropped": event.dropped}
+        case DataDiscarded():
+            return {"mode": str(Mode.DISCARD)}
+        case DataAnswered():
+            reply = data_fields(event.reply, event.reply_size)
+            return {
+                "answered": event.answered,
+                "rules": list(event.rules),
+                "reply_len": event.reply_size,
+                "reply": reply["data"],
+                "reply_truncated": reply["truncated"],
+                "reply_b64": exact_data(event.reply),
+            }
+        case _:
+            return {}
+
+
+def encode_data(event: DataReceived, peer: str = "") -> Record:
+    """One chunk received (and echoed, answered, relayed or discarded: see ``mode`` and ``answered``)."""
+    return {
+        **_head("data", event.at),
+        "client": event.client_id,
+        "peer": peer,
+        **data_fields(event.data, event.size),
+        "messages": event.messages,
+        "messages_in": event.messages_in,
+        "bytes_in": event.bytes_in,
+        "bytes_out": event.bytes_out,
+        **_handling(event),
+        "data_b64": exact_data(event.data),
+    }
+
+
+def decode_data(record: Fields) -> DataReceived:
+    common: dict[str, Any] = {
+        "client_id": read_int(record, "client"),
+        "data": read_data(record),
+        "size": read_int(record, "len"),
+        "at": read_time(record),
+        "messages": read_int(record, "messages"),
+        "messages_in": read_int(record, "messages_in"),
+        "bytes_in": read_int(record, "bytes_in"),
+        "bytes_out": read_int(record, "bytes_out"),
+    }
+    mode = Mode(read_str(record, "mode")) if "mode" in record else Mode.ECHO
+    if mode.relays:
+        return DataRelayed(
+            **common, mode=mode, recipients=read_int(record, "recipients"), dropped=read_int(record, "dropped")
+        )
+    if mode is Mode.DISCARD:
+        return DataDiscarded(**common)
+    if "answered" in record:
+        return DataAnswered(
+            **common,
+            answered=read_int(record, "answered"),
+            rules=tuple(read_int_list(record, "rules")),
+            reply=read_data(record, "reply_b64"),
+            reply_size=read_int(record, "reply_len"),
+        )
+    return DataReceived(**common)
+
+
+def encode_sent(event: DataSent, peer: str = "") -> Record:
+    """Bytes the operator sent to one client."""
+    return {
+        **_head("sent", event.at),
+        "client": event.client_id,
+        "peer": peer,
+        **data_fields(event.data, event.size),
+        "bytes_out": event.bytes_out,
+        "data_b64": exact_data(event.data),
+    }
+
+
+def decode_sent(record: Fields) -> DataSent:
+    return DataSent(
+        client_id=read_int(record, "client"),
+        data=read_data(record),
+        size=read_int(record, "len"),
+        at=read_time(record),
+        bytes_out=read_int(record, "bytes_out"),
+    )
+
+
+def encode_broadcast(event: DataBroadcast) -> Record:
+    """Bytes the operator sent to every client: one record for them all (no client, no peer)."""
+    return {
+        **_head("broadcast", event.at),
+        **data_fields(event.data, event.size),
+        "recipients": event.recipients,
+        "data_b64": exact_data(event.data),
+    }
+
+
+def decode_broadcast(record: Fields) -> DataBroadcast:
+    return DataBroadcast(
+        data=read_data(record),
+        size=read_int(record, "len"),
+        at=read_time(record),
+        recipients=read_int(record, "recipients"),
+    )
+
+
+# ---- the server's own -----------------------------------------------------------------------------
+
+
+def encode_notice(event: ServerNotice) -> Record:
+    return {**_head("notice", event.at), "message": event.message}
+
+
+def decode_notice(record: Fields) -> ServerNotice:
+    return ServerNotice(message=read_str(record, "message"), at=read_time(record))
+
+
+def encode_stopped(event: ServerStopped) -> Record:
+    return {**_head("stopped", event.at), **encode_totals(event.totals)}
+
+
+def decode_stopped(record: Fields) -> ServerStopped:
+    return ServerStopped(at=read_time(record), totals=decode_totals(record))
+
+
+# ---- any event -----------------------------------------------------------------------------------------
+
+
+def encode_event(event: ServerEvent, *, peer: str = "", clients_now: int = 0) -> Record:
+    """The record of any event. ``peer`` names the client of ``data`` and ``sent``; ``clients_now``
+    is the number of clients connected after a ``connected``, ``refused`` or ``disconnected``."""
+    match event:
+        case ServerListening():
+            return encode_listening(event)
+        case ClientConnected():
+            return encode_connected(event, clients_now)
+        case ConnectionRefused():
+            return encode_refused(event, clients_now)
+        case RefusalsSummary():
+            return encode_refused_summary(event)
+        case DataReceived():
+            return encode_data(event, peer)
+        case DataSent():
+            return encode_sent(event, peer)
+        case DataBroadcast():
+            return encode_broadcast(event)
+        case ClientDisconnected():
+            return encode_disconnected(event, clients_now)
+        case ServerNotice():
+            return encode_notice(event)
+        case ServerStopped():
+            return encode_stopped(event)
+        case _:
+            assert_never(event)
+
+
+DECODERS: dict[str, Callable[[Fields], ServerEvent]] = {
+    "listening": decode_listening,
+    "connected": decode_connected,
+    "refused": decode_refused,
+    "refused_summary": decode_refused_summary,
+    "data": decode_data,
+    "sent": decode_sent,
+    "broadcast": decode_broadcast,
+    "disconnected": decode_disconnected,
+    "notice": decode_notice,
+    "stopped": decode_stopped,
+}
+
+
+def decode_event(record: Fields) -> ServerEvent | None:
+    """The event a record describes; None for a record that is not an event (the log's ``data_summary``).
+
+    Raises ValueError, KeyError or TypeError when a record of a known kind is malformed.
+    """
+    kind = record.get("event")
+    decoder = DECODERS.get(kind) if isinstance(kind, str) else None
+    return None if decoder is None else decoder(record)
