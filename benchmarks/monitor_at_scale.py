@@ -14,7 +14,8 @@ One round per build (builds alternate, each takes first place in turn), in a tmu
 Then the same clients once more against `--headless`, stopped by SIGTERM (what the monitor's `q`
 does to the server, without the monitor): its times to the last EOF and to exit are the server's part.
 
-usage: python benchmarks/bench_monitor.py --clients 10000 [--busy 1000] [--rounds 2] [--presses 100]
+usage: python benchmarks/bench_monitor.py --clients 10000 [--busy 1000] [--rounds 3] [--presses 100]
+                                          [--tui-echo BUILD] [--compare-tui-echo BUILD]
 """
 
 from __future__ import annotations
@@ -24,15 +25,18 @@ import resource
 import selectors
 import signal
 import socket
+import os
 import statistics
 import subprocess
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
-from bench_monitor import KEY_TIMEOUT_SECONDS, Pane, percentile, start_load
+from bench_echo import load_average, rotated
+from bench_monitor import KEY_TIMEOUT_SECONDS, Build, Pane, percentile, start_load
 
 _LISTENING = re.compile(r"listening (?:on )?127\.0\.0\.1:(\d+)")
 EXIT_TIMEOUT_SECONDS = 30.0
@@ -251,3 +255,37 @@ def scale_table(names: list[str], runs: dict[str, list[ScaleRun]], clients: int,
             f"| {median('quit_to_exit_s')} | {median('headless_to_eof_s')} | {median('headless_to_exit_s')} |"
         )
     return rows
+
+
+SETTLE_SECONDS = 2.0  # the load at full speed before the first press
+
+
+def run_at_scale(
+    builds: list[Build], loadgen: Path, clients: int, busy: int, rounds: int, presses: int, gap: float
+) -> None:
+    raise_fd_limit(clients + 200)
+    load_before = load_average()
+    runs: dict[str, list[ScaleRun]] = {build.name: [] for build in builds}
+    for round_no in range(rounds):
+        for build in rotated(builds, round_no):
+            run = monitor_run(build.command, loadgen, clients, busy, presses, gap, SETTLE_SECONDS)
+            run.headless_to_eof_s, run.headless_to_exit_s = headless_stop(build.command, clients)
+            runs[build.name].append(run)
+            pause = [s * 1000 for s in run.pause_keys_s]
+            cursor = [s * 1000 for s in run.cursor_keys_s]
+            print(
+                f"round {round_no + 1} {build.name:<16} first paint {run.first_paint_s:.2f} s  "
+                f"p: p50 {percentile(pause, 50):.0f} p99 {percentile(pause, 99):.0f} ms  "
+                f"Down/Up: p50 {percentile(cursor, 50):.0f} p99 {percentile(cursor, 99):.0f} ms  "
+                f"q: last EOF {run.quit_to_eof_s:.2f} s, exit {run.quit_to_exit_s:.2f} s  "
+                f"headless: last EOF {run.headless_to_eof_s:.2f} s, exit {run.headless_to_exit_s:.2f} s  "
+                f"(load {load_average()})",
+                flush=True,
+            )
+    print(
+        f"\n{datetime.now():%Y-%m-%d}, {os.cpu_count()} cores, load average {load_before} before and "
+        f"{load_average()} after; {clients:,} clients, {busy:,} of them echoing during the keypresses "
+        f"(loadgen, 64-byte messages, one in flight each); medians of {rounds} rounds; keypresses: {presses} "
+        "of each kind a round, all rounds together\n"
+    )
+    print("\n".join(scale_table([build.name for build in builds], runs, clients, busy)))
