@@ -91,6 +91,24 @@ class TestClientScreen:
         assert snap_compare(scripted_app(), terminal_size=SIZE, press=["end", "enter"])
 
 
+FINDING = {
+    # The filter kept (Enter): the stats bar says "showing 3 of 4 · filter: 127.0.0.1".
+    "filtered": ["slash", *"127.0.0.1", "enter"],
+    "filter_prompt_open": ["slash", *"10.0"],  # as typed: the prompt's keys in the footer
+    "grouped": ["G"],
+    "tagged": ["space", "down", "space"],  # #1 and #3
+}
+
+
+class TestFinding:
+    """The table filtered, grouped and with a tagged selection, at 80x24 and 120x40."""
+
+    @pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+    @pytest.mark.parametrize("view", list(FINDING))
+    def test_view(self, snap_compare: Compare, view: str, size: tuple[int, int]) -> None:
+        assert snap_compare(scripted_app(), terminal_size=size, press=FINDING[view])
+
+
 class TestHelp:
     """``?``: the marks, then every key."""
 

@@ -76,6 +76,7 @@ class ConnectionRow:
     ended_at: float | None = None  # when it left, for a departed client's row
     tls_version: str | None = None  # a TLS client's protocol version and cipher
     tls_cipher: str | None = None
+    label: str = ""  # what the operator or a rule named the client ("" for none)
     peer_key: PeerKey = field(init=False)  # the peer's sort key, made once: the peer never changes
     window_messages: int = field(init=False, default=0)  # its count when the current rate window opened
 

@@ -69,6 +69,7 @@ class TableView(Sequence[Row]):
         self._shown: Sequence[Row] = self._rows  # what the table shows: _rows, or the groups (and unfolded clients)
         self._index: dict[RowKey, int] | None = None  # row key -> position in _shown, while the order holds
         self._predicate: RowPredicate | None = None
+        self.filter_text = ""  # the filter as the operator typed it (the stats bar shows it)
         self.tags: set[int] = set()  # tagged clients; a client's tag goes when its row leaves the table
         self.sort_key = "id"
         self.reverse = False
@@ -167,10 +168,16 @@ class TableView(Sequence[Row]):
         self._rows.sort(key=attrgetter("client_id"))
         self._sort(now)
 
-    def set_filter(self, predicate: RowPredicate | None, now: float) -> None:
+    @property
+    def predicate(self) -> RowPredicate | None:
+        return self._predicate
+
+    def set_filter(self, predicate: RowPredicate | None, now: float, text: str = "") -> None:
         """Show only the rows ``predicate`` keeps (None: every row); one call per row. Frozen or not, the
-        rows are chosen again now: asking for a filter is asking for what it shows."""
+        rows are chosen again now: asking for a filter is asking for what it shows. ``text``: the filter as
+        typed."""
         self._predicate = predicate
+        self.filter_text = text if predicate is not None else ""
         self._rebuild(now)
 
     def freeze(self, frozen: bool, now: float) -> None:

@@ -16,7 +16,6 @@ from textual import on
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.screen import Screen
 from textual.widgets import Button, Footer, Label
 
 from tui_echo.monitor.models.feed import FeedIntake
@@ -25,17 +24,17 @@ from tui_echo.monitor.models.history import ClientHistories
 from tui_echo.monitor.models.stats import StatsModel
 from tui_echo.monitor.models.table import RateWindow, TableModel
 from tui_echo.monitor.models.table_view import TableView
-from tui_echo.monitor.screens.ask import AskScreen
 from tui_echo.monitor.screens.bans import BansScreen
 from tui_echo.monitor.screens.client_detail import ClientScreen
 from tui_echo.monitor.screens.confirm import ConfirmScreen
 from tui_echo.monitor.screens.rules import RulesScreen
-from tui_echo.monitor.screens.main_palette import GoToProvider, client_id_of, main_commands
+from tui_echo.monitor.screens.main_palette import GoToProvider, main_commands
+from tui_echo.monitor.screens.main_table import TableKeys, table_note
 from tui_echo.monitor.screens.saving import SAVE_HELP, SaveRequested
 from tui_echo.monitor.source import ServerSource
 from tui_echo.monitor.widgets.connections import ConnectionsTable
 from tui_echo.monitor.widgets.feed import Feed
-from tui_echo.monitor.widgets.prompts import FindBar
+from tui_echo.monitor.widgets.prompts import FilterBar, FindBar
 from tui_echo.monitor.widgets.send_box import SendBox
 from tui_echo.monitor.widgets.stats_bar import StatsBar
 from tui_echo.server.access import is_loopback
@@ -48,10 +47,11 @@ REFRESH_SECONDS = 0.4  # the table and the stats are read this often
 EVENTS_PER_TICK = 5000  # beyond this, events wait for the next tick (the server skips data events meanwhile)
 DATA_LINES_PER_TICK = 80  # data lines added to the feed per tick at most (see tui_echo.monitor.models.feed)
 HELP_HELP = "This help: every key, and what the feed's marks mean"
+FILTER_TABLE_HELP = "Show only the clients that match, as you type (Enter keeps the filter, Esc clears it)"
 FREEZE_HELP = "Hold the table's rows and their order still (htop's Z); the numbers keep counting"
 
 
-class MainScreen(Screen[None]):
+class MainScreen(TableKeys):
     COMMANDS = {GoToProvider}  # a palette search that is a client id goes to its row
     # The footer shows these in this order, then the app's, and cuts what does not fit: kicking and
     # quitting come first. ``q`` and ``?`` are the app's (they work on every screen); they are here
@@ -63,6 +63,7 @@ class MainScreen(Screen[None]):
         Binding("b", "ban", "Ban"),
         Binding("s", "focus_send", "Send"),
         Binding("question_mark", "app.help", "Help", key_display="?", tooltip=HELP_HELP),
+        Binding("slash", "filter_table", "Filter", key_display="/", tooltip=FILTER_TABLE_HELP),
         Binding("Z", "freeze", "Freeze table", tooltip=FREEZE_HELP),
         Binding("p", "pause", "Pause feed", tooltip="Stop the feed scrolling (new lines wait); the table counts on"),
         Binding("f", "filter", "Feed: one client", tooltip="The feed shows the selected client's lines only, or all"),
@@ -94,6 +95,7 @@ class MainScreen(Screen[None]):
         self._table_title = Label("Connections", id="table-title")
         self._origin = Label("", id="origin")  # the control socket, or the server this console is attached to
         self._table = ConnectionsTable(TableView(self._table_model), id="connections")
+        self._filter_bar = FilterBar(id="filter-bar")
         self._find_bar = FindBar(id="find-bar")
         self._feed = Feed(feed_lines, id="feed")
         self._send_box = SendBox(id="send")
@@ -106,6 +108,7 @@ class MainScreen(Screen[None]):
             kick_all = Button("✕ Kick all", id="kick-all", variant="error", compact=True)
             kick_all.can_focus = False  # Enter on a focused "Kick all" is too easy a mistake; K and the mouse reach it
             yield kick_all
+        yield self._filter_bar
         yield self._table
         yield self._find_bar
         yield self._feed
@@ -268,14 +271,24 @@ class MainScreen(Screen[None]):
 
     def action_filter(self) -> None:
         feed = self._feed
-        if feed.only_client is not None:
-            feed.only_client = None
+        if feed.only_client is not None or feed.only_clients is not None:
+            feed.only_client = feed.only_clients = None
             return
         client_id = self._table.cursor_client
         if client_id is None:
             self.notify("Select a client in the table to filter the feed to it.", severity="warning")
         else:
             feed.only_client = client_id
+
+    def action_feed_to_shown(self) -> None:
+        """The feed shows the lines of the clients the table's filter shows now (a fixed set), or all again."""
+        feed = self._feed
+        if feed.only_client is not None or feed.only_clients is not None:
+            feed.only_client = feed.only_clients = None
+        elif not self._table.view.filtered:
+            self.notify("The table has no filter (/ sets one).", severity="warning")
+        else:
+            feed.only_clients = frozenset(self._table.view.shown_ids())
 
     def action_hex(self) -> None:
         self._feed.hex_view = not self._feed.hex_view
@@ -289,7 +302,7 @@ class MainScreen(Screen[None]):
     def action_focus_send(self) -> None:
         self._send_box.focus_input()
 
-    def action_save(self, kind: str) -> None:
+    def action_save(self, kind: str | ExportFormat) -> None:
         """Save every line the feed keeps to a new file (the app writes it)."""
         self.post_message(SaveRequested(self._feed.entries, ExportFormat(kind), "feed", "The feed"))
 
@@ -304,60 +317,16 @@ class MainScreen(Screen[None]):
         if not self._table.request_details():
             self.notify("Select a client in the table first.", severity="warning")
 
-    # ---- the table: go to, freeze, group, tags ----------------------------------
-
-    @property
-    def table(self) -> ConnectionsTable:
-        return self._table
-
     @property
     def tls_fingerprint(self) -> str | None:
         return self._stats.tls_fingerprint
-
-    def go_to(self, client_id: int) -> None:
-        """Put the cursor on a client's row, or say why not."""
-        if self._table.go_to(client_id):
-            self._table.focus()
-        elif self._table.row_of(client_id) is not None:
-            self.notify(f"#{client_id} is not shown: the table's filter hides it.", severity="warning")
-        else:
-            self.notify(f"No client #{client_id}.", severity="warning")
-
-    def action_go_to(self) -> None:
-        def answered(text: str | None) -> None:
-            client_id = client_id_of(text or "")
-            if client_id is not None:
-                self.go_to(client_id)
-            elif text:
-                self.notify(f"Not a client id: {text!r} (a number, as in #1234).", severity="warning")
-
-        self.app.push_screen(AskScreen("Go to client", placeholder="#1234", max_length=12), answered)
-
-    def action_freeze(self) -> None:
-        view = self._table.view
-        view.freeze(not view.frozen, self._clock())
-        self._table_changed()
-
-    def action_group(self) -> None:
-        view = self._table.view
-        view.group(not view.grouped, self._clock())
-        self._table_changed()
-
-    def action_clear_tags(self) -> None:
-        if not self._table.clear_tags():
-            self.notify("No client is tagged (space tags the selected one).", severity="information")
-
-    @on(ConnectionsTable.TagsChanged)
-    def _table_changed(self) -> None:
-        self._table.shown_again()
-        self._stats_bar.show_table(table_note(self._table.view))
 
     # ---- the feed's find bar ------------------------------------------------------
 
     def action_find(self) -> None:
         self._find_bar.open()
 
-    @on(FindBar.Changed)
+    @on(FindBar.Changed, "FindBar")
     def _find_changed(self, event: FindBar.Changed) -> None:
         if not event.text:
             self._feed.find("")
@@ -375,18 +344,4 @@ class MainScreen(Screen[None]):
 
     def system_commands(self) -> Iterable[SystemCommand]:
         """What the palette offers over this screen (besides Textual's own)."""
-        return main_commands(self)
-
-
-def table_note(view: TableView) -> str:
-    """The stats bar's word on what the table shows: ``showing 12 of 2,000 · table frozen · 3 tagged``."""
-    parts = []
-    if view.filtered:
-        parts.append(f"showing {view.clients_shown:,} of {view.clients:,}")
-    if view.grouped:
-        parts.append("grouped by address")
-    if view.frozen:
-        parts.append("table frozen")
-    if view.tags:
-        parts.append(f"{len(view.tags):,} tagged")
-    return " · ".join(parts)
+        return main_commands(self, self.action_save)

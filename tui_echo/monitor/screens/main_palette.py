@@ -8,27 +8,16 @@ as a command.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import partial
-from typing import TYPE_CHECKING
 
 from textual.app import SystemCommand
 from textual.command import Hit, Hits, Provider
 
+from tui_echo.monitor.models.feed_export import ExportFormat
+from tui_echo.monitor.screens.main_table import TableKeys, client_id_of
 from tui_echo.monitor.screens.saving import save_commands
 from tui_echo.monitor.widgets.table_columns import COLUMNS
-
-if TYPE_CHECKING:
-    from tui_echo.monitor.screens.main import MainScreen
-
-_CLIENT_ID = re.compile(r"\s*#?\s*(\d{1,9})\s*")
-
-
-def client_id_of(text: str) -> int | None:
-    """``1234`` or ``#1234``: a client's id; None for anything else."""
-    found = _CLIENT_ID.fullmatch(text)
-    return None if found is None else int(found.group(1))
 
 
 class GoToProvider(Provider):
@@ -42,40 +31,55 @@ class GoToProvider(Provider):
         yield Hit(1.0, f"Go to client #{client_id}", partial(screen.go_to, client_id), help="Put the cursor on its row")
 
 
-def main_commands(screen: MainScreen) -> Iterable[SystemCommand]:
+# The screen's own commands: (what the palette says, its help, the screen's method that does it).
+SCREEN_COMMANDS = (
+    ("Go to client…", "Put the cursor on a client's row, by its id (or type #1234 here)", "action_go_to"),
+    (
+        "Filter table…",
+        "Show only the clients that match: #1234, 10.0.0.7, :51234, kicked, tls, a label (/)",
+        "action_filter_table",
+    ),
+    (
+        "Find a client by its port…",
+        "Filter the table to a peer's port: type it after the colon (/)",
+        "action_filter_port",
+    ),
+    ("Client details", "The selected client's own screen (Enter)", "open_selected"),
+    ("Kick selected client", "Disconnect the client under the cursor (k)", "action_kick"),
+    ("Kick all clients", "Disconnect every client (K)", "action_kick_all"),
+    ("Ban selected client's address", "Kick it and refuse its address a while (b)", "action_ban"),
+    ("Banned addresses", "List the bans and lift one (B)", "action_bans"),
+    ("Reply rules", "Each rule's hits and last match (R)", "action_rules"),
+    ("Clear tags", "Untag every client (Esc)", "action_clear_tags"),
+    ("Freeze table", "Hold its rows and order still; the numbers keep counting (Z)", "action_freeze"),
+    ("Group by address", "One row per peer address, numbers summed; or a row per client (G)", "action_group"),
+    ("Filter feed to selected client", "Show one client's lines, or all again (f)", "action_filter"),
+    (
+        "Feed: the filtered clients",
+        "Show the lines of the clients the table's filter shows now, or all",
+        "action_feed_to_shown",
+    ),
+    ("Find in feed", "Find text or hex bytes in the feed's kept lines (ctrl+f)", "action_find"),
+    ("Hex view", "Show data as a hex and ASCII dump, or as text again (x)", "action_hex"),
+    ("Pause feed", "Stop or resume scrolling the feed; the table keeps counting (p)", "action_pause"),
+    ("Clear feed", "Remove every line from the feed (c)", "action_clear"),
+    ("Send text", "Go to the send box (s)", "action_focus_send"),
+)
+
+
+TLS_COMMAND = ("TLS certificate fingerprint", "Show the whole SHA-256 fingerprint", "action_tls_fingerprint")
+
+
+def main_commands(screen: TableKeys, save: Callable[[ExportFormat], None]) -> Iterable[SystemCommand]:
+    """What the palette offers over the main screen (``screen``; ``save`` saves the feed), besides Textual's
+    own."""
     table = screen.table
-    yield from save_commands("Save feed", "every kept line", screen.action_save)
-    yield SystemCommand(
-        "Go to client…", "Put the cursor on a client's row, by its id (or type #1234 here)", screen.action_go_to
-    )
-    yield SystemCommand("Client details", "The selected client's own screen (Enter)", screen.open_selected)
-    yield SystemCommand("Kick selected client", "Disconnect the client under the cursor (k)", screen.action_kick)
-    yield SystemCommand("Kick all clients", "Disconnect every client (K)", screen.action_kick_all)
-    yield SystemCommand(
-        "Ban selected client's address", "Kick it and refuse its address a while (b)", screen.action_ban
-    )
-    yield SystemCommand("Banned addresses", "List the bans and lift one (B)", screen.action_bans)
-    yield SystemCommand("Reply rules", "Each rule's hits and last match (R)", screen.action_rules)
+    yield from save_commands("Save feed", "every kept line", save)
+    for title, help_text, method in SCREEN_COMMANDS:
+        yield SystemCommand(title, help_text, getattr(screen, method))
     yield SystemCommand(
         "Tag or untag selected client", "Kick, send and ban act on the tagged (space)", table.action_tag
     )
-    yield SystemCommand("Clear tags", "Untag every client (Esc)", screen.action_clear_tags)
-    yield SystemCommand(
-        "Freeze table", "Hold its rows and order still; the numbers keep counting (Z)", screen.action_freeze
-    )
-    yield SystemCommand(
-        "Group by address", "One row per peer address, numbers summed; or a row per client (G)", screen.action_group
-    )
-    yield SystemCommand(
-        "Filter feed to selected client", "Show one client's lines, or all again (f)", screen.action_filter
-    )
-    yield SystemCommand("Find in feed", "Find text or hex bytes in the feed's kept lines (ctrl+f)", screen.action_find)
-    yield SystemCommand("Hex view", "Show data as a hex and ASCII dump, or as text again (x)", screen.action_hex)
-    yield SystemCommand(
-        "Pause feed", "Stop or resume scrolling the feed; the table keeps counting (p)", screen.action_pause
-    )
-    yield SystemCommand("Clear feed", "Remove every line from the feed (c)", screen.action_clear)
-    yield SystemCommand("Send text", "Go to the send box (s)", screen.action_focus_send)
     yield SystemCommand("Sort connections", "Sort the table by the next column (o)", table.action_sort_next)
     yield SystemCommand("Reverse sort", "Reverse the table's order (O)", table.action_sort_reverse)
     for column in COLUMNS:
@@ -86,6 +90,5 @@ def main_commands(screen: MainScreen) -> Iterable[SystemCommand]:
             partial(table.sort_by, column.key),
         )
     if screen.tls_fingerprint is not None:
-        yield SystemCommand(
-            "TLS certificate fingerprint", "Show the whole SHA-256 fingerprint", screen.action_tls_fingerprint
-        )
+        title, help_text, method = TLS_COMMAND
+        yield SystemCommand(title, help_text, getattr(screen, method))

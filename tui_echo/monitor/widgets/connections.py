@@ -136,8 +136,10 @@ class ConnectionsTable(ScrollView, can_focus=True):
 
     @view.setter
     def view(self, view: TableView) -> None:
-        """Show another model's rows (attached again), in the same order as before."""
+        """Show another model's rows (attached again), in the same order and through the same filter."""
         view.sort_by(self.sort_key, self.sort_reverse, self._now)
+        if self._rows.predicate is not None:
+            view.set_filter(self._rows.predicate, self._now, self._rows.filter_text)
         self._rows = view
         self._place_cursor()
         self._resize()

@@ -82,6 +82,7 @@ class Feed(ScrollView, can_focus=True):
     paused: reactive[bool] = reactive(False)
     hex_view: reactive[bool] = reactive(False)
     only_client: reactive[int | None] = reactive(None)
+    only_clients: reactive[frozenset[int] | None] = reactive(None)  # the table's filtered clients, when asked
 
     def __init__(self, max_entries: int, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -157,7 +158,12 @@ class Feed(ScrollView, can_focus=True):
         self.refresh()
 
     def _shows(self, entry: FeedEntry) -> bool:
-        return self.only_client is None or entry.client_id == self.only_client or entry.everyone
+        if entry.everyone:
+            return True
+        clients = self.only_clients
+        return (self.only_client is None or entry.client_id == self.only_client) and (
+            clients is None or entry.client_id in clients
+        )
 
     def _add_rows(self, entry: FeedEntry) -> int:
         if not self._shows(entry):
@@ -250,6 +256,10 @@ class Feed(ScrollView, can_focus=True):
         self._rebuild()
         self._update_title()
 
+    def watch_only_clients(self) -> None:
+        self._rebuild()
+        self._update_title()
+
     def watch_paused(self, paused: bool) -> None:
         self._unseen = 0
         self._held = len(self._rows)
@@ -314,6 +324,9 @@ class Feed(ScrollView, can_focus=True):
         parts = ["Feed"]
         if self.only_client is not None:
             parts.append(f"#{self.only_client} only")
+        if self.only_clients is not None:
+            count = len(self.only_clients)
+            parts.append(f"{count:,} filtered client{'s' if count != 1 else ''} only")
         if self.hex_view:
             parts.append("hex")
         if self.paused:

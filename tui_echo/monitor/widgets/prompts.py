@@ -22,10 +22,12 @@ FILTER_HELP = "#1234 · 10.0.0.7 · :51234 · 10.0.0.0/24 · kicked · tls · a 
 
 
 class _FilterInput(Input):
+    BINDING_GROUP_TITLE = "Filter bar"  # the help lists its keys with the bar's
     BINDINGS = [Binding("enter", "submit", "Keep filter")]  # the focused input's Enter is the one the footer shows
 
 
 class _FindInput(Input):
+    BINDING_GROUP_TITLE = "Find bar"
     BINDINGS = [Binding("enter", "submit", "Older hit")]
 
 

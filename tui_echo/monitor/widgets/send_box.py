@@ -20,6 +20,7 @@ from tui_echo.send_text import SendTextError, parse_send_text
 
 
 class _TextInput(Input):
+    BINDING_GROUP_TITLE = "Send box"  # the help lists its keys with the box's
     # Shown in the footer: while typing, the letter keys type, so Enter and Esc are what the footer can offer.
     BINDINGS = [Binding("enter", "submit", "Send")]
 
