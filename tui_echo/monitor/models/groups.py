@@ -37,6 +37,7 @@ class GroupRow:
     connected: int = 0  # clients still connected
     tls_version: str | None = None
     tls_cipher: str | None = None
+    label: str = ""  # a group has none (its clients may)
 
     def __post_init__(self) -> None:
         self.peer_key = peer_sort_key((self.host, 0))

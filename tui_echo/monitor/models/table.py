@@ -101,6 +101,7 @@ def _row_of(state: ClientState) -> ConnectionRow:
         status=str(state.status),
         tls_version=state.tls_version,
         tls_cipher=state.tls_cipher,
+        label=state.label,
     )
 
 
@@ -183,10 +184,11 @@ class TableModel:
                 or state.bytes_out != row.bytes_out
                 or state.status != row.status
                 or state.dropped_out != row.dropped_out
+                or state.label != row.label
             ) and row.ended_at is None:  # a departed row keeps what its disconnect said
                 row.messages, row.bytes_in, row.bytes_out = state.messages_in, state.bytes_in, state.bytes_out
                 row.last_activity, row.dropped_out = state.last_activity, state.dropped_out
-                row.status = str(state.status)
+                row.status, row.label = str(state.status), state.label
                 changes.changed.append(row)
                 counting.add(row)
         if window is not None:

@@ -28,8 +28,8 @@ Row = ConnectionRow | GroupRow  # what the table shows on a line
 RowKey = int | str  # what the cursor follows: a client's id, a group's address
 SortValue = Callable[[Row], Any]  # something that orders: a number, text, a tuple
 
-SORT_KEYS = ("id", "peer", "age", "msgs", "in", "out", "dropped", "rate", "idle", "tls", "status")
-ASCENDING_FIRST = frozenset({"id", "peer", "tls", "status"})  # the rest sort biggest first when chosen
+SORT_KEYS = ("id", "peer", "label", "age", "msgs", "in", "out", "dropped", "rate", "idle", "tls", "status")
+ASCENDING_FIRST = frozenset({"id", "peer", "label", "tls", "status"})  # the rest sort biggest first when chosen
 _STEADY = frozenset({"id", "peer", "tls"})  # what a refresh never changes: a changed row stays in place
 _TIMED = frozenset({"age", "idle"})  # what moves with the clock: re-sorted at every refresh
 
@@ -51,6 +51,8 @@ def sort_value(key: str, now: float) -> SortValue:
             return attrgetter({"in": "bytes_in", "out": "bytes_out", "dropped": "dropped_out"}.get(key, key))
         case "tls":
             return lambda row: (row.tls_version or "", row.tls_cipher or "")
+        case "label":  # A to Z, then the unlabelled
+            return lambda row: (not row.label, row.label.casefold())
     raise KeyError(key)
 
 

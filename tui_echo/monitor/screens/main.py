@@ -29,7 +29,7 @@ from tui_echo.monitor.screens.client_detail import ClientScreen
 from tui_echo.monitor.screens.confirm import ConfirmScreen
 from tui_echo.monitor.screens.rules import RulesScreen
 from tui_echo.monitor.screens.main_palette import GoToProvider, main_commands
-from tui_echo.monitor.screens.main_table import TableKeys, table_note
+from tui_echo.monitor.screens.main_table import ManyClients
 from tui_echo.monitor.screens.saving import SAVE_HELP, SaveRequested
 from tui_echo.monitor.source import ServerSource
 from tui_echo.monitor.widgets.connections import ConnectionsTable
@@ -38,7 +38,7 @@ from tui_echo.monitor.widgets.prompts import FilterBar, FindBar
 from tui_echo.monitor.widgets.send_box import SendBox
 from tui_echo.monitor.widgets.stats_bar import StatsBar
 from tui_echo.server.access import is_loopback
-from tui_echo.server.commands import Ban, Broadcast, Kick, KickAll, SendTo, ServerCommand
+from tui_echo.server.commands import Ban, Broadcast, ClientAction, Kick, KickAll, SendTo, ServerCommand
 from tui_echo.server.config import Mode
 from tui_echo.server.events import ClientConnected, ClientDisconnected, ServerListening
 
@@ -51,7 +51,7 @@ FILTER_TABLE_HELP = "Show only the clients that match, as you type (Enter keeps 
 FREEZE_HELP = "Hold the table's rows and their order still (htop's Z); the numbers keep counting"
 
 
-class MainScreen(TableKeys):
+class MainScreen(ManyClients):
     COMMANDS = {GoToProvider}  # a palette search that is a client id goes to its row
     # The footer shows these in this order, then the app's, and cuts what does not fit: kicking and
     # quitting come first. ``q`` and ``?`` are the app's (they work on every screen); they are here
@@ -68,6 +68,7 @@ class MainScreen(TableKeys):
         Binding("p", "pause", "Pause feed", tooltip="Stop the feed scrolling (new lines wait); the table counts on"),
         Binding("f", "filter", "Feed: one client", tooltip="The feed shows the selected client's lines only, or all"),
         Binding("x", "hex", "Hex"),
+        Binding("N", "label", "Label", show=False, tooltip="Name the selected client (N again: rename it)"),
         Binding("G", "group", "Group", tooltip="One row per peer address, their clients' numbers summed"),
         Binding("ctrl+f", "find", "Find in feed", show=False),
         Binding("escape", "clear_tags", "Clear tags", show=False),
@@ -182,7 +183,7 @@ class MainScreen(TableKeys):
         self._table.update_rows(self._table_model.refresh(self._server.clients(), now, window), now)
         stats = self._stats.stats(self._server.totals(), now, self._intake.skipped, window)
         self._stats_bar.show(stats)
-        self._stats_bar.show_table(table_note(self._table.view))
+        self.show_table_note()
         self._table_title.update(f"Connections · {stats.clients_now} now{self._bans_note(now)}")
         for screen in self._client_screens():
             screen.show(self._table.row_of(screen.client_id), now)
@@ -209,11 +210,17 @@ class MainScreen(TableKeys):
     def _kick_all_pressed(self) -> None:
         self.action_kick_all()
 
+    @on(ConnectionsTable.GroupKickRequested)
+    def _group_kick_requested(self, event: ConnectionsTable.GroupKickRequested) -> None:
+        self.act_on(ClientAction.KICK, event.group.live_ids, f"{event.group.host}")
+
     @on(SendBox.Submitted)
     def _send(self, event: SendBox.Submitted) -> None:
         target = self._table.cursor_client
         if event.to_all:
             self.command(Broadcast(event.data))
+        elif self.tagged_ids:
+            self.act_on(ClientAction.SEND, self.tagged_ids, "tagged", event.data)
         elif target is not None:
             self.command(SendTo(target, event.data))
 
@@ -229,14 +236,36 @@ class MainScreen(TableKeys):
     # ---- actions ---------------------------------------------------------
 
     def action_kick(self) -> None:
-        if not self._table.request_kick():
+        """Kick the tagged clients (after a question), or else the selected client (a group: its clients)."""
+        if self.tagged_ids:
+            self.act_on(ClientAction.KICK, self.tagged_ids, "tagged")
+        elif not self._table.request_kick():
             self.notify("No connected client is selected.", severity="warning")
 
     def action_kick_all(self) -> None:
-        self.command(KickAll())
+        """Kick every client; when the table's filter hides some, ask first."""
+        view = self._table.view
+        if not view.filtered or view.clients_shown == view.clients:
+            self.command(KickAll())
+            return
+        live = sum(1 for _ in self._server.clients())
+        question = (
+            f"The table's filter shows {view.clients_shown:,} of {view.clients:,} clients. Kick all "
+            f"{live:,} connected clients, hidden ones included?"
+        )
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.command(KickAll())
+
+        self.app.push_screen(ConfirmScreen(question, yes=f"Kick all {live:,}"), answered)
 
     def action_ban(self) -> None:
-        """Ban the selected client's address; loopback, which most local clients share, asks first."""
+        """Ban the tagged clients' addresses (after a question), or else the selected client's; loopback, which
+        most local clients share, asks first."""
+        if self.tagged_ids:
+            self.act_on(ClientAction.BAN, self.tagged_ids, "tagged")
+            return
         client_id = self._table.cursor_client
         state = next((c for c in self._server.clients() if c.client_id == client_id), None)
         if state is None:

@@ -116,6 +116,7 @@ class ConnectionsTable(ScrollView, can_focus=True):
     sort_reverse: reactive[bool] = reactive(False)
     show_tls: reactive[bool] = reactive(False)  # the tls column (version, cipher), for a TLS server
     show_dropped: reactive[bool] = reactive(False)  # the dropped column, for a chat or broker server
+    show_labels: reactive[bool] = reactive(False)  # the label column, once a client has a label
 
     def __init__(self, view: TableView, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -161,6 +162,8 @@ class ConnectionsTable(ScrollView, can_focus=True):
     def update_rows(self, changes: Changes, now: float) -> None:
         """Show a refresh of the model: the view follows what changed; the cursor stays on its row."""
         self._now = now
+        if not self.show_labels and any(row.label for row in (*changes.added, *changes.changed)):
+            self.show_labels = True  # and it stays: a column that comes and goes would move the others
         self._rows.update(changes, now)
         self.shown_again()
 
@@ -174,7 +177,8 @@ class ConnectionsTable(ScrollView, can_focus=True):
     @property
     def columns(self) -> tuple[Column, ...]:
         """The columns that fit: on a narrow terminal the kick control stays in view, some numbers go."""
-        return columns_fitting(self.scrollable_content_region.width, self.show_tls, self.show_dropped)
+        width = self.scrollable_content_region.width
+        return columns_fitting(width, self.show_tls, self.show_dropped, self.show_labels)
 
     def header_span(self, key: str) -> tuple[int, int]:
         """Where a column's header is, in the table's content coordinates (clicking it sorts)."""
@@ -198,6 +202,10 @@ class ConnectionsTable(ScrollView, can_focus=True):
         self.refresh()
 
     def watch_show_dropped(self) -> None:
+        self._resize()
+        self.refresh()
+
+    def watch_show_labels(self) -> None:
         self._resize()
         self.refresh()
 
@@ -324,7 +332,10 @@ class ConnectionsTable(ScrollView, can_focus=True):
         self.move_cursor_to(self._cursor + direction * max(self.size.height - 2, 1))
 
     def action_sort_next(self) -> None:
-        self.sort_by(SORT_KEYS[(SORT_KEYS.index(self.sort_key) + 1) % len(SORT_KEYS)])
+        """Sort by the next column shown (a column that does not fit, or this server has not, is skipped)."""
+        shown = {column.key for column in self.columns}
+        keys = [key for key in SORT_KEYS if key in shown or key == self.sort_key]
+        self.sort_by(keys[(keys.index(self.sort_key) + 1) % len(keys)])
 
     def action_sort_reverse(self) -> None:
         self.sort_reverse = not self.sort_reverse

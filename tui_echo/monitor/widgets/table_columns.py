@@ -16,7 +16,7 @@ from tui_echo.monitor.models.groups import GroupRow
 from tui_echo.monitor.models.table import ConnectionRow
 from tui_echo.monitor.models.table_view import SORT_KEYS, Row
 from tui_echo.net import format_address
-from tui_echo.text import format_count, format_duration, format_size
+from tui_echo.text import format_count, format_duration, format_size, printable
 
 KICK_LABEL = " ✕ kick "
 TAG_MARK = "✔"  # a tagged client; kick, send and ban act on the tagged ones
@@ -57,6 +57,7 @@ def _tls(row: Row, now: float) -> str:
 COLUMNS = (
     Column("id", "id", 6, True, _id),
     Column("peer", "peer", 20, False, _peer),  # "255.255.255.255:65535" is cut by one on a narrow terminal
+    Column("label", "label", 14, False, lambda r, now: printable(r.label)),  # once a client has one; escaped
     Column("age", "connected", 10, True, lambda r, now: format_duration((r.ended_at or now) - r.connected_at)),
     Column("msgs", "msgs", 9, True, lambda r, now: _exact_or_short(r.messages, 9)),
     Column("in", "in", 9, True, lambda r, now: format_size(r.bytes_in)),
@@ -71,7 +72,7 @@ COLUMNS = (
 assert tuple(column.key for column in COLUMNS) == SORT_KEYS  # one column per key the view sorts by
 TITLES = {column.key: column.title for column in COLUMNS}
 # On a narrow terminal, columns are left out in this order: the id, the count and the kick control stay.
-NARROW_DROPS = ("out", "idle", "dropped", "tls", "age", "rate", "in", "status", "peer")
+NARROW_DROPS = ("out", "idle", "dropped", "tls", "age", "label", "rate", "in", "status", "peer")
 # On a wide one, the peer grows to fit an IPv6 address and the status takes the rest, so the kick
 # controls sit at the right edge, under "Kick all".
 PEER_WIDEST = len("[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535")
@@ -98,9 +99,9 @@ def _widen(columns: tuple[Column, ...], key: str, extra: int) -> tuple[Column, .
 
 
 @functools.cache
-def columns_fitting(width: int, tls: bool, dropped: bool) -> tuple[Column, ...]:
+def columns_fitting(width: int, tls: bool, dropped: bool, labels: bool = False) -> tuple[Column, ...]:
     """The columns that fit ``width``: on a narrow terminal the kick control stays in view, some numbers go."""
-    shown = {"tls": tls, "dropped": dropped}  # the columns only some servers have
+    shown = {"tls": tls, "dropped": dropped, "label": labels}  # the columns only some servers (or clients) have
     columns = tuple(column for column in COLUMNS if shown.get(column.key, True))
     for key in NARROW_DROPS:
         if width_of(columns) <= width:
