@@ -63,14 +63,15 @@ class MainScreen(ManyClients):
         Binding("b", "ban", "Ban"),
         Binding("s", "focus_send", "Send"),
         Binding("question_mark", "app.help", "Help", key_display="?", tooltip=HELP_HELP),
-        Binding("slash", "filter_table", "Filter", key_display="/", tooltip=FILTER_TABLE_HELP),
+        # Priority, like ctrl+f: the bar opens before the keys typed after it are handed out (see check_action).
+        Binding("slash", "filter_table", "Filter", key_display="/", tooltip=FILTER_TABLE_HELP, priority=True),
         Binding("Z", "freeze", "Freeze table", tooltip=FREEZE_HELP),
         Binding("p", "pause", "Pause feed", tooltip="Stop the feed scrolling (new lines wait); the table counts on"),
         Binding("f", "filter", "Feed: one client", tooltip="The feed shows the selected client's lines only, or all"),
         Binding("x", "hex", "Hex"),
         Binding("N", "label", "Label", show=False, tooltip="Name the selected client (N again: rename it)"),
         Binding("G", "group", "Group", tooltip="One row per peer address, their clients' numbers summed"),
-        Binding("ctrl+f", "find", "Find in feed", show=False),
+        Binding("ctrl+f", "find", "Find in feed", show=False, priority=True),
         Binding("escape", "clear_tags", "Clear tags", show=False),
         Binding("c", "clear", "Clear", show=False),  # in the palette and the README; the footer has no room
         Binding("B", "bans", "Bans", show=False),  # the table's title says "N banned (B)" while there are bans

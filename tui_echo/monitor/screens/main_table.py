@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 
 from textual import on
 from textual.screen import Screen
+from textual.widgets import Input
 
 from tui_echo.client_filter import FilterError, compile_filter
 from tui_echo.monitor.models.table_view import TableView
@@ -63,6 +64,13 @@ class TableKeys(Screen[None]):
         return None
 
     # ---- filter ------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """``/`` and ctrl+f are priority keys: the app runs them as it reads them, so the bar they open has
+        the focus before the keys typed (or sent by a terminal) right after them are handed out; a screen's
+        ordinary key runs only once the focused widget has passed it up, after those keys went to the table.
+        In a text box they are the box's own (a regex is written /…/)."""
+        return not (action in ("filter_table", "find") and isinstance(self.focused, Input))
 
     def action_filter_table(self, text: str | None = None) -> None:
         """Open the filter prompt over the table (with ``text`` in it, if given)."""

@@ -65,7 +65,9 @@ class PromptBar(Horizontal):
 
     def open(self) -> None:
         self.display = True
-        self.input.focus()
+        # At once, not as Input.focus() does (after the keys already queued): text typed or pasted right
+        # after the key that opened the bar goes into it, not to the table.
+        self.screen.set_focus(self.input)
         self.input.cursor_position = len(self.input.value)
 
     def close(self) -> None:
