@@ -5,6 +5,7 @@ and N to name a client."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +15,8 @@ from tui_echo.monitor.screens.confirm import ConfirmScreen
 from tui_echo.server.commands import Label
 
 from .monitor_helpers import Client, Monitor, on_screen, run_monitor, screen_text
+from .process import HeadlessProcess
+from .test_monitor_attached import run_attached
 from .test_monitor_find import clients_from, stats_text
 
 pytestmark = pytest.mark.tui
@@ -153,3 +156,25 @@ def test_tagging_and_filtering_say_so_on_the_stats_bar() -> None:
         await monitor.until(lambda: "showing 2 of 2 · filter: #1|#2 · 1 tagged" in stats_text(monitor), "both notes")
 
     run_monitor(test)
+
+
+def test_an_attached_console_filters_labels_and_kicks_the_tagged_over_the_control_socket(tmp_path: Path) -> None:
+    async def test(monitor: Monitor, server: HeadlessProcess) -> None:
+        clients = [await monitor.connect() for _ in range(3)]
+        await monitor.until(lambda: len(monitor.live_ids()) == 3, "three rows")
+        first = min(monitor.live_ids())
+        await monitor.pilot.press("N")
+        await monitor.until(lambda: isinstance(monitor.app.screen, AskScreen), "the question")
+        await monitor.pilot.press(*"bob", "enter")
+        await monitor.until(lambda: "bob" in " ".join(on_screen(monitor.table)), "the label, from the server")
+        await monitor.pilot.press("slash", *"!bob", "enter")
+        await monitor.until(lambda: len(monitor.live_ids()) == 2 and first not in monitor.live_ids(), "not bob")
+        await monitor.pilot.press("space", "space")  # both shown: tagged
+        await monitor.pilot.press("k")
+        await monitor.until(lambda: isinstance(monitor.app.screen, ConfirmScreen), "the question")
+        assert "Kick the tagged 2 clients" in question(monitor).replace("\n", " ")
+        await answer(monitor, "y")
+        assert await clients[1].until_eof() == b"" and await clients[2].until_eof() == b""
+        await still_open(clients[0])
+
+    run_attached(tmp_path / "control.sock", test)
