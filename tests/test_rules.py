@@ -10,11 +10,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tui_echo.server.events import EVENT_DATA_BYTES
+from tui_echo.server.responder import Responder
 from tui_echo.server.rules import (
     LAST_MATCH_BYTES,
     RULE_LINE_BYTES,
     RULE_PREFIX_BYTES,
-    Responder,
     Rule,
     RuleBook,
     RuleError,

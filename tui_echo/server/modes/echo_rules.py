@@ -59,7 +59,7 @@ class EchoRulesMode(ModeHandler):
                 await reply(conn, batch)
             taken = take_answers()  # this client's own, whatever other clients' rules did meanwhile
             if taken.count:  # a rule's answer is a line apart from the echo
-                publish(state, data, messages, now, DataAnswered, **answers.hit(taken))
+                publish(state, data, messages, now, DataAnswered, **answers.hit(taken, state))
             else:
                 publish(state, data, messages, now)
 
