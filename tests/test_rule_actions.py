@@ -111,3 +111,26 @@ async def test_a_label_from_a_client_is_cut_to_the_bound_and_kept_as_text() -> N
         (state,) = run.server.clients()
         assert state.label == ("\x1b[2J" + "x" * 500)[:64]
         await client.aclose()
+
+
+def test_a_file_rule_may_leave_out_the_reply_when_it_acts_but_not_both(tmp_path: Path) -> None:
+    path = tmp_path / "rules.toml"
+    path.write_text("[[rule]]\nmatch = '^(\\w+): '\nlabel = '{1}'\n")
+    (rule,) = load_rules_file(str(path), 1)
+    assert (rule.reply, rule.actions, rule.text) == (None, (("label", "{1}"),), r"^(\w+):  => (echo) ;; label={1}")
+    path.write_text("[[rule]]\nmatch = 'x'\n")
+    with pytest.raises(RuleError, match="rule 1: a rule needs a reply, an action \\(label\\), or both"):
+        load_rules_file(str(path), 1)
+
+
+@pytest.mark.trio
+async def test_a_rule_without_a_reply_echoes_and_labels() -> None:
+    rule = compile_rule(1, "r", r"^(\w+): ", None, actions={"label": "{1}"})
+    async with running_server(framing=Framing.LINE, rules=(rule,)) as run:
+        client = await connect(run.port)
+        await client.send_all(b"alice: hi\nnot a name line\n")
+        assert await receive_exactly(client, 26) == b"alice: hi\nnot a name line\n"
+        await run.recorder.wait_for(lambda: run.recorder.of(ClientLabelled))
+        assert [(e.label, e.rule) for e in run.recorder.of(ClientLabelled)] == [("alice", 1)]
+        assert run.server.totals().rule_hits == (1,)
+        await client.aclose()

@@ -72,10 +72,13 @@ RULE_TEXTS = [
     (r"\x02(..)\x03", r"\x06{1}"),
     (r"(?s).*", "{client} {peer} {count} {time} {len} {{ }}"),
     ("é+", "ü"),
+    ("^(\\w+): ", None),  # no reply: it echoes, and acts
 ]
 RULE_ACTIONS = [{}, {"label": "{0}"}, {"label": "{client}-{peer} {{x}}"}]
 rules = st.builds(
-    lambda number, origin, texts, once, actions: compile_rule(number, origin, *texts, once, actions),
+    lambda number, origin, texts, once, actions: compile_rule(
+        number, origin, *texts, once, actions if texts[1] is not None or actions else {"label": "{0}"}
+    ),
     st.integers(1, 1000),
     st.text(max_size=30),
     st.sampled_from(RULE_TEXTS),

@@ -72,7 +72,7 @@ class Responder:
     def take_answers(self) -> Answers:
         """What the rules answered since the last call (``answer``, ``respond``, ``finish``), then start afresh."""
         answers = self._answers
-        if answers.count:  # nothing answered (most chunks): nothing to renew
+        if answers.count or answers.actions:  # nothing answered (most chunks): nothing to renew
             self._answers = Answers(self._keep)
         return answers
 
@@ -87,11 +87,13 @@ class Responder:
             if rule.once:
                 self._fired.add(index)
             self._book.hit(index, found[0], self._client_id, at)
-            reply = self._render(rule.pieces, found, len(message), count, at)
             answers = self._answers
-            answers.add(rule, reply)
             for (name, _), pieces in zip(rule.actions, rule.action_pieces, strict=True):
                 answers.actions[name] = (rule.number, self._render(pieces, found, len(message), count, at))
+            if rule.pieces is None:
+                return None  # a rule that only acts: the message is echoed
+            reply = self._render(rule.pieces, found, len(message), count, at)
+            answers.add(rule, reply)
             return reply
         return None
 

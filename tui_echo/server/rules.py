@@ -65,16 +65,21 @@ class Rule:
     number: int  # its place in the order rules are tried, from 1
     origin: str  # where it was written, for messages: "--rule 2" or "rules.toml rule 2"
     match: str  # the pattern and the reply, as written
-    reply: str
+    reply: str | None  # None: the message is echoed as if no rule matched, and the rule's actions run
     once: bool  # answers each client once at most
     pattern: re.Pattern[bytes] = field(repr=False, compare=False)
-    pieces: tuple[Piece, ...] = field(repr=False, compare=False)
+    pieces: tuple[Piece, ...] | None = field(repr=False, compare=False)
     actions: tuple[tuple[str, str], ...] = ()  # (name, template) as written, in ACTIONS' order
     action_pieces: tuple[tuple[Piece, ...], ...] = field(default=(), repr=False, compare=False)
 
     @property
     def text(self) -> str:
-        return f"{self.match}{RULE_SEPARATOR}{self.reply}"
+        return rule_text(self.match, self.reply, self.actions)
+
+
+def rule_text(match: str, reply: str | None, actions: tuple[tuple[str, str], ...]) -> str:
+    """A rule as --rule writes it; a rule without a reply (only in a file) shows ``(echo)``."""
+    return f"{match}{RULE_SEPARATOR}{'(echo)' if reply is None else reply}{describe_actions(actions)}"
 
 
 def describe_actions(actions: Iterable[tuple[str, str]]) -> str:
@@ -87,9 +92,15 @@ def _quoted(text: str) -> str:
 
 
 def compile_rule(
-    number: int, origin: str, match: str, reply: str, once: bool = False, actions: Mapping[str, str] | None = None
+    number: int,
+    origin: str,
+    match: str,
+    reply: str | None,
+    once: bool = False,
+    actions: Mapping[str, str] | None = None,
 ) -> Rule:
-    """A rule from its pattern, reply text and actions (name -> template); raises RuleError naming ``origin``."""
+    """A rule from its pattern, reply text (None: echo) and actions (name -> template); raises RuleError
+    naming ``origin``."""
     if not match:
         raise RuleError(f"{origin}: the pattern is empty; (?s).* answers every message")
     try:
@@ -97,11 +108,15 @@ def compile_rule(
         pattern = re.compile(match.encode("utf-8", "surrogateescape"))
     except (re.error, ValueError, OverflowError, RecursionError) as exc:
         raise RuleError(f"{origin}: bad regex {_quoted(match)}: {exc}") from None
+    pieces = None
     try:
-        pieces = _template(reply, pattern)
+        if reply is not None:
+            pieces = _template(reply, pattern)
     except RuleError as exc:
-        raise RuleError(f"{origin}: bad reply {_quoted(reply)}: {exc}") from None
+        raise RuleError(f"{origin}: bad reply {_quoted(reply or '')}: {exc}") from None
     actions = actions or {}
+    if reply is None and not actions:
+        raise RuleError(f"{origin}: a rule needs a reply, an action ({', '.join(ACTIONS)}), or both")
     unknown = sorted(set(actions) - set(ACTIONS))
     if unknown:
         raise RuleError(f"{origin}: unknown action {_quoted(unknown[0])} (actions: {', '.join(ACTIONS)})")
@@ -160,8 +175,8 @@ def _file_rule(path: str, nth: int, table: Any, number: int) -> Rule:
         keys = ", ".join(("match", "reply", "once", *ACTIONS))
         raise RuleError(f"{origin}: unknown key {unknown[0]!r} (a rule has {keys})")
     match, reply, once = table.get("match"), table.get("reply"), table.get("once", False)
-    if not isinstance(match, str) or not isinstance(reply, str):
-        raise RuleError(f"{origin}: match and reply must both be strings")
+    if not isinstance(match, str) or not isinstance(reply, str | None):
+        raise RuleError(f"{origin}: match and reply must both be strings (a rule with an action may have no reply)")
     if not isinstance(once, bool):
         raise RuleError(f"{origin}: once must be true or false")
     actions = {name: table[name] for name in ACTIONS if name in table}
@@ -234,7 +249,7 @@ class RuleHits:
 
     number: int
     match: str
-    reply: str
+    reply: str | None  # None: it echoes, and only acts
     once: bool
     hits: int
     last_match: str | None = None
@@ -248,7 +263,7 @@ class RuleHits:
         if self.last_at is not None:
             last = f"#{self.last_client} {format_duration(max(now - self.last_at, 0))} ago"
         once = "  (once per client)" if self.once else ""
-        text = printable(f"{self.match}{RULE_SEPARATOR}{self.reply}{describe_actions(self.actions)}") + once
+        text = printable(rule_text(self.match, self.reply, self.actions)) + once
         return str(self.number), str(self.hits), last, self.last_match or "", text
 
 

@@ -156,7 +156,7 @@ def decode_rule_setting(record: Fields) -> Rule:
         read_int(record, "rule"),
         read_str(record, "origin"),
         read_str(record, "match"),
-        read_str(record, "reply"),
+        read_optional_str(record, "reply"),
         read_bool(record, "once"),
         dict(read_actions(record)),
     )

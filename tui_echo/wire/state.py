@@ -185,7 +185,7 @@ def decode_rule(record: Fields) -> RuleHits:
     return RuleHits(
         number=read_int(record, "rule"),
         match=read_str(record, "match"),
-        reply=read_str(record, "reply"),
+        reply=read_optional_str(record, "reply"),
         once=read_bool(record, "once"),
         hits=read_int(record, "hits"),
         last_match=read_optional_str(record, "last_match"),

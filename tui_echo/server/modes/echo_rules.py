@@ -61,6 +61,8 @@ class EchoRulesMode(ModeHandler):
             if taken.count:  # a rule's answer is a line apart from the echo
                 publish(state, data, messages, now, DataAnswered, **answers.hit(taken, state))
             else:
+                if taken.actions:  # a rule without a reply matched: the echo, and its actions
+                    answers.hit(taken, state)
                 publish(state, data, messages, now)
 
     @staticmethod

@@ -99,6 +99,10 @@ class RelayMode(ModeHandler):
                 taken = responder.take_answers()
                 context.publish(state, message, messages, now, DataAnswered, **self._answers.hit(taken, state))
                 return
+            taken = responder.take_answers()
+            if taken.actions:  # a rule without a reply matched: relayed as usual, and its actions run
+                assert self._answers is not None
+                self._answers.hit(taken, state)
         state.messages_in += messages
         mode = context.config.mode
         delivery = said(state.client_id, message) if self._chat else message
