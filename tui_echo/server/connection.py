@@ -32,6 +32,10 @@ class ModeHandler(Protocol):
     """What a mode does with a connection (see ``tui_echo.server.modes``). A handler may subclass it
     for ``joined`` and ``left`` that do nothing."""
 
+    # The kernel's send buffer of each client's socket, or None for the kernel's own (autotuned, up
+    # to tcp_wmem's maximum: 4 MiB by default). The relay modes bound it (see relay.py).
+    send_buffer: int | None = None
+
     def joined(self, conn: Connection) -> None:
         """The connection is about to become a client (before its ``ClientConnected``)."""
         return None
