@@ -64,6 +64,7 @@ class EchoRulesMode(ModeHandler):
                 if taken.actions:  # a rule without a reply matched: the echo, and its actions
                     answers.hit(taken, state)
                 publish(state, data, messages, now)
+            del data  # not kept while the next receive waits: a partial line is held once, by the responder
 
     @staticmethod
     async def _reply(conn: Connection, data: bytes) -> None:
