@@ -29,6 +29,7 @@ import functools
 import ipaddress
 import re
 import socket
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from typing import Protocol, TypeVar
 
@@ -138,7 +139,9 @@ def _regex(source: str) -> Predicate:
     if not source:
         raise FilterError("the regex // is empty")
     try:
-        pattern = re.compile(source, re.IGNORECASE)
+        with warnings.catch_warnings():  # "possible nested set" and the like: not for a person at a prompt
+            warnings.simplefilter("ignore")
+            pattern = re.compile(source, re.IGNORECASE)
     except (re.error, RecursionError, OverflowError) as exc:
         raise FilterError(f"bad regex /{source}/: {exc}") from None
     search = pattern.search
@@ -251,10 +254,21 @@ def _canonical(host: str) -> str:
 
 
 def _text(term: str) -> Predicate:
-    """A status word (the status starts with it) or a substring of the label, case-insensitive."""
-    escaped = re.escape(term)
-    in_label = re.compile(escaped, re.IGNORECASE).search
+    """A status word (the status starts with it) or a substring of the label, case-insensitive.
+
+    Statuses are lower case ("connected", "idle timeout", "error: …"), and most clients have no
+    label: both are tested without a regex where they can be."""
+    in_label = re.compile(re.escape(term), re.IGNORECASE).search
     if not _WORD.fullmatch(term):
-        return lambda row: in_label(row.label) is not None
-    status_starts = re.compile(rf"{escaped}(?:$|[ :])", re.IGNORECASE).match
-    return lambda row: status_starts(row.status) is not None or in_label(row.label) is not None
+        return lambda row: bool(row.label) and in_label(row.label) is not None
+    word = term.lower()
+    end = len(word)
+
+    def match(row: FilterRow) -> bool:
+        status = row.status
+        if status.startswith(word) and (len(status) == end or status[end] in " :"):
+            return True
+        label = row.label
+        return bool(label) and in_label(label) is not None
+
+    return match

@@ -135,7 +135,7 @@ def _rules_table(records: list[dict[str, Any]]) -> str:
     if not records:
         return "no reply rules (start the server with --rule or --rules)"
     now = time.time()
-    header = ("RULE", "HITS", "LAST", "LAST MATCH", "MATCH => REPLY  ACTIONS")
+    header = ("RULE", "HITS", "LAST", "LAST MATCH", "MATCH => REPLY")
     return table([header, *(decode_rule(record).cells(now) for record in records)])
 
 
@@ -176,7 +176,7 @@ def _kick_filtered(connection: Connection, args: argparse.Namespace) -> int:
 
 def run_ctl(args: argparse.Namespace, connect: Callable[[], Connection]) -> int:
     if args.action == "kick" and (args.client is None) == (args.filter is None):
-        return fail("ctl", "kick: give a client ID or --filter EXPR (one of them)", 2)
+        return fail("ctl kick", f"give a client ID or --filter EXPR, one of them (see {PROG} ctl kick --help)", 2)
     connection = connect()
     try:
         if args.action == "clients":

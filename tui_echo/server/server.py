@@ -35,7 +35,7 @@ from tui_echo.server.commands import Done, ServerCommand, Shutdown
 from tui_echo.server.config import ServerConfig
 from tui_echo.server.context import Context
 from tui_echo.net import Peer
-from tui_echo.server.events import DisconnectReason, ServerEvent, ServerListening, ServerStopped, ServerTotals
+from tui_echo.server.events import ServerEvent, ServerListening, ServerStopped, ServerTotals
 from tui_echo.server.modes import mode_for
 from tui_echo.server.answers import RuleAnswers
 from tui_echo.server.notices import Notices
@@ -86,8 +86,8 @@ class EchoServer:
         self._registry = Registry(config, self._access, self._outbox, self._clock)
         self._notices = Notices(self._outbox, self._clock)
         # Reply rules and their hit counts; None without rules, and then the plain echo serves every client.
-        self._answers = RuleAnswers(RuleBook(config.rules), self._notices) if config.rules else None
         context = Context(config, self._outbox, self._clock, self._registry, self._notices)
+        self._answers = RuleAnswers(RuleBook(config.rules), context) if config.rules else None
         self._admission = Admission(context, self._access, mode_for(context, self._answers))
         self._operator = Operator(context, self._access)
         self.addresses: tuple[Peer, ...] = ()
@@ -240,7 +240,7 @@ class EchoServer:
                     self._admission.stop(self._listeners)
                     self._close_listeners()
                     for conn in list(self._registry.connections.values()):
-                        conn.kick(DisconnectReason.SERVER_SHUTDOWN)
+                        conn.shut_down()
                 self._admission.refusal_summaries.report_now()
                 self._outbox.lifecycle(ServerStopped(at=self._clock.now(), totals=self.totals()))
                 with trio.move_on_after(STOP_DRAIN_SECONDS):
