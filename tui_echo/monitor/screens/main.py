@@ -70,7 +70,8 @@ class MainScreen(ManyClients):
         Binding("f", "filter", "Feed: one client", tooltip="The feed shows the selected client's lines only, or all"),
         Binding("x", "hex", "Hex"),
         Binding("N", "label", "Label", show=False, tooltip="Name the selected client (N again: rename it)"),
-        Binding("G", "group", "Group", tooltip="One row per peer address, their clients' numbers summed"),
+        # Not in the footer (no room beside an attached console's "S Stop server"): in ?, the palette, the README.
+        Binding("G", "group", "Group", show=False, tooltip="One row per peer address, their clients' numbers summed"),
         Binding("ctrl+f", "find", "Find in feed", show=False, priority=True),
         Binding("escape", "clear_tags", "Clear tags", show=False),
         Binding("c", "clear", "Clear", show=False),  # in the palette and the README; the footer has no room
