@@ -11,6 +11,7 @@ only reads it and sends it commands.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 
 from textual import on
 from textual.app import ComposeResult, SystemCommand
@@ -18,7 +19,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import Button, Footer, Label
 
-from tui_echo.monitor.models.feed import FeedIntake
+from tui_echo.monitor.models.feed import FeedEntry, FeedIntake
 from tui_echo.monitor.models.feed_export import ExportFormat
 from tui_echo.monitor.models.history import ClientHistories
 from tui_echo.monitor.models.stats import StatsModel
@@ -161,6 +162,8 @@ class MainScreen(ManyClients):
         now = self._clock()
         events = self._server.take_events(EVENTS_PER_TICK)
         entries = self._intake.entries(events, now)
+        if self._table.show_labels:  # some client has a label: its lines carry it (a lookup per line)
+            entries = [self._labelled(entry) for entry in entries]
         self._feed.add(entries)
         self._histories.add(entries)
         for screen in self._client_screens():
@@ -178,6 +181,10 @@ class MainScreen(ManyClients):
                 self._histories.left(event.client_id)
         if lifecycle or now >= self._next_refresh:
             self._refresh_numbers(now)
+
+    def _labelled(self, entry: FeedEntry) -> FeedEntry:
+        row = None if entry.client_id is None else self._table_model.row(entry.client_id)
+        return replace(entry, label=row.label) if row is not None and row.label else entry
 
     def _refresh_numbers(self, now: float) -> None:
         self._next_refresh = now + REFRESH_SECONDS

@@ -32,9 +32,10 @@ from textual.strip import Strip
 from tui_echo.monitor.models.feed import Direction, FeedEntry
 from tui_echo.monitor.models.feed_search import normalise, spans
 from tui_echo.monitor.models.hexdump import BYTES_PER_LINE, hex_line, hex_line_count
-from tui_echo.text import format_size
+from tui_echo.text import format_size, printable
 
 LABEL_WIDTH = 7
+NAME_WIDTH = 12  # of a client's label, next to its id
 _INDENT = " " * (13 + LABEL_WIDTH + 2)  # where a line's text starts: after the time, the label and the mark
 MIN_WRAP_WIDTH = 20  # a system line wraps at the feed's width, but never narrower than this
 _HEX_WIDTH = len(hex_line(bytes(BYTES_PER_LINE), 0))
@@ -344,7 +345,11 @@ class Feed(ScrollView, can_focus=True):
     # ---- drawing ---------------------------------------------------------
 
     def _label(self, entry: FeedEntry) -> str:
+        """``#17``, or ``#17 alice`` for a labelled client (its label escaped and cut: the line moves right)."""
         label = "server" if entry.client_id is None else f"#{entry.client_id}"
+        if entry.label:
+            name = printable(entry.label)
+            label += " " + (name if len(name) <= NAME_WIDTH else name[: NAME_WIDTH - 1] + "…") + " "
         return label.ljust(LABEL_WIDTH)
 
     def _line_text(self, entry: FeedEntry, part: int) -> str:
