@@ -134,7 +134,10 @@ def test_n_labels_the_selected_client_the_table_and_its_screen_show_it_escaped_a
         assert on_screen(monitor.table)[0].split()[:3] == ["id▲", "peer", "label"]
         await monitor.until(lambda: any("labelled “alice”" in e.text for e in monitor.feed.entries), "the feed")
         await monitor.clients[1].say(b"hi from alice")  # her lines carry her name next to her id
-        await monitor.until(lambda: any("#2 alice ⇄ hi from alice" in line for line in on_screen(monitor.feed)), lambda: "\n".join(on_screen(monitor.feed)))
+        await monitor.until(
+            lambda: any("#2 alice ⇄ hi from alice" in line for line in on_screen(monitor.feed)),
+            lambda: "\n".join(on_screen(monitor.feed)),
+        )
 
         monitor.app.screen.command(Label(1, "\x1b[2J[red]x"))  # type: ignore[attr-defined]
         await monitor.until(lambda: "\\x1b[2J[red]x" in " ".join(on_screen(monitor.table)), "escaped, as written")
