@@ -78,9 +78,9 @@ def _survey() -> list[tuple[ServerEntry, int | None]]:
     return found
 
 
-def _connect(command: str, target: str | None, *, events: bool) -> Connection:
+def _connect(command: str, target: str | None, *, events: bool, snapshot: bool = True) -> Connection:
     try:
-        return Connection.open(resolve_target(target), events=events)
+        return Connection.open(resolve_target(target), events=events, snapshot=snapshot)
     except TargetError as exc:
         if exc.servers:
             raise ConsoleError(f"{exc}\n{_servers_table([(entry, None) for entry in exc.servers])}") from None
@@ -229,7 +229,8 @@ def _rules_table(records: list[dict[str, Any]]) -> str:
 
 
 def _ctl(args: argparse.Namespace) -> int:
-    connection = _connect("ctl", args.target, events=False)
+    # A command needs no snapshot: one of 10,000 clients would hold up the server's loop for nothing.
+    connection = _connect("ctl", args.target, events=False, snapshot=args.action in ("clients", "rules"))
     try:
         if args.action == "clients":
             clients = connection.snapshot["clients"]
@@ -272,7 +273,7 @@ def _attach(args: argparse.Namespace) -> int:
 def _web(args: argparse.Namespace) -> int:
     # The server is found (and asked) once, here: every tab then attaches to this same socket, and a
     # problem is one line before anything listens.
-    connection = _connect("web", args.target, events=False)
+    connection = _connect("web", args.target, events=False, snapshot=False)
     connection.close()
     server = connection.server
     server_port = server.addresses[0][1]
