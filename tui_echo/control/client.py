@@ -27,6 +27,9 @@ CONNECT_SECONDS = 5.0  # for the hello; a live server answers at once
 # For each read of the first snapshot: the server builds it in one go, and with 10,000 clients on a
 # machine whose cores are shared many ways that took seconds of the server's turn (a 2.3 MiB snapshot).
 SNAPSHOT_SECONDS = 30.0
+# A command's reply comes once it has run: a kick of thousands on a machine under heavy load took
+# more than CONNECT_SECONDS in the suite (load average 27 on 2 cores).
+COMMAND_SECONDS = 30.0
 
 
 class ConsoleError(Exception):
@@ -205,15 +208,20 @@ class Connection:
                 raise ConsoleError(f"the server says: {message.get('message')}")
 
     def command(self, name: str, **fields: object) -> dict[str, Any]:
-        """Send a command and return its reply (other messages in between are skipped)."""
+        """Send a command and return its reply (other messages in between are skipped); raises ConsoleError
+        if no reply comes within COMMAND_SECONDS."""
         request_id = next(self._ids)
         self.send(protocol.command_message(request_id, name, **fields))
-        while True:
-            message = self.read()
-            if message["type"] == "reply" and message.get("id") == request_id:
-                return message
-            if message["type"] == "error":
-                raise ConsoleError(f"the server says: {message.get('message')}")
+        self.sock.settimeout(COMMAND_SECONDS)
+        try:
+            while True:
+                message = self.read()
+                if message["type"] == "reply" and message.get("id") == request_id:
+                    return message
+                if message["type"] == "error":
+                    raise ConsoleError(f"the server says: {message.get('message')}")
+        except TimeoutError:
+            raise ConsoleError(f"the server at {self.path} did not answer within {COMMAND_SECONDS:g} s") from None
 
     def close(self) -> None:
         self.sock.close()
