@@ -9,6 +9,10 @@ One round per build (builds alternate, each takes first place in turn), in a tmu
     times (the feed's title shows PAUSED) and Down/Up as many times (the table's cursor: the send box
     shows `to #2` / `to #1`, one message further from the key than PAUSED); each press waits --gap
     seconds after the last one showed, and the percentiles are over every press of every round;
+  * issue 18's keys, with the same load: in the table's filter prompt (/), "7" and BackSpace in turn
+    (--presses times): each one filters all 10,000 rows again, until the stats bar shows (or stops
+    showing) "filter: 7"; and go to a client: the palette (ctrl+p) offers "Go to client #N" for a
+    random N, and Enter is timed until the send box shows "to #N" (the cursor on that row);
   * q to exit: once the load has stopped, `q` is pressed; the figures are the time until the last of
     the 9,000 idle clients read its EOF (the server's stop) and until the process has exited.
 Then the same clients once more against `--headless`, stopped by SIGTERM (what the monitor's `q`
@@ -26,6 +30,7 @@ import selectors
 import signal
 import socket
 import os
+import random
 import statistics
 import subprocess
 import threading
@@ -47,6 +52,8 @@ class ScaleRun:
     first_paint_s: float
     pause_keys_s: list[float] = field(default_factory=list)
     cursor_keys_s: list[float] = field(default_factory=list)
+    filter_keys_s: list[float] = field(default_factory=list)
+    goto_keys_s: list[float] = field(default_factory=list)
     quit_to_eof_s: float = 0.0
     quit_to_exit_s: float = 0.0
     headless_to_eof_s: float = 0.0
@@ -147,6 +154,33 @@ def cursor_key(pane: Pane) -> Press:
     return press
 
 
+def filter_key(n: int) -> tuple[str, Callable[[str], bool]]:
+    """In the open filter prompt: "7" (every row whose id, port or address has a 7), then BackSpace (every row)."""
+    if n % 2 == 0:
+        return "7", lambda screen: "filter: 7 " in screen
+    return "BSpace", lambda screen: "filter: " not in screen
+
+
+def go_to_latencies(pane: Pane, presses: int, gap: float, clients: int) -> list[float]:
+    """Seconds from Enter on the palette's "Go to client #N" until the send box shows "to #N"."""
+    latencies, ids = [], random.Random(18).sample(range(2, clients + 1), presses)
+    for client_id in ids:
+        pane.keys("C-p")
+        pane.wait_for(re.compile(r"Search for commands"))
+        pane.keys(f"#{client_id}")
+        pane.wait_for(re.compile(rf"Go to client #{client_id}\b"))
+        pane.keys("Enter")
+        start = time.monotonic()
+        shown = re.compile(rf"to #{client_id}\b")
+        while not shown.search(pane.screen()):
+            if time.monotonic() - start > KEY_TIMEOUT_SECONDS:
+                raise TimeoutError(f"go to #{client_id} never showed:\n{pane.screen()}")
+            time.sleep(0.002)
+        latencies.append(time.monotonic() - start)
+        time.sleep(gap)
+    return latencies
+
+
 def monitor_run(
     command: list[str], loadgen: Path, clients: int, busy: int, presses: int, gap: float, seconds: float
 ) -> ScaleRun:
@@ -169,6 +203,12 @@ def monitor_run(
             time.sleep(seconds)  # the load at full speed before the first press
             result.pause_keys_s = key_latencies(pane, presses, gap, pause_key)
             result.cursor_keys_s = key_latencies(pane, presses, gap, cursor_key(pane), styled=True)
+            pane.keys("/")
+            pane.wait_for(re.compile(r"filter / "))
+            result.filter_keys_s = key_latencies(pane, presses, gap, filter_key)
+            pane.keys("Escape")
+            pane.wait_for(re.compile(r"(?m)^ *Connections · "))
+            result.goto_keys_s = go_to_latencies(pane, presses, gap, clients)
             if load.poll() is not None:
                 raise RuntimeError("the load ended before the keypresses did")
         finally:
@@ -236,14 +276,19 @@ def server_pid(pane_pid: int) -> int:
 def scale_table(names: list[str], runs: dict[str, list[ScaleRun]], clients: int, busy: int) -> list[str]:
     rows = [
         f"| build | first paint of {clients:,} rows | `p` presses | p50 | p99 | max "
-        "| Down/Up presses | p50 | p99 | max | `q` to the last EOF | `q` to exit | headless SIGTERM to the last EOF "
-        "| to exit |",
-        "|---" * 14 + "|",
+        "| Down/Up presses | p50 | p99 | max | filter (/) presses | p50 | p99 | max | go-to presses | p50 | p99 | max "
+        "| `q` to the last EOF | `q` to exit | headless SIGTERM to the last EOF | to exit |",
+        "|---" * 22 + "|",
     ]
     for name in names:
         measured = runs[name]
         pause = [s * 1000 for r in measured for s in r.pause_keys_s]
         cursor = [s * 1000 for r in measured for s in r.cursor_keys_s]
+        filters = [s * 1000 for r in measured for s in r.filter_keys_s]
+        goes = [s * 1000 for r in measured for s in r.goto_keys_s]
+
+        def keys(ms: list[float]) -> str:
+            return f"{len(ms)} | {percentile(ms, 50):.0f} ms | {percentile(ms, 99):.0f} ms | {max(ms):.0f} ms"
 
         def median(attr: str) -> str:
             return f"{statistics.median(getattr(r, attr) for r in measured):.2f} s"  # noqa: B023
@@ -251,7 +296,8 @@ def scale_table(names: list[str], runs: dict[str, list[ScaleRun]], clients: int,
         rows.append(
             f"| {name} | {median('first_paint_s')} | {len(pause)} | {percentile(pause, 50):.0f} ms "
             f"| {percentile(pause, 99):.0f} ms | {max(pause):.0f} ms | {len(cursor)} | {percentile(cursor, 50):.0f} ms "
-            f"| {percentile(cursor, 99):.0f} ms | {max(cursor):.0f} ms | {median('quit_to_eof_s')} "
+            f"| {percentile(cursor, 99):.0f} ms | {max(cursor):.0f} ms | {keys(filters)} | {keys(goes)} "
+            f"| {median('quit_to_eof_s')} "
             f"| {median('quit_to_exit_s')} | {median('headless_to_eof_s')} | {median('headless_to_exit_s')} |"
         )
     return rows
@@ -273,10 +319,14 @@ def run_at_scale(
             runs[build.name].append(run)
             pause = [s * 1000 for s in run.pause_keys_s]
             cursor = [s * 1000 for s in run.cursor_keys_s]
+            filters = [s * 1000 for s in run.filter_keys_s]
+            goes = [s * 1000 for s in run.goto_keys_s]
             print(
                 f"round {round_no + 1} {build.name:<16} first paint {run.first_paint_s:.2f} s  "
                 f"p: p50 {percentile(pause, 50):.0f} p99 {percentile(pause, 99):.0f} ms  "
                 f"Down/Up: p50 {percentile(cursor, 50):.0f} p99 {percentile(cursor, 99):.0f} ms  "
+                f"filter: p50 {percentile(filters, 50):.0f} p99 {percentile(filters, 99):.0f} ms  "
+                f"go to: p50 {percentile(goes, 50):.0f} p99 {percentile(goes, 99):.0f} ms  "
                 f"q: last EOF {run.quit_to_eof_s:.2f} s, exit {run.quit_to_exit_s:.2f} s  "
                 f"headless: last EOF {run.headless_to_eof_s:.2f} s, exit {run.headless_to_exit_s:.2f} s  "
                 f"(load {load_average()})",

@@ -7,7 +7,7 @@ import re
 import pytest
 from textual.widgets import Input
 
-from tui_echo.monitor.widgets.connections import COLUMNS
+from tui_echo.monitor.widgets.table_columns import COLUMNS
 from tui_echo.monitor.widgets.feed import Feed
 
 from .monitor_helpers import Monitor, on_screen, run_monitor, screen_lines, screen_text
@@ -78,7 +78,7 @@ def test_every_column_title_shows_whole_with_its_sort_mark_both_ways() -> None:
     async def test(monitor: Monitor) -> None:
         await five_clients(monitor)
         table = monitor.table
-        table.show_tls = table.show_dropped = True  # every column there is
+        table.show_tls = table.show_dropped = table.show_labels = True  # every column there is
         for column in COLUMNS:
             for _ in range(2):  # biggest first, then the other way (or the reverse for text columns)
                 table.sort_by(column.key)

@@ -8,7 +8,7 @@ by eye.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 
 import pytest
 
@@ -73,9 +73,25 @@ class TestSizes:
         assert snap_compare(scripted_app(), terminal_size=(200, 50))
 
 
+def pressing(*keys: str) -> Callable[[Pilot[None]], Awaitable[None]]:
+    """Press ``keys`` once the main screen has the focus, then let every message they caused settle: on a
+    busy machine, keys pressed as the app starts can come before the screen is ready."""
+
+    async def run(pilot: Pilot[None]) -> None:
+        for _ in range(200):
+            if pilot.app.focused is not None:
+                break
+            await pilot.pause(0.05)
+        await pilot.press(*keys)
+        for _ in range(3):
+            await pilot.pause(0.05)
+
+    return run
+
+
 class TestSendBox:
     def test_the_footer_offers_enter_and_esc_while_typing(self, snap_compare: Compare) -> None:
-        assert snap_compare(scripted_app(), terminal_size=(80, 24), press=["s", *"hi"])
+        assert snap_compare(scripted_app(), terminal_size=(80, 24), run_before=pressing("s", *"hi"))
 
 
 class TestClientScreen:
@@ -89,6 +105,24 @@ class TestClientScreen:
 
     def test_after_the_client_left(self, snap_compare: Compare) -> None:
         assert snap_compare(scripted_app(), terminal_size=SIZE, press=["end", "enter"])
+
+
+FINDING = {
+    # The filter kept (Enter): the stats bar says "showing 3 of 4 · filter: 127.0.0.1".
+    "filtered": ["slash", *"127.0.0.1", "enter"],
+    "filter_prompt_open": ["slash", *"10.0"],  # as typed: the prompt's keys in the footer
+    "grouped": ["G"],
+    "tagged": ["space", "down", "space"],  # #1 and #3
+}
+
+
+class TestFinding:
+    """The table filtered, grouped and with a tagged selection, at 80x24 and 120x40."""
+
+    @pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+    @pytest.mark.parametrize("view", list(FINDING))
+    def test_view(self, snap_compare: Compare, view: str, size: tuple[int, int]) -> None:
+        assert snap_compare(scripted_app(), terminal_size=size, run_before=pressing(*FINDING[view]))
 
 
 class TestHelp:

@@ -8,6 +8,8 @@ message with an offer to reattach, not an error. No trio here.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from pathlib import Path
 
 from textual.binding import Binding
@@ -34,7 +36,16 @@ class ServerGone(ConfirmScreen):
 
 
 class AttachedMainScreen(MainScreen):
-    BINDINGS = [Binding("q", "app.quit", "Detach")]  # in its place in the footer, after the kicks
+    # q in its place in the footer, after the kicks. The footer cuts what does not fit from its end, where
+    # the app's "S Stop server" comes: the feed's f and x (in ?, the palette) make room for it.
+    BINDINGS = [
+        Binding("q", "app.quit", "Detach"),
+        *(
+            replace(binding, show=False)
+            for binding in MainScreen.BINDINGS
+            if isinstance(binding, Binding) and binding.key in ("f", "x")
+        ),
+    ]
 
 
 class AttachedApp(MonitorApp):

@@ -98,6 +98,7 @@ class FeedEntry:
     reply_text: str = ""  # a line a rule answered: the reply, inert, as ``text``
     reply: bytes = b""  # and its first HEX_KEEP_BYTES, for the hex view
     reply_size: int = 0
+    label: str = ""  # the client's label when the line came (the feed shows it next to the id)
 
     @property
     def everyone(self) -> bool:

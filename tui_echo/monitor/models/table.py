@@ -76,6 +76,7 @@ class ConnectionRow:
     ended_at: float | None = None  # when it left, for a departed client's row
     tls_version: str | None = None  # a TLS client's protocol version and cipher
     tls_cipher: str | None = None
+    label: str = ""  # what the operator or a rule named the client ("" for none)
     peer_key: PeerKey = field(init=False)  # the peer's sort key, made once: the peer never changes
     window_messages: int = field(init=False, default=0)  # its count when the current rate window opened
 
@@ -100,6 +101,7 @@ def _row_of(state: ClientState) -> ConnectionRow:
         status=str(state.status),
         tls_version=state.tls_version,
         tls_cipher=state.tls_cipher,
+        label=state.label,
     )
 
 
@@ -182,10 +184,11 @@ class TableModel:
                 or state.bytes_out != row.bytes_out
                 or state.status != row.status
                 or state.dropped_out != row.dropped_out
+                or state.label != row.label
             ) and row.ended_at is None:  # a departed row keeps what its disconnect said
                 row.messages, row.bytes_in, row.bytes_out = state.messages_in, state.bytes_in, state.bytes_out
                 row.last_activity, row.dropped_out = state.last_activity, state.dropped_out
-                row.status = str(state.status)
+                row.status, row.label = str(state.status), state.label
                 changes.changed.append(row)
                 counting.add(row)
         if window is not None:

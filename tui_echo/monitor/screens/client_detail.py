@@ -30,7 +30,7 @@ from tui_echo.monitor.screens.saving import SAVE_HELP, SaveRequested, save_comma
 from tui_echo.monitor.widgets.feed import Feed
 from tui_echo.monitor.widgets.send_box import SendBox
 from tui_echo.monitor.widgets.stats_bar import append_traffic
-from tui_echo.text import format_count, format_duration
+from tui_echo.text import format_count, format_duration, printable
 from tui_echo.net import format_address
 
 
@@ -186,6 +186,8 @@ class ClientScreen(Screen[None]):
         ended = row.ended_at or self._now
         text = Text()
         text.append(f"#{row.client_id}", style="bold")
+        if row.label:
+            text.append(f" {printable(row.label)}", style="bold italic")  # Text, not markup: shown as written
         text.append(f"  {format_address(row.peer)}  ")
         text.append(row.status, style="bold italic" if row.gone else "bold")
         text.append("\nsince ", style="dim")

@@ -24,7 +24,7 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.dom import DOMNode
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Static
+from textual.widgets import Input, Static
 
 from tui_echo.monitor.models.feed import Direction
 from tui_echo.monitor.private_api import node_bindings
@@ -96,15 +96,18 @@ def key_groups(screen: Screen[object]) -> list[KeyGroup]:
     active.sort(key=lambda bound: rank.get((bound[1].key, bound[1].action), len(first)))  # added: in between
     priority = {binding.key for _, binding in active if binding.priority}
     groups = [_group("Keys", active)]
+    by_title: dict[str, list[tuple[DOMNode, Binding]]] = {}  # a widget and its parts (a prompt, its text) as one
     for widget in screen.query("*"):
         if type(widget).__module__.startswith(OWN_PACKAGE):
             title = widget.BINDING_GROUP_TITLE or _words(type(widget).__name__)
-            keys = (
+            # A text box's editing keys are Textual's usual ones: only what the project adds is listed.
+            own = set(_declared(widget, True)) if isinstance(widget, Input) else None
+            by_title.setdefault(title, []).extend(
                 (widget, binding)
                 for key, binding in node_bindings(widget)
-                if key not in priority and _enabled(widget, binding)
+                if key not in priority and _enabled(widget, binding) and (own is None or (key, binding.action) in own)
             )
-            groups.append(_group(f"{title} (when it has the focus)", keys))
+    groups += [_group(f"{title} (when it has the focus)", keys) for title, keys in by_title.items()]
     return [group for group in groups if group is not None]
 
 
@@ -152,6 +155,11 @@ class HelpScreen(ModalScreen[None]):
         """Help for the keys of ``over``, the screen it opens over."""
         super().__init__()
         self._sections = help_sections(key_groups(over))
+
+    @property
+    def sections(self) -> list[tuple[str, list[tuple[str, str]]]]:
+        """Each section's title and its lines: (the keys, as shown; what they do)."""
+        return self._sections
 
     @property
     def text(self) -> str:

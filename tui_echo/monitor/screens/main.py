@@ -11,15 +11,15 @@ only reads it and sends it commands.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 
 from textual import on
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.screen import Screen
 from textual.widgets import Button, Footer, Label
 
-from tui_echo.monitor.models.feed import FeedIntake
+from tui_echo.monitor.models.feed import FeedEntry, FeedIntake
 from tui_echo.monitor.models.feed_export import ExportFormat
 from tui_echo.monitor.models.history import ClientHistories
 from tui_echo.monitor.models.stats import StatsModel
@@ -29,14 +29,17 @@ from tui_echo.monitor.screens.bans import BansScreen
 from tui_echo.monitor.screens.client_detail import ClientScreen
 from tui_echo.monitor.screens.confirm import ConfirmScreen
 from tui_echo.monitor.screens.rules import RulesScreen
-from tui_echo.monitor.screens.saving import SAVE_HELP, SaveRequested, save_commands
+from tui_echo.monitor.screens.main_palette import GoToProvider, main_commands
+from tui_echo.monitor.screens.main_table import ManyClients
+from tui_echo.monitor.screens.saving import SAVE_HELP, SaveRequested
 from tui_echo.monitor.source import ServerSource
 from tui_echo.monitor.widgets.connections import ConnectionsTable
 from tui_echo.monitor.widgets.feed import Feed
+from tui_echo.monitor.widgets.prompts import FilterBar, FindBar
 from tui_echo.monitor.widgets.send_box import SendBox
 from tui_echo.monitor.widgets.stats_bar import StatsBar
 from tui_echo.server.access import is_loopback
-from tui_echo.server.commands import Ban, Broadcast, Kick, KickAll, SendTo, ServerCommand
+from tui_echo.server.commands import Ban, Broadcast, ClientAction, Kick, KickAll, SendTo, ServerCommand
 from tui_echo.server.config import Mode
 from tui_echo.server.events import ClientConnected, ClientDisconnected, ServerListening
 
@@ -45,12 +48,15 @@ REFRESH_SECONDS = 0.4  # the table and the stats are read this often
 EVENTS_PER_TICK = 5000  # beyond this, events wait for the next tick (the server skips data events meanwhile)
 DATA_LINES_PER_TICK = 80  # data lines added to the feed per tick at most (see tui_echo.monitor.models.feed)
 HELP_HELP = "This help: every key, and what the feed's marks mean"
+FILTER_TABLE_HELP = "Show only the clients that match, as you type (Enter keeps the filter, Esc clears it)"
+FREEZE_HELP = "Hold the table's rows and their order still (htop's Z); the numbers keep counting"
 
 
-class MainScreen(Screen[None]):
+class MainScreen(ManyClients):
+    COMMANDS = {GoToProvider}  # a palette search that is a client id goes to its row
     # The footer shows these in this order, then the app's, and cuts what does not fit: kicking and
     # quitting come first. ``q`` and ``?`` are the app's (they work on every screen); they are here
-    # for their place in the footer.
+    # for their place in the footer. Freezing the table and pausing the feed say what they hold.
     BINDINGS = [
         Binding("k", "kick", "Kick"),
         Binding("K", "kick_all", "Kick all"),
@@ -58,9 +64,17 @@ class MainScreen(Screen[None]):
         Binding("b", "ban", "Ban"),
         Binding("s", "focus_send", "Send"),
         Binding("question_mark", "app.help", "Help", key_display="?", tooltip=HELP_HELP),
-        Binding("f", "filter", "Filter"),
+        # Priority, like ctrl+f: the bar opens before the keys typed after it are handed out (see check_action).
+        Binding("slash", "filter_table", "Filter", key_display="/", tooltip=FILTER_TABLE_HELP, priority=True),
+        Binding("Z", "freeze", "Freeze table", tooltip=FREEZE_HELP),
+        Binding("p", "pause", "Pause feed", tooltip="Stop the feed scrolling (new lines wait); the table counts on"),
+        Binding("f", "filter", "Feed: one client", tooltip="The feed shows the selected client's lines only, or all"),
         Binding("x", "hex", "Hex"),
-        Binding("p", "pause", "Pause"),
+        Binding("N", "label", "Label", show=False, tooltip="Name the selected client (N again: rename it)"),
+        # Not in the footer (no room beside an attached console's "S Stop server"): in ?, the palette, the README.
+        Binding("G", "group", "Group", show=False, tooltip="One row per peer address, their clients' numbers summed"),
+        Binding("ctrl+f", "find", "Find in feed", show=False, priority=True),
+        Binding("escape", "clear_tags", "Clear tags", show=False),
         Binding("c", "clear", "Clear", show=False),  # in the palette and the README; the footer has no room
         Binding("B", "bans", "Bans", show=False),  # the table's title says "N banned (B)" while there are bans
         Binding("R", "rules", "Rules", show=False, tooltip="The reply rules: each one's hits and last match"),
@@ -85,6 +99,8 @@ class MainScreen(Screen[None]):
         self._table_title = Label("Connections", id="table-title")
         self._origin = Label("", id="origin")  # the control socket, or the server this console is attached to
         self._table = ConnectionsTable(TableView(self._table_model), id="connections")
+        self._filter_bar = FilterBar(id="filter-bar")
+        self._find_bar = FindBar(id="find-bar")
         self._feed = Feed(feed_lines, id="feed")
         self._send_box = SendBox(id="send")
 
@@ -96,7 +112,9 @@ class MainScreen(Screen[None]):
             kick_all = Button("✕ Kick all", id="kick-all", variant="error", compact=True)
             kick_all.can_focus = False  # Enter on a focused "Kick all" is too easy a mistake; K and the mouse reach it
             yield kick_all
+        yield self._filter_bar
         yield self._table
+        yield self._find_bar
         yield self._feed
         yield self._send_box
         yield Footer()
@@ -144,6 +162,8 @@ class MainScreen(Screen[None]):
         now = self._clock()
         events = self._server.take_events(EVENTS_PER_TICK)
         entries = self._intake.entries(events, now)
+        if self._table.show_labels:  # some client has a label: its lines carry it (a lookup per line)
+            entries = [self._labelled(entry) for entry in entries]
         self._feed.add(entries)
         self._histories.add(entries)
         for screen in self._client_screens():
@@ -162,12 +182,17 @@ class MainScreen(Screen[None]):
         if lifecycle or now >= self._next_refresh:
             self._refresh_numbers(now)
 
+    def _labelled(self, entry: FeedEntry) -> FeedEntry:
+        row = None if entry.client_id is None else self._table_model.row(entry.client_id)
+        return replace(entry, label=row.label) if row is not None and row.label else entry
+
     def _refresh_numbers(self, now: float) -> None:
         self._next_refresh = now + REFRESH_SECONDS
         window = self._rate_window.close(now)  # one window for the table and the stats: their msg/s agree
         self._table.update_rows(self._table_model.refresh(self._server.clients(), now, window), now)
         stats = self._stats.stats(self._server.totals(), now, self._intake.skipped, window)
         self._stats_bar.show(stats)
+        self.show_table_note()
         self._table_title.update(f"Connections · {stats.clients_now} now{self._bans_note(now)}")
         for screen in self._client_screens():
             screen.show(self._table.row_of(screen.client_id), now)
@@ -194,11 +219,17 @@ class MainScreen(Screen[None]):
     def _kick_all_pressed(self) -> None:
         self.action_kick_all()
 
+    @on(ConnectionsTable.GroupKickRequested)
+    def _group_kick_requested(self, event: ConnectionsTable.GroupKickRequested) -> None:
+        self.act_on(ClientAction.KICK, event.group.live_ids, f"{event.group.host}")
+
     @on(SendBox.Submitted)
     def _send(self, event: SendBox.Submitted) -> None:
         target = self._table.cursor_client
         if event.to_all:
             self.command(Broadcast(event.data))
+        elif self.tagged_ids:
+            self.act_on(ClientAction.SEND, self.tagged_ids, "tagged", event.data)
         elif target is not None:
             self.command(SendTo(target, event.data))
 
@@ -214,14 +245,36 @@ class MainScreen(Screen[None]):
     # ---- actions ---------------------------------------------------------
 
     def action_kick(self) -> None:
-        if not self._table.request_kick():
+        """Kick the tagged clients (after a question), or else the selected client (a group: its clients)."""
+        if self.tagged_ids:
+            self.act_on(ClientAction.KICK, self.tagged_ids, "tagged")
+        elif not self._table.request_kick():
             self.notify("No connected client is selected.", severity="warning")
 
     def action_kick_all(self) -> None:
-        self.command(KickAll())
+        """Kick every client; when the table's filter hides some, ask first."""
+        view = self._table.view
+        if not view.filtered or view.clients_shown == view.clients:
+            self.command(KickAll())
+            return
+        live = sum(1 for _ in self._server.clients())
+        question = (
+            f"The table's filter shows {view.clients_shown:,} of {view.clients:,} clients. Kick all "
+            f"{live:,} connected clients, hidden ones included?"
+        )
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.command(KickAll())
+
+        self.app.push_screen(ConfirmScreen(question, yes=f"Kick all {live:,}"), answered)
 
     def action_ban(self) -> None:
-        """Ban the selected client's address; loopback, which most local clients share, asks first."""
+        """Ban the tagged clients' addresses (after a question), or else the selected client's; loopback, which
+        most local clients share, asks first."""
+        if self.tagged_ids:
+            self.act_on(ClientAction.BAN, self.tagged_ids, "tagged")
+            return
         client_id = self._table.cursor_client
         state = next((c for c in self._server.clients() if c.client_id == client_id), None)
         if state is None:
@@ -256,14 +309,24 @@ class MainScreen(Screen[None]):
 
     def action_filter(self) -> None:
         feed = self._feed
-        if feed.only_client is not None:
-            feed.only_client = None
+        if feed.only_client is not None or feed.only_clients is not None:
+            feed.only_client = feed.only_clients = None
             return
         client_id = self._table.cursor_client
         if client_id is None:
             self.notify("Select a client in the table to filter the feed to it.", severity="warning")
         else:
             feed.only_client = client_id
+
+    def action_feed_to_shown(self) -> None:
+        """The feed shows the lines of the clients the table's filter shows now (a fixed set), or all again."""
+        feed = self._feed
+        if feed.only_client is not None or feed.only_clients is not None:
+            feed.only_client = feed.only_clients = None
+        elif not self._table.view.filtered:
+            self.notify("The table has no filter (/ sets one).", severity="warning")
+        else:
+            feed.only_clients = frozenset(self._table.view.shown_ids())
 
     def action_hex(self) -> None:
         self._feed.hex_view = not self._feed.hex_view
@@ -277,7 +340,7 @@ class MainScreen(Screen[None]):
     def action_focus_send(self) -> None:
         self._send_box.focus_input()
 
-    def action_save(self, kind: str) -> None:
+    def action_save(self, kind: str | ExportFormat) -> None:
         """Save every line the feed keeps to a new file (the app writes it)."""
         self.post_message(SaveRequested(self._feed.entries, ExportFormat(kind), "feed", "The feed"))
 
@@ -288,33 +351,35 @@ class MainScreen(Screen[None]):
         else:
             self.notify(fingerprint, title="TLS certificate SHA-256", timeout=30)
 
-    def _open_selected(self) -> None:
+    def open_selected(self) -> None:
         if not self._table.request_details():
             self.notify("Select a client in the table first.", severity="warning")
+
+    @property
+    def tls_fingerprint(self) -> str | None:
+        return self._stats.tls_fingerprint
+
+    # ---- the feed's find bar ------------------------------------------------------
+
+    def action_find(self) -> None:
+        self._find_bar.open()
+
+    @on(FindBar.Changed, "FindBar")
+    def _find_changed(self, event: FindBar.Changed) -> None:
+        if not event.text:
+            self._feed.find("")
+            self._find_bar.note("")
+            return
+        lines = self._feed.find(event.text)
+        self._find_bar.note(f"{lines:,} line{'s' if lines != 1 else ''}" if lines else "not found", error=not lines)
+
+    @on(FindBar.Step)
+    def _find_step(self, event: FindBar.Step) -> None:
+        if not self._feed.find_next(event.older) and self._find_bar.text:
+            self._find_bar.note(f"no {'older' if event.older else 'newer'} line has it", error=True)
 
     # ---- the command palette -------------------------------------------------
 
     def system_commands(self) -> Iterable[SystemCommand]:
         """What the palette offers over this screen (besides Textual's own)."""
-        yield from save_commands("Save feed", "every kept line", self.action_save)
-        yield SystemCommand("Client details", "The selected client's own screen (Enter)", self._open_selected)
-        yield SystemCommand("Kick selected client", "Disconnect the client under the cursor (k)", self.action_kick)
-        yield SystemCommand("Kick all clients", "Disconnect every client (K)", self.action_kick_all)
-        yield SystemCommand(
-            "Ban selected client's address", "Kick it and refuse its address a while (b)", self.action_ban
-        )
-        yield SystemCommand("Banned addresses", "List the bans and lift one (B)", self.action_bans)
-        yield SystemCommand("Reply rules", "Each rule's hits and last match (R)", self.action_rules)
-        yield SystemCommand(
-            "Filter feed to selected client", "Show one client's lines, or all again (f)", self.action_filter
-        )
-        yield SystemCommand("Hex view", "Show data as a hex and ASCII dump, or as text again (x)", self.action_hex)
-        yield SystemCommand("Pause feed", "Stop or resume scrolling the feed (p)", self.action_pause)
-        yield SystemCommand("Clear feed", "Remove every line from the feed (c)", self.action_clear)
-        yield SystemCommand("Send text", "Go to the send box (s)", self.action_focus_send)
-        yield SystemCommand("Sort connections", "Sort the table by the next column (o)", self._table.action_sort_next)
-        yield SystemCommand("Reverse sort", "Reverse the table's order (O)", self._table.action_sort_reverse)
-        if self._stats.tls_fingerprint is not None:
-            yield SystemCommand(
-                "TLS certificate fingerprint", "Show the whole SHA-256 fingerprint", self.action_tls_fingerprint
-            )
+        return main_commands(self, self.action_save)

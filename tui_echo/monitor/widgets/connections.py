@@ -1,16 +1,14 @@
-"""The connections table: one row per client, a kick control on each.
+"""The connections table: one row per client, or per address when grouped, a kick control on each.
 
 A Line API widget over a ``TableView`` (``models/table_view.py``): the view
-keeps the rows, their order and the filter, and only the rows in view are
-ever formatted, so ten thousand clients cost what the thirty visible ones
-cost. The cursor follows a client, not a row number.
+keeps the rows, their order, the filter, the groups and the tags, and only
+the rows in view are ever formatted, so ten thousand clients cost what the
+thirty visible ones cost. The cursor follows a client (or a group), not a
+row number.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import functools
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from rich.segment import Segment
@@ -22,89 +20,19 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from tui_echo.monitor.models.groups import GroupRow
 from tui_echo.monitor.models.table import Changes, ConnectionRow
-from tui_echo.monitor.models.table_view import ASCENDING_FIRST, SORT_KEYS, TableView
-from tui_echo.net import format_address
-from tui_echo.text import format_count, format_duration, format_size
-
-KICK_LABEL = " ✕ kick "
-
-
-@dataclass(frozen=True, slots=True)
-class Column:
-    key: str
-    title: str
-    width: int
-    right: bool
-    cell: Callable[[ConnectionRow, float], str]  # what a row shows; the view sorts by the same key's value
-
-
-def _exact_or_short(count: int, width: int) -> str:
-    exact = str(count)
-    return exact if len(exact) <= width else format_count(count)
-
-
-def _peer(row: ConnectionRow, now: float) -> str:
-    return format_address(row.peer)
-
-
-def _tls(row: ConnectionRow, now: float) -> str:
-    """``1.3 AES_256_GCM_SHA384``: the version and cipher, without the ``TLS`` the column title says."""
-    if row.tls_version is None:
-        return ""
-    return f"{row.tls_version.removeprefix('TLSv')} {(row.tls_cipher or '?').removeprefix('TLS_')}"
-
-
-COLUMNS = (
-    Column("id", "id", 6, True, lambda r, now: f"#{r.client_id}"),
-    Column("peer", "peer", 21, False, _peer),
-    Column("age", "connected", 10, True, lambda r, now: format_duration((r.ended_at or now) - r.connected_at)),
-    Column("msgs", "msgs", 9, True, lambda r, now: _exact_or_short(r.messages, 9)),
-    Column("in", "in", 9, True, lambda r, now: format_size(r.bytes_in)),
-    Column("out", "out", 9, True, lambda r, now: format_size(r.bytes_out)),
-    # Chat and broker only: deliveries to this client that never reached it (its queue was full).
-    Column("dropped", "dropped", 8, True, lambda r, now: _exact_or_short(r.dropped_out, 8)),
-    Column("rate", "msg/s", 6, True, lambda r, now: format_count(r.rate)),
-    Column("idle", "idle", 6, True, lambda r, now: format_duration((r.ended_at or now) - r.last_activity)),
-    Column("tls", "tls", 22, False, _tls),  # only when the server serves TLS
-    Column("status", "status", 16, False, lambda r, now: r.status),
+from tui_echo.monitor.models.table_view import ASCENDING_FIRST, SORT_KEYS, Row, RowKey, TableView, key_of
+from tui_echo.monitor.widgets.table_columns import (
+    GAP,
+    KICK_LABEL,
+    MARK_WIDTH,
+    Column,
+    columns_fitting,
+    fit,
+    mark,
+    width_of,
 )
-assert tuple(column.key for column in COLUMNS) == SORT_KEYS  # one column per key the view sorts by
-# On a narrow terminal, columns are left out in this order: the id, the count and the kick control stay.
-NARROW_DROPS = ("out", "idle", "dropped", "tls", "age", "rate", "in", "status", "peer")
-# On a wide one, the peer grows to fit an IPv6 address and the status takes the rest, so the kick
-# controls sit at the right edge, under "Kick all".
-PEER_WIDEST = len("[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535")
-_GAP = 1
-
-
-def _fit(text: str, width: int, right: bool) -> str:
-    if len(text) > width:
-        return text[: width - 1] + "…"
-    return text.rjust(width) if right else text.ljust(width)
-
-
-def _width_of(columns: tuple[Column, ...]) -> int:
-    return sum(column.width + _GAP for column in columns) + len(KICK_LABEL)
-
-
-def _widen(columns: tuple[Column, ...], key: str, extra: int) -> tuple[Column, ...]:
-    return tuple(dataclasses.replace(c, width=c.width + extra) if c.key == key else c for c in columns)
-
-
-@functools.cache
-def _columns_fitting(width: int, tls: bool, dropped: bool) -> tuple[Column, ...]:
-    shown = {"tls": tls, "dropped": dropped}  # the columns only some servers have
-    columns = tuple(column for column in COLUMNS if shown.get(column.key, True))
-    for key in NARROW_DROPS:
-        if _width_of(columns) <= width:
-            break
-        columns = tuple(column for column in columns if column.key != key)
-    for key, widest in (("peer", PEER_WIDEST), ("status", width)):
-        column = next((column for column in columns if column.key == key), None)
-        if column is not None:
-            columns = _widen(columns, key, max(min(width - _width_of(columns), widest - column.width), 0))
-    return columns
 
 
 class ConnectionsTable(ScrollView, can_focus=True):
@@ -114,6 +42,8 @@ class ConnectionsTable(ScrollView, can_focus=True):
         "connections--kick",
         "connections--kick-cursor",
         "connections--gone",
+        "connections--tagged",
+        "connections--group",
     }
     BINDINGS = [
         Binding("up", "cursor(-1)", "Up", show=False),
@@ -125,11 +55,12 @@ class ConnectionsTable(ScrollView, can_focus=True):
         Binding("o", "sort_next", "Sort", show=False),  # the footer keeps its room for kick and quit
         Binding("O", "sort_reverse", "Reverse sort", show=False),
         Binding("enter", "details", "Client details", show=False),
+        Binding("space", "tag", "Tag", show=False),
     ]
 
     @dataclass
     class Highlighted(Message):
-        """The cursor moved to another client (or to none)."""
+        """The cursor moved to another client (or to none: an empty table, a group's row)."""
 
         table: ConnectionsTable
         client_id: int | None
@@ -150,6 +81,17 @@ class ConnectionsTable(ScrollView, can_focus=True):
             return self.table
 
     @dataclass
+    class GroupKickRequested(Message):
+        """The operator asked to kick every client of a group (its row's kick control, or the kick key)."""
+
+        table: ConnectionsTable
+        group: GroupRow
+
+        @property
+        def control(self) -> ConnectionsTable:
+            return self.table
+
+    @dataclass
     class DetailsRequested(Message):
         """The operator asked for a client's own screen (Enter on its row)."""
 
@@ -160,17 +102,28 @@ class ConnectionsTable(ScrollView, can_focus=True):
         def control(self) -> ConnectionsTable:
             return self.table
 
+    @dataclass
+    class TagsChanged(Message):
+        """Clients were tagged or untagged (``table.view.tags`` has them)."""
+
+        table: ConnectionsTable
+
+        @property
+        def control(self) -> ConnectionsTable:
+            return self.table
+
     sort_key: reactive[str] = reactive("id")
     sort_reverse: reactive[bool] = reactive(False)
     show_tls: reactive[bool] = reactive(False)  # the tls column (version, cipher), for a TLS server
     show_dropped: reactive[bool] = reactive(False)  # the dropped column, for a chat or broker server
+    show_labels: reactive[bool] = reactive(False)  # the label column, once a client has a label
 
     def __init__(self, view: TableView, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._rows = view
         self._now = 0.0
         self._cursor = 0
-        self.cursor_client: int | None = None
+        self._cursor_key: RowKey | None = None
         self.updates = 0  # refreshes shown so far (tests wait for the next one)
 
     @property
@@ -184,21 +137,38 @@ class ConnectionsTable(ScrollView, can_focus=True):
 
     @view.setter
     def view(self, view: TableView) -> None:
-        """Show another model's rows (attached again), in the same order as before."""
+        """Show another model's rows (attached again), in the same order and through the same filter."""
         view.sort_by(self.sort_key, self.sort_reverse, self._now)
+        if self._rows.predicate is not None:
+            view.set_filter(self._rows.predicate, self._now, self._rows.filter_text)
         self._rows = view
         self._place_cursor()
         self._resize()
         self.refresh()
+
+    @property
+    def cursor_row(self) -> Row | None:
+        return self._rows[self._cursor] if self._rows else None
+
+    @property
+    def cursor_client(self) -> int | None:
+        """The client under the cursor (None on a group's row)."""
+        return self._cursor_key if isinstance(self._cursor_key, int) else None
 
     def row_of(self, client_id: int) -> ConnectionRow | None:
         """The client's row, shown or filtered out; None once it has left the table."""
         return self._rows.row(client_id)
 
     def update_rows(self, changes: Changes, now: float) -> None:
-        """Show a refresh of the model: the view follows what changed; the cursor stays on its client."""
+        """Show a refresh of the model: the view follows what changed; the cursor stays on its row."""
         self._now = now
+        if not self.show_labels and any(row.label for row in (*changes.added, *changes.changed)):
+            self.show_labels = True  # and it stays: a column that comes and goes would move the others
         self._rows.update(changes, now)
+        self.shown_again()
+
+    def shown_again(self) -> None:
+        """The view changed (a refresh, a filter, a freeze, grouping): follow it."""
         self.updates += 1
         self._place_cursor()
         self._resize()
@@ -207,20 +177,21 @@ class ConnectionsTable(ScrollView, can_focus=True):
     @property
     def columns(self) -> tuple[Column, ...]:
         """The columns that fit: on a narrow terminal the kick control stays in view, some numbers go."""
-        return _columns_fitting(self.scrollable_content_region.width, self.show_tls, self.show_dropped)
+        width = self.scrollable_content_region.width
+        return columns_fitting(width, self.show_tls, self.show_dropped, self.show_labels)
 
     def header_span(self, key: str) -> tuple[int, int]:
         """Where a column's header is, in the table's content coordinates (clicking it sorts)."""
-        start = 0
+        start = MARK_WIDTH
         for column in self.columns:
             if column.key == key:
                 return start, start + column.width
-            start += column.width + _GAP
+            start += column.width + GAP
         raise KeyError(key)
 
     def kick_span(self) -> tuple[int, int]:
         """Where the kick controls are, in the table's content coordinates."""
-        start = _width_of(self.columns) - len(KICK_LABEL)
+        start = width_of(self.columns) - len(KICK_LABEL)
         return start, start + len(KICK_LABEL)
 
     def on_resize(self) -> None:
@@ -234,6 +205,10 @@ class ConnectionsTable(ScrollView, can_focus=True):
         self._resize()
         self.refresh()
 
+    def watch_show_labels(self) -> None:
+        self._resize()
+        self.refresh()
+
     def _resize(self) -> None:
         self.virtual_size = Size(0, len(self._rows) + 1)  # + the header line; the columns always fit the width
 
@@ -241,32 +216,46 @@ class ConnectionsTable(ScrollView, can_focus=True):
         rows = self._rows
         if not rows:
             self._cursor = 0
-            self._set_cursor_client(None)
+            self._set_cursor_key(None)
             return
-        if self.cursor_client is not None:
-            if self._cursor < len(rows) and rows[self._cursor].client_id == self.cursor_client:
+        if self._cursor_key is not None:
+            if self._cursor < len(rows) and key_of(rows[self._cursor]) == self._cursor_key:
                 return
-            index = rows.index_of(self.cursor_client)
+            index = rows.index_of(self._cursor_key)
             if index is not None:  # rows came, went or were sorted: follow the client
                 self._cursor = index
                 self._keep_cursor_in_view()
                 return
-        # Its client left the table: stay at the same place, on whoever is there now.
-        self._cursor = min(self._cursor, len(self._rows) - 1)
-        self._set_cursor_client(self._rows[self._cursor].client_id)
+        # Its row left the table: stay at the same place, on whoever is there now.
+        self._cursor = min(self._cursor, len(rows) - 1)
+        self._set_cursor_key(key_of(rows[self._cursor]))
 
-    def _set_cursor_client(self, client_id: int | None) -> None:
-        if client_id != self.cursor_client:
-            self.cursor_client = client_id
-            self.post_message(self.Highlighted(self, client_id))
+    def _set_cursor_key(self, key: RowKey | None) -> None:
+        if key != self._cursor_key:
+            client_before = self.cursor_client
+            self._cursor_key = key
+            if self.cursor_client != client_before or not isinstance(key, int):
+                self.post_message(self.Highlighted(self, self.cursor_client))
 
     def move_cursor_to(self, index: int) -> None:
         if not self._rows:
             return
         self._cursor = max(0, min(index, len(self._rows) - 1))
-        self._set_cursor_client(self._rows[self._cursor].client_id)
+        self._set_cursor_key(key_of(self._rows[self._cursor]))
         self._keep_cursor_in_view()
         self.refresh()
+
+    def go_to(self, client_id: int) -> bool:
+        """Put the cursor on a client's row (unfolding its group); False if the table does not show it."""
+        index = self._rows.index_of(client_id)
+        group = self._rows.group_of(client_id)
+        if index is None and group is not None and not group.unfolded and self._rows.unfold(group.host, self._now):
+            self._resize()
+            index = self._rows.index_of(client_id)
+        if index is None:
+            return False
+        self.move_cursor_to(index)
+        return True
 
     def _keep_cursor_in_view(self) -> None:
         visible = max(self.size.height - 1, 1)
@@ -276,30 +265,59 @@ class ConnectionsTable(ScrollView, can_focus=True):
             self.scroll_to(y=self._cursor - visible + 1, animate=False, immediate=True, force=True)
 
     def request_kick(self) -> bool:
-        """Ask for the cursor's client to be kicked (``KickRequested``); False if no live client is there.
+        """Ask for the cursor's client to be kicked (``KickRequested``), or its group's clients
+        (``GroupKickRequested``); False if no live client is there.
 
         The one way a kick leaves the table, whether by key or by click.
         """
-        row = self._rows[self._cursor] if self._rows else None
+        row = self.cursor_row
         if row is None or row.gone:
             return False
-        self.post_message(self.KickRequested(self, row.client_id))
+        if isinstance(row, GroupRow):
+            self.post_message(self.GroupKickRequested(self, row))
+        else:
+            self.post_message(self.KickRequested(self, row.client_id))
         return True
 
     def request_details(self) -> bool:
-        """Ask for the cursor's client's own screen (``DetailsRequested``); False if the table is empty.
+        """Ask for the cursor's client's own screen (``DetailsRequested``), or unfold or fold its group;
+        False if the table is empty.
 
         A departed client's row opens too: its history stays readable.
         """
-        if not self._rows:
+        row = self.cursor_row
+        if row is None:
             return False
-        self.post_message(self.DetailsRequested(self, self._rows[self._cursor].client_id))
+        if isinstance(row, GroupRow):
+            self._rows.unfold(row.host, self._now)
+            self.shown_again()
+        else:
+            self.post_message(self.DetailsRequested(self, row.client_id))
         return True
 
     # ---- actions -----------------------------------------------------------
 
     def action_details(self) -> None:
         self.request_details()
+
+    def action_tag(self) -> None:
+        """Tag the cursor's client (a group: all its clients), or untag it, and go to the next row."""
+        row = self.cursor_row
+        if row is None:
+            return
+        self._rows.toggle_tag(row)
+        self.post_message(self.TagsChanged(self))
+        self.move_cursor_to(self._cursor + 1)
+        self.refresh()
+
+    def clear_tags(self) -> bool:
+        """Untag every client; False if none was tagged."""
+        if not self._rows.tags:
+            return False
+        self._rows.tags.clear()
+        self.post_message(self.TagsChanged(self))
+        self.refresh()
+        return True
 
     def action_cursor(self, delta: int) -> None:
         self.move_cursor_to(self._cursor + delta)
@@ -314,7 +332,10 @@ class ConnectionsTable(ScrollView, can_focus=True):
         self.move_cursor_to(self._cursor + direction * max(self.size.height - 2, 1))
 
     def action_sort_next(self) -> None:
-        self.sort_by(SORT_KEYS[(SORT_KEYS.index(self.sort_key) + 1) % len(SORT_KEYS)])
+        """Sort by the next column shown (a column that does not fit, or this server has not, is skipped)."""
+        shown = {column.key for column in self.columns}
+        keys = [key for key in SORT_KEYS if key in shown or key == self.sort_key]
+        self.sort_by(keys[(keys.index(self.sort_key) + 1) % len(keys)])
 
     def action_sort_reverse(self) -> None:
         self.sort_reverse = not self.sort_reverse
@@ -342,7 +363,7 @@ class ConnectionsTable(ScrollView, can_focus=True):
         if offset.y == 0:
             for column in self.columns:
                 start, end = self.header_span(column.key)
-                if start <= x < end + _GAP:
+                if start <= x < end + GAP:
                     self.sort_by(column.key)
                     return
             return
@@ -362,12 +383,18 @@ class ConnectionsTable(ScrollView, can_focus=True):
             title = column.title
             if column.key == self.sort_key:
                 title += "▼" if self.sort_reverse else "▲"  # every column is wider than its title: it fits
-            parts.append(_fit(title, column.width, column.right))
-        return (" " * _GAP).join(parts) + " " * _GAP + "kick".center(len(KICK_LABEL))
+            parts.append(fit(title, column.width, column.right))
+        return " " * MARK_WIDTH + (" " * GAP).join(parts) + " " * GAP + "kick".center(len(KICK_LABEL))
 
-    def row_text(self, row: ConnectionRow) -> str:
-        cells = (_fit(column.cell(row, self._now), column.width, column.right) for column in self.columns)
-        return (" " * _GAP).join(cells) + " " * _GAP
+    def row_text(self, row: Row) -> str:
+        cells = (fit(column.cell(row, self._now), column.width, column.right) for column in self.columns)
+        return mark(row, self._rows.tags).ljust(MARK_WIDTH) + (" " * GAP).join(cells) + " " * GAP
+
+    def _tagged(self, row: Row) -> bool:
+        tags = self._rows.tags
+        if isinstance(row, ConnectionRow):
+            return row.client_id in tags
+        return bool(tags) and all(row.client_id in tags for row in row.members if not row.gone)
 
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
@@ -384,6 +411,10 @@ class ConnectionsTable(ScrollView, can_focus=True):
         style = base
         if row.gone:
             style += self.get_component_rich_style("connections--gone")
+        if isinstance(row, GroupRow):
+            style += self.get_component_rich_style("connections--group")
+        if self._tagged(row):
+            style += self.get_component_rich_style("connections--tagged")
         if index == self._cursor:
             style += self.get_component_rich_style("connections--cursor")
         segments = [Segment(self.row_text(row), style)]

@@ -30,10 +30,12 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from tui_echo.monitor.models.feed import Direction, FeedEntry
+from tui_echo.monitor.models.feed_search import normalise, spans
 from tui_echo.monitor.models.hexdump import BYTES_PER_LINE, hex_line, hex_line_count
-from tui_echo.text import format_size
+from tui_echo.text import format_size, printable
 
 LABEL_WIDTH = 7
+NAME_WIDTH = 12  # of a client's label, next to its id
 _INDENT = " " * (13 + LABEL_WIDTH + 2)  # where a line's text starts: after the time, the label and the mark
 MIN_WRAP_WIDTH = 20  # a system line wraps at the feed's width, but never narrower than this
 _HEX_WIDTH = len(hex_line(bytes(BYTES_PER_LINE), 0))
@@ -66,6 +68,8 @@ class Feed(ScrollView, can_focus=True):
         "feed--discarded",
         "feed--answered",
         "feed--cut",
+        "feed--hit",
+        "feed--hit-current",
     }
     BINDINGS = [
         Binding("up", "scroll_up", "Scroll up", show=False),
@@ -79,6 +83,7 @@ class Feed(ScrollView, can_focus=True):
     paused: reactive[bool] = reactive(False)
     hex_view: reactive[bool] = reactive(False)
     only_client: reactive[int | None] = reactive(None)
+    only_clients: reactive[frozenset[int] | None] = reactive(None)  # the table's filtered clients, when asked
 
     def __init__(self, max_entries: int, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -91,6 +96,8 @@ class Feed(ScrollView, can_focus=True):
         self._unseen = 0  # lines added while paused
         self._style_cache: dict[tuple[int | None, Direction], dict[str, Style]] = {}
         self._wrap_width = 0  # the width system lines were wrapped for
+        self._find = ""  # the find bar's query, lower case: its hits are highlighted
+        self._hit: int | None = None  # the line of the current hit (an index into _rows)
 
     @property
     def entries(self) -> tuple[FeedEntry, ...]:
@@ -126,6 +133,8 @@ class Feed(ScrollView, can_focus=True):
             added = self._add_rows(entry)
             if self.paused:
                 self._unseen += added
+        if self._hit is not None and dropped_rows:  # the hit's line moved up, or fell off the top
+            self._hit = self._hit - dropped_rows if self._hit >= dropped_rows else None
         if self.paused:
             # Keep the same lines in view while old ones fall off the top.
             self._held = max(self._held - dropped_rows, 0)
@@ -141,6 +150,7 @@ class Feed(ScrollView, can_focus=True):
     def clear(self) -> None:
         self._entries.clear()
         self._rows.clear()
+        self._hit = None
         self._held = 0
         self._unseen = 0
         self._follow = True
@@ -149,7 +159,12 @@ class Feed(ScrollView, can_focus=True):
         self.refresh()
 
     def _shows(self, entry: FeedEntry) -> bool:
-        return self.only_client is None or entry.client_id == self.only_client or entry.everyone
+        if entry.everyone:
+            return True
+        clients = self.only_clients
+        return (self.only_client is None or entry.client_id == self.only_client) and (
+            clients is None or entry.client_id in clients
+        )
 
     def _add_rows(self, entry: FeedEntry) -> int:
         if not self._shows(entry):
@@ -175,6 +190,7 @@ class Feed(ScrollView, can_focus=True):
 
     def _rebuild(self) -> None:
         self._rows.clear()
+        self._hit = None
         for entry in self._entries:
             self._add_rows(entry)
         self._held = len(self._rows)  # a new view shows every line, paused or not
@@ -189,6 +205,7 @@ class Feed(ScrollView, can_focus=True):
         top = self._rows[self._top()][0] if self._top() < len(self._rows) else None
         held = self._rows[self._held - 1][0] if 0 < self._held <= len(self._rows) else None
         self._rows.clear()
+        self._hit = None
         for entry in self._entries:
             self._add_rows(entry)
         if held is not None:  # just after the held entry's last line
@@ -240,6 +257,10 @@ class Feed(ScrollView, can_focus=True):
         self._rebuild()
         self._update_title()
 
+    def watch_only_clients(self) -> None:
+        self._rebuild()
+        self._update_title()
+
     def watch_paused(self, paused: bool) -> None:
         self._unseen = 0
         self._held = len(self._rows)
@@ -249,10 +270,64 @@ class Feed(ScrollView, can_focus=True):
         self._update_title()
         self.refresh()
 
+    # ---- finding ---------------------------------------------------------
+
+    def find(self, query: str) -> int:
+        """Highlight ``query`` (any case) in the lines the view can reach; the number of lines it is in."""
+        self._find = normalise(query)
+        self._hit = None
+        self.refresh()
+        if not self._find:
+            return 0
+        return sum(1 for index in range(self._line_total()) if self._matches(index))
+
+    def find_next(self, older: bool) -> bool:
+        """Go to the next line with the query, older (up) or newer (down) than the current hit (or than the
+        lines in view); False if there is none that way."""
+        if not self._find:
+            return False
+        total, height = self._line_total(), self.scrollable_content_region.height
+        if self._hit is not None and self._hit < total:
+            start = self._hit  # from the current hit, not counting it
+        else:  # from the lines in view, counting them: from the bottom going up, from the top going down
+            start = min(self._top() + height, total) if older else self._top() - 1
+        indices = range(start - 1, -1, -1) if older else range(start + 1, total)
+        hit = next((index for index in indices if self._matches(index)), None)
+        if hit is None:
+            return False
+        self._hit = hit
+        if not self._top() <= hit < self._top() + height:  # scrolling away from the bottom stops following
+            self.scroll_to(y=max(hit - height // 2, 0), animate=False, immediate=True, force=True)
+        self.refresh()
+        return True
+
+    def _matches(self, index: int) -> bool:
+        entry, part = self._rows[index]
+        return self._find in self._line_text(entry, part).lower()
+
+    def _highlighted(self, pieces: list[tuple[str, Style]], current: bool) -> list[Segment]:
+        """The line's pieces, with the query's occurrences in the hit style."""
+        found = spans("".join(text for text, _ in pieces), self._find)
+        if not found:
+            return [Segment(text, style) for text, style in pieces]
+        hit = self.get_component_rich_style("feed--hit-current" if current else "feed--hit")
+        segments, offset = [], 0
+        for text, style in pieces:
+            end = offset + len(text)
+            cuts = sorted({offset, end, *(p for span in found for p in span if offset < p < end)})
+            for start, stop in zip(cuts, cuts[1:], strict=False):
+                inside = any(a <= start and stop <= b for a, b in found)
+                segments.append(Segment(text[start - offset : stop - offset], style + hit if inside else style))
+            offset = end
+        return segments
+
     def _update_title(self) -> None:
         parts = ["Feed"]
         if self.only_client is not None:
             parts.append(f"#{self.only_client} only")
+        if self.only_clients is not None:
+            count = len(self.only_clients)
+            parts.append(f"{count:,} filtered client{'s' if count != 1 else ''} only")
         if self.hex_view:
             parts.append("hex")
         if self.paused:
@@ -270,7 +345,11 @@ class Feed(ScrollView, can_focus=True):
     # ---- drawing ---------------------------------------------------------
 
     def _label(self, entry: FeedEntry) -> str:
+        """``#17``, or ``#17 alice`` for a labelled client (its label escaped and cut: the line moves right)."""
         label = "server" if entry.client_id is None else f"#{entry.client_id}"
+        if entry.label:
+            name = printable(entry.label)
+            label += " " + (name if len(name) <= NAME_WIDTH else name[: NAME_WIDTH - 1] + "…") + " "
         return label.ljust(LABEL_WIDTH)
 
     def _line_text(self, entry: FeedEntry, part: int) -> str:
@@ -356,7 +435,11 @@ class Feed(ScrollView, can_focus=True):
         styles = self._styles(entry)
         # Hex lines move left on a narrow feed, so that the dump fits whole.
         indent = " " * max(min(len(_INDENT), width - _HEX_WIDTH), 0)
-        strip = Strip([Segment(text, styles[style]) for text, style in self._pieces(entry, part, indent)])
+        pieces = [(text, styles[style]) for text, style in self._pieces(entry, part, indent)]
+        if self._find:
+            strip = Strip(self._highlighted(pieces, current=index == self._hit))
+        else:
+            strip = Strip([Segment(text, style) for text, style in pieces])
         if strip.cell_length > width:
             strip = Strip([*strip.crop(0, width - len(CUT_MARK)), Segment(CUT_MARK, styles["cut"])])
         return strip.extend_cell_length(width, self.rich_style)

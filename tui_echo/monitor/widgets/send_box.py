@@ -20,6 +20,7 @@ from tui_echo.send_text import SendTextError, parse_send_text
 
 
 class _TextInput(Input):
+    BINDING_GROUP_TITLE = "Send box"  # the help lists its keys with the box's
     # Shown in the footer: while typing, the letter keys type, so Enter and Esc are what the footer can offer.
     BINDINGS = [Binding("enter", "submit", "Send")]
 
@@ -58,6 +59,7 @@ class SendBox(Horizontal):
             return self.send_box
 
     target: reactive[int | None] = reactive(None)  # the selected client
+    tagged: reactive[int] = reactive(0)  # tagged clients in the table: a send goes to them (after a question)
     # A chat server: what you send goes out as "<operator> text" (privately to one client), a line of the chat.
     chat: reactive[bool] = reactive(False)
 
@@ -78,6 +80,9 @@ class SendBox(Horizontal):
     def watch_target(self) -> None:
         self._show_target()
 
+    def watch_tagged(self) -> None:
+        self._show_target()
+
     def watch_chat(self, chat: bool) -> None:
         self.set_class(chat, "-chat")
         self._show_target()
@@ -86,8 +91,11 @@ class SendBox(Horizontal):
     def _show_target(self) -> None:
         speaker = "<operator> " if self.chat else ""
         self.set_class(self._to_all.value, "-all")
+        self.set_class(bool(self.tagged) and not self._to_all.value, "-tagged")
         if self._to_all.value:
             self._target_label.update(f"{speaker}to all")
+        elif self.tagged:
+            self._target_label.update(f"{speaker}to {self.tagged:,} tagged")
         elif self.target is None:
             self._target_label.update("to —")
         else:
@@ -107,7 +115,7 @@ class SendBox(Horizontal):
             self.notify(str(error), title="Not sent", severity="error")
             return  # the text stays in the box to be fixed
         to_all = self._to_all.value
-        if not to_all and self.target is None:
+        if not to_all and self.target is None and not self.tagged:
             self.notify("Select a client in the table, or tick 'all'.", title="Not sent", severity="warning")
             return
         self.post_message(self.Submitted(self, data, to_all))

@@ -22,6 +22,7 @@ class StatsText(Widget):
     COMPONENT_CLASSES = {"stats--gone"}
 
     stats: reactive[Stats | None] = reactive(None, layout=False)
+    table_note: reactive[str] = reactive("", layout=False)  # what the table shows: filtered, frozen, tagged
 
     def render(self) -> Text:
         stats = self.stats
@@ -42,6 +43,8 @@ class StatsText(Widget):
         text.append(format_duration(stats.uptime))
         text.append("\nclients ", style="dim")
         text.append(f"{stats.clients_now} now", style="bold")
+        if self.table_note:  # first after the count: what the operator set, before the peak and total
+            text.append(f" · {self.table_note}", style="bold")
         text.append(f" · {stats.clients_peak} peak · {stats.clients_total} total")
         if stats.refused_total:
             text.append(f" · {stats.refused_total} refused", style="bold")
@@ -79,6 +82,10 @@ class StatsBar(Horizontal):
             self._sparkline.data = sparkline_points(stats.history)
             peak = max(stats.history, default=0.0)
             self._history_label.update(f"log msg/s · 1 min · peak {format_count(peak)}")
+
+    def show_table(self, note: str) -> None:
+        """What the table shows, when it is not every client as it comes: ``showing 12 of 2,000 · filter: …``."""
+        self._text.table_note = note
 
 
 def append_traffic(text: Text, messages: int, bytes_in: int, bytes_out: int, rate: float, dropped: int) -> None:

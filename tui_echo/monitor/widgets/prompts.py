@@ -1,0 +1,155 @@
+"""The one-line prompts that open over the table and over the feed: the table's filter (``/``), the feed's find
+(``ctrl+f``).
+
+Each is hidden until opened, reports every change as you type (the table
+filters and the feed highlights live), and names its keys in the footer while
+it has the focus: the letter keys type, so Enter, Esc (and for find, the way
+to the other hits) are what the footer offers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.widgets import Input, Label
+
+FILTER_HELP = "#1234 · 10.0.0.7 · :51234 · 10.0.0.0/24 · kicked · tls · a label · a|b · !term · /regex/"
+
+
+class _FilterInput(Input):
+    BINDING_GROUP_TITLE = "Filter bar"  # the help lists its keys with the bar's
+    BINDINGS = [Binding("enter", "submit", "Keep filter")]  # the focused input's Enter is the one the footer shows
+
+
+class _FindInput(Input):
+    BINDING_GROUP_TITLE = "Find bar"
+    BINDINGS = [Binding("enter", "submit", "Older hit")]
+
+
+class PromptBar(Horizontal):
+    """A label, the text, and a note on the right (a count, or what is wrong with the text)."""
+
+    @dataclass
+    class Changed(Message):
+        bar: PromptBar
+        text: str
+
+        @property
+        def control(self) -> PromptBar:
+            return self.bar
+
+    def __init__(self, prompt: str, text: Input, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.input = text
+        self._note = Label("", classes="prompt-note")
+        self._prompt = Label(prompt, classes="prompt-label")
+        self.display = False
+
+    def compose(self) -> ComposeResult:
+        yield self._prompt
+        yield self.input
+        yield self._note
+
+    @property
+    def is_open(self) -> bool:
+        return bool(self.display)
+
+    @property
+    def text(self) -> str:
+        return self.input.value
+
+    def open(self) -> None:
+        self.display = True
+        # At once, not as Input.focus() does (after the keys already queued): text typed or pasted right
+        # after the key that opened the bar goes into it, not to the table.
+        self.screen.set_focus(self.input)
+        self.input.cursor_position = len(self.input.value)
+
+    def close(self) -> None:
+        self.display = False
+        self.screen.focus_next()  # whatever comes after the bar: the table, or the feed
+
+    def note(self, text: str, error: bool = False) -> None:
+        self._note.update(text)
+        self._note.set_class(error, "-error")
+
+    @on(Input.Changed)
+    def _changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self.post_message(self.Changed(self, event.value))
+
+
+class FilterBar(PromptBar):
+    """``/``: show only the table's rows that match (live); Enter keeps the filter, Esc clears it."""
+
+    BINDINGS = [Binding("escape", "clear", "Clear filter")]
+
+    @dataclass
+    class Closed(Message):
+        """The prompt closed: with the filter kept (Enter), or cleared (Esc)."""
+
+        bar: FilterBar
+        kept: bool
+
+        @property
+        def control(self) -> FilterBar:
+            return self.bar
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__("filter /", _FilterInput(placeholder=FILTER_HELP, compact=True), id=id)
+
+    @on(Input.Submitted)
+    def _keep(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.close()
+        self.post_message(self.Closed(self, kept=True))
+
+    def action_clear(self) -> None:
+        self.input.value = ""  # Changed follows: the table shows every row again
+        self.note("")
+        self.close()
+        self.post_message(self.Closed(self, kept=False))
+
+
+class FindBar(PromptBar):
+    """``ctrl+f``: find text in the feed's kept lines; Enter and shift+Enter go to the older and newer hits."""
+
+    BINDINGS = [
+        Binding("shift+enter", "next(False)", "Newer hit"),
+        Binding("up", "next(True)", "Older hit", show=False),  # for terminals that send Enter for shift+Enter
+        Binding("down", "next(False)", "Newer hit", show=False),
+        Binding("escape", "close", "Close"),
+    ]
+
+    @dataclass
+    class Step(Message):
+        """Go to the next hit: older (up) or newer (down)."""
+
+        bar: FindBar
+        older: bool
+
+        @property
+        def control(self) -> FindBar:
+            return self.bar
+
+    def __init__(self, *, id: str | None = None) -> None:
+        placeholder = "text or hex bytes (0d 0a) in the feed's kept lines"
+        super().__init__("find", _FindInput(placeholder=placeholder, compact=True), id=id)
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.action_next(True)
+
+    def action_next(self, older: bool) -> None:
+        self.post_message(self.Step(self, older))
+
+    def action_close(self) -> None:
+        self.input.value = ""  # Changed follows: no more highlights
+        self.note("")
+        self.close()
