@@ -20,10 +20,10 @@ from tui_echo.control.client import (
     ConsoleError,
     ServerGone,
     TargetError,
-    known_servers,
-    resolve_target,
 )
 from tui_echo.control import protocol
+from tui_echo.control.fleet import Fleet, resolve_targets
+from tui_echo.control.fleet import servers as fleet_servers
 from tui_echo.control.paths import ServerEntry
 from tui_echo.headless.log import EventLog, HumanFormat
 from tui_echo.monitor.options import add_feed_lines
@@ -52,7 +52,7 @@ def _servers_table(servers: list[tuple[ServerEntry, int | None]]) -> str:
         rows.append(
             (
                 str(entry.port),
-                str(entry.pid),
+                str(entry.pid) if entry.workers == 1 else f"{entry.workers} workers",
                 format_duration(now - entry.started_at),
                 "?" if clients is None else str(clients),
                 entry.socket,
@@ -65,22 +65,35 @@ def _servers_table(servers: list[tuple[ServerEntry, int | None]]) -> str:
 
 
 def _survey() -> list[tuple[ServerEntry, int | None]]:
-    """Every known server with its clients now (None: it did not answer)."""
+    """Every known server with its clients now (None: it did not answer); a --workers server once,
+    as its first worker's entry, with every worker's clients summed."""
     found: list[tuple[ServerEntry, int | None]] = []
-    for entry in known_servers():
-        try:
-            connection = Connection.open(Path(entry.socket), events=False, role="list")
-        except ConsoleError:
-            found.append((entry, None))
-            continue
-        connection.close()
-        found.append((entry, int(connection.snapshot["totals"]["clients_now"])))
+    for group in fleet_servers():
+        counts: list[int] = []
+        for entry in group:
+            try:
+                connection = Connection.open(Path(entry.socket), events=False, role="list")
+            except ConsoleError:
+                break
+            connection.close()
+            counts.append(int(connection.snapshot["totals"]["clients_now"]))
+        found.append((group[0], sum(counts) if len(counts) == len(group) else None))
     return found
+
+
+def _one_target(command: str, target: str | None) -> Path:
+    paths = resolve_targets(target)
+    if len(paths) > 1:
+        raise ConsoleError(
+            f"that is a --workers server, and {command} shows one process at a time for now: name one "
+            f"worker's control socket ({' '.join(map(str, paths))}); tui-echo ctl and list take the whole server"
+        )
+    return paths[0]
 
 
 def _connect(command: str, target: str | None, *, events: bool) -> Connection:
     try:
-        return Connection.open(resolve_target(target), events=events)
+        return Connection.open(_one_target(command, target), events=events)
     except TargetError as exc:
         if exc.servers:
             raise ConsoleError(f"{exc}\n{_servers_table([(entry, None) for entry in exc.servers])}") from None
@@ -99,6 +112,7 @@ def _list(args: argparse.Namespace) -> int:
                     {
                         "port": entry.port,
                         "pid": entry.pid,
+                        "workers": entry.workers,
                         "started": entry.started_at,
                         "clients_now": clients,
                         "socket": entry.socket,
@@ -195,12 +209,17 @@ def _send_text(text: str) -> bytes:
     return data
 
 
-def _clients_table(clients: list[dict[str, Any]]) -> str:
+def _clients_table(clients: list[tuple[str, dict[str, Any]]], column: str) -> str:
+    """The clients; ``column`` names the column of each one's label (WORKER), "" for none."""
     now = time.time()
-    rows = [("ID", "PEER", "CONNECTED", "MSGS", "IN", "OUT", "DROPPED", "IDLE", "STATUS")]
-    for state in map(decode_client, clients):
+    rows = [
+        (*((column,) if column else ()), "ID", "PEER", "CONNECTED", "MSGS", "IN", "OUT", "DROPPED", "IDLE", "STATUS")
+    ]
+    for label, record in clients:
+        state = decode_client(record)
         rows.append(
             (
+                *((label,) if column else ()),
                 f"#{state.client_id}",
                 format_address(state.peer),
                 format_duration(now - state.connected_at),
@@ -228,15 +247,31 @@ def _rules_table(records: list[dict[str, Any]]) -> str:
     return _table([header, *(decode_rule(record).cells(now) for record in records)])
 
 
+def _open_fleet(target: str | None) -> Fleet:
+    """Every control socket of the server TARGET names (one per worker of a --workers server)."""
+    try:
+        return Fleet.open(resolve_targets(target), events=False)
+    except TargetError as exc:
+        if exc.servers:
+            raise ConsoleError(f"{exc}\n{_servers_table([(entry, None) for entry in exc.servers])}") from None
+        raise
+
+
 def _ctl(args: argparse.Namespace) -> int:
-    connection = _connect("ctl", args.target, events=False)
+    connection = _open_fleet(args.target)
     try:
         if args.action == "clients":
-            clients = connection.snapshot["clients"]
-            print(json.dumps(clients) if args.json else _clients_table(clients))
+            clients = list(connection.clients())
+            if args.json:
+                labelled = [
+                    {**record, "worker": int(label)} if label.isdigit() else record for label, record in clients
+                ]
+                print(json.dumps(labelled))
+            else:
+                print(_clients_table(clients, "WORKER" if connection.labelled else ""))
             return 0
         if args.action == "rules":
-            rules = connection.snapshot.get("rules", [])
+            rules = connection.rules()
             print(json.dumps(rules) if args.json else _rules_table(rules))
             return 0
         fields: dict[str, object] = {}
@@ -259,7 +294,12 @@ def _attach(args: argparse.Namespace) -> int:
     problem = terminal_problem()  # none under textual-serve (tui-echo web): its driver talks over pipes
     if problem:
         return _fail("attach", f"the monitor needs a terminal, {problem}; use tui-echo events to stream to a pipe", 2)
-    target = resolve_target(args.target)
+    try:
+        target = _one_target("attach", args.target)
+    except TargetError as exc:
+        if exc.servers:
+            raise ConsoleError(f"{exc}\n{_servers_table([(entry, None) for entry in exc.servers])}") from None
+        raise
     # Imported here: list, events and ctl never load Textual.
     from tui_echo.monitor.attached import run_attached
 

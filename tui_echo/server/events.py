@@ -9,7 +9,8 @@ client's exact running totals, so that a consumer that missed data events
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TypeAlias
@@ -60,6 +61,35 @@ class ServerTotals:
     dropped_out: int = 0  # chat/broker: deliveries that never reached their receiver (see ClientState.dropped_out)
     refused_by_reason: Mapping[RefusalReason, int] = field(default_factory=dict)  # adds up to refused_total
     rule_hits: tuple[int, ...] = ()  # messages each reply rule answered, in the rules' order
+
+
+def sum_totals(parts: Sequence[ServerTotals]) -> ServerTotals:
+    """The totals of one server made of several (``--workers``, or a console's fleet): each count summed.
+
+    ``clients_peak`` is the sum of the parts' peaks: an upper bound of the whole's peak, since
+    the parts need not have peaked at the same moment.
+    """
+    by_reason: Counter[RefusalReason] = Counter()
+    for part in parts:
+        by_reason.update(part.refused_by_reason)
+    rule_hits = [0] * max((len(part.rule_hits) for part in parts), default=0)
+    for part in parts:
+        for index, hits in enumerate(part.rule_hits):
+            rule_hits[index] += hits
+    return ServerTotals(
+        clients_total=sum(part.clients_total for part in parts),
+        clients_now=sum(part.clients_now for part in parts),
+        clients_peak=sum(part.clients_peak for part in parts),
+        refused_total=sum(part.refused_total for part in parts),
+        messages_in=sum(part.messages_in for part in parts),
+        bytes_in=sum(part.bytes_in for part in parts),
+        bytes_out=sum(part.bytes_out for part in parts),
+        events_skipped=sum(part.events_skipped for part in parts),
+        tls_handshakes_failed=sum(part.tls_handshakes_failed for part in parts),
+        dropped_out=sum(part.dropped_out for part in parts),
+        refused_by_reason=dict(by_reason),
+        rule_hits=tuple(rule_hits),
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

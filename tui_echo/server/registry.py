@@ -46,7 +46,10 @@ class Registry:
         self._access = access
         self._outbox = outbox
         self._clock = clock
-        self._ids = itertools.count(1)  # also numbers refused connections, so that the log can tell them apart
+        # Also numbers refused connections, so that the log can tell them apart. A worker's ids interleave
+        # with its siblings' (see WorkerSlot).
+        slot = config.worker
+        self._ids = itertools.count(1) if slot is None else itertools.count(slot.first_id, slot.count)
         self._clients_total = 0
         self._clients_peak = 0
         # Counts of the clients that already left.

@@ -1,0 +1,257 @@
+"""``--workers N``: real worker processes on one port, one merged log, consoles that see one server."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tui_echo.control.paths import worker_socket_path
+from tui_echo.headless.fleet import RESTART_ID_GAP, Fleet
+from tui_echo.server.config import ServerConfig, WorkerSlot, worker_of
+from tui_echo.server.events import (
+    ClientConnected,
+    ClientDisconnected,
+    DataReceived,
+    DisconnectReason,
+    ServerListening,
+    ServerStopped,
+    ServerTotals,
+    sum_totals,
+)
+
+from .helpers import TIMEOUT
+from .process import HeadlessProcess, process_gone, run_cli
+
+pytestmark = pytest.mark.skipif(not hasattr(socket, "SO_REUSEPORT"), reason="--workers needs SO_REUSEPORT (Linux)")
+
+
+# ---- the pure parts ---------------------------------------------------------------------------
+
+
+def test_worker_ids_interleave_and_name_their_worker() -> None:
+    for count in (1, 2, 3, 8):
+        for index in range(1, count + 1):
+            slot = WorkerSlot(index, count, index)
+            ids = [slot.first_id + k * slot.count for k in range(50)]
+            assert all(worker_of(client_id, count) == index for client_id in ids)
+    with pytest.raises(ValueError):
+        WorkerSlot(3, 2, 3)
+    with pytest.raises(ValueError):
+        WorkerSlot(1, 2, 2)  # an id of worker 2
+
+
+def test_a_worker_socket_is_named_after_the_servers() -> None:
+    assert worker_socket_path(Path("/run/t/12354.sock"), 2) == Path("/run/t/12354.w2.sock")
+    assert worker_socket_path(Path("/srv/ctl"), 1) == Path("/srv/ctl.w1")
+
+
+def _totals(**counts: int) -> ServerTotals:
+    base = dict(
+        clients_total=0,
+        clients_now=0,
+        clients_peak=0,
+        refused_total=0,
+        messages_in=0,
+        bytes_in=0,
+        bytes_out=0,
+        events_skipped=0,
+    )
+    return ServerTotals(**{**base, **counts})  # type: ignore[arg-type]
+
+
+def test_totals_of_parts_are_summed() -> None:
+    one = _totals(clients_total=3, messages_in=10, clients_peak=2)
+    two = _totals(clients_total=4, messages_in=5, clients_peak=3)
+    whole = sum_totals([one, two])
+    assert (whole.clients_total, whole.messages_in, whole.clients_peak) == (7, 15, 5)
+    assert sum_totals([]).clients_total == 0
+
+
+def test_a_dead_workers_clients_are_reported_gone_with_their_last_counts() -> None:
+    fleet = Fleet(2, ServerConfig(port=0, max_clients=10))
+    peer = ("127.0.0.1", 5000)
+    listening = ServerListening(addresses=(peer,), at=1.0, config=ServerConfig(port=0, max_clients=5), control="w1")
+    shown = fleet.take(1, listening)
+    assert isinstance(shown, ServerListening) and shown.config.max_clients == 10 and shown.control == ""
+    assert fleet.take(2, listening) is None  # said once for the server
+    fleet.take(2, ClientConnected(client_id=2, peer=peer, at=1.0))
+    fleet.take(2, ClientConnected(client_id=4, peer=peer, at=1.0))
+    fleet.take(
+        2, DataReceived(client_id=4, data=b"x", size=1, at=2.0, messages=1, messages_in=7, bytes_in=9, bytes_out=9)
+    )
+    fleet.take(
+        2,
+        ClientDisconnected(
+            client_id=2,
+            peer=peer,
+            at=2.0,
+            reason=DisconnectReason.CLOSED_BY_PEER,
+            connected_at=1.0,
+            messages_in=1,
+            bytes_in=1,
+            bytes_out=1,
+        ),
+    )
+    gone = fleet.died(2, 3.0, "worker 2 was killed by SIGKILL")
+    assert [(g.client_id, g.messages_in, g.reason, g.error) for g in gone] == [
+        (4, 7, DisconnectReason.ERROR, "worker 2 was killed by SIGKILL")
+    ]
+    assert fleet.next_first_id(2) == 4 + 2 * RESTART_ID_GAP and worker_of(fleet.next_first_id(2), 2) == 2
+    assert fleet.next_first_id(1) == 1
+    assert fleet.take(1, ServerStopped(at=4.0, totals=_totals(clients_total=5, messages_in=50))) is None
+    totals = fleet.stopped(5.0, skipped=3).totals
+    assert (totals.clients_total, totals.messages_in, totals.events_skipped) == (7, 58, 3)
+
+
+# ---- real processes ---------------------------------------------------------------------------
+
+
+def _workers_server(tmp_path: os.PathLike[str], *args: str) -> HeadlessProcess:
+    server = HeadlessProcess("--workers", "2", "--control", str(tmp_path) + "/ctl.sock", *args)
+    server.wait_for_text("2 workers, each with its own clients")
+    return server
+
+
+@pytest.fixture
+def server(tmp_path: os.PathLike[str]) -> Iterator[HeadlessProcess]:
+    process = _workers_server(tmp_path)
+    try:
+        yield process
+    finally:
+        process.close()
+
+
+def _ids_connected(server: HeadlessProcess, count: int) -> list[int]:
+    ids = []
+    while len(ids) < count:
+        line = server.wait_for(lambda text: " connected (" in text)
+        match = re.search(r"#(\d+) ", line)
+        assert match
+        ids.append(int(match.group(1)))
+    return ids
+
+
+def _connect_to_both(server: HeadlessProcess, least: int = 6) -> tuple[list[socket.socket], list[int]]:
+    """At least ``least`` clients, one at a time, until each worker holds some (the kernel picks a worker
+    by a hash of the addresses); each echoed once. Returns the sockets and their ids, in order."""
+    clients: list[socket.socket] = []
+    ids: list[int] = []
+    while len(clients) < least or {worker_of(client_id, 2) for client_id in ids} != {1, 2}:
+        assert len(clients) < 200, f"every connection went to one worker: {ids}"
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT)
+        clients.append(sock)
+        sock.sendall(b"hi\n")
+        assert sock.recv(16) == b"hi\n"
+        ids += _ids_connected(server, 1)
+    return clients, ids
+
+
+def test_two_workers_serve_one_port_and_ctl_lists_every_client_once(server: HeadlessProcess) -> None:
+    clients, ids = _connect_to_both(server)
+    try:
+        assert len(set(ids)) == len(ids)
+        listed = run_cli(["ctl", str(server.port), "clients", "--json"])
+        assert listed.returncode == 0, listed.stderr
+        records = json.loads(listed.stdout)
+        assert sorted(record["client"] for record in records) == sorted(ids)
+        assert all(record["worker"] == worker_of(record["client"], 2) for record in records)
+        table = run_cli(["ctl", str(server.port), "clients"])
+        assert table.stdout.splitlines()[0].split()[:2] == ["WORKER", "ID"]
+        assert len(table.stdout.splitlines()) == len(ids) + 1
+        listing = run_cli(["list", "--json"])
+        rows = [json.loads(line) for line in listing.stdout.splitlines()]
+        assert len(rows) == 1 and rows[0]["workers"] == 2 and rows[0]["clients_now"] == len(ids), rows
+    finally:
+        for sock in clients:
+            sock.close()
+
+
+def test_ctl_kick_reaches_the_worker_that_holds_the_client(server: HeadlessProcess) -> None:
+    clients, ids = _connect_to_both(server)
+    try:
+        second = next(client_id for client_id in ids if worker_of(client_id, 2) == 2)
+        victim = clients[ids.index(second)]
+        kicked = run_cli(["ctl", str(server.port), "kick", str(second)])
+        assert kicked.returncode == 0, kicked.stderr
+        server.wait_for(lambda line: f"#{second} " in line and "disconnected: kicked" in line)
+        # Exactly that client's socket was closed: the others still echo.
+        closed = []
+        for sock in clients:
+            sock.settimeout(TIMEOUT)
+            try:
+                sock.sendall(b"x")
+                if sock.recv(1) == b"":
+                    closed.append(sock)
+            except OSError:
+                closed.append(sock)
+        assert closed == [victim]
+        unknown = run_cli(["ctl", str(server.port), "kick", str(second)])
+        assert unknown.returncode == 1 and str(second) in unknown.stderr
+    finally:
+        for sock in clients:
+            sock.close()
+
+
+def _worker_pids(server: HeadlessProcess) -> dict[int, int]:
+    line = next(text for text in server.lines if "2 workers, each with its own clients" in text)
+    return {int(k): int(pid) for k, pid in re.findall(r"worker (\d) pid (\d+)", line)}
+
+
+def test_a_killed_worker_is_restarted_and_its_clients_disconnects_are_reported(server: HeadlessProcess) -> None:
+    clients, ids = _connect_to_both(server)
+    on_two = [client_id for client_id in ids if worker_of(client_id, 2) == 2]
+    try:
+        os.kill(_worker_pids(server)[2], signal.SIGKILL)
+        gone = set()
+        while len(gone) < len(on_two):
+            line = server.wait_for(lambda text: "was killed by SIGKILL" in text and "disconnected" in text)
+            gone.add(int(re.search(r"#(\d+) ", line).group(1)))  # type: ignore[union-attr]
+        assert gone == set(on_two)
+        server.wait_for_text("cut off; restarting it")
+        # The new worker 2 serves: connect until one lands on it, with an id past the old ones.
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            sock = socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT)
+            clients.append(sock)
+            sock.sendall(b"again")
+            assert sock.recv(16) == b"again"
+            new_id = _ids_connected(server, 1)[0]
+            if worker_of(new_id, 2) == 2:
+                assert new_id > max(ids)
+                break
+            assert time.monotonic() < deadline, "no connection reached the restarted worker"
+    finally:
+        for sock in clients:
+            sock.close()
+
+
+def test_sigterm_stops_every_worker_and_exits_0(tmp_path: os.PathLike[str]) -> None:
+    server = _workers_server(tmp_path)
+    try:
+        pids = _worker_pids(server)
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT)
+        sock.sendall(b"x")
+        assert sock.recv(1) == b"x"
+        code, seconds = server.stop(signal.SIGTERM)
+        assert code == 0, server.proc.stderr.read() if server.proc.stderr else ""
+        assert sock.recv(1) == b""  # its EOF
+        assert all(process_gone(pid) for pid in pids.values())
+        rest = server.rest()
+        assert any("server stopped: 1 client," in line for line in rest), rest
+        assert not list(Path(tmp_path).glob("ctl*.sock"))
+    finally:
+        server.close()
+
+
+def test_workers_refuse_chat_with_one_line() -> None:
+    done = run_cli(["--headless", "--port", "0", "--workers", "2", "--mode", "chat"])
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "--mode chat" in done.stderr and "one process" in done.stderr
