@@ -242,6 +242,7 @@ def test_sigterm_stops_every_worker_and_exits_0(tmp_path: os.PathLike[str]) -> N
         assert sock.recv(1) == b"x"
         code, seconds = server.stop(signal.SIGTERM)
         assert code == 0, server.proc.stderr.read() if server.proc.stderr else ""
+        assert seconds <= 2.0  # the README's stop promise, as for one process
         assert sock.recv(1) == b""  # its EOF
         assert all(process_gone(pid) for pid in pids.values())
         rest = server.rest()
@@ -255,3 +256,44 @@ def test_workers_refuse_chat_with_one_line() -> None:
     done = run_cli(["--headless", "--port", "0", "--workers", "2", "--mode", "chat"])
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "--mode chat" in done.stderr and "one process" in done.stderr
+
+
+# ---- the monitor, attached to every worker ------------------------------------------------------
+
+
+@pytest.mark.tui
+def test_the_monitor_shows_both_workers_clients_in_one_table_and_kicks_on_the_right_one(
+    server: HeadlessProcess, tmp_path: Path
+) -> None:
+    import asyncio
+
+    from tui_echo.monitor.attached import AttachedApp
+    from tui_echo.monitor.fleet import FleetSource
+    from tui_echo.monitor.widgets.stats_bar import StatsText
+    from tui_echo.server.commands import Kick
+
+    from .monitor_helpers import SIZE, Monitor
+
+    clients, ids = _connect_to_both(server)
+    sockets = [worker_socket_path(tmp_path / "ctl.sock", index) for index in (1, 2)]
+
+    async def main() -> None:
+        app = AttachedApp(FleetSource.open(sockets), feed_lines=1000, handle_signals=False)
+        async with app.run_test(size=SIZE) as pilot:
+            monitor = Monitor(app, pilot, server.port)
+            await monitor.until(lambda: sorted(monitor.live_ids()) == sorted(ids), "every client in the table")
+            stats = app.query_one(StatsText)
+            await monitor.until(
+                lambda: stats.stats is not None and f"clients {len(ids)} now" in stats.render().plain, "the sum"
+            )
+            app.main.command(Kick(second))
+            await monitor.until(lambda: second not in monitor.live_ids(), "the kick on worker 2")
+            await pilot.press("q")
+
+    second = next(client_id for client_id in ids if worker_of(client_id, 2) == 2)
+    try:
+        asyncio.run(main())
+        server.wait_for(lambda line: f"#{second} " in line and "disconnected: kicked" in line)
+    finally:
+        for sock in clients:
+            sock.close()

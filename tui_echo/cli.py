@@ -75,8 +75,8 @@ def _workers_problem(args: argparse.Namespace) -> str:
     """Why --workers cannot serve what the other flags ask ("" if it can)."""
     if not sys.platform.startswith("linux"):
         return "--workers needs Linux (SO_REUSEPORT spreading connections over the workers)"
-    if not args.headless:
-        return "--workers runs headless for now: add --headless, then watch it with tui-echo events or ctl"
+    if not args.headless and args.no_control:
+        return "the monitor of a --workers server attaches to its workers' control sockets: drop --no-control"
     if Mode(args.mode).relays:
         return (
             f"--mode {args.mode} delivers to the clients of one process, and each worker has its own: "
@@ -396,6 +396,10 @@ def _main(arguments: list[str]) -> int:
 
     control = None if args.no_control else ControlSettings(args.control)
     _raise_fd_limit()
+    if not args.headless and args.workers > 1 and args.worker is None:
+        from tui_echo.monitor.workers import run_workers_monitor
+
+        return run_workers_monitor(arguments, args.workers, args.control, args.feed_lines)
     if not args.headless:
         # Imported here: headless runs never load Textual.
         from tui_echo.monitor.guest import GuestServer

@@ -295,7 +295,7 @@ def _attach(args: argparse.Namespace) -> int:
     if problem:
         return _fail("attach", f"the monitor needs a terminal, {problem}; use tui-echo events to stream to a pipe", 2)
     try:
-        target = _one_target("attach", args.target)
+        targets = resolve_targets(args.target)
     except TargetError as exc:
         if exc.servers:
             raise ConsoleError(f"{exc}\n{_servers_table([(entry, None) for entry in exc.servers])}") from None
@@ -303,7 +303,7 @@ def _attach(args: argparse.Namespace) -> int:
     # Imported here: list, events and ctl never load Textual.
     from tui_echo.monitor.attached import run_attached
 
-    return run_attached(target, args.feed_lines)
+    return run_attached(targets, args.feed_lines)
 
 
 # ---- web -----------------------------------------------------------------

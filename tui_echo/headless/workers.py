@@ -39,7 +39,7 @@ from tui_echo.wire.events import decode_event
 
 MAX_RECORD_BYTES = 1 << 20  # a worker's event record is at most a few KiB; a longer line is not one
 RESTART_PAUSE_SECONDS = 1.0  # a worker that died soon after it started waits this long before the next
-STOP_KILL_SECONDS = 1.8  # a worker not gone this long after SIGTERM is killed: the stop promise is 2 s
+STOP_KILL_SECONDS = 1.5  # a worker not gone this long after SIGTERM is killed: the whole stop promise is 2 s
 
 
 def describe_exit(code: int) -> str:
@@ -198,7 +198,7 @@ async def _stop_on_signal(workers: Workers, writer: LogWriter, everything: trio.
                 everything.cancel()
                 return
             workers.stop()
-            writer.give_up_after(LOG_STOP_SECONDS + STOP_KILL_SECONDS)
+            writer.give_up_after(LOG_STOP_SECONDS)
 
 
 async def run_workers(

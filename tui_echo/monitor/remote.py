@@ -237,6 +237,10 @@ class RemoteSource:
         with contextlib.suppress(OSError):
             self._connection.close()
 
+    def detach_now(self) -> None:
+        """Close the connection of a source never started."""
+        self._connection.close()
+
     def reconnect(self) -> str | None:
         """Connect again to the same socket; the error's text if that fails. ``start`` it after."""
         try:
