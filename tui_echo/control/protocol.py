@@ -30,11 +30,14 @@ from tui_echo.wire.settings import ServerInfo, encode_server
 from tui_echo.wire.state import encode_ban, encode_client, encode_rule, encode_totals
 
 PROTOCOL = "tui-echo-control"
-VERSION = 2  # goes up with every change to what either end sends (README: "The control protocol")
+VERSION = 3  # goes up with every change to what either end sends (README: "The control protocol")
 MAX_LINE_BYTES = 256 * 1024  # one line, either way; a send of MAX_SEND_BYTES in base64 fits
 MAX_SEND_BYTES = 64 * 1024  # bytes one send or broadcast command may carry
 MAX_ERRORS = 5  # protocol errors on one connection before the server closes it
 COUNTS_SECONDS = 0.25  # how often a console gets fresh counts (of the clients that changed)
+# Client records per message: a record is at most about 400 bytes (an IPv6 peer, TLS names), so a
+# page stays far below MAX_LINE_BYTES however many clients there are (snapshots and counts).
+PAGE_CLIENTS = 200
 
 
 class ProtocolError(Exception):
@@ -102,18 +105,75 @@ def snapshot(
     *,
     lost: int = 0,
     data_dropped: int = 0,
-) -> Record:
-    """Everything a console needs to draw the server; ``lost``: events this snapshot replaces."""
-    return {
+) -> list[Record]:
+    """Everything a console needs to draw the server; ``lost``: events this snapshot replaces.
+
+    A header (``snapshot``, with ``client_count``) and then the clients in ``snapshot_clients``
+    pages of at most PAGE_CLIENTS each: no line depends on how many clients there are.
+    """
+    records = [encode_client(state) for state in clients]
+    header: Record = {
         "type": "snapshot",
         "server": encode_server(server),
-        "clients": [encode_client(state) for state in clients],
+        "client_count": len(records),
         "totals": encode_totals(totals),
-        "bans": [encode_ban(ban) for ban in bans],
+        "bans": [encode_ban(ban) for ban in bans],  # at most access.BAN_LIMIT (1000, about 100 KiB)
         "rules": [encode_rule(rule) for rule in rules],
         "lost": lost,
         "data_dropped": data_dropped,
     }
+    return [header, *(_page("snapshot_clients", page) for page in pages(records))]
+
+
+def _page(kind: str, clients: list[Record]) -> Record:
+    return {"type": kind, "clients": clients}
+
+
+def pages(records: list[Record]) -> Iterable[list[Record]]:
+    return (records[start : start + PAGE_CLIENTS] for start in range(0, len(records), PAGE_CLIENTS))
+
+
+def counts(
+    time: str, clients: list[Record], totals: Record, bans: list[Record], data_dropped: int, rules: list[Record] | None
+) -> list[Record]:
+    """One tick's counts: the clients that changed in pages of PAGE_CLIENTS, each a ``counts``
+    message; the last (the only one, if few changed) also carries the totals, bans and drops, and
+    the rules when one was hit."""
+    records: list[Record] = [{"type": "counts", "time": time, "clients": page} for page in pages(clients)]
+    if not records:
+        records.append({"type": "counts", "time": time, "clients": []})
+    records[-1].update(totals=totals, bans=bans, data_dropped=data_dropped)
+    if rules is not None:
+        records[-1]["rules"] = rules
+    return records
+
+
+class SnapshotPages:
+    """A snapshot read back whole: the header's fields and ``clients``, the list its pages carry.
+
+    Feed it every message after the header until ``complete``; anything else in between is a
+    protocol error (the server sends the pages together, nothing between them).
+    """
+
+    def __init__(self, header: Mapping[str, Any]) -> None:
+        count = header.get("client_count")
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise ProtocolError("bad_message", 'a snapshot needs a "client_count" (a number, 0 or more)')
+        self._count = count
+        self.snapshot: dict[str, Any] = {**header, "clients": []}
+
+    @property
+    def complete(self) -> bool:
+        return len(self.snapshot["clients"]) >= self._count
+
+    def add(self, message: Mapping[str, Any]) -> None:
+        page = message.get("clients")
+        if message.get("type") != "snapshot_clients" or not isinstance(page, list):
+            raise ProtocolError("bad_message", f'a snapshot\'s pages were cut by a "{message.get("type")}" message')
+        clients: list[Any] = self.snapshot["clients"]
+        clients.extend(page)
+        if len(clients) > self._count:
+            raise ProtocolError("bad_message", f"a snapshot of {self._count} clients carried {len(clients)}")
 
 
 def event_message(event: ServerEvent, *, peer: str, clients_now: int) -> Record:
