@@ -1,14 +1,13 @@
 """Several control sockets as one server: the workers of a ``--workers`` server, for the consoles.
 
 Which sockets a TARGET names (``resolve_targets``), and ``Fleet``: a connection to each,
-their clients as one list (each labelled with its worker), and a command sent where it
+their snapshots as one (each client with its worker), and a command sent where it
 belongs: one client's to the worker that holds it, the server's to every worker.
 No trio: the command-line consoles block, as ``client.Connection`` does.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,14 +64,14 @@ def resolve_targets(target: str | None) -> list[Path]:
 
 @dataclass
 class Member:
-    """One connection of a fleet and how the tables name it ("" for a server of one process)."""
+    """One connection of a fleet, and its worker (None for a server of one process)."""
 
-    label: str
+    worker: int | None
     connection: Connection
 
 
 class Fleet:
-    """Connections to every socket of one server (or of several, for a console watching many)."""
+    """Connections to every socket of one server: what ``ctl`` reads and steers, as one ``Connection``."""
 
     def __init__(self, members: list[Member]) -> None:
         self.members = members
@@ -84,29 +83,29 @@ class Fleet:
             for path in paths:
                 connection = Connection.open(path, events=events)
                 slot = connection.server.config.worker
-                label = "" if len(paths) == 1 else (str(slot.index) if slot is not None else str(path))
-                members.append(Member(label, connection))
+                members.append(Member(None if slot is None or len(paths) == 1 else slot.index, connection))
         except ConsoleError:
             for member in members:
                 member.connection.close()
             raise
         return cls(members)
 
-    @property
-    def labelled(self) -> bool:
-        return len(self.members) > 1
-
     def close(self) -> None:
         for member in self.members:
             member.connection.close()
 
-    def clients(self) -> Iterator[tuple[str, dict[str, Any]]]:
-        """Every client record of every member's snapshot, with its member's label, by client id."""
-        records = [(m.label, record) for m in self.members for record in m.connection.snapshot["clients"]]
-        return iter(sorted(records, key=lambda pair: int(pair[1]["client"])))
+    @property
+    def snapshot(self) -> dict[str, Any]:
+        """The members' snapshots as one: every client (with its ``worker`` when there are several
+        members), by id; the rules with their hits summed."""
+        records = [
+            record if m.worker is None else {**record, "worker": m.worker}
+            for m in self.members
+            for record in m.connection.snapshot["clients"]
+        ]
+        return {"clients": sorted(records, key=lambda record: int(record["client"])), "rules": self._rules()}
 
-    def rules(self) -> list[dict[str, Any]]:
-        """The rules (the same in every worker) with each one's hits summed over the members."""
+    def _rules(self) -> list[dict[str, Any]]:
         merged: list[dict[str, Any]] = []
         for member in self.members:
             for index, record in enumerate(member.connection.snapshot.get("rules", [])):
@@ -116,7 +115,7 @@ class Fleet:
                     merged[index]["hits"] = int(merged[index]["hits"]) + int(record["hits"])
         return merged
 
-    def holder(self, client_id: int) -> Member:
+    def _holder(self, client_id: int) -> Member:
         """The member that holds ``client_id`` (by its snapshot); the first if none does, to say so."""
         for member in self.members:
             if any(int(record["client"]) == client_id for record in member.connection.snapshot["clients"]):
@@ -124,13 +123,29 @@ class Fleet:
         return self.members[0]
 
     def command(self, name: str, **fields: object) -> dict[str, Any]:
-        """A command to the member it concerns: a client's to its holder, any other to every member.
-        The reply is the first refusal, or the last member's ``ok``."""
-        client = fields.get("client")
-        targets = [self.holder(client)] if isinstance(client, int) else self.members
-        reply: dict[str, Any] = {}
-        for member in targets:
-            reply = member.connection.command(name, **fields)
+        """A command to the members it concerns: one client's to its holder; a set of clients' split
+        by holder (the replies' ``acted`` summed, ``gone`` joined); any other to every member. The
+        reply is the first refusal, or the members' ``ok`` joined."""
+        client, clients = fields.get("client"), fields.get("clients")
+        if isinstance(client, int):
+            return self._holder(client).connection.command(name, **fields)
+        if isinstance(clients, list):
+            shares: dict[int, list[int]] = {}
+            for client_id in clients:
+                shares.setdefault(self.members.index(self._holder(int(client_id))), []).append(int(client_id))
+            parts = [(self.members[index], {**fields, "clients": ids}) for index, ids in sorted(shares.items())]
+        else:
+            parts = [(member, fields) for member in self.members]
+        joined: dict[str, Any] = {}
+        for member, share in parts:
+            reply = member.connection.command(name, **share)
             if not reply.get("ok"):
                 return reply
-        return reply
+            for key, value in reply.items():
+                if key == "acted" and key in joined:
+                    joined[key] = int(joined[key]) + int(value)
+                elif key == "gone" and key in joined:
+                    joined[key] = [*joined[key], *value]
+                else:
+                    joined[key] = value
+        return joined

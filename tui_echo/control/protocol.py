@@ -19,8 +19,21 @@ from dataclasses import dataclass
 from typing import Any, assert_never
 
 from tui_echo.server.access import ActiveBan
-from tui_echo.server.clients import ClientState
-from tui_echo.server.commands import Ban, Broadcast, Kick, KickAll, SendTo, ServerCommand, Shutdown, Unban
+from tui_echo.server.clients import MAX_LABEL_CHARS, ClientState
+from tui_echo.server.commands import (
+    Ban,
+    Broadcast,
+    ClientAction,
+    Done,
+    ForClients,
+    Kick,
+    KickAll,
+    Label,
+    SendTo,
+    ServerCommand,
+    Shutdown,
+    Unban,
+)
 from tui_echo.server.events import ServerEvent, ServerTotals
 from tui_echo.server.rules import RuleHits
 from tui_echo.text import format_size
@@ -33,6 +46,7 @@ PROTOCOL = "tui-echo-control"
 VERSION = 3  # goes up with every change to what either end sends (README: "The control protocol")
 MAX_LINE_BYTES = 256 * 1024  # one line, either way; a send of MAX_SEND_BYTES in base64 fits
 MAX_SEND_BYTES = 64 * 1024  # bytes one send or broadcast command may carry
+MAX_CLIENT_IDS = 25_000  # ids one command on many clients may name (in a line of MAX_LINE_BYTES)
 MAX_ERRORS = 5  # protocol errors on one connection before the server closes it
 COUNTS_SECONDS = 0.25  # how often a console gets fresh counts (of the clients that changed)
 # Client records per message: a record is at most about 400 bytes (an IPv6 peer, TLS names), so a
@@ -211,6 +225,34 @@ def data_b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
+def _label(args: Mapping[str, Any]) -> str:
+    text: str = args["text"]
+    if len(text.strip()) > MAX_LABEL_CHARS:
+        raise ProtocolError("bad_value", f"a label has at most {MAX_LABEL_CHARS} characters")
+    return text
+
+
+def _ids(args: Mapping[str, Any]) -> tuple[int, ...]:
+    ids = args["clients"]
+    if len(ids) > MAX_CLIENT_IDS:
+        raise ProtocolError("too_big", f"at most {MAX_CLIENT_IDS} client ids in one command")
+    if any(isinstance(value, bool) or not isinstance(value, int) or value < 1 for value in ids):
+        raise ProtocolError("bad_value", '"clients" must be a list of client ids (each 1 or more)')
+    return tuple(ids)
+
+
+def _for_clients(action: ClientAction) -> CommandSpec:
+    """``kick_clients``, ``send_clients``, ``ban_clients``: one command for a fixed set of clients."""
+    fields: dict[str, type] = {"clients": list}
+    if action is ClientAction.SEND:
+        fields["data_b64"] = str
+    return CommandSpec(
+        fields,
+        lambda a: ForClients(action, _ids(a), _data(a) if action is ClientAction.SEND else b""),
+        lambda a: f"{action} for {len(a['clients'])} listed clients",
+    )
+
+
 # The command table: ban, unban and rules slot in here as they arrive. "client" fields are
 # checked against the live clients before the command runs.
 COMMANDS: dict[str, CommandSpec] = {
@@ -228,6 +270,12 @@ COMMANDS: dict[str, CommandSpec] = {
     ),
     "ban": CommandSpec({"client": int}, lambda a: Ban(a["client"]), lambda a: f"#{a['client']}'s address banned"),
     "unban": CommandSpec({"address": str}, lambda a: Unban(a["address"]), lambda a: f"ban on {a['address']} lifted"),
+    "label": CommandSpec(
+        {"client": int, "text": str},
+        lambda a: Label(a["client"], _label(a)),
+        lambda a: f"#{a['client']} labelled",
+    ),
+    **{f"{action}_clients": _for_clients(action) for action in ClientAction},
     "stop": CommandSpec({}, lambda a: Shutdown(), lambda a: "server stop requested"),
 }
 
@@ -278,6 +326,13 @@ def command_message(request_id: int, name: str, **fields: object) -> Record:
     return {"type": "command", "id": request_id, "command": name, **fields}
 
 
+def done_fields(command: ServerCommand, done: Done) -> Record:
+    """What a reply adds for a command on many clients: how many it acted on, and the ids already gone."""
+    if isinstance(command, ForClients):
+        return {"acted": done.acted, "gone": list(done.gone)}
+    return {}
+
+
 def reply(request_id: object, *, error: ProtocolError | None = None, **fields: object) -> Record:
     if error is None:
         return {"type": "reply", "id": request_id, "ok": True, **fields}
@@ -304,6 +359,13 @@ def command_request(command: ServerCommand) -> tuple[str, dict[str, object]]:
             return "ban", {"client": client_id}
         case Unban(address):
             return "unban", {"address": address}
+        case Label(client_id, text):
+            return "label", {"client": client_id, "text": text}
+        case ForClients(action, client_ids, data):
+            fields: dict[str, object] = {"clients": list(client_ids)}
+            if action is ClientAction.SEND:
+                fields["data_b64"] = data_b64(data)
+            return f"{action}_clients", fields
         case Shutdown():
             return "stop", {}
         case _:

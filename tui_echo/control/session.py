@@ -198,8 +198,10 @@ class ConsoleSession:
                 continue
             # Through the command channel, as the monitor's commands go; the server logs
             # "#3 kicked by …" just before it runs it, so the log then shows the disconnect.
-            if await self._server.command(request.command(), issued=f"{request.describe()} by {self._who}"):
-                await self._send(protocol.reply(request.request_id))
+            command = request.command()
+            done = await self._server.command(command, issued=f"{request.describe()} by {self._who}")
+            if done is not None:
+                await self._send({**protocol.reply(request.request_id), **protocol.done_fields(command, done)})
             else:
                 why = ProtocolError("server_stopped", "the server stopped before the command ran", request.request_id)
                 await self._send(protocol.reply(request.request_id, error=why))

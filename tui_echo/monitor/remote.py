@@ -31,6 +31,7 @@ from tui_echo.server.config import Mode
 from tui_echo.server.events import (
     ClientConnected,
     ClientDisconnected,
+    ClientLabelled,
     DataReceived,
     DataSent,
     ServerEvent,
@@ -214,6 +215,10 @@ class RemoteSource:
                 )
             case ClientDisconnected(client_id=client_id):
                 self._clients.pop(client_id, None)
+            case ClientLabelled(client_id=client_id, label=label):
+                state = self._clients.get(client_id)
+                if state is not None:
+                    state.label = label
             case DataReceived():
                 state = self._clients.get(event.client_id)
                 if state is not None:
