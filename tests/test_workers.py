@@ -297,3 +297,47 @@ def test_the_monitor_shows_both_workers_clients_in_one_table_and_kicks_on_the_ri
     finally:
         for sock in clients:
             sock.close()
+
+
+def test_events_streams_every_workers_events_and_one_stopped_with_the_totals_summed(tmp_path: Path) -> None:
+    import subprocess
+
+    from .process import LineReader, tui_echo_command
+
+    server = _workers_server(tmp_path)
+    events = subprocess.Popen(
+        [tui_echo_command(), "events", str(server.port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert events.stdout is not None
+        lines = LineReader(events.stdout)
+        # Attached once a probe's connect shows (the console subscribes to every worker before it reads).
+        probes = []
+        while True:
+            assert events.poll() is None, events.stderr.read() if events.stderr else ""
+            probes.append(socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT))
+            probe_id = _ids_connected(server, 1)[0]
+            try:
+                lines.wait_for(lambda line, probe_id=probe_id: f"#{probe_id} " in line, timeout=1.0)
+                break
+            except AssertionError:
+                continue
+        clients, ids = _connect_to_both(server)
+        clients += probes
+        for client_id in ids:
+            lines.wait_for(lambda line, client_id=client_id: f"#{client_id} " in line and "connected" in line)
+        for sock in clients:
+            sock.close()
+        code, _ = server.stop(signal.SIGTERM)
+        assert code == 0
+        stopped = lines.wait_for_text("server stopped")
+        assert f"{len(ids) + len(probes)} clients" in stopped and f"{len(ids)} msgs" in stopped, stopped
+        assert events.wait(TIMEOUT) == 0
+        assert sum("server stopped" in line for line in lines.lines) == 1
+    finally:
+        events.kill()
+        events.wait()
+        for stream in (events.stdout, events.stderr):
+            if stream:
+                stream.close()
+        server.close()

@@ -73,19 +73,11 @@ def _survey() -> list[tuple[ServerEntry, int | None]]:
     return found
 
 
-def _one_target(command: str, target: str | None) -> Path:
-    paths = resolve_targets(target)
-    if len(paths) > 1:
-        raise ConsoleError(
-            f"that is a --workers server, and {command} shows one process at a time for now: name one "
-            f"worker's control socket ({' '.join(map(str, paths))}); tui-echo ctl and list take the whole server"
-        )
-    return paths[0]
-
-
-def _connect(command: str, target: str | None, *, events: bool) -> Connection:
+def _targets(target: str | None) -> list[Path]:
+    """The control sockets of the server TARGET names (one per worker of a --workers server); a
+    TARGET that names none, or several servers, is a ConsoleError with the servers' table."""
     try:
-        return Connection.open(_one_target(command, target), events=events)
+        return resolve_targets(target)
     except TargetError as exc:
         if exc.servers:
             raise ConsoleError(f"{exc}\n{_servers_table([(entry, None) for entry in exc.servers])}") from None
@@ -122,10 +114,16 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _events(args: argparse.Namespace) -> int:
-    connection = _connect("events", args.target, events=True)
+    connection: Connection | Fleet
+    paths = _targets(args.target)
+    if len(paths) > 1:  # a --workers server: every worker's events, as one stream
+        connection = Fleet.open(paths, events=True)
+        connection.tick = _TICK_SECONDS
+    else:
+        connection = Connection.open(paths[0], events=True)
+        connection.sock.settimeout(_TICK_SECONDS)
     sys.stdout.reconfigure(errors="backslashreplace", line_buffering=True)  # type: ignore[union-attr]
     log = EventLog(HumanFormat())
-    connection.sock.settimeout(_TICK_SECONDS)
 
     def adopt(snapshot: dict[str, Any]) -> None:
         for record in snapshot["clients"]:
@@ -188,12 +186,7 @@ def _event_lines(
 
 def _open_fleet(target: str | None) -> Fleet:
     """Every control socket of the server TARGET names (one per worker of a --workers server)."""
-    try:
-        return Fleet.open(resolve_targets(target), events=False)
-    except TargetError as exc:
-        if exc.servers:
-            raise ConsoleError(f"{exc}\n{_servers_table([(entry, None) for entry in exc.servers])}") from None
-        raise
+    return Fleet.open(_targets(target), events=False)
 
 
 def _ctl(args: argparse.Namespace) -> int:
@@ -207,12 +200,7 @@ def _attach(args: argparse.Namespace) -> int:
     problem = terminal_problem()  # none under textual-serve (tui-echo web): its driver talks over pipes
     if problem:
         return fail("attach", f"the monitor needs a terminal, {problem}; use tui-echo events to stream to a pipe", 2)
-    try:
-        targets = resolve_targets(args.target)
-    except TargetError as exc:
-        if exc.servers:
-            raise ConsoleError(f"{exc}\n{_servers_table([(entry, None) for entry in exc.servers])}") from None
-        raise
+    targets = _targets(args.target)
     # Imported here: list, events and ctl never load Textual.
     from tui_echo.monitor.attached import run_attached
 
@@ -225,15 +213,17 @@ def _attach(args: argparse.Namespace) -> int:
 def _web(args: argparse.Namespace) -> int:
     # The server is found (and asked) once, here: every tab then attaches to this same socket, and a
     # problem is one line before anything listens.
-    connection = _connect("web", args.target, events=False)
+    paths = _targets(args.target)
+    connection = Connection.open(paths[0], events=False)
     connection.close()
     server = connection.server
     server_port = server.addresses[0][1]
+    workers = f"{len(paths)} workers, " if len(paths) > 1 else ""
     # Imported here: only web loads aiohttp and textual-serve.
     from tui_echo.consoles.web import WebError, serve
 
     def started(port: int, url: str) -> None:
-        print(f"{PROG} web: the console of pid {server.pid} (port {server_port}), one per browser tab:")
+        print(f"{PROG} web: the console of {workers}pid {server.pid} (port {server_port}), one per browser tab:")
         print(f"    {url}")
         print(f"127.0.0.1 only: from another machine, ssh -L {port}:127.0.0.1:{port} HOST, then open the same URL.")
         print("Ctrl+C stops.", flush=True)
@@ -244,6 +234,7 @@ def _web(args: argparse.Namespace) -> int:
             title=f"tui-echo · pid {server.pid} · port {server_port}",
             port=args.http_port,
             started=started,
+            target=str(server_port) if len(paths) > 1 else None,  # each tab attaches to every worker
         )
     except WebError as exc:
         return fail("web", str(exc), 2)

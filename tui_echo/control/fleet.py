@@ -8,12 +8,18 @@ No trio: the command-line consoles block, as ``client.Connection`` does.
 
 from __future__ import annotations
 
+import queue
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tui_echo.control.client import Connection, ConsoleError, TargetError, known_servers
 from tui_echo.control.paths import ServerEntry, default_socket_path, worker_socket_path
+from tui_echo.server.events import ServerStopped, sum_totals
+from tui_echo.wire.events import decode_event, encode_event
+
+INBOX_MESSAGES = 10_000  # messages read from the members, not yet taken: past it, their readers wait
 
 
 def _groups(entries: list[ServerEntry]) -> list[list[ServerEntry]]:
@@ -75,6 +81,11 @@ class Fleet:
 
     def __init__(self, members: list[Member]) -> None:
         self.members = members
+        self.tick: float | None = None  # read() raises TimeoutError after this long with nothing
+        self._inbox: queue.Queue[tuple[int, dict[str, Any] | ConsoleError]] = queue.Queue(INBOX_MESSAGES)
+        self._readers: list[threading.Thread] = []
+        self._stopped: dict[int, ServerStopped] = {}
+        self._gone: set[int] = set()
 
     @classmethod
     def open(cls, paths: list[Path], *, events: bool) -> Fleet:
@@ -93,6 +104,49 @@ class Fleet:
     def close(self) -> None:
         for member in self.members:
             member.connection.close()
+
+    # ---- events (tui-echo events) --------------------------------------------------------------
+
+    def read(self) -> dict[str, Any]:
+        """The next message of any member (a client's stay in order: it lives on one), as
+        ``Connection.read`` gives them; one ``stopped`` event, its totals summed, once every member
+        has stopped. Raises TimeoutError after ``tick`` seconds with nothing, ServerGone when a
+        member went away without its ``stopped``."""
+        if not self._readers:
+            for index, member in enumerate(self.members):
+                member.connection.sock.settimeout(None)  # the thread blocks; the queue's wait has the tick
+                reader = threading.Thread(target=self._read_member, args=(index,), daemon=True)
+                reader.start()
+                self._readers.append(reader)
+        while True:
+            try:
+                index, message = self._inbox.get(timeout=self.tick)
+            except queue.Empty:
+                raise TimeoutError from None
+            if isinstance(message, ConsoleError):
+                raise message
+            if message.get("type") != "event" or message.get("event") != "stopped":
+                return message
+            event = decode_event(message)
+            assert isinstance(event, ServerStopped)
+            self._stopped[index] = event
+            if len(self._stopped) == len(self.members):
+                totals = sum_totals([stopped.totals for stopped in self._stopped.values()])
+                whole = ServerStopped(at=max(stopped.at for stopped in self._stopped.values()), totals=totals)
+                return {"type": "event", **encode_event(whole)}
+
+    def _read_member(self, index: int) -> None:
+        connection = self.members[index].connection
+        try:
+            while True:
+                message = connection.read()
+                self._inbox.put((index, message))
+                if message.get("type") == "event" and message.get("event") == "stopped":
+                    return
+        except ConsoleError as exc:
+            self._inbox.put((index, exc))
+        except OSError:  # closed under it: the console is ending
+            return
 
     @property
     def snapshot(self) -> dict[str, Any]:
