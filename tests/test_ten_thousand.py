@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import resource
-import selectors
 import signal
 import socket
 import subprocess
@@ -26,6 +24,7 @@ from tui_echo.control.client import Connection
 from tui_echo.monitor.remote import RemoteSource
 
 from .helpers import TIMEOUT
+from .many_clients import all_read, open_clients, open_files_for, totals, wait_until
 from .process import HeadlessProcess, LineReader, run_cli, tui_echo_command
 
 CLIENTS = 10_000
@@ -34,59 +33,12 @@ pytestmark = pytest.mark.heavy
 
 @pytest.fixture
 def clients_allowed() -> Iterator[None]:
-    """Room for the clients' sockets in this process (the server raises its own limit)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard != resource.RLIM_INFINITY and hard < CLIENTS + 200:
-        pytest.skip(f"{CLIENTS} clients need {CLIENTS + 200} open files; the hard limit is {hard}")
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    yield
-    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
-
-
-def open_clients(port: int, count: int) -> list[socket.socket]:
-    """``count`` clients, connected in batches well inside the listen queue (somaxconn is 4096 here)."""
-    clients: list[socket.socket] = []
-    while len(clients) < count:
-        clients += [socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) for _ in range(1000)]
-    return clients[:count]
-
-
-def wait_until(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + TIMEOUT
-    while not condition():
-        assert time.monotonic() < deadline, f"not within {TIMEOUT} s: {what}"
-        time.sleep(0.1)
+    with open_files_for(CLIENTS):
+        yield
 
 
 def clients_now(path: Path) -> int:
-    connection = Connection.open(path, events=False, role="list")
-    connection.close()
-    return int(connection.snapshot["totals"]["clients_now"])
-
-
-def all_read(clients: list[socket.socket], expected: bytes) -> list[int]:
-    """Every client reads ``expected`` whole (b"" for EOF); the indexes of those that read something else."""
-    got = {index: b"" for index in range(len(clients))}
-    pending = set(got)
-    with selectors.DefaultSelector() as selector:
-        for index, client in enumerate(clients):
-            client.setblocking(False)
-            selector.register(client, selectors.EVENT_READ, index)
-        deadline = time.monotonic() + TIMEOUT
-        while pending and time.monotonic() < deadline:
-            for key, _ in selector.select(timeout=1.0):
-                index = key.data
-                try:
-                    data = clients[index].recv(65536)
-                except ConnectionResetError:
-                    data, got[index] = b"", b"RESET"
-                got[index] += data
-                if not data or len(got[index]) >= max(len(expected), 1):
-                    selector.unregister(clients[index])
-                    pending.discard(index)
-    for client in clients:
-        client.setblocking(True)
-    return [index for index, data in got.items() if data != expected or index in pending]
+    return totals(path)["clients_now"]
 
 
 async def _mirror(path: Path, clients: list[socket.socket], kicked: int) -> None:

@@ -62,6 +62,7 @@ class EchoRulesMode(ModeHandler):
                 publish(state, data, messages, now, DataAnswered, **answers.hit(taken))
             else:
                 publish(state, data, messages, now)
+            del data  # not kept while the next receive waits: a partial line is held once, by the responder
 
     @staticmethod
     async def _reply(conn: Connection, data: bytes) -> None:

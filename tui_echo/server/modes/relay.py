@@ -78,6 +78,8 @@ class RelayMode(ModeHandler):
             else:
                 for line in chat.lines(data):
                     self._message(conn, line, 1, now, responder)
+            # Neither is kept while the next receive waits: a partial chat line is held once, by `chat`.
+            line = data = b""
 
     def _message(
         self, conn: Connection, message: bytes, messages: int, now: float, responder: Responder | None
