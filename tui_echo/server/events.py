@@ -141,7 +141,10 @@ class RefusalsSummary:
         return ", ".join(f"{reason} {count}" for reason, count in ordered)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+# The data events are built once per message on the echo's hot path: not frozen, since a frozen
+# dataclass's __init__ stores each field through object.__setattr__, about four times the cost of a
+# plain one (benchmarks: about 6 % of the echo's CPU). Nobody changes an event once published.
+@dataclass(slots=True, kw_only=True)
 class DataReceived:
     """One chunk received from a client and echoed back (other modes: the subclasses below). Totals are after it."""
 
@@ -155,7 +158,7 @@ class DataReceived:
     bytes_out: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class DataRelayed(DataReceived):
     """Chat and broker: one message passed on to the other clients (never back to its sender).
 
@@ -168,7 +171,7 @@ class DataRelayed(DataReceived):
     dropped: int  # receivers whose queue had no room for it (each counts it in its dropped_out)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class DataAnswered(DataReceived):
     """Echo with reply rules: a chunk some of whose messages a rule answered instead of echoing them."""
 
@@ -178,7 +181,7 @@ class DataAnswered(DataReceived):
     reply_size: int  # the replies' full length
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class DataDiscarded(DataReceived):
     """Discard mode: one message read and counted; nothing was sent back."""
 
