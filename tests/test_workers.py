@@ -111,6 +111,44 @@ def test_a_dead_workers_clients_are_reported_gone_with_their_last_counts() -> No
     assert (totals.clients_total, totals.messages_in, totals.events_skipped) == (7, 58, 3)
 
 
+def test_a_worker_sends_its_parent_what_the_log_can_show_and_a_busy_clients_latest_totals() -> None:
+    import json as json_module
+
+    from tui_echo.headless.fleet import WireLog
+
+    log = WireLog(per_client=5, overall=20)
+    peer = ("127.0.0.1", 5000)
+    sent = log.handle(ClientConnected(client_id=1, peer=peer, at=10.0))
+    for n in range(1, 101):  # 100 messages in 0.1 s: 5 lines' worth, the rest folded
+        sent += log.handle(
+            DataReceived(
+                client_id=1, data=b"x", size=1, at=10.0 + n / 1000, messages=1, messages_in=n, bytes_in=n, bytes_out=n
+            )
+        )
+    records = [json_module.loads(line) for line in sent]
+    assert [r["event"] for r in records] == ["connected"] + ["data"] * 5
+    latest = [json_module.loads(line) for line in log.tick(11.0)]
+    assert [(r["event"], r["messages_in"]) for r in latest] == [("data", 100)]  # the summary's exact totals
+    assert log.tick(12.0) == []
+    log.handle(
+        DataReceived(client_id=1, data=b"x", size=1, at=10.2, messages=1, messages_in=101, bytes_in=101, bytes_out=101)
+    )
+    gone = log.handle(
+        ClientDisconnected(
+            client_id=1,
+            peer=peer,
+            at=10.3,
+            reason=DisconnectReason.CLOSED_BY_PEER,
+            connected_at=10.0,
+            messages_in=101,
+            bytes_in=101,
+            bytes_out=101,
+        )
+    )
+    assert [json_module.loads(line)["event"] for line in gone] == ["disconnected"]
+    assert log.tick(13.0) == []  # nothing left behind for a client that left
+
+
 # ---- real processes ---------------------------------------------------------------------------
 
 

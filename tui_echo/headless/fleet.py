@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from tui_echo.net import Peer
+from tui_echo.ratelimit import TokenBucket
 from tui_echo.server.config import ServerConfig
 from tui_echo.server.events import (
     ClientConnected,
@@ -36,13 +37,43 @@ RESTART_ID_GAP = 1000
 
 
 class WireLog:
-    """A worker's log: every event as its wire record, for the parent to merge (no folding, no ticks)."""
+    """A worker's log: its events as wire records, for the parent to merge into one ``EventLog``.
+
+    Every event but data goes through. Data events are thinned here, as the log would: a client's
+    data goes through while the parent's log could still print it line by line (``per_client`` a
+    second, ``overall`` in all, the log's own limits), and a busy client's latest event, with its
+    running totals, once a second (``tick``), which is all the log's summaries need. Encoding
+    every event of a busy server as JSON, and decoding it again in the parent, would cost more
+    than the echo itself.
+    """
+
+    def __init__(self, per_client: int = 5, overall: int = 20) -> None:
+        self._per_client = per_client
+        self._overall_rate = overall
+        self._buckets: dict[int, TokenBucket] = {}
+        self._overall: TokenBucket | None = None
+        self._latest: dict[int, ServerEvent] = {}  # a busy client's newest data event not sent
 
     def handle(self, event: ServerEvent) -> list[str]:
+        if isinstance(event, DataReceived):
+            client_id = event.client_id
+            bucket = self._buckets.get(client_id)
+            if bucket is None:
+                bucket = self._buckets[client_id] = TokenBucket(self._per_client, self._per_client, event.at)
+            if self._overall is None:
+                self._overall = TokenBucket(self._overall_rate, self._overall_rate, event.at)
+            if not (bucket.take(event.at) and self._overall.take(event.at)):
+                self._latest[client_id] = event
+                return []
+            self._latest.pop(client_id, None)
+        elif isinstance(event, ClientDisconnected):
+            self._buckets.pop(event.client_id, None)
+            self._latest.pop(event.client_id, None)  # its totals are in the disconnect
         return [to_json(encode_event(event))]
 
     def tick(self, now: float) -> list[str]:
-        return []
+        latest, self._latest = self._latest, {}
+        return [to_json(encode_event(event)) for event in latest.values()]
 
 
 @dataclass(slots=True)
