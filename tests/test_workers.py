@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -288,6 +289,45 @@ def test_sigterm_stops_every_worker_and_exits_0(tmp_path: os.PathLike[str]) -> N
         assert not list(Path(tmp_path).glob("ctl*.sock"))
     finally:
         server.close()
+
+
+def test_max_clients_counts_every_workers_clients(tmp_path: Path) -> None:
+    server = _workers_server(tmp_path, "--max-clients", "3")
+    clients = []
+    try:
+        served = 0
+        for _ in range(10):  # one at a time: each admission sees the others' counts
+            sock = socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT)
+            clients.append(sock)
+            sock.sendall(b"x")
+            with contextlib.suppress(ConnectionResetError):  # refused: closed at once
+                served += sock.recv(1) == b"x"
+        assert served == 3
+        refused = [line for line in server.lines if "refused" in line]
+        server.wait_for(lambda line: "refused" in line and "server full" in line)
+        listed = json.loads(run_cli(["ctl", str(server.port), "clients", "--json"]).stdout)
+        assert len(listed) == 3, (listed, refused)
+    finally:
+        for sock in clients:
+            sock.close()
+        server.close()
+
+
+def test_shared_counts_are_each_workers_own_slot() -> None:
+    from tui_echo.server.siblings import Siblings, shared_counts
+
+    fd = shared_counts(3)
+    try:
+        one, two, three = (Siblings(fd, 3, index) for index in (1, 2, 3))
+        one.publish(5)
+        two.publish(7)
+        assert (one.others(), two.others(), three.others()) == (7, 5, 12)
+        three.zero(2)
+        assert one.others() == 0 and three.others() == 5
+        for view in (one, two, three):
+            view.close()
+    finally:
+        os.close(fd)
 
 
 def test_workers_refuse_chat_with_one_line() -> None:

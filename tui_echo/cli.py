@@ -6,7 +6,6 @@ import argparse
 import contextlib
 import dataclasses
 import difflib
-import math
 import os
 import resource
 import sys
@@ -65,10 +64,10 @@ def _workers(text: str) -> int:
 
 def _worker_slot(text: str) -> WorkerSlot:
     try:
-        index, count, first_id = (int(part) for part in text.split("/"))
-        return WorkerSlot(index, count, first_id)
+        index, count, first_id, counts_fd = (int(part) for part in text.split("/"))
+        return WorkerSlot(index, count, first_id, counts_fd)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected K/N/FIRST, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected K/N/FIRST/FD, got {text!r}") from None
 
 
 def _workers_problem(args: argparse.Namespace) -> str:
@@ -230,8 +229,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         metavar="N",
         help="Serve the port with N processes (Linux; 'auto': one per core), each with its own clients, "
-        "ids and control socket; with --headless, one merged log. --max-clients is split among them "
-        "(see the README's limits).",
+        "ids and control socket; with --headless, one merged log. --max-clients counts all "
+        "their clients (see the README's limits).",
     )
     parser.add_argument("--worker", type=_worker_slot, default=None, help=argparse.SUPPRESS)  # set by --workers
     control = parser.add_mutually_exclusive_group()
@@ -318,7 +317,7 @@ def _run_headless(
         # The writer may still be blocked in a write that will never return. The process does not wait
         # for it (a daemon thread), and nothing else may block on stdout either.
         silence_stdout()
-    if outcome.lines_lost and not outcome.reader_gone:
+    if outcome.lines_lost and not outcome.reader_gone and config.worker is None:  # a worker's parent reports
         say(f"{PROG}: {plural(outcome.lines_lost, 'log line')} lost (the log could not take them)")
     return 0
 
@@ -389,9 +388,8 @@ def _main(arguments: list[str]) -> int:
         ban_seconds=DEFAULT_BAN_SECONDS if args.ban_minutes is None else args.ban_minutes * 60,
         rules=rules,
     )
-    if args.worker is not None:  # a worker's share of the per-server limit (README: Limits)
-        share = None if args.max_clients is None else math.ceil(args.max_clients / args.worker.count)
-        config = dataclasses.replace(config, worker=args.worker, max_clients=share)
+    if args.worker is not None:  # --max-clients stays the whole server's: the workers share their counts
+        config = dataclasses.replace(config, worker=args.worker)
     from tui_echo.control.listener import ControlSettings
 
     control = None if args.no_control else ControlSettings(args.control)

@@ -16,6 +16,7 @@ session, so that a terminal's Ctrl+C reaches the parent only); a second one kill
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -33,13 +34,17 @@ from tui_echo.headless.runner import LOG_STOP_SECONDS, LogClosed, LogOutcome, wr
 from tui_echo.headless.writer import LogWriter
 from tui_echo.server.binding import ListenError, open_listeners
 from tui_echo.server.config import ServerConfig
+from tui_echo.server.siblings import Siblings, shared_counts
 from tui_echo.server.events import DataReceived, DataSent, ServerEvent, ServerListening, ServerNotice
 from tui_echo.text import plural
 from tui_echo.wire.events import decode_event
 
 MAX_RECORD_BYTES = 1 << 20  # a worker's event record is at most a few KiB; a longer line is not one
 RESTART_PAUSE_SECONDS = 1.0  # a worker that died soon after it started waits this long before the next
-STOP_KILL_SECONDS = 1.5  # a worker not gone this long after SIGTERM is killed: the whole stop promise is 2 s
+# The stop promise is 2 s. After a stop signal each worker has its own (its log gives up after 1 s);
+# one still there after STOP_KILL_SECONDS is killed, and the merged log gives up at LOG_GIVE_UP_SECONDS.
+STOP_KILL_SECONDS = 1.4
+LOG_GIVE_UP_SECONDS = 1.7
 
 
 def describe_exit(code: int) -> str:
@@ -74,6 +79,9 @@ class Workers:
         self.failed: str = ""  # why the server could not start (a worker ended before it listened)
         self.skipped = 0  # data events dropped here, the log being behind
         self._sockets: dict[int, Path] = {}
+        # The workers' client counts (server/siblings.py), inherited by each: --max-clients is the server's.
+        self.counts_fd = shared_counts(count)
+        self._counts = Siblings(self.counts_fd, count, 1)
         if control is not None:
             base = default_socket_path(port) if control.path is None else Path(control.path).absolute()
             if control.path is None:
@@ -82,10 +90,15 @@ class Workers:
 
     def _command(self, index: int, first_id: int) -> list[str]:
         command = [sys.executable, "-m", "tui_echo", *self._arguments]
-        command += ["--port", str(self._port), "--worker", f"{index}/{self.fleet.count}/{first_id}"]
+        slot = f"{index}/{self.fleet.count}/{first_id}/{self.counts_fd}"
+        command += ["--port", str(self._port), "--worker", slot]
         if index in self._sockets:
             command += ["--control", str(self._sockets[index])]
         return command
+
+    def close(self) -> None:
+        self._counts.close()
+        os.close(self.counts_fd)
 
     def stop(self) -> None:
         """Ask every worker to stop (SIGTERM); none is restarted any more."""
@@ -115,6 +128,7 @@ class Workers:
                 self._command(index, first_id),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
+                pass_fds=(self.counts_fd,),
                 start_new_session=True,  # a terminal's Ctrl+C goes to the parent, which stops them in turn
             )
             self._processes[index] = process
@@ -123,11 +137,7 @@ class Workers:
             born = trio.current_time()
             assert process.stdout is not None
             await self._relay(index, process.stdout)
-            with trio.move_on_after(STOP_KILL_SECONDS) as waited:
-                code = await process.wait()
-            if waited.cancelled_caught:
-                process.kill()
-                code = await process.wait()
+            code = await process.wait()
             if not self.fleet.listened(index) and not self.stopping:
                 self.failed = f"worker {index} {describe_exit(code)} before it listened"
                 self.stop()
@@ -140,8 +150,10 @@ class Workers:
                 await trio.sleep(RESTART_PAUSE_SECONDS)
 
     async def _died(self, index: int, pid: int, code: int) -> None:
+        self._counts.zero(index)  # its clients went with it: the others may admit in their place
         clients = self.fleet.clients_of(index)
-        why = f"worker {index} (pid {pid}) {describe_exit(code)}"
+        late = self.stopping and code == -signal.SIGKILL
+        why = f"worker {index} (pid {pid}) " + ("did not stop in time and was killed" if late else describe_exit(code))
         for event in self.fleet.died(index, time.time(), why):
             await self._send.send(event)
         then = "" if self.stopping else "; restarting it"
@@ -190,15 +202,21 @@ class Workers:
         await self._send.send(shown)
 
 
-async def _stop_on_signal(workers: Workers, writer: LogWriter, everything: trio.CancelScope) -> None:
+async def _stop_on_signal(workers: Workers, writer: LogWriter, everything: trio.Nursery) -> None:
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
         async for _ in signals:
             if workers.stopping:
                 workers.kill()  # a second signal: do not wait for a clean stop
-                everything.cancel()
+                everything.cancel_scope.cancel()
                 return
             workers.stop()
-            writer.give_up_after(LOG_STOP_SECONDS)
+            writer.give_up_after(LOG_GIVE_UP_SECONDS)
+            everything.start_soon(_kill_after, workers, STOP_KILL_SECONDS)
+
+
+async def _kill_after(workers: Workers, seconds: float) -> None:
+    await trio.sleep(seconds)
+    workers.kill()  # those still stopping: the promise is the whole server's
 
 
 async def run_workers(
@@ -214,13 +232,14 @@ async def run_workers(
     command line each worker gets (the user's own). Raises ListenError if the port is taken or
     a worker cannot start."""
     held = open_listeners(config.host, config.port, backlog=None, reuse_port=True)
+    workers: Workers | None = None
     try:
         send, events = trio.open_memory_channel[ServerEvent](config.event_buffer)
         workers = Workers(config, count, arguments, held[0].getsockname()[1], control, send)
         writer = LogWriter(fd, encoding)
         log = EventLog(JsonFormat() if json_lines else HumanFormat(), lines_lost=lambda: writer.lines_lost)
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(_stop_on_signal, workers, writer, nursery.cancel_scope)
+            nursery.start_soon(_stop_on_signal, workers, writer, nursery)
             try:
                 try:
                     async with trio.open_nursery() as serving:
@@ -234,6 +253,8 @@ async def run_workers(
     finally:
         for sock in held:
             sock.close()
+        if workers is not None:
+            workers.close()
     if workers.failed:
         raise ListenError(f"{workers.failed} (see its error above)")
     return LogOutcome(lines_lost=writer.lines_lost, reader_gone=writer.reader_gone, abandoned=writer.abandoned)

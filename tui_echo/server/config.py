@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TypeAlias
 
@@ -56,6 +56,9 @@ class WorkerSlot:
     index: int
     count: int
     first_id: int
+    # The shared memory of the workers' client counts (server/siblings.py), inherited from the parent;
+    # -1 for none. This process's own file descriptor: never on the wire.
+    counts_fd: int = field(default=-1, compare=False)
 
     def __post_init__(self) -> None:
         if not 1 <= self.index <= self.count or self.first_id % self.count != self.index % self.count:
