@@ -3,7 +3,8 @@
 - ``idle``: clients that connected and never sent anything;
 - ``sent``: clients that each sent 60 KiB once, read their whole echo back, and went idle;
 - ``partial``: clients that each hold a 60 KiB partial line (no newline yet) on a server with
-  ``--framing line`` and a reply rule, which waits for the newline to match it.
+  ``--framing line`` and a reply rule, which waits for the newline to match it;
+- ``tls``: clients that made a TLS handshake (``--tls-self-signed``, TLS 1.3) and sent nothing.
 
 The real `tui-echo` runs once --headless (its log read from a pipe) and once with the monitor in a
 tmux pane (120x40, as bench_monitor.py does), a fresh server per case. This script opens the
@@ -21,7 +22,7 @@ the hard limit (10,000 client sockets here, and as many in the server, which inh
 and raises its own). Exit status 1 if some client did not get its echo back.
 
 usage: python benchmarks/bench_memory.py [--levels 1000,5000,10000] [--modes headless,monitor]
-                                         [--cases idle,sent,partial]
+                                         [--cases idle,sent,partial,tls]
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import re
 import resource
 import selectors
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -59,13 +61,27 @@ class Case:
     echoed: bool  # whether it reads the payload's echo back before going idle
     last: bytes  # what each client sends at the end; its echo must come back whole
     last_echo: int
+    tls: bool = False
 
 
 CASES = {
     "idle": Case("idle", (), b"", False, b"x", 1),
     "sent": Case("sent", (), bytes(range(256)) * (CHUNK // 256), True, b"x", 1),
     "partial": Case("partial", ("--framing", "line", "--rule", "PING => PONG"), b"a" * CHUNK, False, b"\n", CHUNK + 1),
+    "tls": Case("tls", ("--tls-self-signed",), b"", False, b"x", 1, tls=True),
 }
+CLIENT_TLS = ssl.create_default_context()
+CLIENT_TLS.check_hostname = False
+CLIENT_TLS.verify_mode = ssl.CERT_NONE
+
+
+def tls_echo_all(clients: list[socket.socket], data: bytes) -> int:
+    """One at a time (a TLS socket's buffered bytes hide from a selector): how many got ``data`` back."""
+    echoed = 0
+    for client in clients:
+        client.sendall(data)
+        echoed += client.recv(len(data)) == data
+    return echoed
 
 
 def raise_fd_limit(needed: int) -> None:
@@ -225,6 +241,8 @@ def run(mode: str, case: Case, levels: list[int]) -> Result:
                     socket.create_connection(("127.0.0.1", server.port), timeout=30)
                     for _ in range(min(CONNECT_STEP, level - len(clients)))
                 ]
+                if case.tls:
+                    step = [CLIENT_TLS.wrap_socket(client, server_hostname="localhost") for client in step]
                 clients += step
                 if case.payload and send_all_read(step, case.payload, len(case.payload) if case.echoed else 0) < len(
                     step
@@ -234,7 +252,7 @@ def run(mode: str, case: Case, levels: list[int]) -> Result:
             points.append((level, settled_rss(server.pid)))
             kernel.append((level, kernel_kib()))
             print(f"{mode:<8} {case.name:<8} {level:>6} clients  RSS {points[-1][1] / 1024:7.1f} MiB", flush=True)
-        echoed = send_all_read(clients, case.last, case.last_echo)
+        echoed = tls_echo_all(clients, case.last) if case.tls else send_all_read(clients, case.last, case.last_echo)
         print(f"{mode:<8} {case.name:<8} {echoed} of {len(clients)} clients got their last echo back", flush=True)
         return Result(mode, case.name, idle, points, kernel, echoed)
     finally:
@@ -247,7 +265,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--levels", default="1000,5000,10000", help="clients at each reading")
     parser.add_argument("--modes", default="headless,monitor", help="headless, monitor or both")
-    parser.add_argument("--cases", default="idle,sent,partial", help="idle, sent, partial (any of them)")
+    parser.add_argument("--cases", default="idle,sent,partial,tls", help="idle, sent, partial, tls (any of them)")
     args = parser.parse_args()
     if not TUI_ECHO.exists():
         sys.exit(f"{TUI_ECHO} not found: run `make run` or pip install -e . first")

@@ -86,6 +86,9 @@ class FakeTransport:
     async def close_gracefully(self, linger: float) -> None:
         self.closed = "gracefully"
 
+    def shut_down(self) -> bool:
+        return False  # as TLS: the server stopping kicks it
+
     def close(self) -> None:
         self.closed = "at once"
 

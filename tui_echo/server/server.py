@@ -35,7 +35,7 @@ from tui_echo.server.commands import Done, ServerCommand, Shutdown
 from tui_echo.server.config import ServerConfig
 from tui_echo.server.context import Context
 from tui_echo.net import Peer
-from tui_echo.server.events import DisconnectReason, ServerEvent, ServerListening, ServerStopped, ServerTotals
+from tui_echo.server.events import ServerEvent, ServerListening, ServerStopped, ServerTotals
 from tui_echo.server.modes import mode_for
 from tui_echo.server.answers import RuleAnswers
 from tui_echo.server.notices import Notices
@@ -242,7 +242,7 @@ class EchoServer:
                     self._admission.stop(self._listeners)
                     self._close_listeners()
                     for conn in list(self._registry.connections.values()):
-                        conn.kick(DisconnectReason.SERVER_SHUTDOWN)
+                        conn.shut_down()
                 self._admission.refusal_summaries.report_now()
                 self._outbox.lifecycle(ServerStopped(at=self._clock.now(), totals=self.totals()))
                 with trio.move_on_after(STOP_DRAIN_SECONDS):

@@ -24,7 +24,16 @@ from tui_echo.server.rules import Responder
 from tui_echo.text import format_size
 
 
+# What the kernel may hold for each receiver (Linux doubles it for its own bookkeeping). Its own
+# autotuning would let each socket take up to 4 MiB: a flood would first fill that much for every
+# client that never reads, 300 of them 1.2 GB of copies, while the clients that do read waited.
+# Bounded, a receiver that stops reading is full at once, and only its queue (below) holds more.
+RELAY_SEND_BUFFER = 64 * 1024
+
+
 class RelayMode(ModeHandler):
+    send_buffer = RELAY_SEND_BUFFER
+
     def __init__(self, context: Context, answers: RuleAnswers | None) -> None:
         self._context = context
         self._answers = answers
