@@ -96,6 +96,7 @@ PURE = [
     "server/access.py",
     "server/refusals.py",
     "server/rules.py",
+    "server/responder.py",
     "server/tls.py",
     "server/binding.py",
     "control/paths.py",

@@ -44,7 +44,7 @@ async def test_a_label_reaches_the_server_state_the_event_the_counts_and_a_new_s
         later = await console.command(3, "label", client=1, text="")
         assert later["ok"] and [e.label for e in run.recorder.of(ClientLabelled)] == ["alice\x1b[31m", ""]
         fresh = await run.console(events=False)
-        snapshot = await fresh.read_until("snapshot")
+        snapshot = await fresh.read_snapshot()
         assert snapshot["clients"][0]["label"] == ""
         await fresh.aclose()
         await console.aclose()

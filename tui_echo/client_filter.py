@@ -251,10 +251,21 @@ def _canonical(host: str) -> str:
 
 
 def _text(term: str) -> Predicate:
-    """A status word (the status starts with it) or a substring of the label, case-insensitive."""
-    escaped = re.escape(term)
-    in_label = re.compile(escaped, re.IGNORECASE).search
+    """A status word (the status starts with it) or a substring of the label, case-insensitive.
+
+    Statuses are lower case ("connected", "idle timeout", "error: …"), and most clients have no
+    label: both are tested without a regex where they can be."""
+    in_label = re.compile(re.escape(term), re.IGNORECASE).search
     if not _WORD.fullmatch(term):
-        return lambda row: in_label(row.label) is not None
-    status_starts = re.compile(rf"{escaped}(?:$|[ :])", re.IGNORECASE).match
-    return lambda row: status_starts(row.status) is not None or in_label(row.label) is not None
+        return lambda row: bool(row.label) and in_label(row.label) is not None
+    word = term.lower()
+    end = len(word)
+
+    def match(row: FilterRow) -> bool:
+        status = row.status
+        if status.startswith(word) and (len(status) == end or status[end] in " :"):
+            return True
+        label = row.label
+        return bool(label) and in_label(label) is not None
+
+    return match

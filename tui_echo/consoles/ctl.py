@@ -151,7 +151,7 @@ def _rules_table(records: list[dict[str, Any]]) -> str:
     if not records:
         return "no reply rules (start the server with --rule or --rules)"
     now = time.time()
-    header = ("RULE", "HITS", "LAST", "LAST MATCH", "MATCH => REPLY  ACTIONS")
+    header = ("RULE", "HITS", "LAST", "LAST MATCH", "MATCH => REPLY")
     return table([header, *(decode_rule(record).cells(now) for record in records)])
 
 

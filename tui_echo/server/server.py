@@ -86,8 +86,8 @@ class EchoServer:
         self._registry = Registry(config, self._access, self._outbox, self._clock)
         self._notices = Notices(self._outbox, self._clock)
         # Reply rules and their hit counts; None without rules, and then the plain echo serves every client.
-        self._answers = RuleAnswers(RuleBook(config.rules), self._notices) if config.rules else None
         context = Context(config, self._outbox, self._clock, self._registry, self._notices)
+        self._answers = RuleAnswers(RuleBook(config.rules), context) if config.rules else None
         self._admission = Admission(context, self._access, mode_for(context, self._answers))
         self._operator = Operator(context, self._access)
         self.addresses: tuple[Peer, ...] = ()

@@ -27,6 +27,7 @@ from tui_echo.wire.records import (
     read_optional_time,
     read_peer,
     read_str,
+    read_actions,
     read_time,
 )
 
@@ -176,6 +177,7 @@ def encode_rule(rule: RuleHits) -> Record:
         "last_match": rule.last_match,
         "last_client": rule.last_client,
         "last_time": optional_time(rule.last_at),
+        "actions": dict(rule.actions),
     }
 
 
@@ -183,10 +185,11 @@ def decode_rule(record: Fields) -> RuleHits:
     return RuleHits(
         number=read_int(record, "rule"),
         match=read_str(record, "match"),
-        reply=read_str(record, "reply"),
+        reply=read_optional_str(record, "reply"),
         once=read_bool(record, "once"),
         hits=read_int(record, "hits"),
         last_match=read_optional_str(record, "last_match"),
         last_client=read_optional_int(record, "last_client"),
         last_at=read_optional_time(record, "last_time"),
+        actions=read_actions(record),
     )

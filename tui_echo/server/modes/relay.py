@@ -20,7 +20,7 @@ from tui_echo.server.events import ClientDisconnected, DataAnswered, DataRelayed
 from tui_echo.server.answers import RuleAnswers
 from tui_echo.server.context import Context
 from tui_echo.server.relay import ChatLines, Outbound, joined, left, said
-from tui_echo.server.rules import Responder
+from tui_echo.server.responder import Responder
 from tui_echo.text import format_size
 
 
@@ -108,8 +108,12 @@ class RelayMode(ModeHandler):
                     conn.outbound.offer(reply)
                 assert self._answers is not None
                 taken = responder.take_answers()
-                context.publish(state, message, messages, now, DataAnswered, **self._answers.hit(taken))
+                context.publish(state, message, messages, now, DataAnswered, **self._answers.hit(taken, state))
                 return
+            taken = responder.take_answers()
+            if taken.actions:  # a rule without a reply matched: relayed as usual, and its actions run
+                assert self._answers is not None
+                self._answers.hit(taken, state)
         state.messages_in += messages
         mode = context.config.mode
         delivery = said(state.client_id, message) if self._chat else message
