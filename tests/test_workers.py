@@ -419,3 +419,31 @@ def test_events_streams_every_workers_events_and_one_stopped_with_the_totals_sum
             if stream:
                 stream.close()
         server.close()
+
+
+def test_the_fleet_sends_each_worker_the_commands_for_its_own_clients() -> None:
+    from tui_echo.monitor.fleet import FleetSource
+    from tui_echo.server.clients import ClientState
+    from tui_echo.server.commands import Broadcast, ClientAction, ForClients, Kick, Label
+
+    class Member:
+        def __init__(self, ids: list[int]) -> None:
+            self.states = [
+                ClientState(client_id=i, peer=("127.0.0.1", i), connected_at=0, last_activity=0) for i in ids
+            ]
+            self.sent: list[object] = []
+
+        def clients(self) -> list[ClientState]:
+            return self.states
+
+        def send(self, command: object) -> bool:
+            self.sent.append(command)
+            return True
+
+    one, two = Member([1, 3, 5]), Member([2, 4])
+    fleet = FleetSource([one, two])  # type: ignore[list-item]
+    assert fleet.send(Kick(4)) and fleet.send(Label(3, "x"))
+    assert fleet.send(ForClients(ClientAction.KICK, (1, 2, 4, 5)))
+    assert fleet.send(Broadcast(b"hi"))
+    assert one.sent == [Label(3, "x"), ForClients(ClientAction.KICK, (1, 5)), Broadcast(b"hi")]
+    assert two.sent == [Kick(4), ForClients(ClientAction.KICK, (2, 4)), Broadcast(b"hi")]

@@ -23,7 +23,7 @@ from tui_echo.monitor.remote import RemoteSource
 from tui_echo.net import Peer
 from tui_echo.server.access import ActiveBan
 from tui_echo.server.clients import ClientState
-from tui_echo.server.commands import Kick, SendTo, ServerCommand, Shutdown
+from tui_echo.server.commands import ForClients, Kick, Label, SendTo, ServerCommand, Shutdown
 from tui_echo.server.config import Mode
 from tui_echo.server.events import (
     ServerEvent,
@@ -180,13 +180,24 @@ class FleetSource:
                 self._notes.append(ServerNotice(message=f"attached to worker pid {member.pid}", at=time.time()))
                 return
 
+    def _holder(self, client_id: int) -> RemoteSource:
+        """The member that holds ``client_id``; the first if none does, to say so."""
+        return next((m for m in self.members if any(c.client_id == client_id for c in m.clients())), self.members[0])
+
     def send(self, command: ServerCommand) -> bool:
-        if isinstance(command, Kick | SendTo):
-            holder = next(
-                (m for m in self.members if any(c.client_id == command.client_id for c in m.clients())),
-                self.members[0],
+        """One client's command to its member; a set of clients' split by member; any other to all."""
+        if isinstance(command, Kick | SendTo | Label):
+            return self._holder(command.client_id).send(command)
+        if isinstance(command, ForClients):
+            shares: dict[int, list[int]] = {}
+            for client_id in command.client_ids:
+                shares.setdefault(self.members.index(self._holder(client_id)), []).append(client_id)
+            return all(
+                [
+                    self.members[index].send(dataclasses.replace(command, client_ids=tuple(ids)))
+                    for index, ids in shares.items()
+                ]
             )
-            return holder.send(command)
         live = [m for index, m in enumerate(self.members) if index not in self._gone or isinstance(command, Shutdown)]
         return all([member.send(command) for member in live])
 
