@@ -125,7 +125,11 @@ def test_every_console_works_with_10000_clients(clients_allowed: None, tmp_path:
     finally:
         for client in clients:
             client.close()
-        if events is not None and events.poll() is None:
-            events.kill()
-            events.wait()
+        if events is not None:
+            if events.poll() is None:
+                events.kill()
+                events.wait()
+            for stream in (events.stdout, events.stderr):  # closed now, not warned about in a later test
+                if stream is not None:
+                    stream.close()
         server.close()

@@ -23,7 +23,10 @@ from tui_echo.control.protocol import ProtocolError, VersionMismatch
 from tui_echo.wire.records import Fields
 from tui_echo.wire.settings import ServerInfo, decode_server
 
-CONNECT_SECONDS = 5.0  # for the hello and the snapshot; a live server answers at once
+CONNECT_SECONDS = 5.0  # for the hello; a live server answers at once
+# For each read of the first snapshot: the server builds it in one go, and with 10,000 clients on a
+# machine whose cores are shared many ways that took seconds of the server's turn (a 2.3 MiB snapshot).
+SNAPSHOT_SECONDS = 30.0
 
 
 class ConsoleError(Exception):
@@ -125,7 +128,9 @@ class Connection:
                 raise ConsoleError(f"{path} does not speak this console's protocol: {exc.message}") from None
             connection._server = _server_info(hello)
             connection.send(protocol.hello(role, events=events))
+            sock.settimeout(SNAPSHOT_SECONDS)
             connection.snapshot = connection.read_until("snapshot")
+            sock.settimeout(CONNECT_SECONDS)
         except (TimeoutError, OSError) as exc:
             connection.close()
             raise ConsoleError(f"the server at {path} did not answer: {exc}") from None
