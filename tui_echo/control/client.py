@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tui_echo.control import protocol
-from tui_echo.control.paths import ServerEntry, default_socket_path, read_entries, remove_entry
+from tui_echo.control.paths import ServerEntry, read_entries, remove_entry
 from tui_echo.control.protocol import ProtocolError, VersionMismatch
 from tui_echo.wire.records import Fields
 from tui_echo.wire.settings import ServerInfo, decode_server
@@ -27,6 +27,9 @@ CONNECT_SECONDS = 5.0  # for the hello; a live server answers at once
 # For each read of the first snapshot: the server builds it in one go, and with 10,000 clients on a
 # machine whose cores are shared many ways that took seconds of the server's turn (a 2.3 MiB snapshot).
 SNAPSHOT_SECONDS = 30.0
+# A command's reply comes once it has run: a kick of thousands on a machine under heavy load took
+# more than CONNECT_SECONDS in the suite (load average 27 on 2 cores).
+COMMAND_SECONDS = 30.0
 
 
 class ConsoleError(Exception):
@@ -64,30 +67,6 @@ class TargetError(ConsoleError):
     def __init__(self, message: str, servers: list[ServerEntry] | None = None) -> None:
         super().__init__(message)
         self.servers = servers or []
-
-
-def resolve_target(target: str | None) -> Path:
-    """The control socket that TARGET (a port, a socket path or nothing) names."""
-    if target is None:
-        servers = known_servers()
-        if len(servers) == 1:
-            return Path(servers[0].socket)
-        if not servers:
-            raise TargetError("no running tui-echo server found; start one, or name its port or control socket")
-        raise TargetError("several servers are running: name one by port or control socket", servers)
-    if target.isdigit():
-        port = int(target)
-        sockets = sorted({entry.socket for entry in known_servers() if entry.port == port})
-        if len(sockets) == 1:
-            return Path(sockets[0])
-        if len(sockets) > 1:
-            servers = [entry for entry in known_servers() if entry.port == port]
-            raise TargetError(f"several servers listen on port {port}: name one by control socket", servers)
-        path = default_socket_path(port)
-        if not path.exists():
-            raise TargetError(f"no tui-echo server with a control socket on port {port} (nothing at {path})")
-        return path
-    return Path(target)
 
 
 @dataclass
@@ -199,15 +178,20 @@ class Connection:
                 raise ConsoleError(f"the server says: {message.get('message')}")
 
     def command(self, name: str, **fields: object) -> dict[str, Any]:
-        """Send a command and return its reply (other messages in between are skipped)."""
+        """Send a command and return its reply (other messages in between are skipped); raises ConsoleError
+        if no reply comes within COMMAND_SECONDS."""
         request_id = next(self._ids)
         self.send(protocol.command_message(request_id, name, **fields))
-        while True:
-            message = self.read()
-            if message["type"] == "reply" and message.get("id") == request_id:
-                return message
-            if message["type"] == "error":
-                raise ConsoleError(f"the server says: {message.get('message')}")
+        self.sock.settimeout(COMMAND_SECONDS)
+        try:
+            while True:
+                message = self.read()
+                if message["type"] == "reply" and message.get("id") == request_id:
+                    return message
+                if message["type"] == "error":
+                    raise ConsoleError(f"the server says: {message.get('message')}")
+        except TimeoutError:
+            raise ConsoleError(f"the server at {self.path} did not answer within {COMMAND_SECONDS:g} s") from None
 
     def close(self) -> None:
         self.sock.close()
