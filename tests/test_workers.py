@@ -402,8 +402,10 @@ def test_events_streams_every_workers_events_and_one_stopped_with_the_totals_sum
                 continue
         clients, ids = _connect_to_both(server)
         clients += probes
-        for client_id in ids:
-            lines.wait_for(lambda line, client_id=client_id: f"#{client_id} " in line and "connected" in line)
+        seen: set[int] = set()  # the workers' lines interleave: ids come in any order
+        while not set(ids) <= seen:
+            line = lines.wait_for(lambda line: " connected (" in line)
+            seen.add(int(line.split("#", 1)[1].split()[0]))
         for sock in clients:
             sock.close()
         code, _ = server.stop(signal.SIGTERM)
@@ -435,6 +437,9 @@ def test_the_fleet_sends_each_worker_the_commands_for_its_own_clients() -> None:
 
         def clients(self) -> list[ClientState]:
             return self.states
+
+        def client_ids(self) -> set[int]:
+            return {state.client_id for state in self.states}
 
         def send(self, command: object) -> bool:
             self.sent.append(command)

@@ -86,6 +86,7 @@ class Fleet:
         self._readers: list[threading.Thread] = []
         self._stopped: dict[int, ServerStopped] = {}
         self._gone: set[int] = set()
+        self._holder_of: dict[int, int] | None = None  # client id -> member index, from the snapshots
 
     @classmethod
     def open(cls, paths: list[Path], *, events: bool) -> Fleet:
@@ -169,24 +170,31 @@ class Fleet:
                     merged[index]["hits"] = int(merged[index]["hits"]) + int(record["hits"])
         return merged
 
-    def _holder(self, client_id: int) -> Member:
-        """The member that holds ``client_id`` (by its snapshot); the first if none does, to say so."""
-        for member in self.members:
-            if any(int(record["client"]) == client_id for record in member.connection.snapshot["clients"]):
-                return member
-        return self.members[0]
+    def _holders(self) -> dict[int, int]:
+        """Each client's member (its index), from the snapshots: built once, as a kick of thousands
+        asks for each of its ids."""
+        if self._holder_of is None:
+            self._holder_of = {
+                int(record["client"]): index
+                for index, member in enumerate(self.members)
+                for record in member.connection.snapshot["clients"]
+            }
+        return self._holder_of
 
     def command(self, name: str, **fields: object) -> dict[str, Any]:
         """A command to the members it concerns: one client's to its holder; a set of clients' split
         by holder (the replies' ``acted`` summed, ``gone`` joined); any other to every member. The
         reply is the first refusal, or the members' ``ok`` joined."""
         client, clients = fields.get("client"), fields.get("clients")
+        if len(self.members) == 1:
+            return self.members[0].connection.command(name, **fields)
+        holders = self._holders()  # a client none holds goes to the first member, which says so
         if isinstance(client, int):
-            return self._holder(client).connection.command(name, **fields)
+            return self.members[holders.get(client, 0)].connection.command(name, **fields)
         if isinstance(clients, list):
             shares: dict[int, list[int]] = {}
             for client_id in clients:
-                shares.setdefault(self.members.index(self._holder(int(client_id))), []).append(int(client_id))
+                shares.setdefault(holders.get(int(client_id), 0), []).append(int(client_id))
             parts = [(self.members[index], {**fields, "clients": ids}) for index, ids in sorted(shares.items())]
         else:
             parts = [(member, fields) for member in self.members]

@@ -16,6 +16,7 @@ session, so that a terminal's Ctrl+C reaches the parent only); a second one kill
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -78,6 +79,8 @@ class Workers:
         self.stopping = False
         self.failed: str = ""  # why the server could not start (a worker ended before it listened)
         self.skipped = 0  # data events dropped here, the log being behind
+        self.unlogged = 0  # records past the log's give-up at the stop, counted as lost log lines
+        self._give_up_at = math.inf
         self._sockets: dict[int, Path] = {}
         # The workers' client counts (server/siblings.py), inherited by each: --max-clients is the server's.
         self.counts_fd = shared_counts(count)
@@ -155,9 +158,20 @@ class Workers:
         late = self.stopping and code == -signal.SIGKILL
         why = f"worker {index} (pid {pid}) " + ("did not stop in time and was killed" if late else describe_exit(code))
         for event in self.fleet.died(index, time.time(), why):
-            await self._send.send(event)
+            if self._past_give_up():
+                self.unlogged += 1
+            else:
+                await self._send.send(event)
         then = "" if self.stopping else "; restarting it"
         await self._send.send(ServerNotice(message=f"{why}: {plural(clients, 'client')} cut off{then}", at=time.time()))
+
+    def give_up_after(self, seconds: float) -> None:
+        """From ``seconds`` from now, the workers' records are counted as unlogged, not decoded: the log
+        has given up too, and the stop promise leaves no time to format lines nobody will see."""
+        self._give_up_at = trio.current_time() + seconds
+
+    def _past_give_up(self) -> bool:
+        return trio.current_time() > self._give_up_at
 
     def _roll_call(self) -> str:
         """Who serves the port: each worker's pid and control socket."""
@@ -181,6 +195,9 @@ class Workers:
                 await self._forward(index, line)
 
     async def _forward(self, index: int, line: bytes) -> None:
+        if self._past_give_up() and b'"event":"stopped"' not in line:
+            self.unlogged += 1  # the log has given up: not even decoded (a stop at 10,000 clients)
+            return
         try:
             event = decode_event(json.loads(line))
         except (ValueError, KeyError, TypeError):
@@ -211,6 +228,7 @@ async def _stop_on_signal(workers: Workers, writer: LogWriter, everything: trio.
                 return
             workers.stop()
             writer.give_up_after(LOG_GIVE_UP_SECONDS)
+            workers.give_up_after(LOG_GIVE_UP_SECONDS)
             everything.start_soon(_kill_after, workers, STOP_KILL_SECONDS)
 
 
@@ -237,7 +255,9 @@ async def run_workers(
         send, events = trio.open_memory_channel[ServerEvent](config.event_buffer)
         workers = Workers(config, count, arguments, held[0].getsockname()[1], control, send)
         writer = LogWriter(fd, encoding)
-        log = EventLog(JsonFormat() if json_lines else HumanFormat(), lines_lost=lambda: writer.lines_lost)
+        log = EventLog(
+            JsonFormat() if json_lines else HumanFormat(), lines_lost=lambda: writer.lines_lost + workers.unlogged
+        )
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_stop_on_signal, workers, writer, nursery)
             try:

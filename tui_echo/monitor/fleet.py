@@ -180,18 +180,18 @@ class FleetSource:
                 self._notes.append(ServerNotice(message=f"attached to worker pid {member.pid}", at=time.time()))
                 return
 
-    def _holder(self, client_id: int) -> RemoteSource:
-        """The member that holds ``client_id``; the first if none does, to say so."""
-        return next((m for m in self.members if any(c.client_id == client_id for c in m.clients())), self.members[0])
+    def _holder(self, client_id: int) -> int:
+        """The index of the member that holds ``client_id``; 0 if none does, to say so."""
+        return next((index for index, m in enumerate(self.members) if client_id in m.client_ids()), 0)
 
     def send(self, command: ServerCommand) -> bool:
         """One client's command to its member; a set of clients' split by member; any other to all."""
         if isinstance(command, Kick | SendTo | Label):
-            return self._holder(command.client_id).send(command)
+            return self.members[self._holder(command.client_id)].send(command)
         if isinstance(command, ForClients):
             shares: dict[int, list[int]] = {}
             for client_id in command.client_ids:
-                shares.setdefault(self.members.index(self._holder(client_id)), []).append(client_id)
+                shares.setdefault(self._holder(client_id), []).append(client_id)
             return all(
                 [
                     self.members[index].send(dataclasses.replace(command, client_ids=tuple(ids)))

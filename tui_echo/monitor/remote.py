@@ -16,7 +16,7 @@ import dataclasses
 import itertools
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, KeysView
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +103,10 @@ class RemoteSource:
 
     def clients(self) -> Iterable[ClientState]:
         return self._clients.values()
+
+    def client_ids(self) -> KeysView[int]:
+        """The live clients' ids (a view: ``in`` is a dict lookup)."""
+        return self._clients.keys()
 
     def totals(self) -> ServerTotals:
         # "skipped" on a console is what this console did not get: the server's cap, and its own queue.
