@@ -184,13 +184,11 @@ def _event_lines(
 # ---- ctl -------------------------------------------------------------------
 
 
-def _open_fleet(target: str | None) -> Fleet:
-    """Every control socket of the server TARGET names (one per worker of a --workers server)."""
-    return Fleet.open(_targets(target), events=False)
-
-
 def _ctl(args: argparse.Namespace) -> int:
-    return run_ctl(args, lambda: _open_fleet(args.target))
+    # Every control socket of the server (one per worker of a --workers server). A command needs no
+    # snapshot: one of 10,000 clients would hold up the server's loop for nothing.
+    listing = args.action in ("clients", "rules") or (args.action == "kick" and args.filter is not None)
+    return run_ctl(args, lambda: Fleet.open(_targets(args.target), events=False, snapshot=listing))
 
 
 # ---- attach --------------------------------------------------------------
@@ -214,7 +212,7 @@ def _web(args: argparse.Namespace) -> int:
     # The server is found (and asked) once, here: every tab then attaches to this same socket, and a
     # problem is one line before anything listens.
     paths = _targets(args.target)
-    connection = Connection.open(paths[0], events=False)
+    connection = Connection.open(paths[0], events=False, snapshot=False)  # its hello is all web needs
     connection.close()
     server = connection.server
     server_port = server.addresses[0][1]

@@ -82,8 +82,11 @@ class Connection:
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
     @classmethod
-    def open(cls, path: Path, *, events: bool, role: str = "console") -> Connection:
-        """Connect, trade hellos and read the first snapshot (raises ConsoleError)."""
+    def open(cls, path: Path, *, events: bool, snapshot: bool = True, role: str = "console") -> Connection:
+        """Connect, trade hellos and read the first snapshot (raises ConsoleError).
+
+        ``snapshot=False`` (with ``events=False``) asks for none: replies only, for a console that
+        only sends commands (a snapshot of 10,000 clients takes the server's loop a while)."""
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(CONNECT_SECONDS)
         try:
@@ -106,6 +109,9 @@ class Connection:
             except ProtocolError as exc:
                 raise ConsoleError(f"{path} does not speak this console's protocol: {exc.message}") from None
             connection._server = _server_info(hello)
+            if not snapshot:
+                connection.send(protocol.hello(role, events=False, snapshot=False))
+                return connection
             connection.send(protocol.hello(role, events=events))
             sock.settimeout(SNAPSHOT_SECONDS)
             connection.snapshot = connection.read_until("snapshot")

@@ -2,7 +2,7 @@
 
 Which sockets a TARGET names (``resolve_targets``), and ``Fleet``: a connection to each,
 their snapshots as one (each client with its worker), and a command sent where it
-belongs: one client's to the worker that holds it, the server's to every worker.
+belongs: one client's to the worker that gave out its id, the server's to every worker.
 No trio: the command-line consoles block, as ``client.Connection`` does.
 """
 
@@ -16,6 +16,7 @@ from typing import Any
 
 from tui_echo.control.client import Connection, ConsoleError, TargetError, known_servers
 from tui_echo.control.paths import ServerEntry, default_socket_path, worker_socket_path
+from tui_echo.server.config import worker_of
 from tui_echo.server.events import ServerStopped, sum_totals
 from tui_echo.wire.events import decode_event, encode_event
 
@@ -86,14 +87,14 @@ class Fleet:
         self._readers: list[threading.Thread] = []
         self._stopped: dict[int, ServerStopped] = {}
         self._gone: set[int] = set()
-        self._holder_of: dict[int, int] | None = None  # client id -> member index, from the snapshots
 
     @classmethod
-    def open(cls, paths: list[Path], *, events: bool) -> Fleet:
+    def open(cls, paths: list[Path], *, events: bool, snapshot: bool = True) -> Fleet:
+        """Connect to every socket; ``snapshot=False``: replies only (``ctl`` sending a command)."""
         members: list[Member] = []
         try:
             for path in paths:
-                connection = Connection.open(path, events=events)
+                connection = Connection.open(path, events=events, snapshot=snapshot)
                 slot = connection.server.config.worker
                 members.append(Member(None if slot is None or len(paths) == 1 else slot.index, connection))
         except ConsoleError:
@@ -170,16 +171,11 @@ class Fleet:
                     merged[index]["hits"] = int(merged[index]["hits"]) + int(record["hits"])
         return merged
 
-    def _holders(self) -> dict[int, int]:
-        """Each client's member (its index), from the snapshots: built once, as a kick of thousands
-        asks for each of its ids."""
-        if self._holder_of is None:
-            self._holder_of = {
-                int(record["client"]): index
-                for index, member in enumerate(self.members)
-                for record in member.connection.snapshot["clients"]
-            }
-        return self._holder_of
+    def _holder(self, client_id: int) -> int:
+        """The index of the member whose worker gave out ``client_id``: the ids interleave (worker K of
+        N gives K, K+N, …), so no snapshot is needed; the first member for an id none gave out."""
+        slots = {member.worker: index for index, member in enumerate(self.members)}
+        return slots.get(worker_of(client_id, len(self.members)), 0)
 
     def command(self, name: str, **fields: object) -> dict[str, Any]:
         """A command to the members it concerns: one client's to its holder; a set of clients' split
@@ -188,13 +184,12 @@ class Fleet:
         client, clients = fields.get("client"), fields.get("clients")
         if len(self.members) == 1:
             return self.members[0].connection.command(name, **fields)
-        holders = self._holders()  # a client none holds goes to the first member, which says so
         if isinstance(client, int):
-            return self.members[holders.get(client, 0)].connection.command(name, **fields)
+            return self.members[self._holder(client)].connection.command(name, **fields)
         if isinstance(clients, list):
             shares: dict[int, list[int]] = {}
             for client_id in clients:
-                shares.setdefault(holders.get(int(client_id), 0), []).append(int(client_id))
+                shares.setdefault(self._holder(int(client_id)), []).append(int(client_id))
             parts = [(self.members[index], {**fields, "clients": ids}) for index, ids in sorted(shares.items())]
         else:
             parts = [(member, fields) for member in self.members]
