@@ -7,6 +7,7 @@ where it listens), so the monitor's drawing never shares a core's event loop wit
 
 from __future__ import annotations
 
+import ctypes
 import json
 import signal
 import subprocess
@@ -25,6 +26,7 @@ from tui_echo.control.paths import default_socket_path, worker_socket_path
 from tui_echo.monitor.attached import AttachedApp, AttachedMainScreen
 from tui_echo.monitor.fleet import FleetSource
 
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 START_SECONDS = 10.0  # for the workers to listen and open their control sockets
 STOP_SECONDS = 3.0  # the server's own stop promise is 2 s
 
@@ -80,6 +82,13 @@ def _open(paths: list[Path]) -> FleetSource:
             time.sleep(0.05)
 
 
+def _die_with_parent() -> None:
+    """In the child, before it runs: SIGTERM when this process dies, however it dies (a killed
+    terminal, SIGKILL): the server it started must not outlive the monitor that shows it."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def run_workers_monitor(arguments: Sequence[str], workers: int, control: str | None, feed_lines: int) -> int:
     """Start the server (``arguments`` with --headless --json) and show it until ``q``; its exit code."""
     child = subprocess.Popen(
@@ -87,6 +96,7 @@ def run_workers_monitor(arguments: Sequence[str], workers: int, control: str | N
         stdout=subprocess.PIPE,
         text=True,
         start_new_session=True,  # the terminal's keys are the monitor's; the server stops when it quits
+        preexec_fn=_die_with_parent,  # called from the main thread, which lives as long as the monitor
     )
     try:
         try:
