@@ -349,10 +349,20 @@ def run_loadgen(loadgen: Path, port: int, args: list[str], timeout: float) -> di
     return result
 
 
+def _children(pid: int) -> list[int]:
+    children: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            children += [int(child) for child in (task / "children").read_text().split()]
+    return children
+
+
 def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process, all its threads (not its children: socat's per-client ones are not seen)."""
+    """utime + stime of a process, all its threads, and of its live descendants (the workers of
+    tui-echo --workers; socat's per-client processes come and go, so socat is not counted at all)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    own = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return own + sum(cpu_seconds(child) for child in _children(pid))
 
 
 class CpuSampler:

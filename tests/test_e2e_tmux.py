@@ -149,3 +149,27 @@ def cast_processes(port: int) -> list[int]:
         if argv[1:4] == wanted:
             pids.append(int(entry.name))
     return pids
+
+
+def test_the_workers_monitor_shows_its_server_and_the_server_ends_when_the_monitor_is_killed(tmux: Tmux) -> None:
+    """tui-echo --workers 2 with the monitor runs its server as a child: SIGKILL to the monitor must
+    not leave the server (a headless parent and its two workers) running."""
+    tmux.run("respawn-pane", "-k", "exec " + shlex.join([tui_echo_command(), "--port", "0", "--workers", "2"]))
+    port = int(tmux.wait_for(r"listening 127\.0\.0\.1:(\d+)").group(1))
+    tmux.wait_for(r"attached to 2 workers")
+    monitor_pid = int(tmux.run("display", "-p", "#{pane_pid}"))
+    server = [
+        int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and parent_of(int(p.name)) == monitor_pid
+    ]
+    assert len(server) == 1
+    workers = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and parent_of(int(p.name)) == server[0]]
+    assert len(workers) == 2
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as client:
+        client.sendall(b"hi\n")
+        assert client.recv(16) == b"hi\n"
+        os.kill(monitor_pid, signal.SIGKILL)
+        deadline = time.monotonic() + TIMEOUT
+        while not all(process_gone(pid) for pid in (*server, *workers)):
+            assert time.monotonic() < deadline, "the server outlived its monitor"
+            time.sleep(0.05)
+        assert client.recv(16) == b""  # its EOF: the server stopped cleanly

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from tui_echo.net import format_address, parse_address
 from tui_echo.server.access import ActiveBan
 from tui_echo.server.clients import ClientState
-from tui_echo.server.config import Mode, ServerConfig
+from tui_echo.server.config import Mode, ServerConfig, WorkerSlot
 from tui_echo.server.events import (
     EVENT_DATA_BYTES,
     DataAnswered,
@@ -127,7 +127,12 @@ def every_field(cls: type, **by_name: st.SearchStrategy[Any]) -> st.SearchStrate
 
 
 tls_settings = every_field(TlsSettings, context=st.just(CONTEXT))
-configs = every_field(ServerConfig, tls=st.none() | tls_settings)
+worker_slots = st.integers(1, 64).flatmap(
+    lambda count: st.tuples(st.integers(1, count), st.integers(0, 10**6)).map(
+        lambda pair: WorkerSlot(pair[0], count, pair[0] + pair[1] * count)
+    )
+)
+configs = every_field(ServerConfig, tls=st.none() | tls_settings, worker=st.none() | worker_slots)
 totals = every_field(ServerTotals)
 SPECIAL_EVENTS: dict[type, st.SearchStrategy[Any]] = {
     ServerListening: every_field(ServerListening, config=configs),

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import difflib
+import os
 import resource
 import sys
 from collections.abc import Sequence
@@ -28,6 +30,7 @@ from tui_echo.server.config import (
     Mode,
     Network,
     ServerConfig,
+    WorkerSlot,
 )
 from tui_echo.server.rules import RULE_PREFIX_BYTES, Rule, RuleError, load_rules_file, parse_rule_option
 from tui_echo.server.tls import HANDSHAKE_TIMEOUT_SECONDS, TlsError, TlsSettings, load_tls, self_signed_tls
@@ -51,6 +54,36 @@ def _host(text: str) -> str:
     if not text.strip():
         raise argparse.ArgumentTypeError("expected a host name or address, got an empty string")
     return text
+
+
+def _workers(text: str) -> int:
+    if text == "auto":
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return whole_number(1, 256)(text)
+
+
+def _worker_slot(text: str) -> WorkerSlot:
+    try:
+        index, count, first_id, counts_fd = (int(part) for part in text.split("/"))
+        return WorkerSlot(index, count, first_id, counts_fd)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected K/N/FIRST/FD, got {text!r}") from None
+
+
+def _workers_problem(args: argparse.Namespace) -> str:
+    """Why --workers cannot serve what the other flags ask ("" if it can)."""
+    if not sys.platform.startswith("linux"):
+        return "--workers needs Linux (SO_REUSEPORT spreading connections over the workers)"
+    if not args.headless and args.no_control:
+        return "the monitor of a --workers server attaches to its workers' control sockets: drop --no-control"
+    if Mode(args.mode).relays:
+        return (
+            f"--mode {args.mode} delivers to the clients of one process, and each worker has its own: "
+            "use one process (no --workers) for chat and broker"
+        )
+    if args.tls_self_signed:
+        return "--tls-self-signed would make one certificate per worker: give --tls-cert and --tls-key instead"
+    return ""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -190,6 +223,16 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"Close a TLS connection that has not finished its handshake by then "
         f"(default {HANDSHAKE_TIMEOUT_SECONDS:g}).",
     )
+    parser.add_argument(
+        "--workers",
+        type=_workers,
+        default=1,
+        metavar="N",
+        help="Serve the port with N processes (Linux; 'auto': one per core), each with its own clients, "
+        "ids and control socket; with --headless, one merged log. --max-clients counts all "
+        "their clients (see the README's limits).",
+    )
+    parser.add_argument("--worker", type=_worker_slot, default=None, help=argparse.SUPPRESS)  # set by --workers
     control = parser.add_mutually_exclusive_group()
     control.add_argument(
         "--control",
@@ -243,7 +286,14 @@ def _rules(args: argparse.Namespace) -> tuple[Rule, ...]:
     return tuple(rules)
 
 
-def _run_headless(config: ServerConfig, json_lines: bool, control: ControlSettings | None) -> int:
+def _run_headless(
+    config: ServerConfig,
+    json_lines: bool,
+    control: ControlSettings | None,
+    *,
+    workers: int = 1,
+    arguments: Sequence[str] = (),
+) -> int:
     import trio  # imported here, as the server's other parts: the consoles, load and --help start without them
 
     from tui_echo.headless.runner import run_headless
@@ -252,7 +302,14 @@ def _run_headless(config: ServerConfig, json_lines: bool, control: ControlSettin
     # The log is written to stdout's file descriptor by a thread of its own (headless/writer.py), never through
     # sys.stdout: its buffer stays empty, so the interpreter's flush at exit cannot block on a full pipe.
     try:
-        outcome = trio.run(run_headless, config, sys.stdout.fileno(), json_lines, sys.stdout.encoding, control)
+        if workers > 1:
+            from tui_echo.headless.workers import run_workers
+
+            outcome = trio.run(
+                run_workers, config, workers, arguments, sys.stdout.fileno(), json_lines, sys.stdout.encoding, control
+            )
+        else:
+            outcome = trio.run(run_headless, config, sys.stdout.fileno(), json_lines, sys.stdout.encoding, control)
     except ListenError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
@@ -260,7 +317,7 @@ def _run_headless(config: ServerConfig, json_lines: bool, control: ControlSettin
         # The writer may still be blocked in a write that will never return. The process does not wait
         # for it (a daemon thread), and nothing else may block on stdout either.
         silence_stdout()
-    if outcome.lines_lost and not outcome.reader_gone:
+    if outcome.lines_lost and not outcome.reader_gone and config.worker is None:  # a worker's parent reports
         say(f"{PROG}: {plural(outcome.lines_lost, 'log line')} lost (the log could not take them)")
     return 0
 
@@ -305,6 +362,8 @@ def _main(arguments: list[str]) -> int:
         for denied in args.deny:
             if allowed.version == denied.version and allowed.subnet_of(denied):
                 parser.error(f"--allow {allowed} lies inside --deny {denied}: nobody in it could connect")
+    if args.workers > 1 and args.worker is None and _workers_problem(args):
+        parser.error(_workers_problem(args))
     if not args.headless:
         problem = terminal_problem()
         if problem:
@@ -329,14 +388,22 @@ def _main(arguments: list[str]) -> int:
         ban_seconds=DEFAULT_BAN_SECONDS if args.ban_minutes is None else args.ban_minutes * 60,
         rules=rules,
     )
+    if args.worker is not None:  # --max-clients stays the whole server's: the workers share their counts
+        config = dataclasses.replace(config, worker=args.worker)
     from tui_echo.control.listener import ControlSettings
 
     control = None if args.no_control else ControlSettings(args.control)
     _raise_fd_limit()
+    if not args.headless and args.workers > 1 and args.worker is None:
+        from tui_echo.monitor.workers import run_workers_monitor
+
+        return run_workers_monitor(arguments, args.workers, args.control, args.feed_lines)
     if not args.headless:
         # Imported here: headless runs never load Textual.
         from tui_echo.monitor.guest import GuestServer
         from tui_echo.monitor.launch import run_monitor
 
         return run_monitor(GuestServer(config, control), args.feed_lines)
+    if args.workers > 1 and args.worker is None:
+        return _run_headless(config, args.json, control, workers=args.workers, arguments=arguments)
     return _run_headless(config, args.json, control)

@@ -14,12 +14,11 @@ import json
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from tui_echo.arguments import PROG
 from tui_echo.client_filter import FilterError, compile_filter
 from tui_echo.control import protocol
-from tui_echo.control.client import Connection
 from tui_echo.net import format_address
 from tui_echo.send_text import SendTextError, parse_send_text
 from tui_echo.server.clients import MAX_LABEL_CHARS, ClientState
@@ -109,13 +108,30 @@ def add_actions(ctl: argparse.ArgumentParser, parser_class: type[argparse.Argume
 # ---- output ------------------------------------------------------------------------------------
 
 
-def clients_table(clients: list[ClientState]) -> str:
+def clients_table(clients: list[ClientState], workers: Sequence[int | None] = ()) -> str:
+    """``workers``: each client's worker, for a WORKER column first (a --workers server's clients)."""
     now = time.time()
+    shown = any(worker is not None for worker in workers)
     # The label last: it may hold spaces, and a script that splits the other columns keeps working.
-    rows = [("ID", "PEER", "CONNECTED", "MSGS", "IN", "OUT", "DROPPED", "IDLE", "STATUS", "LABEL")]
-    for state in clients:
+    rows = [
+        (
+            *(("WORKER",) if shown else ()),
+            "ID",
+            "PEER",
+            "CONNECTED",
+            "MSGS",
+            "IN",
+            "OUT",
+            "DROPPED",
+            "IDLE",
+            "STATUS",
+            "LABEL",
+        )
+    ]
+    for index, state in enumerate(clients):
         rows.append(
             (
+                *((str(workers[index]),) if shown else ()),
                 f"#{state.client_id}",
                 format_address(state.peer),
                 format_duration(now - state.connected_at),
@@ -142,7 +158,16 @@ def _rules_table(records: list[dict[str, Any]]) -> str:
 # ---- running ------------------------------------------------------------------------------------
 
 
-def _matching(connection: Connection, expression: str | None) -> list[tuple[dict[str, Any], ClientState]]:
+class Steered(Protocol):
+    """One server's control socket (``Connection``), or each worker's of a --workers server (``Fleet``)."""
+
+    @property
+    def snapshot(self) -> dict[str, Any]: ...
+    def command(self, name: str, **fields: object) -> dict[str, Any]: ...
+    def close(self) -> None: ...
+
+
+def _matching(connection: Steered, expression: str | None) -> list[tuple[dict[str, Any], ClientState]]:
     """The snapshot's clients (record and state), those ``expression`` matches when given."""
     pairs = [(record, decode_client(record)) for record in connection.snapshot["clients"]]
     if expression is None:
@@ -151,7 +176,7 @@ def _matching(connection: Connection, expression: str | None) -> list[tuple[dict
     return [(record, state) for record, state in pairs if matches(state)]
 
 
-def _kick_filtered(connection: Connection, args: argparse.Namespace) -> int:
+def _kick_filtered(connection: Steered, args: argparse.Namespace) -> int:
     ids = [state.client_id for _, state in _matching(connection, args.filter)]
     if not ids:
         print(f"no client matches {args.filter!r}: none kicked")
@@ -174,7 +199,7 @@ def _kick_filtered(connection: Connection, args: argparse.Namespace) -> int:
     return 0
 
 
-def run_ctl(args: argparse.Namespace, connect: Callable[[], Connection]) -> int:
+def run_ctl(args: argparse.Namespace, connect: Callable[[], Steered]) -> int:
     if args.action == "kick" and (args.client is None) == (args.filter is None):
         return fail("ctl kick", f"give a client ID or --filter EXPR, one of them (see {PROG} ctl kick --help)", 2)
     connection = connect()
@@ -184,7 +209,7 @@ def run_ctl(args: argparse.Namespace, connect: Callable[[], Connection]) -> int:
             if args.json:
                 print(json.dumps([record for record, _ in pairs]))
             else:
-                print(clients_table([state for _, state in pairs]))
+                print(clients_table([state for _, state in pairs], [record.get("worker") for record, _ in pairs]))
             return 0
         if args.action == "rules":
             rules = connection.snapshot.get("rules", [])

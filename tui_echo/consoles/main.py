@@ -20,9 +20,9 @@ from tui_echo.control.client import (
     ConsoleError,
     ServerGone,
     TargetError,
-    known_servers,
-    resolve_target,
 )
+from tui_echo.control.fleet import Fleet, resolve_targets
+from tui_echo.control.fleet import servers as fleet_servers
 from tui_echo.control.paths import ServerEntry
 from tui_echo.consoles.ctl import CTL_ACTIONS, add_actions, fail, run_ctl
 from tui_echo.headless.log import EventLog, HumanFormat
@@ -44,7 +44,7 @@ def _servers_table(servers: list[tuple[ServerEntry, int | None]]) -> str:
         rows.append(
             (
                 str(entry.port),
-                str(entry.pid),
+                str(entry.pid) if entry.workers == 1 else f"{entry.workers} workers",
                 format_duration(now - entry.started_at),
                 "?" if clients is None else str(clients),
                 entry.socket,
@@ -57,22 +57,27 @@ def _servers_table(servers: list[tuple[ServerEntry, int | None]]) -> str:
 
 
 def _survey() -> list[tuple[ServerEntry, int | None]]:
-    """Every known server with its clients now (None: it did not answer)."""
+    """Every known server with its clients now (None: it did not answer); a --workers server once,
+    as its first worker's entry, with every worker's clients summed."""
     found: list[tuple[ServerEntry, int | None]] = []
-    for entry in known_servers():
-        try:
-            connection = Connection.open(Path(entry.socket), events=False, role="list")
-        except ConsoleError:
-            found.append((entry, None))
-            continue
-        connection.close()
-        found.append((entry, int(connection.snapshot["totals"]["clients_now"])))
+    for group in fleet_servers():
+        counts: list[int] = []
+        for entry in group:
+            try:
+                connection = Connection.open(Path(entry.socket), events=False, role="list")
+            except ConsoleError:
+                break
+            connection.close()
+            counts.append(int(connection.snapshot["totals"]["clients_now"]))
+        found.append((group[0], sum(counts) if len(counts) == len(group) else None))
     return found
 
 
-def _connect(command: str, target: str | None, *, events: bool, snapshot: bool = True) -> Connection:
+def _targets(target: str | None) -> list[Path]:
+    """The control sockets of the server TARGET names (one per worker of a --workers server); a
+    TARGET that names none, or several servers, is a ConsoleError with the servers' table."""
     try:
-        return Connection.open(resolve_target(target), events=events, snapshot=snapshot)
+        return resolve_targets(target)
     except TargetError as exc:
         if exc.servers:
             raise ConsoleError(f"{exc}\n{_servers_table([(entry, None) for entry in exc.servers])}") from None
@@ -91,6 +96,7 @@ def _list(args: argparse.Namespace) -> int:
                     {
                         "port": entry.port,
                         "pid": entry.pid,
+                        "workers": entry.workers,
                         "started": entry.started_at,
                         "clients_now": clients,
                         "socket": entry.socket,
@@ -108,10 +114,16 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _events(args: argparse.Namespace) -> int:
-    connection = _connect("events", args.target, events=True)
+    connection: Connection | Fleet
+    paths = _targets(args.target)
+    if len(paths) > 1:  # a --workers server: every worker's events, as one stream
+        connection = Fleet.open(paths, events=True)
+        connection.tick = _TICK_SECONDS
+    else:
+        connection = Connection.open(paths[0], events=True)
+        connection.sock.settimeout(_TICK_SECONDS)
     sys.stdout.reconfigure(errors="backslashreplace", line_buffering=True)  # type: ignore[union-attr]
     log = EventLog(HumanFormat())
-    connection.sock.settimeout(_TICK_SECONDS)
 
     def adopt(snapshot: dict[str, Any]) -> None:
         for record in snapshot["clients"]:
@@ -173,10 +185,11 @@ def _event_lines(
 
 
 def _ctl(args: argparse.Namespace) -> int:
-    # A command needs no snapshot: one of 10,000 clients would hold up the server's loop for nothing
-    # (only listing clients or rules, and kicking by a filter, read the clients).
+    # Every control socket of the server (one per worker of a --workers server). A command needs no
+    # snapshot: one of 10,000 clients would hold up the server's loop for nothing (only listing clients
+    # or rules, and kicking by a filter, read the clients).
     snapshot = args.action in ("clients", "rules") or getattr(args, "filter", None) is not None
-    return run_ctl(args, lambda: _connect("ctl", args.target, events=False, snapshot=snapshot))
+    return run_ctl(args, lambda: Fleet.open(_targets(args.target), events=False, snapshot=snapshot))
 
 
 # ---- attach --------------------------------------------------------------
@@ -186,11 +199,11 @@ def _attach(args: argparse.Namespace) -> int:
     problem = terminal_problem()  # none under textual-serve (tui-echo web): its driver talks over pipes
     if problem:
         return fail("attach", f"the monitor needs a terminal, {problem}; use tui-echo events to stream to a pipe", 2)
-    target = resolve_target(args.target)
+    targets = _targets(args.target)
     # Imported here: list, events and ctl never load Textual.
     from tui_echo.monitor.attached import run_attached
 
-    return run_attached(target, args.feed_lines)
+    return run_attached(targets, args.feed_lines)
 
 
 # ---- web -----------------------------------------------------------------
@@ -199,15 +212,17 @@ def _attach(args: argparse.Namespace) -> int:
 def _web(args: argparse.Namespace) -> int:
     # The server is found (and asked) once, here: every tab then attaches to this same socket, and a
     # problem is one line before anything listens.
-    connection = _connect("web", args.target, events=False, snapshot=False)
+    paths = _targets(args.target)
+    connection = Connection.open(paths[0], events=False, snapshot=False)  # its hello is all web needs
     connection.close()
     server = connection.server
     server_port = server.addresses[0][1]
+    workers = f"{len(paths)} workers, " if len(paths) > 1 else ""
     # Imported here: only web loads aiohttp and textual-serve.
     from tui_echo.consoles.web import WebError, serve
 
     def started(port: int, url: str) -> None:
-        print(f"{PROG} web: the console of pid {server.pid} (port {server_port}), one per browser tab:")
+        print(f"{PROG} web: the console of {workers}pid {server.pid} (port {server_port}), one per browser tab:")
         print(f"    {url}")
         print(f"127.0.0.1 only: from another machine, ssh -L {port}:127.0.0.1:{port} HOST, then open the same URL.")
         print("Ctrl+C stops.", flush=True)
@@ -218,6 +233,7 @@ def _web(args: argparse.Namespace) -> int:
             title=f"tui-echo · pid {server.pid} · port {server_port}",
             port=args.http_port,
             started=started,
+            target=str(server_port) if len(paths) > 1 else None,  # each tab attaches to every worker
         )
     except WebError as exc:
         return fail("web", str(exc), 2)

@@ -52,16 +52,18 @@ class WebError(Exception):
     """The web server cannot start; the message is meant for the user as is."""
 
 
-def attach_command(socket_path: Path) -> str:
-    """The shell command textual-serve runs for each tab (``exec``: the tab's process is the console)."""
-    return "exec " + shlex.join([sys.executable, "-m", "tui_echo", "attach", str(socket_path)])
+def attach_command(target: Path | str) -> str:
+    """The shell command textual-serve runs for each tab (``exec``: the tab's process is the console).
+    ``target``: the control socket, or the port of a --workers server (attach finds its workers)."""
+    return "exec " + shlex.join([sys.executable, "-m", "tui_echo", "attach", str(target)])
 
 
 class WebConsole(Server):
     """textual-serve's server with a token at the door and a page that needs no other host."""
 
-    def __init__(self, socket_path: Path, *, title: str, token: str) -> None:
-        super().__init__(attach_command(socket_path), host=HOST, title=title, templates_path=_TEMPLATES)
+    def __init__(self, socket_path: Path, *, title: str, token: str, target: str | None = None) -> None:
+        command = attach_command(socket_path if target is None else target)
+        super().__init__(command, host=HOST, title=title, templates_path=_TEMPLATES)
         self.socket_path = socket_path
         self.token = token
         self.cookie = "tui-echo-web"  # named after the port once bound: another tui-echo web's cookie is another
@@ -152,11 +154,14 @@ async def _serve(console: WebConsole, port: int, started: Callable[[int, str], N
         await runner.cleanup()
 
 
-def serve(socket_path: Path, *, title: str, port: int, started: Callable[[int, str], None]) -> None:
+def serve(
+    socket_path: Path, *, title: str, port: int, started: Callable[[int, str], None], target: str | None = None
+) -> None:
     """Serve until SIGINT or SIGTERM; ``started`` gets the port and the URL with the token once it listens.
+    ``target``: what each tab attaches to, if not ``socket_path`` (the port of a --workers server).
 
     Raises WebError if the port cannot be had.
     """
-    console = WebConsole(socket_path, title=title, token=secrets.token_urlsafe(TOKEN_BYTES))
+    console = WebConsole(socket_path, title=title, token=secrets.token_urlsafe(TOKEN_BYTES), target=target)
     mark_web_server()  # every tab's console dies with this process, even if it is killed
     asyncio.run(_serve(console, port, started))

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tui_echo.control import protocol
-from tui_echo.control.paths import ServerEntry, default_socket_path, read_entries, remove_entry
+from tui_echo.control.paths import ServerEntry, read_entries, remove_entry
 from tui_echo.control.protocol import ProtocolError, VersionMismatch
 from tui_echo.wire.records import Fields
 from tui_echo.wire.settings import ServerInfo, decode_server
@@ -67,30 +67,6 @@ class TargetError(ConsoleError):
     def __init__(self, message: str, servers: list[ServerEntry] | None = None) -> None:
         super().__init__(message)
         self.servers = servers or []
-
-
-def resolve_target(target: str | None) -> Path:
-    """The control socket that TARGET (a port, a socket path or nothing) names."""
-    if target is None:
-        servers = known_servers()
-        if len(servers) == 1:
-            return Path(servers[0].socket)
-        if not servers:
-            raise TargetError("no running tui-echo server found; start one, or name its port or control socket")
-        raise TargetError("several servers are running: name one by port or control socket", servers)
-    if target.isdigit():
-        port = int(target)
-        sockets = sorted({entry.socket for entry in known_servers() if entry.port == port})
-        if len(sockets) == 1:
-            return Path(sockets[0])
-        if len(sockets) > 1:
-            servers = [entry for entry in known_servers() if entry.port == port]
-            raise TargetError(f"several servers listen on port {port}: name one by control socket", servers)
-        path = default_socket_path(port)
-        if not path.exists():
-            raise TargetError(f"no tui-echo server with a control socket on port {port} (nothing at {path})")
-        return path
-    return Path(target)
 
 
 @dataclass

@@ -101,8 +101,14 @@ class ControlSocket:
         self._sock = sock
         self._inode = os.stat(path).st_ino
         self._started_at = time.time()
+        slot = server.config.worker
         self._entry = ServerEntry(
-            pid=os.getpid(), port=server.addresses[0][1], socket=str(path), started_at=self._started_at
+            pid=os.getpid(),
+            port=server.addresses[0][1],
+            socket=str(path),
+            started_at=self._started_at,
+            worker=0 if slot is None else slot.index,
+            workers=1 if slot is None else slot.count,
         )
         self._places = Places(server.notice)
         self._sessions = 0  # connections being served, attached or still to say hello

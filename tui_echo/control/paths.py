@@ -67,6 +67,14 @@ def default_socket_path(port: int) -> Path:
     return runtime_dir() / f"{port}.sock"
 
 
+def worker_socket_path(path: Path, worker: int) -> Path:
+    """Worker ``worker``'s control socket of a ``--workers`` server whose socket would be ``path``
+    (``12354.sock`` gives ``12354.w2.sock``; ``--control /run/x`` gives ``/run/x.w2``)."""
+    if path.suffix == ".sock":
+        return path.with_suffix(f".w{worker}.sock")
+    return path.with_name(f"{path.name}.w{worker}")
+
+
 # ---- who may attach -------------------------------------------------------
 
 
@@ -107,6 +115,8 @@ class ServerEntry:
     port: int
     socket: str
     started_at: float  # wall clock
+    worker: int = 0  # of a --workers server: which worker (1..workers) this process is; 0: a whole server
+    workers: int = 1
 
     @property
     def path(self) -> Path:
@@ -144,6 +154,8 @@ def read_entries() -> Iterator[ServerEntry]:
                 port=int(record["port"]),
                 socket=str(record["socket"]),
                 started_at=float(record["started_at"]),
+                worker=int(record.get("worker", 0)),
+                workers=int(record.get("workers", 1)),
             )
         except (OSError, ValueError, KeyError, TypeError):
             continue

@@ -6,10 +6,12 @@ import os
 import signal
 import time
 from dataclasses import dataclass
+from typing import Protocol
 
 import trio
 
 from tui_echo.control.listener import ControlSettings
+from tui_echo.headless.fleet import WireLog
 from tui_echo.headless.log import EventLog, HumanFormat, JsonFormat
 from tui_echo.headless.writer import LogWriter, say
 from tui_echo.server.config import ServerConfig
@@ -25,6 +27,13 @@ _TICK_SECONDS = 1.0
 LOG_STOP_SECONDS = 1.0
 
 
+class LogLines(Protocol):
+    """What turns events into log lines: ``EventLog``, or a worker's ``WireLog``."""
+
+    def handle(self, event: ServerEvent) -> list[str]: ...
+    def tick(self, now: float) -> list[str]: ...
+
+
 class LogClosed(Exception):
     """The log's reader went away (``tui-echo --headless | head``, or its terminal closed)."""
 
@@ -36,7 +45,7 @@ class LogOutcome:
     abandoned: bool  # the writer thread was left behind, perhaps blocked in a write
 
 
-async def write_log(events: trio.MemoryReceiveChannel[ServerEvent], log: EventLog, writer: LogWriter) -> None:
+async def write_log(events: trio.MemoryReceiveChannel[ServerEvent], log: LogLines, writer: LogWriter) -> None:
     """Consume events until the server closes the channel, queueing log lines for the writer as they come.
 
     Data lines are offered (dropped and counted when the writer is behind);
@@ -87,6 +96,20 @@ async def _stop_on_signal(server: EchoServer, writer: LogWriter, everything: tri
             writer.give_up_after(LOG_STOP_SECONDS)
 
 
+async def _stop_when_parent_goes(server: EchoServer) -> None:
+    """A worker's stdin is a pipe from its parent: its end (the parent died, even by SIGKILL) stops the worker."""
+    while True:
+        await trio.lowlevel.wait_readable(0)
+        try:
+            if not os.read(0, 4096):
+                break
+        except BlockingIOError:
+            continue
+        except OSError:
+            break
+    server.stop()
+
+
 async def run_headless(
     config: ServerConfig,
     fd: int,
@@ -95,13 +118,24 @@ async def run_headless(
     control: ControlSettings | None = None,
 ) -> LogOutcome:
     """Serve until SIGINT, SIGTERM or SIGHUP, logging to ``fd``. Raises ListenError before anything runs
-    if it cannot listen (or, with ``control``, open its control socket)."""
+    if it cannot listen (or, with ``control``, open its control socket).
+
+    A worker of a ``--workers`` server (``config.worker``) writes its events as wire records for its
+    parent to merge, and also stops when its parent goes (its stdin ends).
+    """
     service = Service(config, event_buffer=config.event_buffer, control=control)
     service.listen()
     writer = LogWriter(fd, encoding)
-    log = EventLog(JsonFormat() if json_lines else HumanFormat(), lines_lost=lambda: writer.lines_lost)
+    log: LogLines
+    if config.worker is not None:
+        log = WireLog()
+    else:
+        log = EventLog(JsonFormat() if json_lines else HumanFormat(), lines_lost=lambda: writer.lines_lost)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(_stop_on_signal, service.server, writer, nursery.cancel_scope)
+        if config.worker is not None:
+            os.set_blocking(0, False)
+            nursery.start_soon(_stop_when_parent_goes, service.server)
         try:
             try:
                 async with trio.open_nursery() as serving:

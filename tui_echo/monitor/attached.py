@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from pathlib import Path
+from typing import Protocol
 
 from textual.binding import Binding
 from textual.driver import Driver
@@ -19,11 +20,34 @@ from textual.drivers.web_driver import WebDriver
 from tui_echo.control.client import Connection
 from tui_echo.monitor import signals
 from tui_echo.monitor.app import MonitorApp
+from tui_echo.monitor.fleet import FleetSource
 from tui_echo.monitor.remote import RemoteSource
+from tui_echo.monitor.source import ServerSource
 from tui_echo.monitor.screens.confirm import ConfirmScreen
 from tui_echo.monitor.screens.main import MainScreen
 from tui_echo.monitor.tab_driver import TabDriver
 from tui_echo.server.commands import Shutdown
+
+
+class AttachedSource(ServerSource, Protocol):
+    """A server over its control socket (``RemoteSource``), or a --workers server over its workers'
+    sockets (``FleetSource``)."""
+
+    stopped_by_server: bool
+
+    @property
+    def pid(self) -> int: ...
+    @property
+    def started_at(self) -> float: ...
+    @property
+    def path(self) -> Path: ...
+    @property
+    def gone_reason(self) -> str: ...
+    def reconnect(self) -> str | None: ...
+
+
+def _name(source: AttachedSource) -> str:
+    return f"{len(source.members)} workers" if isinstance(source, FleetSource) else f"pid {source.pid}"
 
 
 class ServerGone(ConfirmScreen):
@@ -57,12 +81,12 @@ class AttachedApp(MonitorApp):
         Binding("S", "stop_server", "Stop server"),
     ]
 
-    def __init__(self, server: RemoteSource, *, feed_lines: int, handle_signals: bool = True) -> None:
+    def __init__(self, server: AttachedSource, *, feed_lines: int, handle_signals: bool = True) -> None:
         # The server's uptime, not this console's.
         super().__init__(server, feed_lines=feed_lines, handle_signals=handle_signals, started_at=server.started_at)
         self.remote = server
         self._asked_to_stop = False
-        self.title = f"tui-echo · attached to pid {server.pid}"
+        self.title = f"tui-echo · attached to {_name(server)}"
 
     def get_driver_class(self) -> type[Driver]:
         driver = super().get_driver_class()
@@ -113,12 +137,16 @@ class AttachedApp(MonitorApp):
             return
         self.remote.start(self.server_stopped)
         self.main.server_back(self.remote.started_at)
-        self.title = f"tui-echo · attached to pid {self.remote.pid}"
+        self.title = f"tui-echo · attached to {_name(self.remote)}"
         self.notify(f"Attached again to pid {self.remote.pid}.")
 
 
-def run_attached(path: Path, feed_lines: int) -> int:
-    """Attach to the server at ``path`` (raises ConsoleError before the screen opens if it cannot)."""
-    app = AttachedApp(RemoteSource(Connection.open(path, events=True)), feed_lines=feed_lines)
+def run_attached(paths: list[Path], feed_lines: int) -> int:
+    """Attach to the server at ``paths`` (one socket, or each worker's of a --workers server); raises
+    ConsoleError before the screen opens if it cannot."""
+    source: AttachedSource = (
+        RemoteSource(Connection.open(paths[0], events=True)) if len(paths) == 1 else FleetSource.open(paths)
+    )
+    app = AttachedApp(source, feed_lines=feed_lines)
     app.run()
     return app.return_code or 0

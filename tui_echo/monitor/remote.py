@@ -16,7 +16,7 @@ import dataclasses
 import itertools
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, KeysView
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +103,10 @@ class RemoteSource:
 
     def clients(self) -> Iterable[ClientState]:
         return self._clients.values()
+
+    def client_ids(self) -> KeysView[int]:
+        """The live clients' ids (a view: ``in`` is a dict lookup)."""
+        return self._clients.keys()
 
     def totals(self) -> ServerTotals:
         # "skipped" on a console is what this console did not get: the server's cap, and its own queue.
@@ -253,6 +257,10 @@ class RemoteSource:
                 await task
         with contextlib.suppress(OSError):
             self._connection.close()
+
+    def detach_now(self) -> None:
+        """Close the connection of a source never started."""
+        self._connection.close()
 
     def reconnect(self) -> str | None:
         """Connect again to the same socket; the error's text if that fails. ``start`` it after."""

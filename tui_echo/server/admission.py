@@ -146,7 +146,8 @@ class Admission:
         if host is not peer[0]:
             peer = (host, peer[1])
         now = trio.current_time()
-        reason = self._access.check(host, now, len(self._registry) + len(self._handshakes))
+        clients = len(self._registry) + len(self._handshakes) + self._registry.elsewhere()
+        reason = self._access.check(host, now, clients)
         if reason is not None:
             sock.close()
             self._refuse(self._registry.next_id(), peer, now, reason)

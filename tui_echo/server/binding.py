@@ -34,16 +34,21 @@ def _resolve(host: str, port: int) -> list[tuple[int, SockAddr]]:
     return unique
 
 
-def _bind_one(family: int, sockaddr: SockAddr, backlog: int, dual_stack: bool) -> socket.socket:
+def _bind_one(
+    family: int, sockaddr: SockAddr, backlog: int | None, dual_stack: bool, reuse_port: bool
+) -> socket.socket:
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         if family == socket.AF_INET6:
             # Dual stack for the wildcard "::" alone (IPv4 clients arrive as ::ffff:a.b.c.d), as ncat
             # does; otherwise one socket per family, so "localhost" serves IPv4 and IPv6 side by side.
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0 if dual_stack else 1)
         sock.bind(sockaddr)
-        sock.listen(backlog)
+        if backlog is not None:
+            sock.listen(backlog)
         sock.setblocking(False)
     except BaseException:
         sock.close()
@@ -61,7 +66,9 @@ def _explain(exc: OSError, where: str) -> str:
     return f"cannot listen on {where}: {exc.strerror or exc}"
 
 
-def open_listeners(host: str, port: int, backlog: int = BACKLOG) -> list[socket.socket]:
+def open_listeners(
+    host: str, port: int, backlog: int | None = BACKLOG, *, reuse_port: bool = False
+) -> list[socket.socket]:
     """Bind and listen on every address ``host`` resolves to; non-blocking sockets.
 
     With port 0 every address shares the port the first one got, so that a
@@ -69,6 +76,10 @@ def open_listeners(host: str, port: int, backlog: int = BACKLOG) -> list[socket.
     socket also takes IPv4 connections (dual stack): ``--host ::`` means every
     interface of both families, while ``0.0.0.0`` stays IPv4 only. Raises
     ListenError with a user-facing message.
+
+    ``reuse_port``: SO_REUSEPORT, so that each ``--workers`` process binds a socket of its own on
+    the port and the kernel spreads connections over them. ``backlog`` None binds without
+    listening: the parent of the workers holds the port so, and takes no connection itself.
     """
     sockets: list[socket.socket] = []
     resolved = _resolve(host, port)
@@ -78,7 +89,7 @@ def open_listeners(host: str, port: int, backlog: int = BACKLOG) -> list[socket.
             if sockets and port == 0:
                 sockaddr = (sockaddr[0], sockets[0].getsockname()[1], *sockaddr[2:])
             try:
-                sockets.append(_bind_one(family, sockaddr, backlog, dual_stack))
+                sockets.append(_bind_one(family, sockaddr, backlog, dual_stack, reuse_port))
             except OSError as exc:
                 raise ListenError(_explain(exc, format_address(sockaddr[:2]))) from None
     except BaseException:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TypeAlias
 
@@ -44,6 +44,33 @@ class Framing(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class WorkerSlot:
+    """This process is worker ``index`` (1..``count``) of a ``--workers`` server.
+
+    Its client ids are ``first_id``, ``first_id + count``, …: interleaved, so that ids stay unique
+    integers across the workers (id = k·count + index) and the worker of an id is
+    ``(id - 1) % count + 1``. A restarted worker starts past the ids its predecessor gave out.
+    It binds its own listening socket with SO_REUSEPORT on the port its parent holds.
+    """
+
+    index: int
+    count: int
+    first_id: int
+    # The shared memory of the workers' client counts (server/siblings.py), inherited from the parent;
+    # -1 for none. This process's own file descriptor: never on the wire.
+    counts_fd: int = field(default=-1, compare=False)
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.index <= self.count or self.first_id % self.count != self.index % self.count:
+            raise ValueError(f"not a worker slot: {self}")
+
+
+def worker_of(client_id: int, workers: int) -> int:
+    """The worker (1..workers) that gave out ``client_id``."""
+    return (client_id - 1) % workers + 1
+
+
+@dataclass(frozen=True, slots=True)
 class ServerConfig:
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
@@ -64,3 +91,4 @@ class ServerConfig:
     accept_rate: float | None = None  # new connections a second from one address (bursts of as many)
     ban_seconds: float = DEFAULT_BAN_SECONDS
     rules: tuple[Rule, ...] = ()  # reply rules, tried in order on each message
+    worker: WorkerSlot | None = None  # one worker of a --workers server; None: the whole server

@@ -9,7 +9,8 @@ client's exact running totals, so that a consumer that missed data events
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TypeAlias
@@ -62,6 +63,35 @@ class ServerTotals:
     rule_hits: tuple[int, ...] = ()  # messages each reply rule answered, in the rules' order
 
 
+def sum_totals(parts: Sequence[ServerTotals]) -> ServerTotals:
+    """The totals of one server made of several (``--workers``, or a console's fleet): each count summed.
+
+    ``clients_peak`` is the sum of the parts' peaks: an upper bound of the whole's peak, since
+    the parts need not have peaked at the same moment.
+    """
+    by_reason: Counter[RefusalReason] = Counter()
+    for part in parts:
+        by_reason.update(part.refused_by_reason)
+    rule_hits = [0] * max((len(part.rule_hits) for part in parts), default=0)
+    for part in parts:
+        for index, hits in enumerate(part.rule_hits):
+            rule_hits[index] += hits
+    return ServerTotals(
+        clients_total=sum(part.clients_total for part in parts),
+        clients_now=sum(part.clients_now for part in parts),
+        clients_peak=sum(part.clients_peak for part in parts),
+        refused_total=sum(part.refused_total for part in parts),
+        messages_in=sum(part.messages_in for part in parts),
+        bytes_in=sum(part.bytes_in for part in parts),
+        bytes_out=sum(part.bytes_out for part in parts),
+        events_skipped=sum(part.events_skipped for part in parts),
+        tls_handshakes_failed=sum(part.tls_handshakes_failed for part in parts),
+        dropped_out=sum(part.dropped_out for part in parts),
+        refused_by_reason=dict(by_reason),
+        rule_hits=tuple(rule_hits),
+    )
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ServerListening:
     addresses: tuple[Peer, ...]
@@ -111,7 +141,10 @@ class RefusalsSummary:
         return ", ".join(f"{reason} {count}" for reason, count in ordered)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+# The data events are built once per message on the echo's hot path: not frozen, since a frozen
+# dataclass's __init__ stores each field through object.__setattr__, about four times the cost of a
+# plain one (benchmarks: about 6 % of the echo's CPU). Nobody changes an event once published.
+@dataclass(slots=True, kw_only=True)
 class DataReceived:
     """One chunk received from a client and echoed back (other modes: the subclasses below). Totals are after it."""
 
@@ -125,7 +158,7 @@ class DataReceived:
     bytes_out: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class DataRelayed(DataReceived):
     """Chat and broker: one message passed on to the other clients (never back to its sender).
 
@@ -138,7 +171,7 @@ class DataRelayed(DataReceived):
     dropped: int  # receivers whose queue had no room for it (each counts it in its dropped_out)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class DataAnswered(DataReceived):
     """Echo with reply rules: a chunk some of whose messages a rule answered instead of echoing them."""
 
@@ -148,7 +181,7 @@ class DataAnswered(DataReceived):
     reply_size: int  # the replies' full length
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class DataDiscarded(DataReceived):
     """Discard mode: one message read and counted; nothing was sent back."""
 

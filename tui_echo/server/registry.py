@@ -20,6 +20,7 @@ from tui_echo.server.connection import Connection
 from tui_echo.net import Peer
 from tui_echo.server.events import ClientConnected, ClientDisconnected, DisconnectReason
 from tui_echo.server.outbox import EventOutbox
+from tui_echo.server.siblings import Siblings
 from tui_echo.server.transport import Transport, WriteTimeout
 
 
@@ -46,7 +47,14 @@ class Registry:
         self._access = access
         self._outbox = outbox
         self._clock = clock
-        self._ids = itertools.count(1)  # also numbers refused connections, so that the log can tell them apart
+        # Also numbers refused connections, so that the log can tell them apart. A worker's ids interleave
+        # with its siblings' (see WorkerSlot).
+        slot = config.worker
+        self._ids = itertools.count(1) if slot is None else itertools.count(slot.first_id, slot.count)
+        # A worker's siblings' clients, so that --max-clients counts the whole server (None: one process).
+        self._siblings = (
+            None if slot is None or slot.counts_fd < 0 else Siblings(slot.counts_fd, slot.count, slot.index)
+        )
         self._clients_total = 0
         self._clients_peak = 0
         # Counts of the clients that already left.
@@ -60,6 +68,10 @@ class Registry:
 
     def next_id(self) -> int:
         return next(self._ids)
+
+    def elsewhere(self) -> int:
+        """The clients the other workers of a --workers server hold (0 for a server of one process)."""
+        return 0 if self._siblings is None else self._siblings.others()
 
     def enter(
         self,
@@ -83,6 +95,8 @@ class Registry:
         conn = Connection(state, transport(state, write_timeout), write_timeout)
         joined(conn)
         self.connections[client_id] = conn
+        if self._siblings is not None:
+            self._siblings.publish(len(self.connections))
         self._access.admitted(peer[0])
         self._clients_total += 1
         self._clients_peak = max(self._clients_peak, len(self.connections))
@@ -97,6 +111,8 @@ class Registry:
         """The client is gone: fold its counts into the totals and publish ``ClientDisconnected``."""
         state = conn.state
         del self.connections[state.client_id]
+        if self._siblings is not None:
+            self._siblings.publish(len(self.connections))
         self._access.left(state.peer[0])
         if conn.outbound is not None:
             conn.outbound.abandon()

@@ -197,7 +197,9 @@ class EchoServer:
     def listen(self) -> tuple[Peer, ...]:
         """Bind the listening sockets now (raises ListenError); returns the real addresses."""
         if not self._listeners:
-            self._listeners = open_listeners(self.config.host, self.config.port)
+            self._listeners = open_listeners(
+                self.config.host, self.config.port, reuse_port=self.config.worker is not None
+            )
             self.addresses = tuple(sock.getsockname()[:2] for sock in self._listeners)
         return self.addresses
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from tui_echo.net import Peer, format_address, parse_address
-from tui_echo.server.config import Framing, Mode, Network, ServerConfig
+from tui_echo.server.config import Framing, Mode, Network, ServerConfig, WorkerSlot
 from tui_echo.server.events import ServerListening
 from tui_echo.server.rules import Rule, compile_rule
 from tui_echo.server.tls import TlsSettings
@@ -68,6 +68,12 @@ def encode_setup(addresses: tuple[Peer, ...], config: ServerConfig, control: str
         **encode_tls(config.tls),
         "control": control or None,
         "rules": [encode_rule_setting(rule) for rule in config.rules],
+        # One worker of a --workers server: [worker, workers, its first client id]; absent for a whole server.
+        **(
+            {}
+            if config.worker is None
+            else {"worker": [config.worker.index, config.worker.count, config.worker.first_id]}
+        ),
     }
 
 
@@ -96,8 +102,18 @@ def decode_setup(record: Fields) -> tuple[tuple[Peer, ...], ServerConfig, str]:
         max_pending_sends=read_int(record, "max_pending_sends"),
         tls=decode_tls(record),
         rules=tuple(decode_rule_setting(rule) for rule in read_list(record, "rules")),
+        worker=_worker(record),
     )
     return addresses, config, read_optional_str(record, "control") or ""
+
+
+def _worker(record: Fields) -> WorkerSlot | None:
+    if "worker" not in record:
+        return None
+    parts = read_list(record, "worker")
+    if len(parts) != 3 or not all(type(part) is int for part in parts):
+        raise TypeError(f'"worker" must be three whole numbers, not {parts!r}')
+    return WorkerSlot(*parts)
 
 
 def _str(value: object) -> str:

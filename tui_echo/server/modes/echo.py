@@ -3,7 +3,8 @@
 A client whose transport is exactly a plain socket runs ``_echo_socket``: the
 socket itself, non-blocking, with trio's low-level readiness waits, every
 name it needs hoisted into a local, one scheduler yield per chunk (trio's
-SocketStream costs about three), and no event built while the consumer has
+SocketStream costs about three), a wait for readability after each echo
+instead of a recv bound to fail, and no event built while the consumer has
 no room. Anything else (TLS, and later a transport wrapped by a fault or a
 recording tap) runs ``_echo_stream`` over the ``Transport`` interface.
 """
@@ -44,20 +45,14 @@ class EchoMode(ModeHandler):
         skip_if_full = context.outbox.skip_if_full
         write_lock = conn.write_lock
         wait_readable = trio.lowlevel.wait_readable
-        checkpoint = trio.lowlevel.checkpoint
         clock = trio.current_time
         wall_offset = context.clock.offset
         client_id = state.client_id
-        yielded = True
         while True:
             try:
                 data = recv(size)
             except BlockingIOError:
-                # The last chunk is not kept while the client is idle: an idle connection costs the
-                # same whether it ever sent 64 KiB or nothing (this store is off the busy path).
-                data = b""
                 await wait_readable(sock)
-                yielded = True
                 continue
             if not data:
                 return DisconnectReason.CLOSED_BY_PEER, ""
@@ -70,7 +65,6 @@ class EchoMode(ModeHandler):
             if write_lock.locked():  # an operator send is being written: queue behind it
                 async with write_lock:
                     await send_all(data)
-                yielded = True
             else:
                 try:
                     sent = send(data)
@@ -80,7 +74,6 @@ class EchoMode(ModeHandler):
                 if sent < length:  # the client reads slower than it writes: wait for it
                     async with write_lock:
                         await send_all(memoryview(data)[sent:])
-                    yielded = True
             if not skip_if_full(now):
                 publish(
                     DataReceived(
@@ -95,9 +88,13 @@ class EchoMode(ModeHandler):
                     ),
                     now,
                 )
-            if not yielded:
-                await checkpoint()  # a client that never pauses must not starve the rest
-            yielded = False
+            # Wait before the next recv: a client that waits for its echo has not answered yet, and a
+            # recv now would fail (EAGAIN) and cost a syscall and an exception per message. It is also
+            # this loop's one yield per chunk, so that a client that never pauses cannot starve the rest.
+            # The last chunk is not kept while the client is idle: an idle connection costs the same
+            # whether it ever sent 64 KiB or nothing.
+            data = b""
+            await wait_readable(sock)
 
     async def _echo_stream(self, conn: Connection) -> Ended:
         """Echo over any transport (TLS: counts plaintext application bytes, as the plain echo does).

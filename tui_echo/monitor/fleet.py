@@ -1,0 +1,219 @@
+"""A ``ServerSource`` over several control sockets at once: the workers of a ``--workers`` server,
+shown as one server. No trio, no Textual.
+
+Each member is a ``RemoteSource``; the fleet reads them as one: every member's clients in one
+table, the totals summed, events taken from each in turn, a command for one client sent to the
+member that holds it and any other command to every member. A worker that goes away (it died
+and its parent restarts it) is said once in the feed, and the fleet attaches to its successor as
+soon as the same control socket answers again; the fleet has stopped when every member has.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import itertools
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from tui_echo.control.client import Connection, ConsoleError
+from tui_echo.monitor.remote import RemoteSource
+from tui_echo.net import Peer
+from tui_echo.server.access import ActiveBan
+from tui_echo.server.clients import ClientState
+from tui_echo.server.commands import ForClients, Kick, Label, SendTo, ServerCommand, Shutdown
+from tui_echo.server.config import Mode
+from tui_echo.server.events import (
+    ServerEvent,
+    ServerListening,
+    ServerNotice,
+    ServerStopped,
+    ServerTotals,
+    sum_totals,
+)
+from tui_echo.server.rules import RuleHits
+
+REATTACH_SECONDS = 0.5  # how often a fleet tries the socket of a worker that went away
+
+
+class FleetSource:
+    def __init__(self, members: list[RemoteSource]) -> None:
+        self.members = members
+        self._gone: set[int] = set()  # indexes of members that went away
+        self._notes: list[ServerEvent] = []
+        self._turn = itertools.cycle(range(len(members)))
+        self._on_stopped: Callable[[BaseException | None], None] | None = None
+        self._retries: set[asyncio.Task[None]] = set()
+        self._closing = False
+        self.stopped_by_server = False
+        self._listened = False
+
+    @classmethod
+    def open(cls, paths: list[Path]) -> FleetSource:
+        """Attach to every socket (raises ConsoleError, with none left open, if one cannot be)."""
+        members: list[RemoteSource] = []
+        try:
+            for path in paths:
+                members.append(RemoteSource(Connection.open(path, events=True)))
+        except ConsoleError:
+            for member in members:
+                member.detach_now()
+            raise
+        return cls(members)
+
+    # ---- what the app reads ------------------------------------------------
+
+    @property
+    def addresses(self) -> tuple[Peer, ...]:
+        return tuple(dict.fromkeys(address for member in self.members for address in member.addresses))
+
+    @property
+    def started_at(self) -> float:
+        return min(member.started_at for member in self.members)
+
+    @property
+    def pid(self) -> int:
+        return self.members[0].pid
+
+    @property
+    def path(self) -> Path:
+        return self.members[0].path
+
+    @property
+    def gone_reason(self) -> str:
+        return "; ".join(member.gone_reason for member in self.members if member.gone_reason)
+
+    @property
+    def mode(self) -> Mode:
+        return self.members[0].mode
+
+    @property
+    def origin(self) -> str:
+        pids = ", ".join(str(member.pid) for member in self.members)
+        return f"attached to {len(self.members)} workers (pids {pids}) · {self.members[0].path.parent}"
+
+    def clients(self) -> Iterable[ClientState]:
+        return itertools.chain.from_iterable(
+            member.clients() for index, member in enumerate(self.members) if index not in self._gone
+        )
+
+    def totals(self) -> ServerTotals:
+        return sum_totals([member.totals() for member in self.members])
+
+    def bans(self) -> tuple[ActiveBan, ...]:
+        """Bans go to every worker, so each holds them all: one list, each address once."""
+        bans: dict[str, ActiveBan] = {}
+        for member in self.members:
+            for ban in member.bans():
+                bans[ban.address] = ban
+        return tuple(sorted(bans.values(), key=lambda ban: ban.until))
+
+    def rules(self) -> tuple[RuleHits, ...]:
+        """Every worker has the same rules: each with its hits summed, its latest match."""
+        merged: list[RuleHits] = []
+        for member in self.members:
+            for index, rule in enumerate(member.rules()):
+                if index == len(merged):
+                    merged.append(rule)
+                    continue
+                latest = rule if (rule.last_at or 0) > (merged[index].last_at or 0) else merged[index]
+                merged[index] = dataclasses.replace(latest, hits=merged[index].hits + rule.hits)
+        return tuple(merged)
+
+    def take_events(self, limit: int) -> list[ServerEvent]:
+        """Each member's events in turn (a client's stay in order: it lives on one member); one
+        ``stopped`` once every member has stopped, with the totals summed."""
+        events, self._notes = self._notes, []
+        for _ in self.members:
+            if len(events) >= limit:
+                break
+            member = self.members[next(self._turn)]
+            for event in member.take_events(limit - len(events)):
+                if isinstance(event, ServerListening):
+                    if self._listened:
+                        continue  # one "listening" for the server, as its log has
+                    self._listened = True
+                if not isinstance(event, ServerStopped):
+                    events.append(event)
+        return events
+
+    # ---- running -------------------------------------------------------------
+
+    def start(self, on_stopped: Callable[[BaseException | None], None]) -> None:
+        self._on_stopped = on_stopped
+        self._closing = False
+        self._gone.clear()
+        for index, member in enumerate(self.members):
+            member.start(self._watcher(index))
+
+    def _watcher(self, index: int) -> Callable[[BaseException | None], None]:
+        return lambda error: self._member_stopped(index)
+
+    def _member_stopped(self, index: int) -> None:
+        member = self.members[index]
+        self._gone.add(index)
+        if len(self._gone) == len(self.members):
+            self.stopped_by_server = all(m.stopped_by_server for m in self.members)
+            if self.stopped_by_server:
+                self._notes.append(ServerStopped(at=time.time(), totals=self.totals()))
+            if self._on_stopped is not None:
+                self._on_stopped(None)
+            return
+        what = "stopped" if member.stopped_by_server else f"went away ({member.gone_reason})"
+        self._notes.append(
+            ServerNotice(message=f"worker pid {member.pid} {what}; its clients are not shown", at=time.time())
+        )
+        task = asyncio.get_running_loop().create_task(self._reattach(index))
+        self._retries.add(task)
+        task.add_done_callback(self._retries.discard)
+
+    async def _reattach(self, index: int) -> None:
+        """Its parent restarts a worker that died, on the same control socket: attach to the new one."""
+        member = self.members[index]
+        while not self._closing and index in self._gone and len(self._gone) < len(self.members):
+            await asyncio.sleep(REATTACH_SECONDS)
+            if member.reconnect() is None:
+                self._gone.discard(index)
+                member.start(self._watcher(index))
+                self._notes.append(ServerNotice(message=f"attached to worker pid {member.pid}", at=time.time()))
+                return
+
+    def _holder(self, client_id: int) -> int:
+        """The index of the member that holds ``client_id``; 0 if none does, to say so."""
+        return next((index for index, m in enumerate(self.members) if client_id in m.client_ids()), 0)
+
+    def send(self, command: ServerCommand) -> bool:
+        """One client's command to its member; a set of clients' split by member; any other to all."""
+        if isinstance(command, Kick | SendTo | Label):
+            return self.members[self._holder(command.client_id)].send(command)
+        if isinstance(command, ForClients):
+            shares: dict[int, list[int]] = {}
+            for client_id in command.client_ids:
+                shares.setdefault(self._holder(client_id), []).append(client_id)
+            return all(
+                [
+                    self.members[index].send(dataclasses.replace(command, client_ids=tuple(ids)))
+                    for index, ids in shares.items()
+                ]
+            )
+        live = [m for index, m in enumerate(self.members) if index not in self._gone or isinstance(command, Shutdown)]
+        return all([member.send(command) for member in live])
+
+    async def stop(self) -> None:
+        """Detach from every member; the server carries on."""
+        self._closing = True
+        for task in list(self._retries):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for member in self.members:
+            await member.stop()
+
+    def reconnect(self) -> str | None:
+        for member in self.members:
+            error = member.reconnect()
+            if error is not None:
+                return error
+        return None
