@@ -23,6 +23,7 @@ from tui_echo.server.config import (
     DEFAULT_HOST,
     DEFAULT_MAX_CLIENTS,
     DEFAULT_PORT,
+    DEFAULT_PROXY_HEADER_TIMEOUT,
     DEFAULT_WRITE_TIMEOUT,
     Framing,
     Mode,
@@ -190,6 +191,29 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"Close a TLS connection that has not finished its handshake by then "
         f"(default {HANDSHAKE_TIMEOUT_SECONDS:g}).",
     )
+    parser.add_argument(
+        "--proxy-protocol",
+        action="store_true",
+        help="Every connection starts with a PROXY protocol header (v1 or v2: HAProxy send-proxy, nginx "
+        "proxy_protocol) naming the real client, which then replaces the proxy's address everywhere.",
+    )
+    parser.add_argument(
+        "--proxy-from",
+        type=_network,
+        action="append",
+        default=[],
+        metavar="CIDR",
+        help="With --proxy-protocol: only these proxies may connect (and name a client); anyone else is refused "
+        "as an untrusted proxy. Repeatable. Without it, any client can claim any address.",
+    )
+    parser.add_argument(
+        "--proxy-header-timeout",
+        type=seconds,
+        default=None,
+        metavar="SECONDS",
+        help=f"With --proxy-protocol: refuse a connection whose header has not come by then "
+        f"(default {DEFAULT_PROXY_HEADER_TIMEOUT:g}).",
+    )
     control = parser.add_mutually_exclusive_group()
     control.add_argument(
         "--control",
@@ -305,6 +329,8 @@ def _main(arguments: list[str]) -> int:
         for denied in args.deny:
             if allowed.version == denied.version and allowed.subnet_of(denied):
                 parser.error(f"--allow {allowed} lies inside --deny {denied}: nobody in it could connect")
+    if (args.proxy_from or args.proxy_header_timeout is not None) and not args.proxy_protocol:
+        parser.error("--proxy-from and --proxy-header-timeout are for --proxy-protocol: add it")
     if not args.headless:
         problem = terminal_problem()
         if problem:
@@ -328,6 +354,9 @@ def _main(arguments: list[str]) -> int:
         accept_rate=args.accept_rate,
         ban_seconds=DEFAULT_BAN_SECONDS if args.ban_minutes is None else args.ban_minutes * 60,
         rules=rules,
+        proxy_protocol=args.proxy_protocol,
+        proxy_from=tuple(args.proxy_from),
+        proxy_header_timeout=args.proxy_header_timeout or DEFAULT_PROXY_HEADER_TIMEOUT,
     )
     from tui_echo.control.listener import ControlSettings
 

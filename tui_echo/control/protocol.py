@@ -30,7 +30,7 @@ from tui_echo.wire.settings import ServerInfo, encode_server
 from tui_echo.wire.state import encode_ban, encode_client, encode_rule, encode_totals
 
 PROTOCOL = "tui-echo-control"
-VERSION = 2  # goes up with every change to what either end sends (README: "The control protocol")
+VERSION = 3  # goes up with every change to what either end sends (README: "The control protocol")
 MAX_LINE_BYTES = 256 * 1024  # one line, either way; a send of MAX_SEND_BYTES in base64 fits
 MAX_SEND_BYTES = 64 * 1024  # bytes one send or broadcast command may carry
 MAX_ERRORS = 5  # protocol errors on one connection before the server closes it

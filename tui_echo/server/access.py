@@ -48,6 +48,15 @@ def parse_network(text: str) -> Network:
     return network
 
 
+def in_networks(host: str, networks: tuple[Network, ...]) -> bool:
+    """Whether ``host`` (a plain address, see plain_host) lies in any of ``networks``."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return any(address in network for network in networks)
+
+
 def is_loopback(host: str) -> bool:
     """Whether ``host`` is a loopback address (127.0.0.0/8, ::1): what most local clients share."""
     try:
@@ -110,13 +119,9 @@ class AccessControl:
 
     def _permitted(self, host: str) -> bool:
         """ncat's rule: with any --allow, only those; a --deny wins over an --allow."""
-        try:
-            address = ipaddress.ip_address(host)
-        except ValueError:
-            return False  # not an IP address (cannot happen for TCP peers): refuse rather than guess
-        if self._allow and not any(address in network for network in self._allow):
-            return False
-        return not any(address in network for network in self._deny)
+        if self._allow and not in_networks(host, self._allow):
+            return False  # also what is not an IP address (cannot happen for TCP peers): refuse rather than guess
+        return not in_networks(host, self._deny)
 
     def _take_rate(self, host: str, now: float) -> bool:
         rates = self._rates

@@ -33,3 +33,4 @@ class ClientState:
     status: ClientStatus = ClientStatus.CONNECTED
     tls_version: str | None = None  # e.g. "TLSv1.3", for a client of a TLS server
     tls_cipher: str | None = None  # e.g. "TLS_AES_256_GCM_SHA384"
+    proxy: Peer | None = None  # the proxy that relayed it (--proxy-protocol); ``peer`` is then the real client

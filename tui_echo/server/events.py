@@ -42,6 +42,8 @@ class RefusalReason(StrEnum):
     BANNED = "banned"  # the operator banned the address from the monitor
     RATE_LIMITED = "rate limited"  # --accept-rate
     PER_IP_LIMIT = "per-IP limit"  # --max-per-ip
+    BAD_PROXY_HEADER = "bad proxy header"  # --proxy-protocol: none, a malformed one, or none within the timeout
+    UNTRUSTED_PROXY = "untrusted proxy"  # --proxy-protocol from an address outside --proxy-from
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +79,7 @@ class ClientConnected:
     at: float
     tls_version: str | None = None  # set when the client came in over TLS (after its handshake)
     tls_cipher: str | None = None
+    proxy: Peer | None = None  # the proxy that relayed it (--proxy-protocol); ``peer`` is the real client
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -110,7 +110,7 @@ class EchoServer:
             bytes_in=clients.bytes_in,
             bytes_out=clients.bytes_out,
             events_skipped=self._outbox.dropped,
-            tls_handshakes_failed=self._admission.tls_failed_total,
+            tls_handshakes_failed=self._admission.tls_failures.total,
             refused_by_reason=dict(refusals.by_reason),
             rule_hits=tuple(self._answers.book.hits) if self._answers is not None else (),
             dropped_out=clients.dropped_out,

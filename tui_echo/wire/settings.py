@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from tui_echo.net import Peer, format_address, parse_address
-from tui_echo.server.config import Framing, Mode, Network, ServerConfig
+from tui_echo.server.config import DEFAULT_PROXY_HEADER_TIMEOUT, Framing, Mode, Network, ServerConfig
 from tui_echo.server.events import ServerListening
 from tui_echo.server.rules import Rule, compile_rule
 from tui_echo.server.tls import TlsSettings
@@ -67,6 +67,9 @@ def encode_setup(addresses: tuple[Peer, ...], config: ServerConfig, control: str
         **encode_tls(config.tls),
         "control": control or None,
         "rules": [encode_rule_setting(rule) for rule in config.rules],
+        "proxy_protocol": config.proxy_protocol,
+        "proxy_from": [str(network) for network in config.proxy_from],
+        "proxy_header_timeout": config.proxy_header_timeout,
     }
 
 
@@ -95,6 +98,12 @@ def decode_setup(record: Fields) -> tuple[tuple[Peer, ...], ServerConfig, str]:
         max_pending_sends=read_int(record, "max_pending_sends"),
         tls=decode_tls(record),
         rules=tuple(decode_rule_setting(rule) for rule in read_list(record, "rules")),
+        # Optional: a record of a version-2 server has none of these.
+        proxy_protocol=record.get("proxy_protocol") is not None and read_bool(record, "proxy_protocol"),
+        proxy_from=_networks(read_list(record, "proxy_from")) if "proxy_from" in record else (),
+        proxy_header_timeout=read_float(record, "proxy_header_timeout")
+        if "proxy_header_timeout" in record
+        else DEFAULT_PROXY_HEADER_TIMEOUT,
     )
     return addresses, config, read_optional_str(record, "control") or ""
 

@@ -17,12 +17,14 @@ from tui_echo.times import utc_time
 from tui_echo.wire.records import (
     Fields,
     Record,
+    optional_peer,
     optional_time,
     read_bool,
     read_int,
     read_int_list,
     read_object,
     read_optional_int,
+    read_optional_peer,
     read_optional_str,
     read_optional_time,
     read_peer,
@@ -93,6 +95,7 @@ def encode_client(state: ClientState) -> Record:
         "connected": utc_time(state.connected_at),
         "tls_version": state.tls_version,
         "tls_cipher": state.tls_cipher,
+        "proxy": optional_peer(state.proxy),
         **encode_counts(state.client_id, ClientCounts.of(state)),
     }
 
@@ -105,6 +108,7 @@ def decode_client(record: Fields) -> ClientState:
         connected_at=read_time(record, "connected"),
         tls_version=read_optional_str(record, "tls_version"),
         tls_cipher=read_optional_str(record, "tls_cipher"),
+        proxy=read_optional_peer(record, "proxy"),
         **counts._asdict(),
     )
 
