@@ -277,8 +277,8 @@ async def test_a_console_of_another_version_gets_one_line_naming_both_versions_a
         assert replies[1] == {
             "type": "error",
             "error": "bad_version",
-            "message": f"this server speaks version {protocol.VERSION} of the control protocol and the console version {version!r}: "
-            "use a console from the same tui-echo release as the server",
+            "message": f"this server speaks version {protocol.VERSION} of the control protocol and the console "
+            f"version {version!r}: use a console from the same tui-echo release as the server",
         }
         await client.send_all(b"not kicked\n")
         assert await receive_exactly(client, 11) == b"not kicked\n"
