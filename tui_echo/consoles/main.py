@@ -197,12 +197,18 @@ def _send_text(text: str) -> bytes:
 
 def _clients_table(clients: list[dict[str, Any]]) -> str:
     now = time.time()
-    rows = [("ID", "PEER", "CONNECTED", "MSGS", "IN", "OUT", "DROPPED", "IDLE", "STATUS")]
-    for state in map(decode_client, clients):
+    states = [decode_client(record) for record in clients]
+    proxied = any(state.proxy is not None for state in states)  # --proxy-protocol: which proxy relayed each
+    rows = [
+        ("ID", "PEER", *(("VIA",) if proxied else ()), "CONNECTED", "MSGS", "IN", "OUT", "DROPPED", "IDLE", "STATUS")
+    ]
+    for state in states:
+        via = () if not proxied else ("-" if state.proxy is None else format_address(state.proxy),)
         rows.append(
             (
                 f"#{state.client_id}",
                 format_address(state.peer),
+                *via,
                 format_duration(now - state.connected_at),
                 str(state.messages_in),
                 format_size(state.bytes_in),

@@ -83,6 +83,7 @@ class Admission:
         # cancelled when the server stops): they count toward --max-clients.
         self._starting: set[trio.CancelScope] = set()
         self.tls_failures = Failures(("TLS handshake", "failed"), self._notices, FAILURE_NOTICE_SECONDS)
+        self.proxy_checks = 0  # connections whose PROXY header was LOCAL: the proxy's own health checks
         self.bad_headers = Failures(("bad PROXY header", "refused"), self._notices, FAILURE_NOTICE_SECONDS)
 
     async def serve(self, listeners: list[socket.socket]) -> None:
@@ -190,7 +191,9 @@ class Admission:
     async def _serve_proxied(self, sock: socket.socket, proxy: Peer) -> None:
         """Read the PROXY header (in this task), check the real client, then serve it as any other.
 
-        A v2 LOCAL header (the proxy's own health check) or an UNKNOWN one is served as the proxy itself.
+        A v2 LOCAL header (the proxy's own health check) or an UNKNOWN one is served as the proxy itself;
+        those and a header naming the very connection it came on (HAProxy's v1 health check) are
+        counted as the proxy's checks.
         """
         header: ProxyHeader | None = None
         failure = ""
@@ -212,6 +215,8 @@ class Admission:
         peer = proxy
         if header is not None and header.source is not None:
             peer = (plain_host(header.source[0]), header.source[1])
+        if header is not None and peer == proxy:  # LOCAL, UNKNOWN, or (HAProxy's v1 checks) naming itself
+            self.proxy_checks += 1
         reason = (
             self._access.check(peer[0], now, len(self._registry) + len(self._starting)) if header is not None else None
         )

@@ -62,6 +62,7 @@ class ServerTotals:
     dropped_out: int = 0  # chat/broker: deliveries that never reached their receiver (see ClientState.dropped_out)
     refused_by_reason: Mapping[RefusalReason, int] = field(default_factory=dict)  # adds up to refused_total
     rule_hits: tuple[int, ...] = ()  # messages each reply rule answered, in the rules' order
+    proxy_checks: int = 0  # --proxy-protocol: connections of the proxy itself (LOCAL headers: health checks)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

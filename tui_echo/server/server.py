@@ -114,6 +114,7 @@ class EchoServer:
             refused_by_reason=dict(refusals.by_reason),
             rule_hits=tuple(self._answers.book.hits) if self._answers is not None else (),
             dropped_out=clients.dropped_out,
+            proxy_checks=self._admission.proxy_checks,
         )
 
     def rules(self) -> tuple[RuleHits, ...]:

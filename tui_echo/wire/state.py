@@ -127,6 +127,7 @@ _TOTAL_COUNTS = (
     "events_skipped",
     "tls_handshakes_failed",
     "dropped_out",
+    "proxy_checks",
 )
 
 
