@@ -147,7 +147,8 @@ class HumanFormat:
 
     def connected(self, event: ClientConnected, client: _ClientLog, clients_now: int) -> str:
         tls = "" if event.tls_version is None else f" over {event.tls_version} {event.tls_cipher}"
-        return _client_line(event.at, client, f"connected{tls} ({clients_now} now)")
+        via = "" if event.proxy is None else f" via proxy {format_address(event.proxy)}"
+        return _client_line(event.at, client, f"connected{via}{tls} ({clients_now} now)")
 
     def refused(self, event: ConnectionRefused, clients_now: int) -> str:
         return _line(

@@ -50,6 +50,7 @@ class ConnectionRow:
     ended_at: float | None = None  # when it left, for a departed client's row
     tls_version: str | None = None  # a TLS client's protocol version and cipher
     tls_cipher: str | None = None
+    proxy: Peer | None = None  # --proxy-protocol: the proxy that relayed it (``peer`` is the real client)
 
     @property
     def gone(self) -> bool:
@@ -127,6 +128,7 @@ class TableModel:
                 status=str(state.status),
                 tls_version=state.tls_version,
                 tls_cipher=state.tls_cipher,
+                proxy=state.proxy,
             )
             rows.append(row)
         for client_id, departed in list(self._departed.items()):

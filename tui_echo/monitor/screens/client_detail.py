@@ -187,6 +187,8 @@ class ClientScreen(Screen[None]):
         text = Text()
         text.append(f"#{row.client_id}", style="bold")
         text.append(f"  {format_address(row.peer)}  ")
+        if row.proxy is not None:
+            text.append(f"via proxy {format_address(row.proxy)}  ", style="dim")
         text.append(row.status, style="bold italic" if row.gone else "bold")
         text.append("\nsince ", style="dim")
         text.append(time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(row.connected_at)))
