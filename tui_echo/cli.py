@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import difflib
 import resource
+import socket
 import sys
 from collections.abc import Sequence
 from importlib.metadata import version
@@ -16,6 +17,7 @@ from tui_echo.consoles import SUBCOMMANDS, SUBCOMMANDS_HELP
 from tui_echo.monitor.options import add_feed_lines
 from tui_echo.monitor.terminal import terminal_problem
 from tui_echo.output import finish, silence_stdout
+from tui_echo.ops.systemd import PassedSocketError, passed_sockets
 from tui_echo.server.access import parse_network
 from tui_echo.server.binding import ListenError
 from tui_echo.server.config import (
@@ -267,7 +269,9 @@ def _rules(args: argparse.Namespace) -> tuple[Rule, ...]:
     return tuple(rules)
 
 
-def _run_headless(config: ServerConfig, json_lines: bool, control: ControlSettings | None) -> int:
+def _run_headless(
+    config: ServerConfig, json_lines: bool, control: ControlSettings | None, listeners: list[socket.socket]
+) -> int:
     import trio  # imported here, as the server's other parts: the consoles, load and --help start without them
 
     from tui_echo.headless.runner import run_headless
@@ -276,7 +280,9 @@ def _run_headless(config: ServerConfig, json_lines: bool, control: ControlSettin
     # The log is written to stdout's file descriptor by a thread of its own (headless/writer.py), never through
     # sys.stdout: its buffer stays empty, so the interpreter's flush at exit cannot block on a full pipe.
     try:
-        outcome = trio.run(run_headless, config, sys.stdout.fileno(), json_lines, sys.stdout.encoding, control)
+        outcome = trio.run(
+            run_headless, config, sys.stdout.fileno(), json_lines, sys.stdout.encoding, control, listeners or None
+        )
     except ListenError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
@@ -361,11 +367,15 @@ def _main(arguments: list[str]) -> int:
     from tui_echo.control.listener import ControlSettings
 
     control = None if args.no_control else ControlSettings(args.control)
+    try:
+        listeners = [passed.sock for passed in passed_sockets()]  # systemd's socket activation, if any
+    except PassedSocketError as exc:
+        parser.exit(2, f"{PROG}: error: {exc}\n")
     _raise_fd_limit()
     if not args.headless:
         # Imported here: headless runs never load Textual.
         from tui_echo.monitor.guest import GuestServer
         from tui_echo.monitor.launch import run_monitor
 
-        return run_monitor(GuestServer(config, control), args.feed_lines)
-    return _run_headless(config, args.json, control)
+        return run_monitor(GuestServer(config, control, listeners or None), args.feed_lines)
+    return _run_headless(config, args.json, control, listeners)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import signal
 import time
 from dataclasses import dataclass
@@ -93,10 +94,11 @@ async def run_headless(
     json_lines: bool = False,
     encoding: str = "utf-8",
     control: ControlSettings | None = None,
+    listeners: list[socket.socket] | None = None,
 ) -> LogOutcome:
     """Serve until SIGINT, SIGTERM or SIGHUP, logging to ``fd``. Raises ListenError before anything runs
     if it cannot listen (or, with ``control``, open its control socket)."""
-    service = Service(config, event_buffer=config.event_buffer, control=control)
+    service = Service(config, event_buffer=config.event_buffer, control=control, listeners=listeners)
     service.listen()
     writer = LogWriter(fd, encoding)
     log = EventLog(JsonFormat() if json_lines else HumanFormat(), lines_lost=lambda: writer.lines_lost)

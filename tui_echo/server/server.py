@@ -65,7 +65,8 @@ class EchoServer:
 
     ``listen()`` binds (raising ListenError), ``serve()`` runs until ``stop()``
     or a ``Shutdown`` command, or until cancelled. Events go to ``events``
-    (closed when the server stops).
+    (closed when the server stops). ``listeners``: listening sockets to serve
+    instead of binding ``config.host``/``config.port`` (systemd's sockets).
     """
 
     def __init__(
@@ -73,6 +74,7 @@ class EchoServer:
         config: ServerConfig,
         events: trio.MemorySendChannel[ServerEvent],
         command_buffer: int = 256,
+        listeners: list[socket.socket] | None = None,
     ) -> None:
         self.config = config
         self._events = events
@@ -91,6 +93,9 @@ class EchoServer:
         self._admission = Admission(context, self._access, mode_for(context, self._answers))
         self._operator = Operator(context, self._access)
         self.addresses: tuple[Peer, ...] = ()
+        self._given = listeners
+        self.serving = trio.Event()  # set once it serves (the listening event is out)
+        self.stop_requested = trio.Event()  # set by stop(): what systemd hears as STOPPING=1
 
     # ---- reading state -------------------------------------------------
 
@@ -198,7 +203,7 @@ class EchoServer:
     def listen(self) -> tuple[Peer, ...]:
         """Bind the listening sockets now (raises ListenError); returns the real addresses."""
         if not self._listeners:
-            self._listeners = open_listeners(self.config.host, self.config.port)
+            self._listeners = self._given or open_listeners(self.config.host, self.config.port)
             self.addresses = tuple(sock.getsockname()[:2] for sock in self._listeners)
         return self.addresses
 
@@ -209,6 +214,7 @@ class EchoServer:
     def stop(self) -> None:
         """Stop accepting, close every client with reason ``server shutdown``, then end ``serve()``."""
         self._registry.stopping = True
+        self.stop_requested.set()
         if self._services_scope is not None:
             self._services_scope.cancel()
 
@@ -237,6 +243,7 @@ class EchoServer:
                                 services.start_soon(self._operator.reap_idle, self.config.idle_timeout)
                             if self._answers is not None:
                                 services.start_soon(self._answers.summaries.run)
+                            self.serving.set()
                             task_status.started(self.addresses)
                     self._admission.stop(self._listeners)
                     self._close_listeners()
