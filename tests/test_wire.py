@@ -100,6 +100,7 @@ BY_NAME: dict[str, st.SearchStrategy[Any]] = {
     "deny": st.lists(networks, max_size=3).map(tuple),
     "proxy_from": st.lists(networks, max_size=3).map(tuple),
     "proxy": st.none() | peers,
+    "metrics": st.none() | peers,
     "rules": st.lists(rules, max_size=3).map(tuple),
 }
 FINITE = st.floats(min_value=0, max_value=1e12, allow_nan=False, allow_infinity=False)

@@ -17,6 +17,7 @@ from tui_echo.consoles import SUBCOMMANDS, SUBCOMMANDS_HELP
 from tui_echo.monitor.options import add_feed_lines
 from tui_echo.monitor.terminal import terminal_problem
 from tui_echo.output import finish, silence_stdout
+from tui_echo.net import parse_address
 from tui_echo.ops.systemd import PassedSocketError, passed_sockets
 from tui_echo.server.access import parse_network
 from tui_echo.server.binding import ListenError
@@ -54,6 +55,16 @@ def _host(text: str) -> str:
     if not text.strip():
         raise argparse.ArgumentTypeError("expected a host name or address, got an empty string")
     return text
+
+
+def _metrics_address(text: str) -> tuple[str, int]:
+    try:
+        host, port = parse_address(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT such as 127.0.0.1:9464, got {text!r}") from None
+    if not host or port > 65535:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT such as 127.0.0.1:9464, got {text!r}")
+    return host, port
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -216,6 +227,14 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"With --proxy-protocol: refuse a connection whose header has not come by then "
         f"(default {DEFAULT_PROXY_HEADER_TIMEOUT:g}).",
     )
+    parser.add_argument(
+        "--metrics",
+        type=_metrics_address,
+        default=None,
+        metavar="HOST:PORT",
+        help="Serve Prometheus metrics on http://HOST:PORT/metrics (e.g. 127.0.0.1:9464; port 0 picks one, "
+        "shown in the log): the counts the consoles show, named tui_echo_*.",
+    )
     control = parser.add_mutually_exclusive_group()
     control.add_argument(
         "--control",
@@ -363,6 +382,7 @@ def _main(arguments: list[str]) -> int:
         proxy_protocol=args.proxy_protocol,
         proxy_from=tuple(args.proxy_from),
         proxy_header_timeout=args.proxy_header_timeout or DEFAULT_PROXY_HEADER_TIMEOUT,
+        metrics=args.metrics,
     )
     from tui_echo.control.listener import ControlSettings
 

@@ -13,6 +13,7 @@ import socket
 import trio
 
 from tui_echo.control.listener import ControlSettings, ControlSocket, open_control
+from tui_echo.ops.metrics import MetricsExporter
 from tui_echo.ops.notify import tell_systemd
 from tui_echo.ops.systemd import Notifier
 from tui_echo.server.config import ServerConfig
@@ -37,6 +38,7 @@ class Service:
         send, self.events = trio.open_memory_channel[ServerEvent](event_buffer)
         self.server = EchoServer(config, send, listeners=listeners)
         self._notifier = Notifier()
+        self.metrics = None if config.metrics is None else MetricsExporter(self.server, config.metrics)
         self._control_settings = control
         self.control: ControlSocket | None = None
 
@@ -52,8 +54,15 @@ class Service:
         can report a busy port or a live control socket with one line.
         """
         addresses = self.server.listen()
+        if self.metrics is not None and self.metrics.address is None:
+            self.metrics.listen()
         if self._control_settings is not None and self.control is None:
-            self.control = open_control(self.server, self._control_settings)
+            try:
+                self.control = open_control(self.server, self._control_settings)
+            except BaseException:
+                if self.metrics is not None:
+                    self.metrics.close()
+                raise
         return addresses
 
     async def serve(self, *, task_status: trio.TaskStatus[tuple[Peer, ...]] = trio.TASK_STATUS_IGNORED) -> None:
@@ -64,6 +73,8 @@ class Service:
         async with trio.open_nursery() as nursery:
             if self._notifier.active:
                 nursery.start_soon(tell_systemd, self.server, self._notifier)
+            if self.metrics is not None:
+                nursery.start_soon(self.metrics.serve)
             if control is None:
                 await self.server.serve(task_status=task_status)
             else:

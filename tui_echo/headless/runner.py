@@ -102,6 +102,8 @@ async def run_headless(
     service.listen()
     writer = LogWriter(fd, encoding)
     log = EventLog(JsonFormat() if json_lines else HumanFormat(), lines_lost=lambda: writer.lines_lost)
+    if service.metrics is not None:
+        service.metrics.lines_lost = lambda: writer.lines_lost
     async with trio.open_nursery() as nursery:
         nursery.start_soon(_stop_on_signal, service.server, writer, nursery.cancel_scope)
         try:

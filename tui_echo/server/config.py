@@ -68,3 +68,4 @@ class ServerConfig:
     proxy_protocol: bool = False  # every connection starts with a PROXY header (v1 or v2) naming the real client
     proxy_from: tuple[Network, ...] = ()  # if any: only these may send a PROXY header (anyone else is refused)
     proxy_header_timeout: float = DEFAULT_PROXY_HEADER_TIMEOUT
+    metrics: tuple[str, int] | None = None  # --metrics HOST:PORT: where Prometheus scrapes (served by the service)

@@ -54,6 +54,7 @@ class Registry:
         self._done_bytes_in = 0
         self._done_bytes_out = 0
         self._done_dropped_out = 0
+        self.disconnects: dict[DisconnectReason, int] = {}  # clients that left, by reason (for --metrics)
 
     def __len__(self) -> int:
         return len(self.connections)
@@ -105,6 +106,7 @@ class Registry:
         """The client is gone: fold its counts into the totals and publish ``ClientDisconnected``."""
         state = conn.state
         del self.connections[state.client_id]
+        self.disconnects[reason] = self.disconnects.get(reason, 0) + 1
         self._access.left(state.peer[0])
         if conn.outbound is not None:
             conn.outbound.abandon()

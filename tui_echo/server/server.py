@@ -122,6 +122,10 @@ class EchoServer:
             proxy_checks=self._admission.proxy_checks,
         )
 
+    def disconnects(self) -> dict[DisconnectReason, int]:
+        """Clients that left since the start, by reason."""
+        return dict(self._registry.disconnects)
+
     def rules(self) -> tuple[RuleHits, ...]:
         """The reply rules in order, each with its exact hit count and last match."""
         return self._answers.book.table() if self._answers is not None else ()

@@ -70,6 +70,7 @@ def encode_setup(addresses: tuple[Peer, ...], config: ServerConfig, control: str
         "proxy_protocol": config.proxy_protocol,
         "proxy_from": [str(network) for network in config.proxy_from],
         "proxy_header_timeout": config.proxy_header_timeout,
+        "metrics": None if config.metrics is None else format_address(config.metrics),
     }
 
 
@@ -104,6 +105,7 @@ def decode_setup(record: Fields) -> tuple[tuple[Peer, ...], ServerConfig, str]:
         proxy_header_timeout=read_float(record, "proxy_header_timeout")
         if "proxy_header_timeout" in record
         else DEFAULT_PROXY_HEADER_TIMEOUT,
+        metrics=None if record.get("metrics") is None else parse_address(read_str(record, "metrics")),
     )
     return addresses, config, read_optional_str(record, "control") or ""
 
