@@ -33,6 +33,7 @@ from tui_echo.server.config import (
     Network,
     ServerConfig,
 )
+from tui_echo.server.reload import ReloadError, read_networks
 from tui_echo.server.rules import RULE_PREFIX_BYTES, Rule, RuleError, load_rules_file, parse_rule_option
 from tui_echo.server.tls import HANDSHAKE_TIMEOUT_SECONDS, TlsError, TlsSettings, load_tls, self_signed_tls
 from tui_echo.text import plural
@@ -144,6 +145,21 @@ def build_parser() -> argparse.ArgumentParser:
         parser.add_argument(
             flag, type=_network, action="append", default=[], metavar="CIDR", help=f"{what}. Repeatable."
         )
+    for flag, what in (("--allow-file", "--allow"), ("--deny-file", "--deny")):
+        parser.add_argument(
+            flag,
+            action="append",
+            default=[],
+            metavar="FILE",
+            help=f"As {what}, for each network in FILE (one address or CIDR a line, # comments); "
+            "re-read by tui-echo ctl PORT reload and SIGUSR1. Repeatable.",
+        )
+    parser.add_argument(
+        "--keep-denied",
+        action="store_true",
+        help="A reload that denies the address of a connected client leaves it connected "
+        "(default: it is closed, with reason denied).",
+    )
     parser.add_argument(
         "--max-per-ip",
         type=whole_number(1, None),
@@ -364,6 +380,11 @@ def _main(arguments: list[str]) -> int:
         rules = _rules(args)
     except RuleError as exc:
         parser.exit(2, f"{PROG}: error: {exc}\n")
+    try:  # read now for their mistakes; the server reads them again as it starts, and at each reload
+        for path in args.allow_file + args.deny_file:
+            read_networks(path)
+    except ReloadError as exc:
+        parser.exit(2, f"{PROG}: error: {exc}\n")
     config = ServerConfig(
         host=args.host,
         port=args.port,
@@ -375,6 +396,10 @@ def _main(arguments: list[str]) -> int:
         tls=_tls_settings(parser, args),
         allow=tuple(args.allow),
         deny=tuple(args.deny),
+        allow_files=tuple(args.allow_file),
+        deny_files=tuple(args.deny_file),
+        rules_files=tuple(args.rules),
+        keep_denied=args.keep_denied,
         max_per_ip=args.max_per_ip,
         accept_rate=args.accept_rate,
         ban_seconds=DEFAULT_BAN_SECONDS if args.ban_minutes is None else args.ban_minutes * 60,

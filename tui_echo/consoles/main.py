@@ -32,11 +32,11 @@ from tui_echo.net import format_address
 from tui_echo.output import reader_gone
 from tui_echo.send_text import SendTextError, parse_send_text
 from tui_echo.server.events import ServerNotice
-from tui_echo.text import format_duration, format_size
+from tui_echo.text import format_duration, format_size, printable
 from tui_echo.wire.events import decode_event
 from tui_echo.wire.state import decode_client, decode_rule
 
-_CTL_ACTIONS = ("clients", "rules", "kick", "kick-all", "send", "broadcast", "stop")
+_CTL_ACTIONS = ("clients", "rules", "kick", "kick-all", "send", "broadcast", "stop", "reload")
 _TICK_SECONDS = 1.0  # the human log's busy-client summaries come this often
 
 
@@ -255,6 +255,8 @@ def _ctl(args: argparse.Namespace) -> int:
         connection.close()
     if not reply.get("ok"):
         return _fail("ctl", str(reply.get("message", reply.get("error"))), 1)
+    if isinstance(reply.get("message"), str):  # what a reload did
+        print(printable(reply["message"]))
     return 0
 
 
@@ -350,6 +352,10 @@ def build_parsers() -> dict[str, argparse.ArgumentParser]:
     broadcast = actions.add_parser("broadcast", help="send TEXT to every client (the same escapes)")
     broadcast.add_argument("text", type=_send_text, metavar="TEXT")
     actions.add_parser("stop", help="stop the server: every client is closed")
+    actions.add_parser(
+        "reload",
+        help="re-read --allow-file, --deny-file and --rules files (as SIGUSR1 does); a bad file changes nothing",
+    )
     web = _parser(
         "web",
         "Serve the attached console to a browser, one console per tab, on 127.0.0.1 only, behind a token"

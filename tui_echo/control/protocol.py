@@ -20,7 +20,7 @@ from typing import Any, assert_never
 
 from tui_echo.server.access import ActiveBan
 from tui_echo.server.clients import ClientState
-from tui_echo.server.commands import Ban, Broadcast, Kick, KickAll, SendTo, ServerCommand, Shutdown, Unban
+from tui_echo.server.commands import Ban, Broadcast, Kick, KickAll, Reload, SendTo, ServerCommand, Shutdown, Unban
 from tui_echo.server.events import ServerEvent, ServerTotals
 from tui_echo.server.rules import RuleHits
 from tui_echo.text import format_size
@@ -169,6 +169,7 @@ COMMANDS: dict[str, CommandSpec] = {
     "ban": CommandSpec({"client": int}, lambda a: Ban(a["client"]), lambda a: f"#{a['client']}'s address banned"),
     "unban": CommandSpec({"address": str}, lambda a: Unban(a["address"]), lambda a: f"ban on {a['address']} lifted"),
     "stop": CommandSpec({}, lambda a: Shutdown(), lambda a: "server stop requested"),
+    "reload": CommandSpec({}, lambda a: Reload(), lambda a: "reload requested"),
 }
 
 
@@ -246,5 +247,7 @@ def command_request(command: ServerCommand) -> tuple[str, dict[str, object]]:
             return "unban", {"address": address}
         case Shutdown():
             return "stop", {}
+        case Reload():
+            return "reload", {}
         case _:
             assert_never(command)

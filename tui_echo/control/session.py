@@ -198,11 +198,18 @@ class ConsoleSession:
                 continue
             # Through the command channel, as the monitor's commands go; the server logs
             # "#3 kicked by …" just before it runs it, so the log then shows the disconnect.
-            if await self._server.command(request.command(), issued=f"{request.describe()} by {self._who}"):
-                await self._send(protocol.reply(request.request_id))
-            else:
+            issued = f"{request.describe()} by {self._who}"
+            applied, outcome = await self._server.run_command(request.command(), issued=issued)
+            if not applied:
                 why = ProtocolError("server_stopped", "the server stopped before the command ran", request.request_id)
                 await self._send(protocol.reply(request.request_id, error=why))
+            elif outcome is not None and not outcome.ok:  # a reload that found a bad file: nothing changed
+                why = ProtocolError("reload_failed", outcome.message, request.request_id)
+                await self._send(protocol.reply(request.request_id, error=why))
+            elif outcome is not None:
+                await self._send(protocol.reply(request.request_id, message=outcome.message))
+            else:
+                await self._send(protocol.reply(request.request_id))
 
     def _check_client(self, request: protocol.Request) -> None:
         client_id = request.args.get("client")

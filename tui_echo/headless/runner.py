@@ -13,6 +13,7 @@ import trio
 from tui_echo.control.listener import ControlSettings
 from tui_echo.headless.log import EventLog, HumanFormat, JsonFormat
 from tui_echo.headless.writer import LogWriter, say
+from tui_echo.server.commands import Reload
 from tui_echo.server.config import ServerConfig
 from tui_echo.server.events import DataReceived, DataSent, ServerEvent
 from tui_echo.server.server import EchoServer
@@ -77,6 +78,13 @@ async def write_log(events: trio.MemoryReceiveChannel[ServerEvent], log: EventLo
                 say(f"tui-echo: warning: cannot write the log ({reason}); still serving, counting the lines lost")
 
 
+async def _reload_on_signal(server: EchoServer) -> None:
+    """SIGUSR1: re-read the files (a reload's notice says what changed, or why nothing did)."""
+    with trio.open_signal_receiver(signal.SIGUSR1) as signals:
+        async for _ in signals:
+            server.command_nowait(Reload())
+
+
 async def _stop_on_signal(server: EchoServer, writer: LogWriter, everything: trio.CancelScope) -> None:
     # SIGHUP: the terminal closed. Stop cleanly all the same, so that every client gets its EOF.
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
@@ -106,6 +114,7 @@ async def run_headless(
         service.metrics.lines_lost = lambda: writer.lines_lost
     async with trio.open_nursery() as nursery:
         nursery.start_soon(_stop_on_signal, service.server, writer, nursery.cancel_scope)
+        nursery.start_soon(_reload_on_signal, service.server)
         try:
             try:
                 async with trio.open_nursery() as serving:

@@ -95,7 +95,7 @@ class AccessControl:
         """
         if self._bans and self._banned(host, now):
             return RefusalReason.BANNED
-        if (self._allow or self._deny) and not self._permitted(host):
+        if (self._allow or self._deny) and not self.permitted(host):
             return RefusalReason.DENIED
         if self._accept_rate is not None and not self._take_rate(host, now):
             return RefusalReason.RATE_LIMITED
@@ -117,7 +117,11 @@ class AccessControl:
 
     # ---- rules -----------------------------------------------------------
 
-    def _permitted(self, host: str) -> bool:
+    def set_lists(self, allow: tuple[Network, ...], deny: tuple[Network, ...]) -> None:
+        """New allow and deny lists (a reload): they decide from the next connection on."""
+        self._allow, self._deny = allow, deny
+
+    def permitted(self, host: str) -> bool:
         """ncat's rule: with any --allow, only those; a --deny wins over an --allow."""
         if self._allow and not in_networks(host, self._allow):
             return False  # also what is not an IP address (cannot happen for TCP peers): refuse rather than guess

@@ -10,7 +10,7 @@ from __future__ import annotations
 from tui_echo.server.connection import Connection
 from tui_echo.server.events import EVENT_DATA_BYTES
 from tui_echo.server.notices import Notices, Paced
-from tui_echo.server.rules import Answers, Responder, RuleBook
+from tui_echo.server.rules import Answers, Responder, Rule, RuleBook
 from tui_echo.text import preview, printable
 
 RULES_SUMMARY_SECONDS = 10.0  # rule hits are summarised this long after the first since the last summary
@@ -44,6 +44,12 @@ class RuleAnswers:
             "reply": bytes(taken.reply),
             "reply_size": taken.reply_size,
         }
+
+    def replace(self, rules: tuple[Rule, ...]) -> tuple[int, int]:
+        """Reloaded rules (see RuleBook.replace); the next summary counts from the carried-over hits."""
+        counts = self.book.replace(rules)
+        self._reported = list(self.book.hits)
+        return counts
 
     def _summarise(self) -> None:
         hits = list(self.book.hits)

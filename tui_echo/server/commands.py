@@ -46,4 +46,9 @@ class Shutdown:
     """Stop accepting, close every client with reason ``server shutdown``, then stop."""
 
 
-ServerCommand: TypeAlias = Kick | KickAll | SendTo | Broadcast | Ban | Unban | Shutdown
+@dataclass(frozen=True, slots=True)
+class Reload:
+    """Re-read the access-list files and the reply-rule files (ctl reload, SIGUSR1); a bad file changes nothing."""
+
+
+ServerCommand: TypeAlias = Kick | KickAll | SendTo | Broadcast | Ban | Unban | Shutdown | Reload

@@ -68,4 +68,10 @@ class ServerConfig:
     proxy_protocol: bool = False  # every connection starts with a PROXY header (v1 or v2) naming the real client
     proxy_from: tuple[Network, ...] = ()  # if any: only these may send a PROXY header (anyone else is refused)
     proxy_header_timeout: float = DEFAULT_PROXY_HEADER_TIMEOUT
+    # What a reload (ctl reload, SIGUSR1) re-reads: one CIDR a line; reply rules (TOML). Inline --allow, --deny
+    # and --rule stay as started.
+    allow_files: tuple[str, ...] = ()
+    deny_files: tuple[str, ...] = ()
+    rules_files: tuple[str, ...] = ()
+    keep_denied: bool = False  # a reload leaves connected clients it now denies alone (instead of closing them)
     metrics: tuple[str, int] | None = None  # --metrics HOST:PORT: where Prometheus scrapes (served by the service)

@@ -31,6 +31,7 @@ class DisconnectReason(StrEnum):
     SLOW_READER = "slow reader"  # took none of its echo for --write-timeout seconds
     SERVER_SHUTDOWN = "server shutdown"
     BANNED = "banned"  # the operator banned its address (which also kicks it)
+    DENIED = "denied"  # a reload denied its address (--allow-file, --deny-file), unless --keep-denied
     ERROR = "error"
 
 

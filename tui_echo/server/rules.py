@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, TypeAlias
 
@@ -68,6 +68,15 @@ class Rule:
     @property
     def text(self) -> str:
         return f"{self.match}{RULE_SEPARATOR}{self.reply}"
+
+    @property
+    def inline(self) -> bool:
+        """Given with --rule (it stays as started), not read from a --rules file (a reload re-reads those)."""
+        return self.origin.startswith("--rule ")
+
+    def same_as(self, other: Rule) -> bool:
+        """The same rule wherever it stands: every field alike but its number and origin (a reload keeps its hits)."""
+        return replace(other, number=self.number, origin=self.origin) == self
 
 
 def _quoted(text: str) -> str:
@@ -202,6 +211,7 @@ class RuleHits:
     last_match: str | None = None
     last_client: int | None = None
     last_at: float | None = None  # wall clock
+    new: bool = False  # added by the latest reload
 
     def cells(self, now: float) -> tuple[str, str, str, str, str]:
         """Number, hits, last hit, last match, rule text: as a table shows them, inert."""
@@ -209,6 +219,7 @@ class RuleHits:
         if self.last_at is not None:
             last = f"#{self.last_client} {format_duration(max(now - self.last_at, 0))} ago"
         once = "  (once per client)" if self.once else ""
+        once += "  (new)" if self.new else ""
         text = printable(f"{self.match}{RULE_SEPARATOR}{self.reply}") + once
         return str(self.number), str(self.hits), last, self.last_match or "", text
 
@@ -227,7 +238,26 @@ class RuleBook:
         self.rules = tuple(rules)
         self.hits = [0] * len(self.rules)  # exact, in the rules' order
         self._last: list[_LastHit | None] = [None] * len(self.rules)
+        self.new = [False] * len(self.rules)  # added by the latest reload
+        self.generation = 0  # goes up with every reload: a Responder then takes the new rules
         self.first_hits: list[tuple[Rule, bytes, int]] = []  # first hits not yet announced: rule, match, client
+
+    def replace(self, rules: Iterable[Rule]) -> tuple[int, int]:
+        """Take a reloaded set of rules: a rule the same as one before keeps its hits and last match,
+        the others are new. Returns (new, gone): how many rules came and went."""
+        old = list(zip(self.rules, self.hits, self._last, strict=True))
+        self.rules = tuple(rules)
+        self.hits, self._last, self.new = [], [], []
+        for rule in self.rules:
+            kept = next((entry for entry in old if rule.same_as(entry[0])), None)
+            if kept is not None:
+                old.remove(kept)
+            self.hits.append(0 if kept is None else kept[1])
+            self._last.append(None if kept is None else kept[2])
+            self.new.append(kept is None)
+        self.generation += 1
+        self.first_hits.clear()  # their numbers may have changed; a rule's first hit was said or is lost
+        return sum(self.new), len(old)
 
     def hit(self, index: int, match: bytes, client_id: int, at: float) -> None:
         """Count a hit of the ``index``-th rule."""
@@ -238,7 +268,7 @@ class RuleBook:
 
     def table(self) -> tuple[RuleHits, ...]:
         rows = []
-        for rule, hits, last in zip(self.rules, self.hits, self._last, strict=True):
+        for rule, hits, last, new in zip(self.rules, self.hits, self._last, self.new, strict=True):
             shown = None if last is None else escape_bytes(last.match, LAST_MATCH_BYTES)[0]
             rows.append(
                 RuleHits(
@@ -250,6 +280,7 @@ class RuleBook:
                     last_match=shown,
                     last_client=None if last is None else last.client_id,
                     last_at=None if last is None else last.at,
+                    new=new,
                 )
             )
         return tuple(rows)
@@ -281,13 +312,25 @@ class Answers:
 class Responder:
     """One client's side of the rules: its ``once`` rules that fired, and (line framing) its partial line."""
 
-    __slots__ = ("_book", "_rules", "_client_id", "_peer", "_fired", "_line_framing", "_partial", "_answers", "_keep")
+    __slots__ = (
+        "_book",
+        "_rules",
+        "_generation",
+        "_client_id",
+        "_peer",
+        "_fired",
+        "_line_framing",
+        "_partial",
+        "_answers",
+        "_keep",
+    )
 
     def __init__(
         self, book: RuleBook, client_id: int, peer: tuple[str, int], line_framing: bool, *, reply_bytes: int
     ) -> None:
         self._book = book
         self._rules = tuple(enumerate(book.rules))
+        self._generation = book.generation
         self._client_id = client_id
         self._peer = format_address(peer).encode()
         self._fired: set[int] = set()  # indexes of once rules that have answered this client
@@ -305,6 +348,8 @@ class Responder:
 
     def answer(self, message: bytes, count: int, at: float) -> bytes | None:
         """The reply of the first rule that matches ``message`` (the ``count``-th, at wall clock ``at``), or None."""
+        if self._generation != self._book.generation:
+            self._reloaded()
         for index, rule in self._rules:
             if rule.once and index in self._fired:
                 continue
@@ -318,6 +363,13 @@ class Responder:
             self._answers.add(rule, reply)
             return reply
         return None
+
+    def _reloaded(self) -> None:
+        """The rules were reloaded: take them, and keep which ``once`` rules already answered this client."""
+        fired = [rule for index, rule in self._rules if index in self._fired]
+        self._rules = tuple(enumerate(self._book.rules))
+        self._generation = self._book.generation
+        self._fired = {index for index, rule in self._rules if any(rule.same_as(done) for done in fired)}
 
     def _render(self, pieces: tuple[Piece, ...], found: re.Match[bytes], length: int, count: int, at: float) -> bytes:
         out = bytearray()

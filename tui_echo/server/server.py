@@ -31,7 +31,7 @@ from tui_echo.server.admission import Admission
 from tui_echo.server.binding import open_listeners
 from tui_echo.server.clients import ClientState
 from tui_echo.server.clock import WallClock
-from tui_echo.server.commands import ServerCommand, Shutdown
+from tui_echo.server.commands import Reload, ServerCommand, Shutdown
 from tui_echo.server.config import ServerConfig
 from tui_echo.server.context import Context
 from tui_echo.net import Peer
@@ -42,8 +42,10 @@ from tui_echo.server.notices import Notices
 from tui_echo.server.operator import Operator
 from tui_echo.server.outbox import EventOutbox
 from tui_echo.server.registry import Registry
+from tui_echo.server.reload import Outcome, ReloadError, read_settings
 from tui_echo.server.rules import RuleBook, RuleHits
 from tui_echo.server.subscription import Subscription
+from tui_echo.text import plural
 
 STOP_DRAIN_SECONDS = 1.0  # how long a stopping server waits for a stalled consumer
 
@@ -51,13 +53,14 @@ STOP_DRAIN_SECONDS = 1.0  # how long a stopping server waits for a stalled consu
 class _Order:
     """A command on its way in, with what the log says of it, and the event its issuer may wait on."""
 
-    __slots__ = ("command", "issued", "done", "applied")
+    __slots__ = ("command", "issued", "done", "applied", "outcome")
 
     def __init__(self, command: ServerCommand, issued: str, done: trio.Event | None) -> None:
         self.command = command
         self.issued = issued  # logged just before it runs, e.g. "#3 kicked by uid 1000 (pid 42)"; "" for nothing
         self.done = done  # set once it ran, or once the server stopped without running it
         self.applied = False
+        self.outcome: Outcome | None = None  # what a reload did
 
 
 class EchoServer:
@@ -85,10 +88,15 @@ class EchoServer:
         self._services_scope: trio.CancelScope | None = None
         self._clock = WallClock()
         self._access = AccessControl(config)
+        if config.allow_files or config.deny_files:  # raises ReloadError for a bad file
+            start = read_settings(config)
+            self._access.set_lists(start.allow, start.deny)
         self._registry = Registry(config, self._access, self._outbox, self._clock)
         self._notices = Notices(self._outbox, self._clock)
-        # Reply rules and their hit counts; None without rules, and then the plain echo serves every client.
-        self._answers = RuleAnswers(RuleBook(config.rules), self._notices) if config.rules else None
+        # Reply rules and their hit counts; None without rules (and no rules file a reload could fill), and then
+        # the plain echo serves every client.
+        has_rules = config.rules or config.rules_files
+        self._answers = RuleAnswers(RuleBook(config.rules), self._notices) if has_rules else None
         context = Context(config, self._outbox, self._clock, self._registry, self._notices)
         self._admission = Admission(context, self._access, mode_for(context, self._answers))
         self._operator = Operator(context, self._access)
@@ -166,20 +174,24 @@ class EchoServer:
         ``issued`` is logged just before it runs ("#3 kicked by uid 1000 (pid 42)"), so that
         the log reads the command, then what it did.
         """
+        return (await self.run_command(command, issued=issued))[0]
+
+    async def run_command(self, command: ServerCommand, *, issued: str = "") -> tuple[bool, Outcome | None]:
+        """As ``command``, and what a reload did (None for the other commands)."""
         order = _Order(command, issued, trio.Event())
         try:
             await self._orders.send(order)
         except (trio.ClosedResourceError, trio.BrokenResourceError):
-            return False
+            return False, None
         assert order.done is not None
         await order.done.wait()
-        return order.applied
+        return order.applied, order.outcome
 
     async def _command_loop(self) -> None:
         async for order in self._orders_in:
             if order.issued:
                 self._notices.say(order.issued)
-            self.apply(order.command)
+            order.outcome = self.apply(order.command)
             order.applied = True
             if order.done is not None:
                 order.done.set()
@@ -195,12 +207,41 @@ class EchoServer:
                 if order.done is not None:
                     order.done.set()
 
-    def apply(self, command: ServerCommand) -> None:
+    def apply(self, command: ServerCommand) -> Outcome | None:
         """Carry out one command now (the command loop calls this for every command queued)."""
         if isinstance(command, Shutdown):
             self.stop()
+        elif isinstance(command, Reload):
+            return self.reload()
         else:
             self._operator.apply(command)
+        return None
+
+    def reload(self) -> Outcome:
+        """Re-read the access-list and rules files. A bad file changes nothing (one notice says why);
+        otherwise the new lists decide from the next connection, the new rules from each client's next
+        message, and connected clients now denied are closed (reason ``denied``) unless ``keep_denied``."""
+        try:
+            settings = read_settings(self.config)
+        except ReloadError as exc:
+            outcome = Outcome(False, f"reload failed, the settings in force stay: {exc}")
+            self._notices.say(outcome.message)
+            return outcome
+        self._access.set_lists(settings.allow, settings.deny)
+        said = [f"{plural(len(settings.allow), 'allowed network')}, {plural(len(settings.deny), 'denied network')}"]
+        if self._answers is not None:
+            new, gone = self._answers.replace(settings.rules)
+            said.append(f"{plural(len(settings.rules), 'rule')} ({new} new, {gone} gone)")
+        denied = [c for c in self._registry.connections.values() if not self._access.permitted(c.state.peer[0])]
+        if denied and self.config.keep_denied:
+            said.append(f"{plural(len(denied), 'client')} now denied left connected (--keep-denied)")
+        elif denied:
+            for conn in denied:
+                conn.kick(DisconnectReason.DENIED)
+            said.append(f"{plural(len(denied), 'client')} now denied closed")
+        outcome = Outcome(True, "reloaded: " + "; ".join(said))
+        self._notices.say(outcome.message)
+        return outcome
 
     # ---- running -------------------------------------------------------
 

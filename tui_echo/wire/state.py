@@ -170,6 +170,7 @@ def encode_rule(rule: RuleHits) -> Record:
         "last_match": rule.last_match,
         "last_client": rule.last_client,
         "last_time": optional_time(rule.last_at),
+        "new": rule.new,
     }
 
 
@@ -183,4 +184,5 @@ def decode_rule(record: Fields) -> RuleHits:
         last_match=read_optional_str(record, "last_match"),
         last_client=read_optional_int(record, "last_client"),
         last_at=read_optional_time(record, "last_time"),
+        new=record.get("new") is not None and read_bool(record, "new"),
     )
