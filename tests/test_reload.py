@@ -141,3 +141,31 @@ def test_ctl_reload_and_sigusr1_reload_a_running_server_and_sighup_still_stops_i
         assert code == 0
     finally:
         server.close()
+
+
+def test_the_monitor_routes_sigusr1_to_a_reload() -> None:
+    import asyncio
+    import os
+
+    from tui_echo.monitor import signals
+
+    async def main() -> list[str]:
+        calls: list[str] = []
+        loop = asyncio.get_running_loop()
+        remove = signals.install(
+            lambda: calls.append("quit"),
+            lambda: calls.append("hang up"),
+            loop.call_soon,
+            reload=lambda: calls.append("reload"),
+        )
+        try:
+            os.kill(os.getpid(), signal.SIGUSR1)
+            for _ in range(200):
+                if calls:
+                    break
+                await asyncio.sleep(0.01)
+        finally:
+            remove()
+        return calls
+
+    assert asyncio.run(main()) == ["reload"]
