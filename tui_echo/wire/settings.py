@@ -71,6 +71,10 @@ def encode_setup(addresses: tuple[Peer, ...], config: ServerConfig, control: str
         "proxy_from": [str(network) for network in config.proxy_from],
         "proxy_header_timeout": config.proxy_header_timeout,
         "metrics": None if config.metrics is None else format_address(config.metrics),
+        "allow_files": list(config.allow_files),
+        "deny_files": list(config.deny_files),
+        "rules_files": list(config.rules_files),
+        "keep_denied": config.keep_denied,
     }
 
 
@@ -106,6 +110,10 @@ def decode_setup(record: Fields) -> tuple[tuple[Peer, ...], ServerConfig, str]:
         if "proxy_header_timeout" in record
         else DEFAULT_PROXY_HEADER_TIMEOUT,
         metrics=None if record.get("metrics") is None else parse_address(read_str(record, "metrics")),
+        allow_files=_paths(record, "allow_files"),
+        deny_files=_paths(record, "deny_files"),
+        rules_files=_paths(record, "rules_files"),
+        keep_denied=record.get("keep_denied") is not None and read_bool(record, "keep_denied"),
     )
     return addresses, config, read_optional_str(record, "control") or ""
 
@@ -114,6 +122,11 @@ def _str(value: object) -> str:
     if not isinstance(value, str):
         raise TypeError(f"expected a string, got {value!r}")
     return value
+
+
+def _paths(record: Fields, name: str) -> tuple[str, ...]:
+    """A list of file paths; none in a record of a version-2 server."""
+    return tuple(_str(path) for path in read_list(record, name)) if name in record else ()
 
 
 def _networks(texts: list[object]) -> tuple[Network, ...]:
