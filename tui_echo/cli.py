@@ -17,8 +17,7 @@ from tui_echo.consoles import SUBCOMMANDS, SUBCOMMANDS_HELP
 from tui_echo.monitor.options import add_feed_lines
 from tui_echo.monitor.terminal import terminal_problem
 from tui_echo.output import finish, silence_stdout
-from tui_echo.net import parse_address
-from tui_echo.ops.systemd import PassedSocketError, passed_sockets
+from tui_echo.ops.options import add_service_flags, service_settings, systemd_sockets
 from tui_echo.server.access import parse_network
 from tui_echo.server.binding import ListenError
 from tui_echo.server.config import (
@@ -26,7 +25,6 @@ from tui_echo.server.config import (
     DEFAULT_HOST,
     DEFAULT_MAX_CLIENTS,
     DEFAULT_PORT,
-    DEFAULT_PROXY_HEADER_TIMEOUT,
     DEFAULT_WRITE_TIMEOUT,
     Framing,
     Mode,
@@ -56,16 +54,6 @@ def _host(text: str) -> str:
     if not text.strip():
         raise argparse.ArgumentTypeError("expected a host name or address, got an empty string")
     return text
-
-
-def _metrics_address(text: str) -> tuple[str, int]:
-    try:
-        host, port = parse_address(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT such as 127.0.0.1:9464, got {text!r}") from None
-    if not host or port > 65535:
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT such as 127.0.0.1:9464, got {text!r}")
-    return host, port
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -220,37 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"Close a TLS connection that has not finished its handshake by then "
         f"(default {HANDSHAKE_TIMEOUT_SECONDS:g}).",
     )
-    parser.add_argument(
-        "--proxy-protocol",
-        action="store_true",
-        help="Every connection starts with a PROXY protocol header (v1 or v2: HAProxy send-proxy, nginx "
-        "proxy_protocol) naming the real client, which then replaces the proxy's address everywhere.",
-    )
-    parser.add_argument(
-        "--proxy-from",
-        type=_network,
-        action="append",
-        default=[],
-        metavar="CIDR",
-        help="With --proxy-protocol: only these proxies may connect (and name a client); anyone else is refused "
-        "as an untrusted proxy. Repeatable. Without it, any client can claim any address.",
-    )
-    parser.add_argument(
-        "--proxy-header-timeout",
-        type=seconds,
-        default=None,
-        metavar="SECONDS",
-        help=f"With --proxy-protocol: refuse a connection whose header has not come by then "
-        f"(default {DEFAULT_PROXY_HEADER_TIMEOUT:g}).",
-    )
-    parser.add_argument(
-        "--metrics",
-        type=_metrics_address,
-        default=None,
-        metavar="HOST:PORT",
-        help="Serve Prometheus metrics on http://HOST:PORT/metrics (e.g. 127.0.0.1:9464; port 0 picks one, "
-        "shown in the log): the counts the consoles show, named tui_echo_*.",
-    )
+    add_service_flags(parser)
     control = parser.add_mutually_exclusive_group()
     control.add_argument(
         "--control",
@@ -370,8 +328,6 @@ def _main(arguments: list[str]) -> int:
         for denied in args.deny:
             if allowed.version == denied.version and allowed.subnet_of(denied):
                 parser.error(f"--allow {allowed} lies inside --deny {denied}: nobody in it could connect")
-    if (args.proxy_from or args.proxy_header_timeout is not None) and not args.proxy_protocol:
-        parser.error("--proxy-from and --proxy-header-timeout are for --proxy-protocol: add it")
     if not args.headless:
         problem = terminal_problem()
         if problem:
@@ -404,18 +360,12 @@ def _main(arguments: list[str]) -> int:
         accept_rate=args.accept_rate,
         ban_seconds=DEFAULT_BAN_SECONDS if args.ban_minutes is None else args.ban_minutes * 60,
         rules=rules,
-        proxy_protocol=args.proxy_protocol,
-        proxy_from=tuple(args.proxy_from),
-        proxy_header_timeout=args.proxy_header_timeout or DEFAULT_PROXY_HEADER_TIMEOUT,
-        metrics=args.metrics,
+        **service_settings(parser, args),  # type: ignore[arg-type]
     )
     from tui_echo.control.listener import ControlSettings
 
     control = None if args.no_control else ControlSettings(args.control)
-    try:
-        listeners = [passed.sock for passed in passed_sockets()]  # systemd's socket activation, if any
-    except PassedSocketError as exc:
-        parser.exit(2, f"{PROG}: error: {exc}\n")
+    listeners = systemd_sockets(parser)
     _raise_fd_limit()
     if not args.headless:
         # Imported here: headless runs never load Textual.
