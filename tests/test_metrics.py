@@ -52,6 +52,7 @@ def echo(sock: socket.socket, data: bytes) -> None:
     assert got == data
 
 
+@pytest.mark.heavy  # promtool
 def test_the_exposition_names_every_count_exactly_and_passes_promtool(tmp_path: Path) -> None:
     control = tmp_path / "c.sock"
     server = HeadlessProcess("--metrics", "127.0.0.1:0", "--control", str(control), "--deny", "127.0.0.9")

@@ -113,6 +113,7 @@ def test_ready_status_watchdog_and_stopping_reach_a_notify_socket(
         notify.close()
 
 
+@pytest.mark.heavy  # systemd-analyze
 def test_the_unit_files_pass_systemd_analyze_verify(tmp_path: Path) -> None:
     analyze = needs_tool("systemd-analyze")
     # The units name /usr/local/bin/tui-echo; verify checks that ExecStart= is executable, so point it here.
