@@ -136,17 +136,17 @@ class MetricsExporter:
             self._server.notice(f"metrics for Prometheus on http://{format_address(self.address)}/metrics")
             await trio.sleep_forever()
         finally:
-            with self._lock:
-                self._token = None
-                self._last = self._take()  # the final counts, for a scrape after the stop
-            with trio.CancelScope(shield=True):
-                await trio.to_thread.run_sync(self.close)
+            # Not under self._lock: a scrape holds it while it waits for this thread (a deadlock).
+            self._last = self._take()  # the final counts, for a scrape after the stop
+            self._token = None
+            # The HTTP server's loop notices a shutdown within its 0.5 s poll: not worth holding up the stop.
+            threading.Thread(target=self.close, name="tui-echo metrics shutdown", daemon=True).start()
 
     def close(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
+        httpd, self._httpd = self._httpd, None
+        if httpd is not None:
+            httpd.shutdown()
+            httpd.server_close()
 
     def _take(self) -> Snapshot:
         server = self._server
