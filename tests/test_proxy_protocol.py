@@ -171,3 +171,16 @@ async def test_tls_after_the_proxy_header(tmp_path) -> None:
         [state] = clients(run)
         assert state.peer == ("192.0.2.7", 4433) and state.tls_version is not None
         await stream.aclose()
+
+
+async def test_the_human_log_names_the_proxy_protocol_and_each_clients_proxy() -> None:
+    from tui_echo.headless.log import EventLog, HumanFormat
+    from tui_echo.server.config import ServerConfig
+    from tui_echo.server.events import ServerListening
+
+    log = EventLog(HumanFormat(), lines_lost=lambda: 0)
+    config = ServerConfig(proxy_protocol=True, proxy_from=(parse_network("10.0.0.2"),))
+    [listening] = log.handle(ServerListening(addresses=(("127.0.0.1", 9),), at=0.0, config=config))
+    assert "(PROXY protocol from 10.0.0.2/32, header timeout 5 s, mode echo" in listening
+    [line] = log.handle(ClientConnected(client_id=1, peer=("192.0.2.7", 5), at=0.0, proxy=("10.0.0.2", 40000)))
+    assert line.endswith("#1 192.0.2.7:5  connected via proxy 10.0.0.2:40000 (1 now)")

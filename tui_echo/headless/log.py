@@ -133,6 +133,9 @@ class HumanFormat:
             limits.append(f"deny {' '.join(map(str, config.deny))}")
         if config.rules:
             limits.append(plural(len(config.rules), "reply rule"))
+        if config.proxy_protocol:
+            trusted = " ".join(map(str, config.proxy_from)) or "anyone"
+            limits.insert(0, f"PROXY protocol from {trusted}, header timeout {config.proxy_header_timeout:g} s")
         if config.tls is not None:
             limits.insert(0, f"TLS, handshake timeout {config.tls.handshake_timeout:g} s")
         control = f", control socket {event.control}" if event.control else ""
