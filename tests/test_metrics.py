@@ -34,7 +34,7 @@ def get(url: str) -> str:
 
 def sample(exposition: str, name: str) -> float:
     match = re.search(rf"^{re.escape(name)} (\S+)$", exposition, re.MULTILINE)
-    assert match, f"{name} not in the exposition"
+    assert match, f"{name} not in the exposition: {exposition[:3000]!r}"
     return float(match.group(1))
 
 
@@ -172,3 +172,47 @@ def test_a_real_prometheus_scrape_returns_what_ctl_reports(tmp_path: Path) -> No
             prometheus.wait(TIMEOUT)
         server.stop()
         server.close()
+
+
+@pytest.mark.trio
+async def test_scrapes_while_the_server_stops_neither_hold_up_the_stop_nor_fail() -> None:
+    import threading
+
+    import trio
+
+    from tui_echo.server.config import ServerConfig
+    from tui_echo.service import Service
+
+    service = Service(ServerConfig(host="127.0.0.1", port=0, metrics=("127.0.0.1", 0)), event_buffer=4096)
+    service.listen()
+    assert service.metrics is not None and service.metrics.address is not None
+    url = f"http://127.0.0.1:{service.metrics.address[1]}/metrics"
+    done = threading.Event()
+    answers: list[float] = []
+
+    def scrape() -> None:  # as fast as it can, until the server has stopped
+        while not done.is_set():
+            try:
+                answers.append(sample(get(url), "tui_echo_clients"))
+            except OSError:  # the endpoint has closed, after the stop
+                return
+
+    async def consume() -> None:
+        async for _ in service.events:
+            pass
+
+    scrapers = [threading.Thread(target=scrape, daemon=True) for _ in range(4)]
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(consume)
+        await nursery.start(service.serve)
+        for scraper in scrapers:
+            scraper.start()
+        with trio.fail_after(TIMEOUT):
+            while len(answers) < 50:
+                await trio.sleep(0.01)
+        service.server.stop()
+    # serve() returned: the stop was not held up by the scrapes under way
+    done.set()
+    for scraper in scrapers:
+        scraper.join(TIMEOUT)
+    assert answers and set(answers) == {0.0}

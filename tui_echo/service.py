@@ -74,6 +74,7 @@ class Service:
             if self._notifier.active:
                 nursery.start_soon(tell_systemd, self.server, self._notifier)
             if self.metrics is not None:
+                self.metrics.bridge()
                 nursery.start_soon(self.metrics.serve)
             if control is None:
                 await self.server.serve(task_status=task_status)

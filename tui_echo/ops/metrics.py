@@ -126,10 +126,15 @@ class MetricsExporter:
         self.address = self._httpd.server_address[:2]  # type: ignore[assignment]
         return self.address  # type: ignore[return-value]
 
-    async def serve(self) -> None:
-        """Answer scrapes from the trio side until cancelled; then stop the HTTP server."""
-        self._token = trio.lowlevel.current_trio_token()
+    def bridge(self) -> None:
+        """From now on, answer scrapes from the trio side (call it in trio's thread, before the server serves:
+        a scrape that came before would find no counts)."""
         self._last = self._take()
+        self._token = trio.lowlevel.current_trio_token()
+
+    async def serve(self) -> None:
+        """Say where the metrics are once the server serves; at the stop, the final counts, and the HTTP server
+        shut down. Runs until cancelled; ``bridge()`` first."""
         try:
             await self._server.serving.wait()
             assert self.address is not None
