@@ -83,7 +83,7 @@ class Admission:
         # cancelled when the server stops): they count toward --max-clients.
         self._starting: set[trio.CancelScope] = set()
         self.tls_failures = Failures(("TLS handshake", "failed"), self._notices, FAILURE_NOTICE_SECONDS)
-        self.proxy_checks = 0  # connections whose PROXY header was LOCAL: the proxy's own health checks
+        self.proxy_checks = 0  # the proxy's own connections (health checks): see _serve_proxied
         self.bad_headers = Failures(("bad PROXY header", "refused"), self._notices, FAILURE_NOTICE_SECONDS)
 
     async def serve(self, listeners: list[socket.socket]) -> None:
