@@ -184,3 +184,16 @@ async def test_the_human_log_names_the_proxy_protocol_and_each_clients_proxy() -
     assert "(PROXY protocol from 10.0.0.2/32, header timeout 5 s, mode echo" in listening
     [line] = log.handle(ClientConnected(client_id=1, peer=("192.0.2.7", 5), at=0.0, proxy=("10.0.0.2", 40000)))
     assert line.endswith("#1 192.0.2.7:5  connected via proxy 10.0.0.2:40000 (1 now)")
+
+
+async def test_stopping_does_not_wait_for_a_header_in_progress_nor_count_it_as_bad() -> None:
+    with trio.fail_after(TIMEOUT):
+        async with running_server(proxy_protocol=True, proxy_header_timeout=600.0) as run:
+            slow = await connect(run.port)
+            await slow.send_all(b"PROXY TCP4 ")
+            while not run.server._admission._starting:  # its task waits for the rest of the header
+                await trio.sleep(0.01)
+        # running_server stopped the server and waited for it: not for the 600 s timeout
+    assert run.server.totals().refused_by_reason == {}
+    assert await closed(slow)
+    await slow.aclose()

@@ -198,19 +198,19 @@ class Admission:
         header: ProxyHeader | None = None
         failure = ""
         timeout = self._config.proxy_header_timeout
-        with trio.CancelScope() as starting:  # cancelled when the server stops
+        # One scope for the timeout and the stop (which cancels it): one object less per connection.
+        with trio.CancelScope(deadline=trio.current_time() + timeout) as starting:
             self._starting.add(starting)
             try:
-                with trio.move_on_after(timeout) as timer:
-                    header = await _read_proxy_header(sock)
-                if timer.cancelled_caught:
-                    failure = f"no PROXY header within {timeout:g} s"
+                header = await _read_proxy_header(sock)
             except BadProxyHeader as exc:
                 failure = str(exc)
             except OSError as exc:
                 failure = describe_error(exc)
             finally:
                 self._starting.discard(starting)
+        if starting.cancelled_caught and not self._registry.stopping:
+            failure = f"no PROXY header within {timeout:g} s"
         now = trio.current_time()
         peer = proxy
         if header is not None and header.source is not None:
