@@ -185,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="FILE",
         help="Reply rules from a TOML file of [[rule]] tables (match = '…', reply = '…', once = false); "
-        "tried before any --rule. Repeatable.",
+        "tried before any --rule; re-read by tui-echo ctl PORT reload and SIGUSR1. Repeatable.",
     )
     parser.add_argument(
         "--tls-cert",
