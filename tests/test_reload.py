@@ -39,9 +39,9 @@ async def test_a_changed_rule_answers_the_next_message_of_a_client_connected_bef
         await say(client, b"ping\n", b"pong\n")
         await say(client, b"time\n", b"noon\n")
         rules_file(path, ("^ping", "PONG\\n"), ("^time", "noon\\n"), ("^hello", "hi\\n"))
-        applied, outcome = await run.server.run_command(Reload())
-        assert applied and outcome is not None and outcome.ok
-        assert outcome.message == "reloaded: 0 allowed networks, 0 denied networks; 3 rules (2 new, 1 gone)"
+        done = await run.server.command(Reload())
+        assert done is not None and not done.error
+        assert done.message == "reloaded: 0 allowed networks, 0 denied networks; 3 rules (2 new, 1 gone)"
         await say(client, b"ping\n", b"PONG\n")  # the same connection, the changed rule
         await say(client, b"hello\n", b"hi\n")
         rows = run.server.rules()
@@ -54,13 +54,13 @@ async def test_a_changed_rule_answers_the_next_message_of_a_client_connected_bef
         assert (state.messages_in, state.bytes_in) == (4, 21)  # its counts went on
         # A broken file changes nothing: the rules answer as before, one notice says why.
         path.write_text("[[rule]]\nmatch = '('\nreply = 'x'\n")
-        applied, outcome = await run.server.run_command(Reload())
-        assert outcome is not None and not outcome.ok
-        assert outcome.message == f"reload failed, the settings in force stay: {path} rule 1: bad regex '(': " + (
+        done = await run.server.command(Reload())
+        assert done is not None and done.error
+        assert done.error == f"reload failed, the settings in force stay: {path} rule 1: bad regex '(': " + (
             "missing ), unterminated subpattern at position 0"
         )
         await say(client, b"ping\n", b"PONG\n")
-        await run.recorder.wait_for(lambda: any(n.message == outcome.message for n in run.recorder.of(ServerNotice)))
+        await run.recorder.wait_for(lambda: any(n.message == done.error for n in run.recorder.of(ServerNotice)))
         assert [r.hits for r in run.server.rules()] == [2, 1, 1]
         await client.aclose()
 
@@ -78,13 +78,13 @@ async def test_a_reloaded_deny_file_refuses_new_connections_and_closes_or_keeps_
         await say(doomed, b"a", b"a")
         await say(other, b"b", b"b")
         deny.write_text("127.0.0.2  # that one\n")
-        applied, outcome = await run.server.run_command(Reload())
-        assert outcome is not None and outcome.ok and "1 denied network" in outcome.message
+        done = await run.server.command(Reload())
+        assert done is not None and not done.error and "1 denied network" in done.message
         if keep_denied:
-            assert "1 client now denied left connected" in outcome.message
+            assert "1 client now denied left connected" in done.message
             await say(doomed, b"still", b"still")
         else:
-            assert "1 client now denied closed" in outcome.message
+            assert "1 client now denied closed" in done.message
             assert await receive_until_eof(doomed) == b""
             await run.recorder.wait_for(lambda: run.recorder.of(ClientDisconnected))
             [gone] = run.recorder.of(ClientDisconnected)
@@ -94,9 +94,9 @@ async def test_a_reloaded_deny_file_refuses_new_connections_and_closes_or_keeps_
         assert await receive_until_eof(again) == b""
         assert run.server.totals().refused_by_reason == {RefusalReason.DENIED: 1}
         deny.write_text("not-a-network\n")
-        applied, outcome = await run.server.run_command(Reload())
-        assert outcome is not None and not outcome.ok
-        assert outcome.message.endswith(
+        done = await run.server.command(Reload())
+        assert done is not None and done.error
+        assert done.error.endswith(
             f"{deny} line 1: expected an address or a CIDR network such as 10.0.0.0/8, got 'not-a-network'"
         )
         third = await connect_from("127.0.0.2", run.port)  # still denied: the old lists stay

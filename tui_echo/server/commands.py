@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import TypeAlias
 
 
@@ -42,6 +43,45 @@ class Unban:
 
 
 @dataclass(frozen=True, slots=True)
+class Label:
+    """Name a client (``""`` takes its label away); cut to ``clients.MAX_LABEL_CHARS``."""
+
+    client_id: int
+    text: str
+
+
+class ClientAction(StrEnum):
+    KICK = "kick"
+    SEND = "send"
+    BAN = "ban"
+
+
+@dataclass(frozen=True, slots=True)
+class ForClients:
+    """Kick, send to, or ban the addresses of, a fixed set of clients: all at once, in one command.
+
+    Those of ``client_ids`` still connected when it runs are acted on; the others are reported gone
+    (``Done``). ``data`` is what a send sends.
+    """
+
+    action: ClientAction
+    client_ids: tuple[int, ...]
+    data: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    """What a command did, for whoever waits on it: a ``ForClients`` says how many clients it acted
+    on and which of its ids were gone already, a ``Reload`` what it did or why it did nothing; other
+    commands leave all empty."""
+
+    acted: int = 0
+    gone: tuple[int, ...] = ()
+    message: str = ""  # a Reload: what it did ("reloaded: …")
+    error: str = ""  # a Reload that found a bad file (nothing changed): why
+
+
+@dataclass(frozen=True, slots=True)
 class Shutdown:
     """Stop accepting, close every client with reason ``server shutdown``, then stop."""
 
@@ -51,4 +91,4 @@ class Reload:
     """Re-read the access-list files and the reply-rule files (ctl reload, SIGUSR1); a bad file changes nothing."""
 
 
-ServerCommand: TypeAlias = Kick | KickAll | SendTo | Broadcast | Ban | Unban | Shutdown | Reload
+ServerCommand: TypeAlias = Kick | KickAll | SendTo | Broadcast | Ban | Unban | Label | ForClients | Shutdown | Reload

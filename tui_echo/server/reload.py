@@ -23,14 +23,6 @@ class ReloadError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
-class Outcome:
-    """What a reload did, in one line for the log and ctl: ``ok`` False when a file was bad (nothing changed)."""
-
-    ok: bool
-    message: str
-
-
-@dataclass(frozen=True, slots=True)
 class Settings:
     allow: tuple[Network, ...]
     deny: tuple[Network, ...]

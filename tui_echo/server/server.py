@@ -31,7 +31,7 @@ from tui_echo.server.admission import Admission
 from tui_echo.server.binding import open_listeners
 from tui_echo.server.clients import ClientState
 from tui_echo.server.clock import WallClock
-from tui_echo.server.commands import Reload, ServerCommand, Shutdown
+from tui_echo.server.commands import Done, Reload, ServerCommand, Shutdown
 from tui_echo.server.config import ServerConfig
 from tui_echo.server.context import Context
 from tui_echo.net import Peer
@@ -42,7 +42,7 @@ from tui_echo.server.notices import Notices
 from tui_echo.server.operator import Operator
 from tui_echo.server.outbox import EventOutbox
 from tui_echo.server.registry import Registry
-from tui_echo.server.reload import Outcome, ReloadError, read_settings
+from tui_echo.server.reload import ReloadError, read_settings
 from tui_echo.server.rules import RuleBook, RuleHits
 from tui_echo.server.subscription import Subscription
 from tui_echo.text import plural
@@ -53,14 +53,13 @@ STOP_DRAIN_SECONDS = 1.0  # how long a stopping server waits for a stalled consu
 class _Order:
     """A command on its way in, with what the log says of it, and the event its issuer may wait on."""
 
-    __slots__ = ("command", "issued", "done", "applied", "outcome")
+    __slots__ = ("command", "issued", "done", "result")
 
     def __init__(self, command: ServerCommand, issued: str, done: trio.Event | None) -> None:
         self.command = command
         self.issued = issued  # logged just before it runs, e.g. "#3 kicked by uid 1000 (pid 42)"; "" for nothing
         self.done = done  # set once it ran, or once the server stopped without running it
-        self.applied = False
-        self.outcome: Outcome | None = None  # what a reload did
+        self.result: Done | None = None  # what it did, once it ran
 
 
 class EchoServer:
@@ -95,9 +94,9 @@ class EchoServer:
         self._notices = Notices(self._outbox, self._clock)
         # Reply rules and their hit counts; None without rules (and no rules file a reload could fill), and then
         # the plain echo serves every client.
-        has_rules = config.rules or config.rules_files
-        self._answers = RuleAnswers(RuleBook(config.rules), self._notices) if has_rules else None
         context = Context(config, self._outbox, self._clock, self._registry, self._notices)
+        has_rules = config.rules or config.rules_files
+        self._answers = RuleAnswers(RuleBook(config.rules), context) if has_rules else None
         self._admission = Admission(context, self._access, mode_for(context, self._answers))
         self._operator = Operator(context, self._access)
         self.addresses: tuple[Peer, ...] = ()
@@ -168,31 +167,27 @@ class EchoServer:
             return False
         return True
 
-    async def command(self, command: ServerCommand, *, issued: str = "") -> bool:
-        """Queue a command and wait until it has run (a console's way); False if the server stopped first.
+    async def command(self, command: ServerCommand, *, issued: str = "") -> Done | None:
+        """Queue a command and wait until it has run (a console's way): what it did, or None if the server
+        stopped first.
 
         ``issued`` is logged just before it runs ("#3 kicked by uid 1000 (pid 42)"), so that
         the log reads the command, then what it did.
         """
-        return (await self.run_command(command, issued=issued))[0]
-
-    async def run_command(self, command: ServerCommand, *, issued: str = "") -> tuple[bool, Outcome | None]:
-        """As ``command``, and what a reload did (None for the other commands)."""
         order = _Order(command, issued, trio.Event())
         try:
             await self._orders.send(order)
         except (trio.ClosedResourceError, trio.BrokenResourceError):
-            return False, None
+            return None
         assert order.done is not None
         await order.done.wait()
-        return order.applied, order.outcome
+        return order.result
 
     async def _command_loop(self) -> None:
         async for order in self._orders_in:
             if order.issued:
                 self._notices.say(order.issued)
-            order.outcome = self.apply(order.command)
-            order.applied = True
+            order.result = self.apply(order.command)
             if order.done is not None:
                 order.done.set()
 
@@ -207,26 +202,25 @@ class EchoServer:
                 if order.done is not None:
                     order.done.set()
 
-    def apply(self, command: ServerCommand) -> Outcome | None:
+    def apply(self, command: ServerCommand) -> Done:
         """Carry out one command now (the command loop calls this for every command queued)."""
         if isinstance(command, Shutdown):
             self.stop()
-        elif isinstance(command, Reload):
+            return Done()
+        if isinstance(command, Reload):
             return self.reload()
-        else:
-            self._operator.apply(command)
-        return None
+        return self._operator.apply(command)
 
-    def reload(self) -> Outcome:
+    def reload(self) -> Done:
         """Re-read the access-list and rules files. A bad file changes nothing (one notice says why);
         otherwise the new lists decide from the next connection, the new rules from each client's next
         message, and connected clients now denied are closed (reason ``denied``) unless ``keep_denied``."""
         try:
             settings = read_settings(self.config)
         except ReloadError as exc:
-            outcome = Outcome(False, f"reload failed, the settings in force stay: {exc}")
-            self._notices.say(outcome.message)
-            return outcome
+            failed = f"reload failed, the settings in force stay: {exc}"
+            self._notices.say(failed)
+            return Done(error=failed)
         self._access.set_lists(settings.allow, settings.deny)
         said = [f"{plural(len(settings.allow), 'allowed network')}, {plural(len(settings.deny), 'denied network')}"]
         if self._answers is not None:
@@ -239,9 +233,9 @@ class EchoServer:
             for conn in denied:
                 conn.kick(DisconnectReason.DENIED)
             said.append(f"{plural(len(denied), 'client')} now denied closed")
-        outcome = Outcome(True, "reloaded: " + "; ".join(said))
-        self._notices.say(outcome.message)
-        return outcome
+        message = "reloaded: " + "; ".join(said)
+        self._notices.say(message)
+        return Done(message=message)
 
     # ---- running -------------------------------------------------------
 
@@ -293,7 +287,7 @@ class EchoServer:
                     self._admission.stop(self._listeners)
                     self._close_listeners()
                     for conn in list(self._registry.connections.values()):
-                        conn.kick(DisconnectReason.SERVER_SHUTDOWN)
+                        conn.shut_down()
                 self._admission.refusal_summaries.report_now()
                 self._outbox.lifecycle(ServerStopped(at=self._clock.now(), totals=self.totals()))
                 with trio.move_on_after(STOP_DRAIN_SECONDS):
