@@ -40,7 +40,8 @@ MAY_IMPORT: dict[str, set[str]] = {
     "server/modes": BASICS | {"server"},  # one handler per mode; never the whole server (see below)
     "wire": {"net", "times", "text", "server"},  # the codec of the server's events and state
     "control": BASICS | {"server", "wire"},  # the control socket: both its ends
-    "service": BASICS | {"server", "control"},  # the one assembly: server + event channel + control socket
+    "ops": BASICS | {"server"},  # systemd and Prometheus: how the server fits among an operator's services
+    "service": BASICS | {"server", "control", "ops"},  # the one assembly: server + event channel + control socket
     "headless": BASICS | {"server", "wire", "control", "service"},
     "monitor/models": BASICS | {"server", "wire"},
     "monitor/widgets": BASICS | {"server", "monitor/models"},
@@ -50,7 +51,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "demo": BASICS | {"server", "monitor"},
     "load": BASICS,  # a load generator for any echo server: knows nothing of this one
     "consoles": BASICS | {"server", "wire", "control", "headless", "monitor"},
-    "cli": BASICS | {"server", "control", "headless", "monitor", "consoles", "demo", "load"},
+    "cli": BASICS | {"server", "control", "headless", "monitor", "consoles", "demo", "load", "ops"},
     "__main__": {"cli", "consoles"},  # consoles/tab_process first: a tab's console dies with tui-echo web
 }
 # Single modules a unit may import from a unit it may not import as a whole: the two modules of monitor/
@@ -76,6 +77,7 @@ FRAMEWORKS: dict[str, set[str]] = {
     "server/modes": {"trio"},
     "control": {"trio"},
     "service": {"trio"},
+    "ops": {"trio"},
     "headless": {"trio"},
     "demo": {"trio"},
     "cli": {"trio"},
@@ -99,6 +101,7 @@ PURE = [
     "server/responder.py",
     "server/tls.py",
     "server/binding.py",
+    "ops/systemd.py",
     "control/paths.py",
     "control/protocol.py",
     "control/client.py",

@@ -105,6 +105,9 @@ BY_NAME: dict[str, st.SearchStrategy[Any]] = {
     "port": st.integers(0, 65535),
     "allow": st.lists(networks, max_size=3).map(tuple),
     "deny": st.lists(networks, max_size=3).map(tuple),
+    "proxy_from": st.lists(networks, max_size=3).map(tuple),
+    "proxy": st.none() | peers,
+    "metrics": st.none() | peers,
     "rules": st.lists(rules, max_size=3).map(tuple),
 }
 FINITE = st.floats(min_value=0, max_value=1e12, allow_nan=False, allow_infinity=False)
@@ -244,7 +247,7 @@ def test_a_count_record_carries_exactly_the_counts_a_console_compares() -> None:
     state = ClientState(client_id=7, peer=("::1", 5), connected_at=1.0, last_activity=2.0)
     record = encode_counts(7, ClientCounts.of(state))
     assert set(record) == {"client", *ClientCounts._fields}
-    assert set(encode_client(state)) - set(record) == {"peer", "connected", "tls_version", "tls_cipher"}
+    assert set(encode_client(state)) - set(record) == {"peer", "connected", "tls_version", "tls_cipher", "proxy"}
 
 
 @settings(max_examples=150, deadline=None)

@@ -6,8 +6,8 @@ import argparse
 import contextlib
 import dataclasses
 import difflib
-import os
 import resource
+import socket
 import sys
 from collections.abc import Sequence
 from importlib.metadata import version
@@ -18,6 +18,8 @@ from tui_echo.consoles import SUBCOMMANDS, SUBCOMMANDS_HELP
 from tui_echo.monitor.options import add_feed_lines
 from tui_echo.monitor.terminal import terminal_problem
 from tui_echo.output import finish, silence_stdout
+from tui_echo.ops.options import add_service_flags, service_settings, systemd_sockets
+from tui_echo.ops.workers import add_worker_flags, workers_problem
 from tui_echo.server.access import parse_network
 from tui_echo.server.binding import ListenError
 from tui_echo.server.config import (
@@ -30,8 +32,8 @@ from tui_echo.server.config import (
     Mode,
     Network,
     ServerConfig,
-    WorkerSlot,
 )
+from tui_echo.server.reload import ReloadError, read_networks
 from tui_echo.server.rules import RULE_PREFIX_BYTES, Rule, RuleError, load_rules_file, parse_rule_option
 from tui_echo.server.tls import HANDSHAKE_TIMEOUT_SECONDS, TlsError, TlsSettings, load_tls, self_signed_tls
 from tui_echo.text import plural
@@ -54,36 +56,6 @@ def _host(text: str) -> str:
     if not text.strip():
         raise argparse.ArgumentTypeError("expected a host name or address, got an empty string")
     return text
-
-
-def _workers(text: str) -> int:
-    if text == "auto":
-        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return whole_number(1, 256)(text)
-
-
-def _worker_slot(text: str) -> WorkerSlot:
-    try:
-        index, count, first_id, counts_fd = (int(part) for part in text.split("/"))
-        return WorkerSlot(index, count, first_id, counts_fd)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected K/N/FIRST/FD, got {text!r}") from None
-
-
-def _workers_problem(args: argparse.Namespace) -> str:
-    """Why --workers cannot serve what the other flags ask ("" if it can)."""
-    if not sys.platform.startswith("linux"):
-        return "--workers needs Linux (SO_REUSEPORT spreading connections over the workers)"
-    if not args.headless and args.no_control:
-        return "the monitor of a --workers server attaches to its workers' control sockets: drop --no-control"
-    if Mode(args.mode).relays:
-        return (
-            f"--mode {args.mode} delivers to the clients of one process, and each worker has its own: "
-            "use one process (no --workers) for chat and broker"
-        )
-    if args.tls_self_signed:
-        return "--tls-self-signed would make one certificate per worker: give --tls-cert and --tls-key instead"
-    return ""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -163,6 +135,21 @@ def build_parser() -> argparse.ArgumentParser:
         parser.add_argument(
             flag, type=_network, action="append", default=[], metavar="CIDR", help=f"{what}. Repeatable."
         )
+    for flag, what in (("--allow-file", "--allow"), ("--deny-file", "--deny")):
+        parser.add_argument(
+            flag,
+            action="append",
+            default=[],
+            metavar="FILE",
+            help=f"As {what}, for each network in FILE (one address or CIDR a line, # comments); "
+            "re-read by tui-echo ctl PORT reload and SIGUSR1. Repeatable.",
+        )
+    parser.add_argument(
+        "--keep-denied",
+        action="store_true",
+        help="A reload that denies the address of a connected client leaves it connected "
+        "(default: it is closed, with reason denied).",
+    )
     parser.add_argument(
         "--max-per-ip",
         type=whole_number(1, None),
@@ -200,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="FILE",
         help="Reply rules from a TOML file of [[rule]] tables (match = '…', reply = '…', once = false); "
-        "tried before any --rule. Repeatable.",
+        "tried before any --rule; re-read by tui-echo ctl PORT reload and SIGUSR1. Repeatable.",
     )
     parser.add_argument(
         "--tls-cert",
@@ -223,16 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"Close a TLS connection that has not finished its handshake by then "
         f"(default {HANDSHAKE_TIMEOUT_SECONDS:g}).",
     )
-    parser.add_argument(
-        "--workers",
-        type=_workers,
-        default=1,
-        metavar="N",
-        help="Serve the port with N processes (Linux; 'auto': one per core), each with its own clients, "
-        "ids and control socket; with --headless, one merged log. --max-clients counts all "
-        "their clients (see the README's limits).",
-    )
-    parser.add_argument("--worker", type=_worker_slot, default=None, help=argparse.SUPPRESS)  # set by --workers
+    add_worker_flags(parser)
+    add_service_flags(parser)
     control = parser.add_mutually_exclusive_group()
     control.add_argument(
         "--control",
@@ -290,6 +269,7 @@ def _run_headless(
     config: ServerConfig,
     json_lines: bool,
     control: ControlSettings | None,
+    listeners: list[socket.socket],
     *,
     workers: int = 1,
     arguments: Sequence[str] = (),
@@ -309,7 +289,9 @@ def _run_headless(
                 run_workers, config, workers, arguments, sys.stdout.fileno(), json_lines, sys.stdout.encoding, control
             )
         else:
-            outcome = trio.run(run_headless, config, sys.stdout.fileno(), json_lines, sys.stdout.encoding, control)
+            outcome = trio.run(
+                run_headless, config, sys.stdout.fileno(), json_lines, sys.stdout.encoding, control, listeners or None
+            )
     except ListenError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
@@ -362,8 +344,8 @@ def _main(arguments: list[str]) -> int:
         for denied in args.deny:
             if allowed.version == denied.version and allowed.subnet_of(denied):
                 parser.error(f"--allow {allowed} lies inside --deny {denied}: nobody in it could connect")
-    if args.workers > 1 and args.worker is None and _workers_problem(args):
-        parser.error(_workers_problem(args))
+    if args.workers > 1 and args.worker is None and workers_problem(args):
+        parser.error(workers_problem(args))
     if not args.headless:
         problem = terminal_problem()
         if problem:
@@ -371,6 +353,11 @@ def _main(arguments: list[str]) -> int:
     try:
         rules = _rules(args)
     except RuleError as exc:
+        parser.exit(2, f"{PROG}: error: {exc}\n")
+    try:  # read now for their mistakes; the server reads them again as it starts, and at each reload
+        for path in args.allow_file + args.deny_file:
+            read_networks(path)
+    except ReloadError as exc:
         parser.exit(2, f"{PROG}: error: {exc}\n")
     config = ServerConfig(
         host=args.host,
@@ -383,16 +370,22 @@ def _main(arguments: list[str]) -> int:
         tls=_tls_settings(parser, args),
         allow=tuple(args.allow),
         deny=tuple(args.deny),
+        allow_files=tuple(args.allow_file),
+        deny_files=tuple(args.deny_file),
+        rules_files=tuple(args.rules),
+        keep_denied=args.keep_denied,
         max_per_ip=args.max_per_ip,
         accept_rate=args.accept_rate,
         ban_seconds=DEFAULT_BAN_SECONDS if args.ban_minutes is None else args.ban_minutes * 60,
         rules=rules,
+        **service_settings(parser, args),  # type: ignore[arg-type]
     )
     if args.worker is not None:  # --max-clients stays the whole server's: the workers share their counts
         config = dataclasses.replace(config, worker=args.worker)
     from tui_echo.control.listener import ControlSettings
 
     control = None if args.no_control else ControlSettings(args.control)
+    listeners = systemd_sockets(parser)
     _raise_fd_limit()
     if not args.headless and args.workers > 1 and args.worker is None:
         from tui_echo.monitor.workers import run_workers_monitor
@@ -403,7 +396,7 @@ def _main(arguments: list[str]) -> int:
         from tui_echo.monitor.guest import GuestServer
         from tui_echo.monitor.launch import run_monitor
 
-        return run_monitor(GuestServer(config, control), args.feed_lines)
+        return run_monitor(GuestServer(config, control, listeners or None), args.feed_lines)
     if args.workers > 1 and args.worker is None:
-        return _run_headless(config, args.json, control, workers=args.workers, arguments=arguments)
-    return _run_headless(config, args.json, control)
+        return _run_headless(config, args.json, control, listeners, workers=args.workers, arguments=arguments)
+    return _run_headless(config, args.json, control, listeners)

@@ -8,9 +8,14 @@ attach (for the ``listening`` event) when it starts serving.
 
 from __future__ import annotations
 
+import socket
+
 import trio
 
 from tui_echo.control.listener import ControlSettings, ControlSocket, open_control
+from tui_echo.ops.metrics import MetricsExporter
+from tui_echo.ops.notify import tell_systemd
+from tui_echo.ops.systemd import Notifier
 from tui_echo.server.config import ServerConfig
 from tui_echo.net import Peer
 from tui_echo.server.events import ServerEvent
@@ -20,9 +25,20 @@ CONSOLES_FLUSH_SECONDS = 0.5  # a stopping server gives its consoles this long t
 
 
 class Service:
-    def __init__(self, config: ServerConfig, *, event_buffer: int, control: ControlSettings | None = None) -> None:
+    def __init__(
+        self,
+        config: ServerConfig,
+        *,
+        event_buffer: int,
+        control: ControlSettings | None = None,
+        listeners: list[socket.socket] | None = None,
+    ) -> None:
+        """``listeners``: sockets to serve instead of binding (systemd's); systemd hears how it goes, if
+        it listens (NOTIFY_SOCKET)."""
         send, self.events = trio.open_memory_channel[ServerEvent](event_buffer)
-        self.server = EchoServer(config, send)
+        self.server = EchoServer(config, send, listeners=listeners)
+        self._notifier = Notifier()
+        self.metrics = None if config.metrics is None else MetricsExporter(self.server, config.metrics)
         self._control_settings = control
         self.control: ControlSocket | None = None
 
@@ -38,8 +54,15 @@ class Service:
         can report a busy port or a live control socket with one line.
         """
         addresses = self.server.listen()
+        if self.metrics is not None and self.metrics.address is None:
+            self.metrics.listen()
         if self._control_settings is not None and self.control is None:
-            self.control = open_control(self.server, self._control_settings)
+            try:
+                self.control = open_control(self.server, self._control_settings)
+            except BaseException:
+                if self.metrics is not None:
+                    self.metrics.close()
+                raise
         return addresses
 
     async def serve(self, *, task_status: trio.TaskStatus[tuple[Peer, ...]] = trio.TASK_STATUS_IGNORED) -> None:
@@ -47,15 +70,21 @@ class Service:
         when the server stops, after the consoles have had a moment to read the ``stopped`` event."""
         self.listen()
         control = self.control
-        if control is None:
-            await self.server.serve(task_status=task_status)
-            return
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(control.serve)
-            try:
-                await self.server.serve(control=str(control.path), task_status=task_status)
-            finally:
-                control.close()
-            with trio.move_on_after(CONSOLES_FLUSH_SECONDS):
-                await control.sessions_done()  # each console ends after it has sent "stopped"
+            if self._notifier.active:
+                nursery.start_soon(tell_systemd, self.server, self._notifier)
+            if self.metrics is not None:
+                self.metrics.bridge()
+                nursery.start_soon(self.metrics.serve)
+            if control is None:
+                await self.server.serve(task_status=task_status)
+            else:
+                nursery.start_soon(control.serve)
+                try:
+                    await self.server.serve(control=str(control.path), task_status=task_status)
+                finally:
+                    control.close()
+                with trio.move_on_after(CONSOLES_FLUSH_SECONDS):
+                    await control.sessions_done()  # each console ends after it has sent "stopped"
             nursery.cancel_scope.cancel()
+        self._notifier.close()

@@ -25,7 +25,7 @@ from tui_echo.server.clients import MAX_LABEL_CHARS, ClientState
 from tui_echo.text import format_duration, format_size, plural, printable
 from tui_echo.wire.state import decode_client, decode_rule
 
-CTL_ACTIONS = ("clients", "rules", "kick", "kick-all", "label", "send", "broadcast", "stop")
+CTL_ACTIONS = ("clients", "rules", "kick", "kick-all", "label", "send", "broadcast", "stop", "reload")
 GONE_SHOWN = 20  # ids a kick --filter names of the clients that were gone before it ran
 
 
@@ -103,6 +103,10 @@ def add_actions(ctl: argparse.ArgumentParser, parser_class: type[argparse.Argume
     broadcast = actions.add_parser("broadcast", help="send TEXT to every client (the same escapes)")
     broadcast.add_argument("text", type=_send_text, metavar="TEXT")
     actions.add_parser("stop", help="stop the server: every client is closed")
+    actions.add_parser(
+        "reload",
+        help="re-read --allow-file, --deny-file and --rules files (as SIGUSR1 does); a bad file changes nothing",
+    )
 
 
 # ---- output ------------------------------------------------------------------------------------
@@ -113,11 +117,14 @@ def clients_table(clients: list[ClientState], workers: Sequence[int | None] = ()
     now = time.time()
     shown = any(worker is not None for worker in workers)
     # The label last: it may hold spaces, and a script that splits the other columns keeps working.
+    proxied = any(state.proxy is not None for state in clients)  # --proxy-protocol: which proxy relayed each
+    via_header = ("VIA",) if proxied else ()
     rows = [
         (
             *(("WORKER",) if shown else ()),
             "ID",
             "PEER",
+            *via_header,
             "CONNECTED",
             "MSGS",
             "IN",
@@ -129,11 +136,13 @@ def clients_table(clients: list[ClientState], workers: Sequence[int | None] = ()
         )
     ]
     for index, state in enumerate(clients):
+        via = () if not proxied else ("-" if state.proxy is None else format_address(state.proxy),)
         rows.append(
             (
                 *((str(workers[index]),) if shown else ()),
                 f"#{state.client_id}",
                 format_address(state.peer),
+                *via,
                 format_duration(now - state.connected_at),
                 str(state.messages_in),
                 format_size(state.bytes_in),
@@ -229,4 +238,6 @@ def run_ctl(args: argparse.Namespace, connect: Callable[[], Steered]) -> int:
         connection.close()
     if not reply.get("ok"):
         return fail("ctl", str(reply.get("message", reply.get("error"))), 1)
+    if isinstance(reply.get("message"), str):  # what a reload did
+        print(printable(reply["message"]))
     return 0

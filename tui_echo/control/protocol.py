@@ -29,6 +29,7 @@ from tui_echo.server.commands import (
     Kick,
     KickAll,
     Label,
+    Reload,
     SendTo,
     ServerCommand,
     Shutdown,
@@ -43,7 +44,7 @@ from tui_echo.wire.settings import ServerInfo, encode_server
 from tui_echo.wire.state import encode_ban, encode_client, encode_rule, encode_totals
 
 PROTOCOL = "tui-echo-control"
-VERSION = 4  # goes up with every change to what either end sends (README: "The control protocol")
+VERSION = 5  # goes up with every change to what either end sends (README: "The control protocol")
 MAX_LINE_BYTES = 256 * 1024  # one line, either way; a send of MAX_SEND_BYTES in base64 fits
 MAX_SEND_BYTES = 64 * 1024  # bytes one send or broadcast command may carry
 MAX_CLIENT_IDS = 25_000  # ids one command on many clients may name (in a line of MAX_LINE_BYTES)
@@ -277,6 +278,7 @@ COMMANDS: dict[str, CommandSpec] = {
     ),
     **{f"{action}_clients": _for_clients(action) for action in ClientAction},
     "stop": CommandSpec({}, lambda a: Shutdown(), lambda a: "server stop requested"),
+    "reload": CommandSpec({}, lambda a: Reload(), lambda a: "reload requested"),
 }
 
 
@@ -327,9 +329,12 @@ def command_message(request_id: int, name: str, **fields: object) -> Record:
 
 
 def done_fields(command: ServerCommand, done: Done) -> Record:
-    """What a reply adds for a command on many clients: how many it acted on, and the ids already gone."""
+    """What a reply adds: for a command on many clients, how many it acted on and the ids already gone;
+    for a reload, what it did."""
     if isinstance(command, ForClients):
         return {"acted": done.acted, "gone": list(done.gone)}
+    if isinstance(command, Reload):
+        return {"message": done.message}
     return {}
 
 
@@ -368,5 +373,7 @@ def command_request(command: ServerCommand) -> tuple[str, dict[str, object]]:
             return f"{action}_clients", fields
         case Shutdown():
             return "stop", {}
+        case Reload():
+            return "reload", {}
         case _:
             assert_never(command)

@@ -200,11 +200,13 @@ class ConsoleSession:
             # "#3 kicked by …" just before it runs it, so the log then shows the disconnect.
             command = request.command()
             done = await self._server.command(command, issued=f"{request.describe()} by {self._who}")
-            if done is not None:
-                await self._send({**protocol.reply(request.request_id), **protocol.done_fields(command, done)})
-            else:
+            if done is None:
                 why = ProtocolError("server_stopped", "the server stopped before the command ran", request.request_id)
                 await self._send(protocol.reply(request.request_id, error=why))
+            elif done.error:  # a reload that found a bad file: nothing changed
+                await self._send(protocol.reply(request.request_id, error=ProtocolError("reload_failed", done.error)))
+            else:
+                await self._send({**protocol.reply(request.request_id), **protocol.done_fields(command, done)})
 
     def _check_client(self, request: protocol.Request) -> None:
         client_id = request.args.get("client")

@@ -139,6 +139,9 @@ class HumanFormat:
             limits.append(f"deny {' '.join(map(str, config.deny))}")
         if config.rules:
             limits.append(plural(len(config.rules), "reply rule"))
+        if config.proxy_protocol:
+            trusted = " ".join(map(str, config.proxy_from)) or "anyone"
+            limits.insert(0, f"PROXY protocol from {trusted}, header timeout {config.proxy_header_timeout:g} s")
         if config.tls is not None:
             limits.insert(0, f"TLS, handshake timeout {config.tls.handshake_timeout:g} s")
         control = f", control socket {event.control}" if event.control else ""
@@ -153,7 +156,8 @@ class HumanFormat:
 
     def connected(self, event: ClientConnected, client: _ClientLog, clients_now: int) -> str:
         tls = "" if event.tls_version is None else f" over {event.tls_version} {event.tls_cipher}"
-        return _client_line(event.at, client, f"connected{tls} ({clients_now} now)")
+        via = "" if event.proxy is None else f" via proxy {format_address(event.proxy)}"
+        return _client_line(event.at, client, f"connected{via}{tls} ({clients_now} now)")
 
     def refused(self, event: ConnectionRefused, clients_now: int) -> str:
         return _line(

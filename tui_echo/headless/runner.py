@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import signal
 import time
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from tui_echo.control.listener import ControlSettings
 from tui_echo.headless.fleet import WireLog
 from tui_echo.headless.log import EventLog, HumanFormat, JsonFormat
 from tui_echo.headless.writer import LogWriter, say
+from tui_echo.server.commands import Reload
 from tui_echo.server.config import ServerConfig
 from tui_echo.server.events import DataReceived, DataSent, ServerEvent
 from tui_echo.server.server import EchoServer
@@ -85,6 +87,13 @@ async def write_log(events: trio.MemoryReceiveChannel[ServerEvent], log: LogLine
                 say(f"tui-echo: warning: cannot write the log ({reason}); still serving, counting the lines lost")
 
 
+async def _reload_on_signal(server: EchoServer) -> None:
+    """SIGUSR1: re-read the files (a reload's notice says what changed, or why nothing did)."""
+    with trio.open_signal_receiver(signal.SIGUSR1) as signals:
+        async for _ in signals:
+            server.command_nowait(Reload())
+
+
 async def _stop_on_signal(server: EchoServer, writer: LogWriter, everything: trio.CancelScope) -> None:
     # SIGHUP: the terminal closed. Stop cleanly all the same, so that every client gets its EOF.
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
@@ -116,6 +125,7 @@ async def run_headless(
     json_lines: bool = False,
     encoding: str = "utf-8",
     control: ControlSettings | None = None,
+    listeners: list[socket.socket] | None = None,
 ) -> LogOutcome:
     """Serve until SIGINT, SIGTERM or SIGHUP, logging to ``fd``. Raises ListenError before anything runs
     if it cannot listen (or, with ``control``, open its control socket).
@@ -123,7 +133,7 @@ async def run_headless(
     A worker of a ``--workers`` server (``config.worker``) writes its events as wire records for its
     parent to merge, and also stops when its parent goes (its stdin ends).
     """
-    service = Service(config, event_buffer=config.event_buffer, control=control)
+    service = Service(config, event_buffer=config.event_buffer, control=control, listeners=listeners)
     service.listen()
     writer = LogWriter(fd, encoding)
     log: LogLines
@@ -131,8 +141,11 @@ async def run_headless(
         log = WireLog()
     else:
         log = EventLog(JsonFormat() if json_lines else HumanFormat(), lines_lost=lambda: writer.lines_lost)
+    if service.metrics is not None:
+        service.metrics.lines_lost = lambda: writer.lines_lost
     async with trio.open_nursery() as nursery:
         nursery.start_soon(_stop_on_signal, service.server, writer, nursery.cancel_scope)
+        nursery.start_soon(_reload_on_signal, service.server)
         if config.worker is not None:
             os.set_blocking(0, False)
             nursery.start_soon(_stop_when_parent_goes, service.server)

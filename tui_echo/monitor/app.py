@@ -34,7 +34,7 @@ from tui_echo.monitor.screens.main import HELP_HELP, MainScreen
 from tui_echo.monitor.screens.saving import SaveRequested
 from tui_echo.monitor.source import ServerSource
 from tui_echo.net import describe_error
-from tui_echo.server.commands import Kick, SendTo, Unban
+from tui_echo.server.commands import Kick, Reload, SendTo, Unban
 from tui_echo.server.config import DEFAULT_FEED_LINES
 from tui_echo.text import plural
 
@@ -51,6 +51,7 @@ class MonitorApp(App[None]):
     TITLE = "tui-echo"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (80, "-wide")]  # the screen's class, for app.tcss
     MAIN_SCREEN: ClassVar[type[MainScreen]] = MainScreen
+    RELOADS_ON_SIGUSR1: ClassVar[bool] = True  # the server's own process; an attached console leaves it to ctl
     # The keys of every screen; each screen adds its own (the main screen's are most of them).
     BINDINGS = [
         Binding("q", "quit", "Stop & quit"),  # attached (tui-echo attach), q detaches instead
@@ -88,7 +89,11 @@ class MonitorApp(App[None]):
         self._gc_pace.start()
         if self._handle_signals:
             self._remove_signal_handlers = signals.install(
-                self.action_quit, self._hang_up, self.call_later, quit_deadline=self.quit_deadline()
+                self.action_quit,
+                self._hang_up,
+                self.call_later,
+                quit_deadline=self.quit_deadline(),
+                reload=(lambda: self.server.send(Reload())) if self.RELOADS_ON_SIGUSR1 else None,
             )
         self.server.start(self.server_stopped)
 

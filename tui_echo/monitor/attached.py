@@ -74,6 +74,7 @@ class AttachedMainScreen(MainScreen):
 
 class AttachedApp(MonitorApp):
     MAIN_SCREEN = AttachedMainScreen
+    RELOADS_ON_SIGUSR1 = False
     BINDINGS = [
         Binding("q", "quit", "Detach"),
         Binding("ctrl+q", "quit", "Detach", show=False, priority=True),

@@ -9,6 +9,7 @@ they reschedule a task. No Textual here.
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
@@ -35,8 +36,12 @@ HOST_TURNS_PER_TRIO_TURN = 5  # event-loop turns the host gets between two batch
 class GuestServer:
     """A ``ServerSource`` (see ``tui_echo.monitor.source``): ``listen()`` first, then ``start()`` inside the loop."""
 
-    def __init__(self, config: ServerConfig, control: ControlSettings | None = None) -> None:
-        self._service = Service(config, event_buffer=min(config.event_buffer, MONITOR_EVENT_BUFFER), control=control)
+    def __init__(
+        self, config: ServerConfig, control: ControlSettings | None = None, listeners: list[socket.socket] | None = None
+    ) -> None:
+        self._service = Service(
+            config, event_buffer=min(config.event_buffer, MONITOR_EVENT_BUFFER), control=control, listeners=listeners
+        )
         self._server = self._service.server
         self._events = self._service.events
         self._scope: trio.CancelScope | None = None

@@ -216,6 +216,7 @@ class RemoteSource:
                     last_activity=at,
                     tls_version=event.tls_version,
                     tls_cipher=event.tls_cipher,
+                    proxy=event.proxy,
                 )
             case ClientDisconnected(client_id=client_id):
                 self._clients.pop(client_id, None)

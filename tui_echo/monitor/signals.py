@@ -1,4 +1,5 @@
-"""The monitor's signals: SIGINT and SIGTERM quit cleanly; SIGHUP (the terminal went away) leaves at once.
+"""The monitor's signals: SIGINT and SIGTERM quit cleanly; SIGHUP (the terminal went away) leaves at once;
+SIGUSR1 reloads an in-process server's files (left to its default, it would end the process).
 
 No trio here; the handlers run on the app's asyncio loop.
 """
@@ -24,6 +25,7 @@ def install(
     call_later: Callable[..., object],
     *,
     quit_deadline: float | None = None,
+    reload: Callable[[], object] | None = None,
 ) -> Callable[[], None]:
     """Route the signals to the app's handlers (through ``call_later``); returns what removes them.
 
@@ -40,6 +42,8 @@ def install(
 
     handlers: list[tuple[signal.Signals, Callable[[], object]]] = [(signum, on_quit_signal) for signum in QUIT_SIGNALS]
     handlers.append((signal.SIGHUP, lambda: call_later(hang_up)))
+    if reload is not None:
+        handlers.append((signal.SIGUSR1, lambda: call_later(reload)))
     for signum, handler in handlers:
         with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):  # not the main thread
             loop.add_signal_handler(signum, handler)

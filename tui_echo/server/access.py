@@ -48,6 +48,15 @@ def parse_network(text: str) -> Network:
     return network
 
 
+def in_networks(host: str, networks: tuple[Network, ...]) -> bool:
+    """Whether ``host`` (a plain address, see plain_host) lies in any of ``networks``."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return any(address in network for network in networks)
+
+
 def is_loopback(host: str) -> bool:
     """Whether ``host`` is a loopback address (127.0.0.0/8, ::1): what most local clients share."""
     try:
@@ -86,7 +95,7 @@ class AccessControl:
         """
         if self._bans and self._banned(host, now):
             return RefusalReason.BANNED
-        if (self._allow or self._deny) and not self._permitted(host):
+        if (self._allow or self._deny) and not self.permitted(host):
             return RefusalReason.DENIED
         if self._accept_rate is not None and not self._take_rate(host, now):
             return RefusalReason.RATE_LIMITED
@@ -108,15 +117,15 @@ class AccessControl:
 
     # ---- rules -----------------------------------------------------------
 
-    def _permitted(self, host: str) -> bool:
+    def set_lists(self, allow: tuple[Network, ...], deny: tuple[Network, ...]) -> None:
+        """New allow and deny lists (a reload): they decide from the next connection on."""
+        self._allow, self._deny = allow, deny
+
+    def permitted(self, host: str) -> bool:
         """ncat's rule: with any --allow, only those; a --deny wins over an --allow."""
-        try:
-            address = ipaddress.ip_address(host)
-        except ValueError:
-            return False  # not an IP address (cannot happen for TCP peers): refuse rather than guess
-        if self._allow and not any(address in network for network in self._allow):
-            return False
-        return not any(address in network for network in self._deny)
+        if self._allow and not in_networks(host, self._allow):
+            return False  # also what is not an IP address (cannot happen for TCP peers): refuse rather than guess
+        return not in_networks(host, self._deny)
 
     def _take_rate(self, host: str, now: float) -> bool:
         rates = self._rates

@@ -1,12 +1,17 @@
-"""Who gets in: the accept loop, the admission rules, refusals, and the TLS handshake.
+"""Who gets in: the accept loop, the admission rules, refusals, the PROXY header and the TLS handshake.
 
 ``Admission.serve`` accepts on every listener in batches, decides each
 connection synchronously (``AccessControl.check``: bans, allow/deny, accept
 rate, the client cap, the per-address cap) and either refuses it (counted by
 reason, published one by one only while refusals are few) or makes it a
 client: a plain connection at once, a TLS one after its handshake, which runs
-in the client's own task so that accepting never waits for it. A connection
-still in its handshake counts toward ``--max-clients``.
+in the client's own task so that accepting never waits for it.
+
+With ``--proxy-protocol`` the door checks only the proxy (``--proxy-from``,
+the client cap); the client's own task reads the PROXY header (bounded, under
+a timeout), then checks the real client's address as above, then runs the
+TLS handshake if any. A connection still reading its header or in its
+handshake counts toward ``--max-clients``.
 """
 
 from __future__ import annotations
@@ -18,17 +23,17 @@ from functools import partial
 
 import trio
 
-from tui_echo.server.access import AccessControl, plain_host
+from tui_echo.server.access import AccessControl, in_networks, plain_host
 from tui_echo.server.connection import ModeHandler
 from tui_echo.server.context import Context
-from tui_echo.net import Peer, format_address
+from tui_echo.net import Peer, describe_error, format_address
 from tui_echo.server.events import ConnectionRefused, RefusalReason
-from tui_echo.server.notices import Paced
+from tui_echo.server.notices import Failures, Paced
+from tui_echo.server.proxy_header import MAX_HEADER_BYTES, BadProxyHeader, ProxyHeader, parse
 from tui_echo.server.refusals import SUMMARY_SECONDS, RefusalCounter
 from tui_echo.server.tls import TlsSettings, describe_tls_error
 from tui_echo.server.tls_stream import release, send_alert, send_session_tickets
 from tui_echo.server.transport import PlainTransport, TlsTransport, close_socket
-from tui_echo.text import plural
 
 # accept() failures that mean "out of resources for now": wait ACCEPT_RETRY_SECONDS and try
 # again (trio's serve_listeners does the same).
@@ -62,7 +67,7 @@ _ACCEPT_SKIP_ERRNOS = {
 # starved accepting under load (1000 busy clients: about 60 accepts/s); a batch costs
 # about 20 us a connection, so 256 keep a pass under ~5 ms while 1000 arrivals take 4 passes.
 ACCEPTS_PER_PASS = 256
-TLS_NOTICE_SECONDS = 1.0  # failed TLS handshakes are reported at most once per this long, as one notice
+FAILURE_NOTICE_SECONDS = 1.0  # failed TLS handshakes, bad PROXY headers: a notice at most once per this long
 
 
 class Admission:
@@ -74,13 +79,12 @@ class Admission:
         self.clients: trio.Nursery | None = None  # where each client's task runs; set before serving
         self.refusals = RefusalCounter()
         self.refusal_summaries = Paced(SUMMARY_SECONDS, self._publish_refusals, at_once=False)
-        # TLS connections still in their handshake (each one's scope, cancelled when the server stops),
-        # and failed handshakes: in all, and not yet reported in a notice.
-        self._handshakes: set[trio.CancelScope] = set()
-        self.tls_failed_total = 0
-        self._tls_failed_unreported = 0
-        self._tls_latest_failure = ""
-        self.tls_failures = Paced(TLS_NOTICE_SECONDS, self._report_tls_failures, at_once=True)
+        # Connections still reading their PROXY header or in their TLS handshake (each one's scope,
+        # cancelled when the server stops): they count toward --max-clients.
+        self._starting: set[trio.CancelScope] = set()
+        self.tls_failures = Failures(("TLS handshake", "failed"), self._notices, FAILURE_NOTICE_SECONDS)
+        self.proxy_checks = 0  # the proxy's own connections (health checks): see _serve_proxied
+        self.bad_headers = Failures(("bad PROXY header", "refused"), self._notices, FAILURE_NOTICE_SECONDS)
 
     async def serve(self, listeners: list[socket.socket]) -> None:
         """Accept on every listener, and report refusals and TLS failures as they come, until cancelled."""
@@ -89,7 +93,14 @@ class Admission:
                 nursery.start_soon(self._accept_loop, listener)
             nursery.start_soon(self.refusal_summaries.run)
             if self._config.tls is not None:
-                nursery.start_soon(self.tls_failures.run)
+                nursery.start_soon(self.tls_failures.paced.run)
+            if self._config.proxy_protocol:
+                nursery.start_soon(self.bad_headers.paced.run)
+                if not self._config.proxy_from:
+                    self._notices.say(
+                        "warning: --proxy-protocol without --proxy-from: any client can claim any address "
+                        "(name your proxies with --proxy-from CIDR)"
+                    )
 
     def stop(self, listeners: list[socket.socket]) -> None:
         """At the stop: take in what waits in the listen queues (so that a stop closes them like every
@@ -99,9 +110,10 @@ class Admission:
             with contextlib.suppress(OSError):  # BlockingIOError: the queue is empty
                 while self._outbox.backlog < self._config.lifecycle_backlog:
                     self._accept_batch(listener)
-        for handshake in self._handshakes:
-            handshake.cancel()
-        self.tls_failures.report_now()
+        for starting in self._starting:
+            starting.cancel()
+        self.tls_failures.paced.report_now()
+        self.bad_headers.paced.report_now()
 
     # ---- accepting -----------------------------------------------------
 
@@ -146,8 +158,10 @@ class Admission:
         if host is not peer[0]:
             peer = (host, peer[1])
         now = trio.current_time()
-        clients = len(self._registry) + len(self._handshakes) + self._registry.elsewhere()
-        reason = self._access.check(host, now, clients)
+        if self._config.proxy_protocol:
+            reason = self._check_proxy(host)
+        else:
+            reason = self._access.check(host, now, self._clients_now())
         if reason is not None:
             sock.close()
             self._refuse(self._registry.next_id(), peer, now, reason)
@@ -157,11 +171,72 @@ class Admission:
         if self._mode.send_buffer is not None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self._mode.send_buffer)
         assert self.clients is not None
-        if self._config.tls is None:
+        if self._config.proxy_protocol:
+            self.clients.start_soon(self._serve_proxied, sock, peer)
+        elif self._config.tls is None:
             conn = self._registry.enter(peer, partial(PlainTransport, sock), self._mode.joined)
             self.clients.start_soon(conn.run, self._mode, self._registry)
         else:
             self.clients.start_soon(self._serve_tls_client, sock, peer, self._config.tls)
+
+    def _clients_now(self) -> int:
+        """What --max-clients counts: clients served, those still starting (TLS, PROXY), and other workers'."""
+        return len(self._registry) + len(self._starting) + self._registry.elsewhere()
+
+    # ---- the PROXY header --------------------------------------------------
+
+    def _check_proxy(self, host: str) -> RefusalReason | None:
+        """At the door of a --proxy-protocol server: the proxy, not yet the client (see _serve_proxied)."""
+        if self._config.proxy_from and not in_networks(host, self._config.proxy_from):
+            return RefusalReason.UNTRUSTED_PROXY
+        max_clients = self._config.max_clients
+        if max_clients is not None and self._clients_now() >= max_clients:
+            return RefusalReason.SERVER_FULL
+        return None
+
+    async def _serve_proxied(self, sock: socket.socket, proxy: Peer) -> None:
+        """Read the PROXY header (in this task), check the real client, then serve it as any other.
+
+        A v2 LOCAL header (the proxy's own health check) or an UNKNOWN one is served as the proxy itself;
+        those and a header naming the very connection it came on (HAProxy's v1 health check) are
+        counted as the proxy's checks.
+        """
+        header: ProxyHeader | None = None
+        failure = ""
+        timeout = self._config.proxy_header_timeout
+        # One scope for the timeout and the stop (which cancels it): one object less per connection.
+        with trio.CancelScope(deadline=trio.current_time() + timeout) as starting:
+            self._starting.add(starting)
+            try:
+                header = await _read_proxy_header(sock)
+            except BadProxyHeader as exc:
+                failure = str(exc)
+            except OSError as exc:
+                failure = describe_error(exc)
+            finally:
+                self._starting.discard(starting)
+        if starting.cancelled_caught and not self._registry.stopping:
+            failure = f"no PROXY header within {timeout:g} s"
+        now = trio.current_time()
+        peer = proxy
+        if header is not None and header.source is not None:
+            peer = (plain_host(header.source[0]), header.source[1])
+        if header is not None and peer == proxy:  # LOCAL, UNKNOWN, or (HAProxy's v1 checks) naming itself
+            self.proxy_checks += 1
+        reason = self._access.check(peer[0], now, self._clients_now()) if header is not None else None
+        if header is None or reason is not None or self._registry.stopping:
+            close_socket(sock)
+            if failure:
+                self.bad_headers.failed(f"{format_address(proxy)}: {failure}")
+                self._refuse(self._registry.next_id(), proxy, now, RefusalReason.BAD_PROXY_HEADER)
+            elif reason is not None:
+                self._refuse(self._registry.next_id(), peer, now, reason)
+            return
+        if self._config.tls is not None:
+            await self._serve_tls_client(sock, peer, self._config.tls, proxy)
+        else:
+            conn = self._registry.enter(peer, partial(PlainTransport, sock), self._mode.joined, proxy=proxy)
+            await conn.run(self._mode, self._registry)
 
     # ---- refusals -------------------------------------------------------
 
@@ -181,7 +256,9 @@ class Admission:
 
     # ---- TLS -----------------------------------------------------------
 
-    async def _serve_tls_client(self, sock: socket.socket, peer: Peer, tls: TlsSettings) -> None:
+    async def _serve_tls_client(
+        self, sock: socket.socket, peer: Peer, tls: TlsSettings, proxy: Peer | None = None
+    ) -> None:
         """Handshake (in this task: accepting never waits for it), then serve the client like any other.
 
         A connection that fails its handshake or takes longer than the
@@ -198,7 +275,7 @@ class Admission:
         failure: str | None = None
         try:
             with trio.CancelScope() as handshake:  # cancelled when the server stops
-                self._handshakes.add(handshake)
+                self._starting.add(handshake)
                 try:
                     with trio.move_on_after(tls.handshake_timeout) as timer:
                         await stream.do_handshake()
@@ -207,14 +284,16 @@ class Admission:
                     failure = describe_tls_error(exc.__cause__)
                     send_alert(stream, sock)  # e.g. protocol_version to a TLS 1.0 client, as a plain ssl server does
                 finally:
-                    self._handshakes.discard(handshake)
+                    self._starting.discard(handshake)
             if failure is not None:
-                self._handshake_failed(peer, failure)
+                self.tls_failures.failed(f"{format_address(peer)}: {failure}")
             elif not self._registry.stopping:
                 send_session_tickets(stream, sock)  # so that a client's Nagle never waits for our delayed ACK
                 cipher = stream.cipher()
                 tls_names = (stream.version(), cipher[0] if cipher else None)
-                conn = self._registry.enter(peer, partial(TlsTransport, stream, sock), self._mode.joined, tls=tls_names)
+                conn = self._registry.enter(
+                    peer, partial(TlsTransport, stream, sock), self._mode.joined, tls=tls_names, proxy=proxy
+                )
         finally:
             if conn is None:
                 release(stream)  # freed now, not at the next full garbage collection
@@ -222,19 +301,27 @@ class Admission:
         if conn is not None:
             await conn.run(self._mode, self._registry)
 
-    def _handshake_failed(self, peer: Peer, why: str) -> None:
-        self.tls_failed_total += 1
-        self._tls_failed_unreported += 1
-        self._tls_latest_failure = f"{format_address(peer)}: {why}"
-        self.tls_failures.pending()
 
-    def _report_tls_failures(self) -> None:
-        """One notice for the first failure, then at most one per TLS_NOTICE_SECONDS with the count."""
-        count, self._tls_failed_unreported = self._tls_failed_unreported, 0
-        if count == 1:
-            self._notices.say(f"TLS handshake failed: {self._tls_latest_failure}")
-        elif count > 1:
-            self._notices.say(
-                f"{plural(count, 'TLS handshake')} failed (latest {self._tls_latest_failure}; "
-                f"{self.tls_failed_total} in all)"
+async def _read_proxy_header(sock: socket.socket) -> ProxyHeader:
+    """Take exactly the PROXY header off the socket, leaving the client's first bytes where they are.
+
+    Peeks at what has come, and consumes either the whole header or, while it is incomplete, all that
+    was peeked (every byte of an incomplete header belongs to it). At most MAX_HEADER_BYTES are held.
+    """
+    taken = b""
+    while True:
+        try:
+            peeked = sock.recv(MAX_HEADER_BYTES - len(taken), socket.MSG_PEEK)
+        except BlockingIOError:
+            await trio.lowlevel.wait_readable(sock)
+            continue
+        if not peeked:
+            raise BadProxyHeader(
+                "closed before the end of its PROXY header" if taken else "closed with no PROXY header"
             )
+        header = parse(taken + peeked)
+        if header is not None:
+            sock.recv(header.length - len(taken))
+            return header
+        sock.recv(len(peeked))
+        taken += peeked

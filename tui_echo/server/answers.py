@@ -16,7 +16,7 @@ from tui_echo.server.context import Context
 from tui_echo.server.events import EVENT_DATA_BYTES
 from tui_echo.server.notices import Paced
 from tui_echo.server.responder import Answers, Responder
-from tui_echo.server.rules import RuleBook
+from tui_echo.server.rules import Rule, RuleBook
 from tui_echo.text import preview, printable
 
 RULES_SUMMARY_SECONDS = 10.0  # rule hits are summarised this long after the first since the last summary
@@ -54,6 +54,12 @@ class RuleAnswers:
             "reply": bytes(taken.reply),
             "reply_size": taken.reply_size,
         }
+
+    def replace(self, rules: tuple[Rule, ...]) -> tuple[int, int]:
+        """Reloaded rules (see RuleBook.replace); the next summary counts from the carried-over hits."""
+        counts = self.book.replace(rules)
+        self._reported = list(self.book.hits)
+        return counts
 
     def act(self, actions: dict[str, tuple[int, bytes]], state: ClientState) -> None:
         """Carry out rendered actions (name -> rule number, text) on the client, in ``rules.ACTIONS``' order."""

@@ -44,3 +44,4 @@ class ClientState:
     # A name for a person ("alice"), set by the operator or a rule's label action; it belongs to this
     # connection (a client that reconnects starts without one). Any text: escaped wherever shown.
     label: str = ""
+    proxy: Peer | None = None  # the proxy that relayed it (--proxy-protocol); ``peer`` is then the real client

@@ -72,10 +72,13 @@ class ForClients:
 @dataclass(frozen=True, slots=True)
 class Done:
     """What a command did, for whoever waits on it: a ``ForClients`` says how many clients it acted
-    on and which of its ids were gone already; other commands leave both empty."""
+    on and which of its ids were gone already, a ``Reload`` what it did or why it did nothing; other
+    commands leave all empty."""
 
     acted: int = 0
     gone: tuple[int, ...] = ()
+    message: str = ""  # a Reload: what it did ("reloaded: …")
+    error: str = ""  # a Reload that found a bad file (nothing changed): why
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,4 +86,9 @@ class Shutdown:
     """Stop accepting, close every client with reason ``server shutdown``, then stop."""
 
 
-ServerCommand: TypeAlias = Kick | KickAll | SendTo | Broadcast | Ban | Unban | Label | ForClients | Shutdown
+@dataclass(frozen=True, slots=True)
+class Reload:
+    """Re-read the access-list files and the reply-rule files (ctl reload, SIGUSR1); a bad file changes nothing."""
+
+
+ServerCommand: TypeAlias = Kick | KickAll | SendTo | Broadcast | Ban | Unban | Label | ForClients | Shutdown | Reload

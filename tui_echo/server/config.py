@@ -16,6 +16,7 @@ DEFAULT_FEED_LINES = 5000  # lines the monitor's feed keeps
 MAX_FEED_LINES = 100_000  # a line keeps up to about 1 KiB
 DEFAULT_MAX_CLIENTS = 10_000  # clients at once, from the command line (the library's default is no limit)
 DEFAULT_WRITE_TIMEOUT = 30.0  # seconds a client may take none of its echo before it is cut off
+DEFAULT_PROXY_HEADER_TIMEOUT = 5.0  # seconds a connection may take to send its PROXY header
 DEFAULT_BAN_SECONDS = 600.0  # how long a ban from the monitor lasts (--ban-minutes 10)
 # Chat and broker: deliveries waiting for one receiver, in bytes. At least recv_size (one broker chunk)
 # and the longest chat line, so that any one delivery fits an empty queue.
@@ -92,3 +93,13 @@ class ServerConfig:
     ban_seconds: float = DEFAULT_BAN_SECONDS
     rules: tuple[Rule, ...] = ()  # reply rules, tried in order on each message
     worker: WorkerSlot | None = None  # one worker of a --workers server; None: the whole server
+    proxy_protocol: bool = False  # every connection starts with a PROXY header (v1 or v2) naming the real client
+    proxy_from: tuple[Network, ...] = ()  # if any: only these may send a PROXY header (anyone else is refused)
+    proxy_header_timeout: float = DEFAULT_PROXY_HEADER_TIMEOUT
+    # What a reload (ctl reload, SIGUSR1) re-reads: one CIDR a line; reply rules (TOML). Inline --allow, --deny
+    # and --rule stay as started.
+    allow_files: tuple[str, ...] = ()
+    deny_files: tuple[str, ...] = ()
+    rules_files: tuple[str, ...] = ()
+    keep_denied: bool = False  # a reload leaves connected clients it now denies alone (instead of closing them)
+    metrics: tuple[str, int] | None = None  # --metrics HOST:PORT: where Prometheus scrapes (served by the service)

@@ -32,6 +32,7 @@ class DisconnectReason(StrEnum):
     SLOW_READER = "slow reader"  # took none of its echo for --write-timeout seconds
     SERVER_SHUTDOWN = "server shutdown"
     BANNED = "banned"  # the operator banned its address (which also kicks it)
+    DENIED = "denied"  # a reload denied its address (--allow-file, --deny-file), unless --keep-denied
     ERROR = "error"
 
 
@@ -43,6 +44,8 @@ class RefusalReason(StrEnum):
     BANNED = "banned"  # the operator banned the address from the monitor
     RATE_LIMITED = "rate limited"  # --accept-rate
     PER_IP_LIMIT = "per-IP limit"  # --max-per-ip
+    BAD_PROXY_HEADER = "bad proxy header"  # --proxy-protocol: none, a malformed one, or none within the timeout
+    UNTRUSTED_PROXY = "untrusted proxy"  # --proxy-protocol from an address outside --proxy-from
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +64,7 @@ class ServerTotals:
     dropped_out: int = 0  # chat/broker: deliveries that never reached their receiver (see ClientState.dropped_out)
     refused_by_reason: Mapping[RefusalReason, int] = field(default_factory=dict)  # adds up to refused_total
     rule_hits: tuple[int, ...] = ()  # messages each reply rule answered, in the rules' order
+    proxy_checks: int = 0  # --proxy-protocol: connections of the proxy itself (LOCAL headers: health checks)
 
 
 def sum_totals(parts: Sequence[ServerTotals]) -> ServerTotals:
@@ -107,6 +111,7 @@ class ClientConnected:
     at: float
     tls_version: str | None = None  # set when the client came in over TLS (after its handshake)
     tls_cipher: str | None = None
+    proxy: Peer | None = None  # the proxy that relayed it (--proxy-protocol); ``peer`` is the real client
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

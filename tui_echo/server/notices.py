@@ -18,6 +18,7 @@ import trio
 from tui_echo.server.clock import WallClock
 from tui_echo.server.events import ServerNotice
 from tui_echo.server.outbox import EventOutbox
+from tui_echo.text import plural
 
 
 class Notices:
@@ -63,3 +64,35 @@ class Paced:
         """Report at once (also at the stop, so that nothing counted goes unsaid)."""
         self._due = trio.Event()
         self._report()
+
+
+class Failures:
+    """Failures of one kind (TLS handshakes, PROXY headers): counted exactly, said in a paced notice.
+
+    The first one is said at once with its detail; the ones after, at most once per ``seconds``, as a
+    count with the latest detail and the total, e.g. "12 TLS handshakes failed (latest ...; 40 in all)".
+    """
+
+    __slots__ = ("total", "_what", "_notices", "_unreported", "_latest", "paced")
+
+    def __init__(self, what: tuple[str, str], notices: Notices, seconds: float) -> None:
+        self.total = 0
+        self._what = what  # the noun and the verb: ("TLS handshake", "failed")
+        self._notices = notices
+        self._unreported = 0
+        self._latest = ""
+        self.paced = Paced(seconds, self._report, at_once=True)
+
+    def failed(self, detail: str) -> None:
+        self.total += 1
+        self._unreported += 1
+        self._latest = detail
+        self.paced.pending()
+
+    def _report(self) -> None:
+        count, self._unreported = self._unreported, 0
+        noun, verb = self._what
+        if count == 1:
+            self._notices.say(f"{noun} {verb}: {self._latest}")
+        elif count > 1:
+            self._notices.say(f"{plural(count, noun)} {verb} (latest {self._latest}; {self.total} in all)")

@@ -62,6 +62,7 @@ class Registry:
         self._done_bytes_in = 0
         self._done_bytes_out = 0
         self._done_dropped_out = 0
+        self.disconnects: dict[DisconnectReason, int] = {}  # clients that left, by reason (for --metrics)
 
     def __len__(self) -> int:
         return len(self.connections)
@@ -80,17 +81,20 @@ class Registry:
         joined: Callable[[Connection], None],
         *,
         tls: tuple[str | None, str | None] = (None, None),
+        proxy: Peer | None = None,
     ) -> Connection:
         """Make an admitted connection a client: its id, state, transport and ``ClientConnected``.
 
         ``transport`` makes its transport, which counts into its state and waits under its write
-        timeout; ``tls`` is its TLS version and cipher, if any; ``joined`` (the mode's) sees it first,
+        timeout; ``tls`` is its TLS version and cipher, if any; ``proxy`` the proxy that relayed it (then
+        ``peer`` is the client its PROXY header named); ``joined`` (the mode's) sees it first,
         before anyone else can.
         """
         client_id = next(self._ids)
         now = self._clock.now()
         state = ClientState(client_id=client_id, peer=peer, connected_at=now, last_activity=now)
         state.tls_version, state.tls_cipher = tls
+        state.proxy = proxy
         write_timeout = WriteTimeout(self._write_timeout)
         conn = Connection(state, transport(state, write_timeout), write_timeout)
         joined(conn)
@@ -102,7 +106,12 @@ class Registry:
         self._clients_peak = max(self._clients_peak, len(self.connections))
         self._outbox.lifecycle(
             ClientConnected(
-                client_id=client_id, peer=peer, at=now, tls_version=state.tls_version, tls_cipher=state.tls_cipher
+                client_id=client_id,
+                peer=peer,
+                at=now,
+                tls_version=state.tls_version,
+                tls_cipher=state.tls_cipher,
+                proxy=proxy,
             )
         )
         return conn
@@ -113,6 +122,7 @@ class Registry:
         del self.connections[state.client_id]
         if self._siblings is not None:
             self._siblings.publish(len(self.connections))
+        self.disconnects[reason] = self.disconnects.get(reason, 0) + 1
         self._access.left(state.peer[0])
         if conn.outbound is not None:
             conn.outbound.abandon()

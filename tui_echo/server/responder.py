@@ -54,13 +54,25 @@ class Answers:
 class Responder:
     """One client's side of the rules: its ``once`` rules that fired, and (line framing) its partial line."""
 
-    __slots__ = ("_book", "_rules", "_client_id", "_peer", "_fired", "_line_framing", "_partial", "_answers", "_keep")
+    __slots__ = (
+        "_book",
+        "_rules",
+        "_generation",
+        "_client_id",
+        "_peer",
+        "_fired",
+        "_line_framing",
+        "_partial",
+        "_answers",
+        "_keep",
+    )
 
     def __init__(
         self, book: RuleBook, client_id: int, peer: tuple[str, int], line_framing: bool, *, reply_bytes: int
     ) -> None:
         self._book = book
         self._rules = tuple(enumerate(book.rules))
+        self._generation = book.generation
         self._client_id = client_id
         self._peer = format_address(peer).encode()
         self._fired: set[int] = set()  # indexes of once rules that have answered this client
@@ -78,6 +90,8 @@ class Responder:
 
     def answer(self, message: bytes, count: int, at: float) -> bytes | None:
         """The reply of the first rule that matches ``message`` (the ``count``-th, at wall clock ``at``), or None."""
+        if self._generation != self._book.generation:
+            self._reloaded()
         for index, rule in self._rules:
             if rule.once and index in self._fired:
                 continue
@@ -96,6 +110,13 @@ class Responder:
             answers.add(rule, reply)
             return reply
         return None
+
+    def _reloaded(self) -> None:
+        """The rules were reloaded: take them, and keep which ``once`` rules already answered this client."""
+        fired = [rule for index, rule in self._rules if index in self._fired]
+        self._rules = tuple(enumerate(self._book.rules))
+        self._generation = self._book.generation
+        self._fired = {index for index, rule in self._rules if any(rule.same_as(done) for done in fired)}
 
     def _render(self, pieces: tuple[Piece, ...], found: re.Match[bytes], length: int, count: int, at: float) -> bytes:
         out = bytearray()

@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, TypeAlias
 
@@ -75,6 +75,15 @@ class Rule:
     @property
     def text(self) -> str:
         return rule_text(self.match, self.reply, self.actions)
+
+    @property
+    def inline(self) -> bool:
+        """Given with --rule (it stays as started), not read from a --rules file (a reload re-reads those)."""
+        return self.origin.startswith("--rule ")
+
+    def same_as(self, other: Rule) -> bool:
+        """The same rule wherever it stands: every field alike but its number and origin (a reload keeps its hits)."""
+        return replace(other, number=self.number, origin=self.origin) == self
 
 
 def rule_text(match: str, reply: str | None, actions: tuple[tuple[str, str], ...]) -> str:
@@ -256,6 +265,7 @@ class RuleHits:
     last_client: int | None = None
     last_at: float | None = None  # wall clock
     actions: tuple[tuple[str, str], ...] = ()  # (name, template) as written
+    new: bool = False  # added by the latest reload
 
     def cells(self, now: float) -> tuple[str, str, str, str, str]:
         """Number, hits, last hit, last match, rule text and actions: as a table shows them, inert."""
@@ -263,6 +273,7 @@ class RuleHits:
         if self.last_at is not None:
             last = f"#{self.last_client} {format_duration(max(now - self.last_at, 0))} ago"
         once = "  (once per client)" if self.once else ""
+        once += "  (new)" if self.new else ""
         text = printable(rule_text(self.match, self.reply, self.actions)) + once
         return str(self.number), str(self.hits), last, self.last_match or "", text
 
@@ -281,7 +292,26 @@ class RuleBook:
         self.rules = tuple(rules)
         self.hits = [0] * len(self.rules)  # exact, in the rules' order
         self._last: list[_LastHit | None] = [None] * len(self.rules)
+        self.new = [False] * len(self.rules)  # added by the latest reload
+        self.generation = 0  # goes up with every reload: a Responder then takes the new rules
         self.first_hits: list[tuple[Rule, bytes, int]] = []  # first hits not yet announced: rule, match, client
+
+    def replace(self, rules: Iterable[Rule]) -> tuple[int, int]:
+        """Take a reloaded set of rules: a rule the same as one before keeps its hits and last match,
+        the others are new. Returns (new, gone): how many rules came and went."""
+        old = list(zip(self.rules, self.hits, self._last, strict=True))
+        self.rules = tuple(rules)
+        self.hits, self._last, self.new = [], [], []
+        for rule in self.rules:
+            kept = next((entry for entry in old if rule.same_as(entry[0])), None)
+            if kept is not None:
+                old.remove(kept)
+            self.hits.append(0 if kept is None else kept[1])
+            self._last.append(None if kept is None else kept[2])
+            self.new.append(kept is None)
+        self.generation += 1
+        self.first_hits.clear()  # their numbers may have changed; a rule's first hit was said or is lost
+        return sum(self.new), len(old)
 
     def hit(self, index: int, match: bytes, client_id: int, at: float) -> None:
         """Count a hit of the ``index``-th rule."""
@@ -292,7 +322,7 @@ class RuleBook:
 
     def table(self) -> tuple[RuleHits, ...]:
         rows = []
-        for rule, hits, last in zip(self.rules, self.hits, self._last, strict=True):
+        for rule, hits, last, new in zip(self.rules, self.hits, self._last, self.new, strict=True):
             shown = None if last is None else escape_bytes(last.match, LAST_MATCH_BYTES)[0]
             rows.append(
                 RuleHits(
@@ -305,6 +335,7 @@ class RuleBook:
                     last_client=None if last is None else last.client_id,
                     last_at=None if last is None else last.at,
                     actions=rule.actions,
+                    new=new,
                 )
             )
         return tuple(rows)

@@ -31,19 +31,21 @@ from tui_echo.server.admission import Admission
 from tui_echo.server.binding import open_listeners
 from tui_echo.server.clients import ClientState
 from tui_echo.server.clock import WallClock
-from tui_echo.server.commands import Done, ServerCommand, Shutdown
+from tui_echo.server.commands import Done, Reload, ServerCommand, Shutdown
 from tui_echo.server.config import ServerConfig
 from tui_echo.server.context import Context
 from tui_echo.net import Peer
-from tui_echo.server.events import ServerEvent, ServerListening, ServerStopped, ServerTotals
+from tui_echo.server.events import DisconnectReason, ServerEvent, ServerListening, ServerStopped, ServerTotals
 from tui_echo.server.modes import mode_for
 from tui_echo.server.answers import RuleAnswers
 from tui_echo.server.notices import Notices
 from tui_echo.server.operator import Operator
 from tui_echo.server.outbox import EventOutbox
 from tui_echo.server.registry import Registry
+from tui_echo.server.reload import ReloadError, read_settings
 from tui_echo.server.rules import RuleBook, RuleHits
 from tui_echo.server.subscription import Subscription
+from tui_echo.text import plural
 
 STOP_DRAIN_SECONDS = 1.0  # how long a stopping server waits for a stalled consumer
 
@@ -65,7 +67,8 @@ class EchoServer:
 
     ``listen()`` binds (raising ListenError), ``serve()`` runs until ``stop()``
     or a ``Shutdown`` command, or until cancelled. Events go to ``events``
-    (closed when the server stops).
+    (closed when the server stops). ``listeners``: listening sockets to serve
+    instead of binding ``config.host``/``config.port`` (systemd's sockets).
     """
 
     def __init__(
@@ -73,6 +76,7 @@ class EchoServer:
         config: ServerConfig,
         events: trio.MemorySendChannel[ServerEvent],
         command_buffer: int = 256,
+        listeners: list[socket.socket] | None = None,
     ) -> None:
         self.config = config
         self._events = events
@@ -83,14 +87,22 @@ class EchoServer:
         self._services_scope: trio.CancelScope | None = None
         self._clock = WallClock()
         self._access = AccessControl(config)
+        if config.allow_files or config.deny_files:  # raises ReloadError for a bad file
+            start = read_settings(config)
+            self._access.set_lists(start.allow, start.deny)
         self._registry = Registry(config, self._access, self._outbox, self._clock)
         self._notices = Notices(self._outbox, self._clock)
-        # Reply rules and their hit counts; None without rules, and then the plain echo serves every client.
+        # Reply rules and their hit counts; None without rules (and no rules file a reload could fill), and then
+        # the plain echo serves every client.
         context = Context(config, self._outbox, self._clock, self._registry, self._notices)
-        self._answers = RuleAnswers(RuleBook(config.rules), context) if config.rules else None
+        has_rules = config.rules or config.rules_files
+        self._answers = RuleAnswers(RuleBook(config.rules), context) if has_rules else None
         self._admission = Admission(context, self._access, mode_for(context, self._answers))
         self._operator = Operator(context, self._access)
         self.addresses: tuple[Peer, ...] = ()
+        self._given = listeners
+        self.serving = trio.Event()  # set once it serves (the listening event is out)
+        self.stop_requested = trio.Event()  # set by stop(): what systemd hears as STOPPING=1
 
     # ---- reading state -------------------------------------------------
 
@@ -110,11 +122,16 @@ class EchoServer:
             bytes_in=clients.bytes_in,
             bytes_out=clients.bytes_out,
             events_skipped=self._outbox.dropped,
-            tls_handshakes_failed=self._admission.tls_failed_total,
+            tls_handshakes_failed=self._admission.tls_failures.total,
             refused_by_reason=dict(refusals.by_reason),
             rule_hits=tuple(self._answers.book.hits) if self._answers is not None else (),
             dropped_out=clients.dropped_out,
+            proxy_checks=self._admission.proxy_checks,
         )
+
+    def disconnects(self) -> dict[DisconnectReason, int]:
+        """Clients that left since the start, by reason."""
+        return dict(self._registry.disconnects)
 
     def rules(self) -> tuple[RuleHits, ...]:
         """The reply rules in order, each with its exact hit count and last match."""
@@ -190,14 +207,42 @@ class EchoServer:
         if isinstance(command, Shutdown):
             self.stop()
             return Done()
+        if isinstance(command, Reload):
+            return self.reload()
         return self._operator.apply(command)
+
+    def reload(self) -> Done:
+        """Re-read the access-list and rules files. A bad file changes nothing (one notice says why);
+        otherwise the new lists decide from the next connection, the new rules from each client's next
+        message, and connected clients now denied are closed (reason ``denied``) unless ``keep_denied``."""
+        try:
+            settings = read_settings(self.config)
+        except ReloadError as exc:
+            failed = f"reload failed, the settings in force stay: {exc}"
+            self._notices.say(failed)
+            return Done(error=failed)
+        self._access.set_lists(settings.allow, settings.deny)
+        said = [f"{plural(len(settings.allow), 'allowed network')}, {plural(len(settings.deny), 'denied network')}"]
+        if self._answers is not None:
+            new, gone = self._answers.replace(settings.rules)
+            said.append(f"{plural(len(settings.rules), 'rule')} ({new} new, {gone} gone)")
+        denied = [c for c in self._registry.connections.values() if not self._access.permitted(c.state.peer[0])]
+        if denied and self.config.keep_denied:
+            said.append(f"{plural(len(denied), 'client')} now denied left connected (--keep-denied)")
+        elif denied:
+            for conn in denied:
+                conn.kick(DisconnectReason.DENIED)
+            said.append(f"{plural(len(denied), 'client')} now denied closed")
+        message = "reloaded: " + "; ".join(said)
+        self._notices.say(message)
+        return Done(message=message)
 
     # ---- running -------------------------------------------------------
 
     def listen(self) -> tuple[Peer, ...]:
         """Bind the listening sockets now (raises ListenError); returns the real addresses."""
         if not self._listeners:
-            self._listeners = open_listeners(
+            self._listeners = self._given or open_listeners(
                 self.config.host, self.config.port, reuse_port=self.config.worker is not None
             )
             self.addresses = tuple(sock.getsockname()[:2] for sock in self._listeners)
@@ -210,6 +255,7 @@ class EchoServer:
     def stop(self) -> None:
         """Stop accepting, close every client with reason ``server shutdown``, then end ``serve()``."""
         self._registry.stopping = True
+        self.stop_requested.set()
         if self._services_scope is not None:
             self._services_scope.cancel()
 
@@ -238,6 +284,7 @@ class EchoServer:
                                 services.start_soon(self._operator.reap_idle, self.config.idle_timeout)
                             if self._answers is not None:
                                 services.start_soon(self._answers.summaries.run)
+                            self.serving.set()
                             task_status.started(self.addresses)
                     self._admission.stop(self._listeners)
                     self._close_listeners()

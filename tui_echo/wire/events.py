@@ -52,6 +52,7 @@ from tui_echo.wire.records import (
     read_object,
     read_optional_int,
     read_optional_str,
+    read_optional_peer,
     read_peer,
     read_str,
     read_time,
@@ -88,6 +89,8 @@ def encode_connected(event: ClientConnected, clients_now: int = 0) -> Record:
         record["tls_version"] = event.tls_version
     if event.tls_cipher is not None:
         record["tls_cipher"] = event.tls_cipher
+    if event.proxy is not None:
+        record["proxy"] = format_address(event.proxy)
     return record
 
 
@@ -98,6 +101,7 @@ def decode_connected(record: Fields) -> ClientConnected:
         at=read_time(record),
         tls_version=read_optional_str(record, "tls_version"),
         tls_cipher=read_optional_str(record, "tls_cipher"),
+        proxy=read_optional_peer(record, "proxy"),
     )
 
 

@@ -13,7 +13,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, TypeAlias
 
-from tui_echo.net import Peer, parse_address
+from tui_echo.net import Peer, format_address, parse_address
 from tui_echo.server.events import EVENT_DATA_BYTES
 from tui_echo.text import escape_bytes
 from tui_echo.times import parse_utc_time, utc_time
@@ -110,6 +110,14 @@ def read_optional_str(record: Fields, name: str) -> str | None:
 
 def read_optional_time(record: Fields, name: str) -> float | None:
     return None if record.get(name) is None else read_time(record, name)
+
+
+def read_optional_peer(record: Fields, name: str) -> Peer | None:
+    return None if record.get(name) is None else read_peer(record, name)
+
+
+def optional_peer(peer: Peer | None) -> str | None:
+    return None if peer is None else format_address(peer)
 
 
 def optional_time(at: float | None) -> str | None:

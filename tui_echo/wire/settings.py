@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from tui_echo.net import Peer, format_address, parse_address
-from tui_echo.server.config import Framing, Mode, Network, ServerConfig, WorkerSlot
+from tui_echo.server.config import DEFAULT_PROXY_HEADER_TIMEOUT, Framing, Mode, Network, ServerConfig, WorkerSlot
 from tui_echo.server.events import ServerListening
 from tui_echo.server.rules import Rule, compile_rule
 from tui_echo.server.tls import TlsSettings
@@ -74,6 +74,14 @@ def encode_setup(addresses: tuple[Peer, ...], config: ServerConfig, control: str
             if config.worker is None
             else {"worker": [config.worker.index, config.worker.count, config.worker.first_id]}
         ),
+        "proxy_protocol": config.proxy_protocol,
+        "proxy_from": [str(network) for network in config.proxy_from],
+        "proxy_header_timeout": config.proxy_header_timeout,
+        "metrics": None if config.metrics is None else format_address(config.metrics),
+        "allow_files": list(config.allow_files),
+        "deny_files": list(config.deny_files),
+        "rules_files": list(config.rules_files),
+        "keep_denied": config.keep_denied,
     }
 
 
@@ -103,6 +111,17 @@ def decode_setup(record: Fields) -> tuple[tuple[Peer, ...], ServerConfig, str]:
         tls=decode_tls(record),
         rules=tuple(decode_rule_setting(rule) for rule in read_list(record, "rules")),
         worker=_worker(record),
+        # Optional: a record of a version-2 server has none of these.
+        proxy_protocol=record.get("proxy_protocol") is not None and read_bool(record, "proxy_protocol"),
+        proxy_from=_networks(read_list(record, "proxy_from")) if "proxy_from" in record else (),
+        proxy_header_timeout=read_float(record, "proxy_header_timeout")
+        if "proxy_header_timeout" in record
+        else DEFAULT_PROXY_HEADER_TIMEOUT,
+        metrics=None if record.get("metrics") is None else parse_address(read_str(record, "metrics")),
+        allow_files=_paths(record, "allow_files"),
+        deny_files=_paths(record, "deny_files"),
+        rules_files=_paths(record, "rules_files"),
+        keep_denied=record.get("keep_denied") is not None and read_bool(record, "keep_denied"),
     )
     return addresses, config, read_optional_str(record, "control") or ""
 
@@ -120,6 +139,11 @@ def _str(value: object) -> str:
     if not isinstance(value, str):
         raise TypeError(f"expected a string, got {value!r}")
     return value
+
+
+def _paths(record: Fields, name: str) -> tuple[str, ...]:
+    """A list of file paths; none in a record of a version-2 server."""
+    return tuple(_str(path) for path in read_list(record, name)) if name in record else ()
 
 
 def _networks(texts: list[object]) -> tuple[Network, ...]:

@@ -17,12 +17,14 @@ from tui_echo.times import utc_time
 from tui_echo.wire.records import (
     Fields,
     Record,
+    optional_peer,
     optional_time,
     read_bool,
     read_int,
     read_int_list,
     read_object,
     read_optional_int,
+    read_optional_peer,
     read_optional_str,
     read_optional_time,
     read_peer,
@@ -105,6 +107,7 @@ def encode_client(state: ClientState) -> Record:
         "connected": utc_time(state.connected_at),
         "tls_version": state.tls_version,
         "tls_cipher": state.tls_cipher,
+        "proxy": optional_peer(state.proxy),
         **encode_counts(state.client_id, ClientCounts.of(state)),
     }
 
@@ -117,6 +120,7 @@ def decode_client(record: Fields) -> ClientState:
         connected_at=read_time(record, "connected"),
         tls_version=read_optional_str(record, "tls_version"),
         tls_cipher=read_optional_str(record, "tls_cipher"),
+        proxy=read_optional_peer(record, "proxy"),
         **counts._asdict(),
     )
 
@@ -135,6 +139,7 @@ _TOTAL_COUNTS = (
     "events_skipped",
     "tls_handshakes_failed",
     "dropped_out",
+    "proxy_checks",
 )
 
 
@@ -177,6 +182,7 @@ def encode_rule(rule: RuleHits) -> Record:
         "last_match": rule.last_match,
         "last_client": rule.last_client,
         "last_time": optional_time(rule.last_at),
+        "new": rule.new,
         "actions": dict(rule.actions),
     }
 
@@ -191,5 +197,6 @@ def decode_rule(record: Fields) -> RuleHits:
         last_match=read_optional_str(record, "last_match"),
         last_client=read_optional_int(record, "last_client"),
         last_at=read_optional_time(record, "last_time"),
+        new=record.get("new") is not None and read_bool(record, "new"),
         actions=read_actions(record),
     )

@@ -205,7 +205,8 @@ class FeedIntake:
                     entries.append(FeedEntry.of_bytes(at, None, Direction.SENT, data, size, to))
                 case ClientConnected(client_id=client_id, peer=peer, at=at, tls_version=tls_version):
                     tls = "" if tls_version is None else f" over {tls_version} {event.tls_cipher}"
-                    entries.append(FeedEntry.system(at, client_id, f"connected from {format_address(peer)}{tls}"))
+                    via = "" if event.proxy is None else f" via proxy {format_address(event.proxy)}"
+                    entries.append(FeedEntry.system(at, client_id, f"connected from {format_address(peer)}{via}{tls}"))
                 case ConnectionRefused(peer=peer, at=at, reason=reason):
                     entries.append(FeedEntry.system(at, None, f"refused: {reason}: {format_address(peer)}"))
                 case RefusalsSummary(at=at, seconds=seconds):

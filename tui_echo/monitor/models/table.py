@@ -77,6 +77,7 @@ class ConnectionRow:
     tls_version: str | None = None  # a TLS client's protocol version and cipher
     tls_cipher: str | None = None
     label: str = ""  # what the operator or a rule named the client ("" for none)
+    proxy: Peer | None = None  # --proxy-protocol: the proxy that relayed it (``peer`` is the real client)
     peer_key: PeerKey = field(init=False)  # the peer's sort key, made once: the peer never changes
     window_messages: int = field(init=False, default=0)  # its count when the current rate window opened
 
@@ -102,6 +103,7 @@ def _row_of(state: ClientState) -> ConnectionRow:
         tls_version=state.tls_version,
         tls_cipher=state.tls_cipher,
         label=state.label,
+        proxy=state.proxy,
     )
 
 

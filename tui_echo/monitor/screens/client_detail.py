@@ -189,6 +189,8 @@ class ClientScreen(Screen[None]):
         if row.label:
             text.append(f" {printable(row.label)}", style="bold italic")  # Text, not markup: shown as written
         text.append(f"  {format_address(row.peer)}  ")
+        if row.proxy is not None:
+            text.append(f"via proxy {format_address(row.proxy)}  ", style="dim")
         text.append(row.status, style="bold italic" if row.gone else "bold")
         text.append("\nsince ", style="dim")
         text.append(time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(row.connected_at)))
