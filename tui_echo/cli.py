@@ -22,11 +22,13 @@ from tui_echo.server.config import (
     DEFAULT_BAN_SECONDS,
     DEFAULT_HOST,
     DEFAULT_MAX_CLIENTS,
+    DEFAULT_MAX_FRAME,
     DEFAULT_PORT,
     DEFAULT_WRITE_TIMEOUT,
     Framing,
     Mode,
     Network,
+    RELAY_QUEUE_BYTES,
     ServerConfig,
 )
 from tui_echo.server.rules import RULE_PREFIX_BYTES, Rule, RuleError, load_rules_file, parse_rule_option
@@ -120,8 +122,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--framing",
         choices=[f.value for f in Framing],
         default=Framing.CHUNK.value,
-        help="What counts as one message: each received chunk, as the classic server counts, "
-        "or each newline-terminated line; the echo is the same either way (default chunk).",
+        help="What counts as one message: each received chunk, as the classic server counts; each "
+        "newline-terminated line; stx-etx: STX (0x02) to the first ETX (0x03), bytes before an STX are noise; "
+        "len:u8|u16be|u16le|u32be|u32le: a length prefix, then that many bytes. A message is a frame for the "
+        "counts, rules, feed and broker; the echo is the same in every framing (default chunk).",
+    )
+    parser.add_argument(
+        "--max-frame",
+        type=whole_number(1, 1 << 30),
+        default=DEFAULT_MAX_FRAME,
+        metavar="BYTES",
+        help=f"The most one message (a line, a frame) may hold: longer is cut into messages this long, "
+        f"and counted (default {DEFAULT_MAX_FRAME}).",
     )
     for flag, what in (
         ("--allow", "Admit only clients from this network or address (e.g. 10.0.0.0/8, 192.0.2.7, fd00::/8)"),
@@ -297,6 +309,10 @@ def _main(arguments: list[str]) -> int:
     args, extras = parser.parse_known_args(arguments)
     if extras:
         _unknown(parser, extras)
+    if args.mode == Mode.CHAT and Framing(args.framing).binary:
+        parser.error(f"--mode chat is line-based: --framing {args.framing} is for echo, broker and discard")
+    if Mode(args.mode).relays and args.max_frame > RELAY_QUEUE_BYTES:
+        parser.error(f"--max-frame: at most {RELAY_QUEUE_BYTES} with --mode {args.mode} (a receiver's queue)")
     if args.json and not args.headless:
         parser.error("--json is for the headless log: add --headless")
     if args.ban_minutes is not None and args.headless:
@@ -320,6 +336,7 @@ def _main(arguments: list[str]) -> int:
         idle_timeout=args.idle_timeout,
         write_timeout=args.write_timeout,
         framing=Framing(args.framing),
+        max_frame=args.max_frame,
         mode=Mode(args.mode),
         tls=_tls_settings(parser, args),
         allow=tuple(args.allow),

@@ -23,10 +23,12 @@ class RuleAnswers:
         self._reported = list(book.hits)
         self.summaries = Paced(RULES_SUMMARY_SECONDS, self._summarise, at_once=False)
 
-    def responder(self, conn: Connection, *, line_framing: bool) -> Responder:
+    def responder(self, conn: Connection, *, line_framing: bool, max_frame: int) -> Responder:
         """One client's side of the rules (its ``once`` rules, its partial line)."""
         state = conn.state
-        return Responder(self.book, state.client_id, state.peer, line_framing, reply_bytes=EVENT_DATA_BYTES)
+        return Responder(
+            self.book, state.client_id, state.peer, line_framing, reply_bytes=EVENT_DATA_BYTES, line_bytes=max_frame
+        )
 
     def hit(self, taken: Answers) -> dict[str, object]:
         """After a rule answered: a notice for each rule's first hit (the rest wait for the summary);

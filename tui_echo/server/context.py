@@ -17,6 +17,7 @@ from tui_echo.server.clients import ClientState
 from tui_echo.server.clock import WallClock
 from tui_echo.server.config import Framing, ServerConfig
 from tui_echo.server.events import EVENT_DATA_BYTES, DataReceived
+from tui_echo.server.framing import Framer, Kind, Piece
 from tui_echo.server.notices import Notices
 from tui_echo.server.outbox import EventOutbox
 from tui_echo.server.registry import Registry
@@ -33,6 +34,28 @@ class Context:
     @property
     def line_framing(self) -> bool:
         return self.config.framing is Framing.LINE
+
+    @property
+    def binary_framing(self) -> bool:
+        return self.config.framing.binary
+
+    def framer(self) -> Framer:
+        """One client's reassembly of frames (a binary framing, or lines where a whole line matters)."""
+        return Framer(self.config.framing, self.config.max_frame)
+
+    def pieces(
+        self,
+        state: ClientState,
+        pieces: list[Piece],
+        now: float,
+        kind: Callable[..., DataReceived] = DataReceived,
+        **more: object,
+    ) -> None:
+        """Count and report what a framer gave: a message per frame (or cut piece); noise counts none."""
+        for data, piece in pieces:
+            messages = 0 if piece is Kind.NOISE else 1
+            state.messages_in += messages
+            self.publish(state, data, messages, now, kind, noise=piece is Kind.NOISE, cut=piece is Kind.CUT, **more)
 
     def arrived(self, state: ClientState, data: bytes | bytearray) -> float:
         """Count received bytes, not messages (a mode that frames its own counts them); returns trio's time."""

@@ -119,10 +119,12 @@ class DataReceived:
     data: bytes  # the chunk's first EVENT_DATA_BYTES
     size: int  # the chunk's full length
     at: float
-    messages: int  # messages this chunk completed (chunk framing: 1; line framing: 0..n)
+    messages: int  # messages this chunk completed (chunk framing: 1; line framing: 0..n; a frame: 1, noise: 0)
     messages_in: int
     bytes_in: int
     bytes_out: int
+    noise: bool = False  # binary framing: bytes outside any frame (before an STX), not a message
+    cut: bool = False  # part of a line or frame longer than --max-frame, cut there
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -31,7 +31,7 @@ from tui_echo.times import utc_time
 
 RULE_SEPARATOR = " => "  # --rule splits at its first occurrence
 RULE_PREFIX_BYTES = 4096  # a rule looks at most at this much of each message
-RULE_LINE_BYTES = 64 * 1024  # line framing: a partial line this long is a message as it is
+RULE_LINE_BYTES = 64 * 1024  # line framing: a partial line this long is a message as it is (--max-frame's default)
 REPLY_BATCH_BYTES = 64 * 1024  # replies and echo are written in batches of about this much
 LAST_MATCH_BYTES = 256  # of a rule's last match, kept for the monitor and ctl
 _FILE_KEYS = {"match", "reply", "once"}
@@ -281,10 +281,28 @@ class Answers:
 class Responder:
     """One client's side of the rules: its ``once`` rules that fired, and (line framing) its partial line."""
 
-    __slots__ = ("_book", "_rules", "_client_id", "_peer", "_fired", "_line_framing", "_partial", "_answers", "_keep")
+    __slots__ = (
+        "_book",
+        "_rules",
+        "_client_id",
+        "_peer",
+        "_fired",
+        "_line_framing",
+        "_partial",
+        "_answers",
+        "_keep",
+        "_limit",
+    )
 
     def __init__(
-        self, book: RuleBook, client_id: int, peer: tuple[str, int], line_framing: bool, *, reply_bytes: int
+        self,
+        book: RuleBook,
+        client_id: int,
+        peer: tuple[str, int],
+        line_framing: bool,
+        *,
+        reply_bytes: int,
+        line_bytes: int = RULE_LINE_BYTES,
     ) -> None:
         self._book = book
         self._rules = tuple(enumerate(book.rules))
@@ -295,6 +313,7 @@ class Responder:
         self._partial = bytearray()
         self._keep = reply_bytes  # of the replies, for the client's event (``Answers.keep``)
         self._answers = Answers(reply_bytes)
+        self._limit = line_bytes  # --max-frame
 
     def take_answers(self) -> Answers:
         """What the rules answered since the last call (``answer``, ``respond``, ``finish``), then start afresh."""
@@ -345,7 +364,7 @@ class Responder:
 
         ``count`` is the client's message count before ``data``. With line framing a line is a
         message (matched without its newline, echoed with it) and a partial line waits for its
-        newline, up to RULE_LINE_BYTES.
+        newline, up to ``line_bytes`` (--max-frame).
         """
         if not self._line_framing:
             reply = self.answer(data, count + 1, at)
@@ -358,7 +377,7 @@ class Responder:
             newline = data.find(b"\n")
             if newline < 0:
                 partial += data
-                if len(partial) >= RULE_LINE_BYTES:
+                if len(partial) >= self._limit:
                     self._line(out, bytes(partial), count, at)
                     partial.clear()
                     yield bytes(out)
@@ -374,7 +393,7 @@ class Responder:
             if len(out) >= REPLY_BATCH_BYTES:
                 yield bytes(out)
                 out.clear()
-        if len(data) - start >= RULE_LINE_BYTES:
+        if len(data) - start >= self._limit:
             self._line(out, data[start:], count, at)
         elif start < len(data):
             partial += data[start:]
