@@ -38,17 +38,18 @@ MAY_IMPORT: dict[str, set[str]] = {
     "server/modes": BASICS | {"server"},  # one handler per mode; never the whole server (see below)
     "wire": {"net", "times", "text", "server"},  # the codec of the server's events and state
     "control": BASICS | {"server", "wire"},  # the control socket: both its ends
-    "service": BASICS | {"server", "control"},  # the one assembly: server + event channel + control socket
-    "headless": BASICS | {"server", "wire", "control", "service"},
+    "recording": BASICS | {"server", "wire"},  # the recording writer and its readers (replay, export, load --replay)
+    "service": BASICS | {"server", "control", "recording"},  # the one assembly: server + events + control + recording
+    "headless": BASICS | {"server", "wire", "control", "service", "recording"},
     "monitor/models": BASICS | {"server", "wire"},
     "monitor/widgets": BASICS | {"server", "monitor/models"},
     "monitor/screens": BASICS | {"server", "monitor/models", "monitor/widgets"},
     "monitor": BASICS
-    | {"server", "wire", "control", "service", "monitor/models", "monitor/widgets", "monitor/screens"},
+    | {"server", "wire", "control", "service", "recording", "monitor/models", "monitor/widgets", "monitor/screens"},
     "demo": BASICS | {"server", "monitor"},
     "load": BASICS,  # a load generator for any echo server: knows nothing of this one
     "consoles": BASICS | {"server", "wire", "control", "headless", "monitor"},
-    "cli": BASICS | {"server", "control", "headless", "monitor", "consoles", "demo", "load"},
+    "cli": BASICS | {"server", "control", "headless", "monitor", "consoles", "demo", "load", "recording"},
     "__main__": {"cli", "consoles"},  # consoles/tab_process first: a tab's console dies with tui-echo web
 }
 # Single modules a unit may import from a unit it may not import as a whole: the two modules of monitor/
@@ -74,6 +75,7 @@ FRAMEWORKS: dict[str, set[str]] = {
     "server/modes": {"trio"},
     "control": {"trio"},
     "service": {"trio"},
+    "recording": {"trio"},
     "headless": {"trio"},
     "demo": {"trio"},
     "cli": {"trio"},
@@ -96,6 +98,8 @@ PURE = [
     "server/rules.py",
     "server/tls.py",
     "server/binding.py",
+    "server/framing.py",
+    "server/tap.py",
     "control/paths.py",
     "control/protocol.py",
     "control/client.py",

@@ -37,6 +37,7 @@ from tui_echo.text import plural
 
 if TYPE_CHECKING:
     from tui_echo.control.listener import ControlSettings
+    from tui_echo.recording.writer import RecordSettings
 
 COMMANDS = (*SUBCOMMANDS, "demo", "load")  # picked by hand in main, before the server's own flags
 _FD_LIMIT_WANTED = 65_536
@@ -202,6 +203,26 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"Close a TLS connection that has not finished its handshake by then "
         f"(default {HANDSHAKE_TIMEOUT_SECONDS:g}).",
     )
+    parser.add_argument(
+        "--record",
+        metavar="FILE",
+        help="Record every client's every byte, both ways, with the connects, disconnects and notices, to FILE "
+        "(JSON Lines, created 0600; tui-echo replay and export read it). Clients that connect from the start.",
+    )
+    parser.add_argument(
+        "--record-max-bytes",
+        type=whole_number(4096, None),
+        default=None,
+        metavar="BYTES",
+        help="Rotate the recording when FILE would grow past this: FILE becomes FILE.1, and so on (default: never).",
+    )
+    parser.add_argument(
+        "--record-keep",
+        type=whole_number(0, 1000),
+        default=3,
+        metavar="N",
+        help="Rotated parts of the recording to keep, FILE.1 the newest (default 3).",
+    )
     control = parser.add_mutually_exclusive_group()
     control.add_argument(
         "--control",
@@ -255,7 +276,9 @@ def _rules(args: argparse.Namespace) -> tuple[Rule, ...]:
     return tuple(rules)
 
 
-def _run_headless(config: ServerConfig, json_lines: bool, control: ControlSettings | None) -> int:
+def _run_headless(
+    config: ServerConfig, json_lines: bool, control: ControlSettings | None, record: RecordSettings | None
+) -> int:
     import trio  # imported here, as the server's other parts: the consoles, load and --help start without them
 
     from tui_echo.headless.runner import run_headless
@@ -264,7 +287,7 @@ def _run_headless(config: ServerConfig, json_lines: bool, control: ControlSettin
     # The log is written to stdout's file descriptor by a thread of its own (headless/writer.py), never through
     # sys.stdout: its buffer stays empty, so the interpreter's flush at exit cannot block on a full pipe.
     try:
-        outcome = trio.run(run_headless, config, sys.stdout.fileno(), json_lines, sys.stdout.encoding, control)
+        outcome = trio.run(run_headless, config, sys.stdout.fileno(), json_lines, sys.stdout.encoding, control, record)
     except ListenError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
@@ -347,13 +370,15 @@ def _main(arguments: list[str]) -> int:
         rules=rules,
     )
     from tui_echo.control.listener import ControlSettings
+    from tui_echo.recording.writer import RecordSettings
 
     control = None if args.no_control else ControlSettings(args.control)
+    record = None if args.record is None else RecordSettings(args.record, args.record_max_bytes, args.record_keep)
     _raise_fd_limit()
     if not args.headless:
         # Imported here: headless runs never load Textual.
         from tui_echo.monitor.guest import GuestServer
         from tui_echo.monitor.launch import run_monitor
 
-        return run_monitor(GuestServer(config, control), args.feed_lines)
-    return _run_headless(config, args.json, control)
+        return run_monitor(GuestServer(config, control, record), args.feed_lines)
+    return _run_headless(config, args.json, control, record)

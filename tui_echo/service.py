@@ -11,6 +11,8 @@ from __future__ import annotations
 import trio
 
 from tui_echo.control.listener import ControlSettings, ControlSocket, open_control
+from tui_echo.recording.writer import RecordingWriter, RecordSettings
+from tui_echo.server.binding import ListenError
 from tui_echo.server.config import ServerConfig
 from tui_echo.net import Peer
 from tui_echo.server.events import ServerEvent
@@ -20,11 +22,21 @@ CONSOLES_FLUSH_SECONDS = 0.5  # a stopping server gives its consoles this long t
 
 
 class Service:
-    def __init__(self, config: ServerConfig, *, event_buffer: int, control: ControlSettings | None = None) -> None:
+    def __init__(
+        self,
+        config: ServerConfig,
+        *,
+        event_buffer: int,
+        control: ControlSettings | None = None,
+        record: RecordSettings | None = None,
+    ) -> None:
         send, self.events = trio.open_memory_channel[ServerEvent](event_buffer)
         self.server = EchoServer(config, send)
         self._control_settings = control
         self.control: ControlSocket | None = None
+        self._record_settings = record
+        self.recording: RecordingWriter | None = None
+        self._nursery: trio.Nursery | None = None
 
     @property
     def control_path(self) -> str:
@@ -40,12 +52,70 @@ class Service:
         addresses = self.server.listen()
         if self._control_settings is not None and self.control is None:
             self.control = open_control(self.server, self._control_settings)
+        if self._record_settings is not None and self.recording is None:
+            try:
+                self.recording = self._recording(self._record_settings)
+            except OSError as exc:
+                raise ListenError(f"--record {self._record_settings.path}: {exc.strerror or exc}") from None
         return addresses
+
+    def _recording(self, settings: RecordSettings) -> RecordingWriter:
+        """A recording's writer, its file created with its header (OSError if it cannot be)."""
+        writer = RecordingWriter(
+            settings.path,
+            self.server.addresses,
+            self.server.config,
+            control=self.control_path,
+            say=self.server.notice,
+            max_bytes=settings.max_bytes,
+            keep=settings.keep,
+        )
+        writer.open()
+        return writer
+
+    def start_recording(self, settings: RecordSettings) -> str:
+        """Record from now on (``ctl record start``): the absolute path; OSError if the file cannot be made,
+        RuntimeError if a recording runs already or the service is not serving."""
+        if self.recording is not None:
+            raise RuntimeError(f"already recording to {self.recording.path}")
+        if self._nursery is None:
+            raise RuntimeError("the server is not serving")
+        self.recording = self._recording(settings)
+        self._run_recording(self._nursery)
+        return str(self.recording.path)
+
+    def stop_recording(self) -> str:
+        """Stop recording (``ctl record stop``): the path it went to; RuntimeError if none runs."""
+        writer = self.recording
+        if writer is None:
+            raise RuntimeError("not recording")
+        self.server.stop_recording()
+        writer.close()
+        self.recording = None
+        return str(writer.path)
+
+    def _run_recording(self, nursery: trio.Nursery) -> None:
+        writer = self.recording
+        assert writer is not None
+        self.server.start_recording(writer, writer.lifecycle)
+        nursery.start_soon(writer.run)
 
     async def serve(self, *, task_status: trio.TaskStatus[tuple[Peer, ...]] = trio.TASK_STATUS_IGNORED) -> None:
         """Serve until the server stops, with consoles on the control socket meanwhile; the socket goes
         when the server stops, after the consoles have had a moment to read the ``stopped`` event."""
         self.listen()
+        async with trio.open_nursery() as recordings:  # each recording's writer: it ends once its file is closed
+            self._nursery = recordings
+            if self.recording is not None:
+                self._run_recording(recordings)
+            try:
+                await self._serve(task_status)
+            finally:
+                self._nursery = None
+                if self.recording is not None:
+                    self.stop_recording()
+
+    async def _serve(self, task_status: trio.TaskStatus[tuple[Peer, ...]]) -> None:
         control = self.control
         if control is None:
             await self.server.serve(task_status=task_status)

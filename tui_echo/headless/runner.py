@@ -15,6 +15,7 @@ from tui_echo.headless.writer import LogWriter, say
 from tui_echo.server.config import ServerConfig
 from tui_echo.server.events import DataReceived, DataSent, ServerEvent
 from tui_echo.server.server import EchoServer
+from tui_echo.recording.writer import RecordSettings
 from tui_echo.service import Service
 
 _TICK_SECONDS = 1.0
@@ -93,10 +94,11 @@ async def run_headless(
     json_lines: bool = False,
     encoding: str = "utf-8",
     control: ControlSettings | None = None,
+    record: RecordSettings | None = None,
 ) -> LogOutcome:
     """Serve until SIGINT, SIGTERM or SIGHUP, logging to ``fd``. Raises ListenError before anything runs
     if it cannot listen (or, with ``control``, open its control socket)."""
-    service = Service(config, event_buffer=config.event_buffer, control=control)
+    service = Service(config, event_buffer=config.event_buffer, control=control, record=record)
     service.listen()
     writer = LogWriter(fd, encoding)
     log = EventLog(JsonFormat() if json_lines else HumanFormat(), lines_lost=lambda: writer.lines_lost)

@@ -14,11 +14,13 @@ from __future__ import annotations
 import contextlib
 import errno
 import socket
+from collections.abc import Callable
 from functools import partial
 
 import trio
 
 from tui_echo.server.access import AccessControl, plain_host
+from tui_echo.server.clients import ClientState
 from tui_echo.server.connection import ModeHandler
 from tui_echo.server.context import Context
 from tui_echo.net import Peer, format_address
@@ -27,7 +29,8 @@ from tui_echo.server.notices import Paced
 from tui_echo.server.refusals import SUMMARY_SECONDS, RefusalCounter
 from tui_echo.server.tls import TlsSettings, describe_tls_error
 from tui_echo.server.tls_stream import release, send_alert, send_session_tickets
-from tui_echo.server.transport import PlainTransport, TlsTransport, close_socket
+from tui_echo.server.tap import RecordSink, TapTransport
+from tui_echo.server.transport import PlainTransport, TlsTransport, Transport, WriteTimeout, close_socket
 from tui_echo.text import plural
 
 # accept() failures that mean "out of resources for now": wait ACCEPT_RETRY_SECONDS and try
@@ -72,6 +75,7 @@ class Admission:
         self._access = access
         self._mode = mode
         self.clients: trio.Nursery | None = None  # where each client's task runs; set before serving
+        self.recording: RecordSink | None = None  # while a recording runs, each new client's transport is tapped
         self.refusals = RefusalCounter()
         self.refusal_summaries = Paced(SUMMARY_SECONDS, self._publish_refusals, at_once=False)
         # TLS connections still in their handshake (each one's scope, cancelled when the server stops),
@@ -155,10 +159,17 @@ class Admission:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         assert self.clients is not None
         if self._config.tls is None:
-            conn = self._registry.enter(peer, partial(PlainTransport, sock), self._mode.joined)
+            conn = self._registry.enter(peer, self._tapped(partial(PlainTransport, sock)), self._mode.joined)
             self.clients.start_soon(conn.run, self._mode, self._registry)
         else:
             self.clients.start_soon(self._serve_tls_client, sock, peer, self._config.tls)
+
+    def _tapped(self, make: Callable[[ClientState, WriteTimeout], Transport]) -> Callable[..., Transport]:
+        """The client's own transport, or, while recording, a tap around it."""
+        sink = self.recording
+        if sink is None:
+            return make
+        return lambda state, timeout: TapTransport(make(state, timeout), sink, state.client_id)
 
     # ---- refusals -------------------------------------------------------
 
@@ -211,7 +222,8 @@ class Admission:
                 send_session_tickets(stream, sock)  # so that a client's Nagle never waits for our delayed ACK
                 cipher = stream.cipher()
                 tls_names = (stream.version(), cipher[0] if cipher else None)
-                conn = self._registry.enter(peer, partial(TlsTransport, stream, sock), self._mode.joined, tls=tls_names)
+                transport = self._tapped(partial(TlsTransport, stream, sock))
+                conn = self._registry.enter(peer, transport, self._mode.joined, tls=tls_names)
         finally:
             if conn is None:
                 release(stream)  # freed now, not at the next full garbage collection
