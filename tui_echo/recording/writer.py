@@ -159,10 +159,26 @@ class RecordingWriter:
             self.path.rename(f"{self.path}.1")
         self._open_part()
 
-    def _write(self, data: bytes) -> None:
-        """In a worker thread: write all of ``data`` or none of it (a failed write is cut back off)."""
-        if self._max_bytes is not None and self._size + len(data) > self._max_bytes and self._size > 0:
-            self._rotate()
+    def _write(self, lines: list[bytes]) -> None:
+        """In a worker thread: write ``lines``, rotating before a line that would take the file past
+        ``max_bytes``; a write that fails is cut back off, so the file always ends with a whole line."""
+        limit = self._max_bytes
+        if limit is None:
+            self._write_all(b"".join(lines))
+            return
+        start = 0
+        room = limit - self._size
+        for end, line in enumerate(lines):
+            if len(line) > room and end > start:
+                self._write_all(b"".join(lines[start:end]))
+                start, room = end, 0
+            if len(line) > room and self._size > 0 and start == end:
+                self._rotate()
+                room = limit - self._size
+            room -= len(line)
+        self._write_all(b"".join(lines[start:]))
+
+    def _write_all(self, data: bytes) -> None:
         good = self._size
         view = memoryview(data)
         try:
@@ -250,7 +266,7 @@ class RecordingWriter:
         batch, self._batch = self._batch, _Batch()
         if batch.lines:
             try:
-                await trio.to_thread.run_sync(self._write, b"".join(batch.lines))
+                await trio.to_thread.run_sync(self._write, batch.lines)
             except OSError as exc:
                 self._failed_write(batch, exc)
                 return False
@@ -259,7 +275,7 @@ class RecordingWriter:
             return True
         self._gap = None  # what comes meanwhile is kept again (after the gap record, in the next batch)
         try:
-            await trio.to_thread.run_sync(self._write, gap.record(self._clock()))
+            await trio.to_thread.run_sync(self._write, [gap.record(self._clock())])
         except OSError as exc:
             if self._gap is not None:  # bytes lost meanwhile join the open gap
                 gap.lose(0, self._gap.bytes_in, self._gap.bytes_out, self._gap.records, self._gap.end)
