@@ -30,7 +30,7 @@ async def recorded_server(
 ) -> AsyncIterator[Recorded]:
     """A server on 127.0.0.1:0 recording to ``tmp_path/rec.jsonl``; stopped on exit, its writer done."""
     record = record or RecordSettings(str(tmp_path / "rec.jsonl"))
-    config = ServerConfig(host="127.0.0.1", port=0, **settings)  # type: ignore[arg-type]
+    config = ServerConfig(**{"host": "127.0.0.1", "port": 0, **settings})  # type: ignore[arg-type]
     service = Service(config, event_buffer=config.event_buffer, record=record)
     service.listen()
     recorder = Recorder()

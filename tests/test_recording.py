@@ -49,8 +49,8 @@ async def test_a_plain_client_with_an_operator_send_and_a_rule_is_recorded_byte_
             got[number] = await until_eof(client)
         got = {1: sent[1][:1000] + b"from the operator\n" + sent[1][1000:], 2: b"PONG"}
     recording = load([str(run.path)])
-    assert {n: c.received for n, c in recording.clients.items()} == sent
-    assert {n: c.sent for n, c in recording.clients.items()} == got
+    assert {c.client_id: c.received for c in recording.clients.values()} == sent
+    assert {c.client_id: c.sent for c in recording.clients.values()} == got
     assert recording.gaps == []
     assert all(isinstance(c.ended, ClientDisconnected) for c in recording.clients.values())
     assert stat.S_IMODE(os.stat(run.path).st_mode) == 0o600
@@ -87,9 +87,9 @@ async def test_chat_clients_are_recorded_with_every_line_they_got(tmp_path: Path
         got = {1: await until_eof(one), 2: await until_eof(two)}
         got[1] = joined + got[1]
     recording = load([str(run.path)])
-    assert recording.clients[1].received == b"hello\nsecond line\n"
-    assert recording.clients[2].received == b"hi\n"
-    assert {n: c.sent for n, c in recording.clients.items()} == got
+    assert recording.client(1).received == b"hello\nsecond line\n"
+    assert recording.client(2).received == b"hi\n"
+    assert {c.client_id: c.sent for c in recording.clients.values()} == got
     assert b"<#1> hello\n" in got[2] and b"<#2> hi\n" in got[1]
 
 

@@ -17,6 +17,10 @@ a demo, nothing else to start:
   tui-echo demo [--speed X] [--port PORT]
                                    the monitor with a cast of simulated clients: chat, a sensor, bursts, timeouts
 
+recordings (tui-echo --record FILE):
+  tui-echo export FILE... --pcapng OUT
+                                   the recording as a pcapng capture: one TCP stream per client, for Wireshark
+
 load any echo server:
   tui-echo load [HOST:]PORT [-c N] [-d SECONDS] [--size BYTES | --message TEXT] [--rate N] [--pipeline N]
                 [--ramp SECONDS] [--workers N] [--json]

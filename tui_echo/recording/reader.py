@@ -10,6 +10,8 @@ is written whole lines at a time: a damaged one is not a recording).
 from __future__ import annotations
 
 import heapq
+import itertools
+import ipaddress
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -22,6 +24,7 @@ from tui_echo.wire.events import decode_event
 from tui_echo.wire.recording import Gap, Moved, RecordingHeader, decode_gap, decode_header, decode_moved
 
 Entry: TypeAlias = RecordingHeader | Moved | Gap | ServerEvent
+_Keyed: TypeAlias = tuple[float, int, int, int, Entry]  # time, part, file, line: the order records are read in
 
 
 class RecordingError(Exception):
@@ -62,14 +65,26 @@ def decode(record: object) -> Entry | None:
     return decode_event(record)
 
 
-def read(paths: Iterable[str]) -> Iterator[Entry]:
-    """Every record of these files, merged by time (a file's own order kept for equal times)."""
-    files = [_entries(Path(path)) for path in paths]
-    for _at, _file, _line, entry in heapq.merge(
-        *[((at, index, line, entry) for at, line, entry in file) for index, file in enumerate(files)],
-        key=lambda item: (item[0], item[1], item[2]),
-    ):
-        yield entry
+def read(paths: Iterable[str]) -> Iterator[tuple[int, Entry]]:
+    """Every record of these files with its file's index, merged by time; a file's own order is kept, and
+    for equal times an earlier part of a rotated recording comes first (its header's part number)."""
+    files = []
+    for path in paths:
+        entries = _entries(Path(path))
+        first = next(entries, None)
+        if first is None:
+            raise RecordingError(f"{path}: empty")
+        header = first[2]
+        assert isinstance(header, RecordingHeader)
+        files.append((header.part, itertools.chain([first], entries)))
+
+    def keyed(index: int, part: int, file: Iterator[tuple[float, int, Entry]]) -> Iterator[_Keyed]:
+        for at, line, entry in file:
+            yield at, part, index, line, entry
+
+    keyed_files = [keyed(index, part, file) for index, (part, file) in enumerate(files)]
+    for _at, _part, index, _line, entry in heapq.merge(*keyed_files, key=lambda item: item[:4]):
+        yield index, entry
 
 
 @dataclass
@@ -78,6 +93,7 @@ class ClientStream:
 
     client_id: int
     peer: Peer
+    server: Peer  # the listening address it came to (of its address family)
     connected_at: float
     moved: list[tuple[float, bool, bytes]] = field(default_factory=list)  # (time, incoming, bytes)
     ended: ClientDisconnected | None = None
@@ -100,37 +116,60 @@ class ClientStream:
 @dataclass
 class Recording:
     headers: list[RecordingHeader]
-    clients: dict[int, ClientStream]
+    clients: dict[tuple[Peer, int], ClientStream]  # by (the server's first address, client id): files may be servers
     gaps: list[Gap]
     events: list[ServerEvent]
 
+    def client(self, client_id: int) -> ClientStream:
+        """The one client with this id (KeyError if none; ValueError if several servers had one)."""
+        found = [stream for (_server, number), stream in self.clients.items() if number == client_id]
+        if len(found) > 1:
+            raise ValueError(f"#{client_id} is in several servers' recordings")
+        return found[0] if found else self.clients[("", 0), client_id]
+
+
+def _server_address(addresses: tuple[Peer, ...], peer: Peer) -> Peer:
+    """The listening address a client came to: the first of its address family."""
+    version = ipaddress.ip_address(peer[0]).version
+    return next((a for a in addresses if ipaddress.ip_address(a[0]).version == version), addresses[0])
+
 
 def load(paths: Iterable[str]) -> Recording:
-    """A whole recording in memory: its headers, each client's streams, its gaps, its events."""
+    """A whole recording in memory: its headers, each client's streams, its gaps, its events.
+
+    Files of one server (its rotated parts) join up; files of several servers (one per worker, or any
+    recordings) are merged by time, each client keyed by its server."""
     headers: list[RecordingHeader] = []
-    clients: dict[int, ClientStream] = {}
+    servers: dict[int, tuple[Peer, ...]] = {}  # each file's listening addresses, from its header
+    clients: dict[tuple[Peer, int], ClientStream] = {}
     gaps: list[Gap] = []
     events: list[ServerEvent] = []
-    last_in: dict[int, bytes] = {}
-    for entry in read(paths):
+    last_in: dict[tuple[Peer, int], bytes] = {}
+    for index, entry in read(paths):
         if isinstance(entry, RecordingHeader):
             headers.append(entry)
-        elif isinstance(entry, Gap):
+            servers[index] = entry.addresses
+            continue
+        addresses = servers[index]
+        if isinstance(entry, Gap):
             gaps.append(entry)
         elif isinstance(entry, Moved):
-            stream = clients.get(entry.client_id)
+            key = (addresses[0], entry.client_id)
+            stream = clients.get(key)
             if stream is None:  # its connect is in a part no longer kept
-                stream = clients[entry.client_id] = ClientStream(entry.client_id, ("0.0.0.0", 0), entry.at)
-            data = last_in.get(entry.client_id, b"") if entry.echoed else entry.data
+                stream = clients[key] = ClientStream(entry.client_id, ("0.0.0.0", 0), addresses[0], entry.at)
+            data = last_in.get(key, b"") if entry.echoed else entry.data
             if entry.incoming:
-                last_in[entry.client_id] = entry.data
+                last_in[key] = entry.data
             stream.moved.append((entry.at, entry.incoming, data))
         else:
             events.append(entry)
+            key = (addresses[0], getattr(entry, "client_id", 0))
             if isinstance(entry, ClientConnected):
-                clients[entry.client_id] = ClientStream(entry.client_id, entry.peer, entry.at)
-            elif isinstance(entry, ClientDisconnected) and entry.client_id in clients:
-                clients[entry.client_id].ended = entry
+                server = _server_address(addresses, entry.peer)
+                clients[key] = ClientStream(entry.client_id, entry.peer, server, entry.at)
+            elif isinstance(entry, ClientDisconnected) and key in clients:
+                clients[key].ended = entry
     if not headers:
         raise RecordingError("no recording header in any file")
     return Recording(headers, clients, gaps, events)

@@ -262,30 +262,37 @@ class RecordingWriter:
                 self._fd = -1
 
     async def _flush(self) -> bool:
-        """Write the batch, then, if the file took it, any gap; False if a write failed."""
+        """Write any open gap's record, then the batch; if the batch fails, its gap's record at once (it is
+        small, and the failed write was cut back off, which frees room for it). False if a write failed."""
+        if self._gap is not None and not await self._write_gap():
+            return False
         batch, self._batch = self._batch, _Batch()
-        if batch.lines:
-            try:
-                await trio.to_thread.run_sync(self._write, batch.lines)
-            except OSError as exc:
-                self._failed_write(batch, exc)
-                return False
-        gap = self._gap
-        if gap is None:
+        if not batch.lines:
             return True
-        self._gap = None  # what comes meanwhile is kept again (after the gap record, in the next batch)
+        try:
+            await trio.to_thread.run_sync(self._write, batch.lines)
+        except OSError as exc:
+            self._failed_write(batch, exc)
+            await self._write_gap()
+            return False
+        if self._failed:
+            self._failed = False
+            self._say(f"recording {self.path}: writing again")
+        return True
+
+    async def _write_gap(self) -> bool:
+        gap = self._gap
+        assert gap is not None
+        self._gap = None  # what comes meanwhile is kept again (after the gap record)
         try:
             await trio.to_thread.run_sync(self._write, [gap.record(self._clock())])
         except OSError as exc:
-            if self._gap is not None:  # bytes lost meanwhile join the open gap
+            if self._gap is not None:  # lost meanwhile: into the same gap
                 gap.lose(0, self._gap.bytes_in, self._gap.bytes_out, self._gap.records, self._gap.end)
                 gap.clients |= self._gap.clients
             self._gap = gap
             self._note_failure(exc)
             return False
-        if self._failed:
-            self._failed = False
-            self._say(f"recording {self.path}: writing again")
         self.gaps += 1
         self.lost_bytes += gap.bytes_in + gap.bytes_out
         return True
