@@ -320,6 +320,10 @@ def _main(arguments: list[str]) -> int:
         from tui_echo.demo.run import main as demo_main
 
         return demo_main(arguments[1:])
+    if arguments and arguments[0] == "load" and any(a == "--replay" or a.startswith("--replay=") for a in arguments):
+        from tui_echo.recording.play import replay_load_main  # a recording's client: this server's own format
+
+        return replay_load_main(arguments[1:])
     if arguments and arguments[0] == "load":
         from tui_echo.load.cli import main as load_main  # imported here: the server never loads it
 
