@@ -48,7 +48,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     | {"server", "wire", "control", "service", "recording", "monitor/models", "monitor/widgets", "monitor/screens"},
     "demo": BASICS | {"server", "monitor"},
     "load": BASICS,  # a load generator for any echo server: knows nothing of this one
-    "consoles": BASICS | {"server", "wire", "control", "headless", "monitor"},
+    "consoles": BASICS | {"server", "wire", "control", "headless", "monitor", "recording"},
     "cli": BASICS | {"server", "control", "headless", "monitor", "consoles", "demo", "load", "recording"},
     "__main__": {"cli", "consoles"},  # consoles/tab_process first: a tab's console dies with tui-echo web
 }

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from tui_echo.control.listener import ControlSettings
     from tui_echo.recording.writer import RecordSettings
 
-COMMANDS = (*SUBCOMMANDS, "demo", "load", "export")  # picked by hand in main, before the server's own flags
+COMMANDS = (*SUBCOMMANDS, "demo", "load", "export", "replay")  # picked by hand in main, before the server's own flags
 _FD_LIMIT_WANTED = 65_536
 
 
@@ -328,6 +328,10 @@ def _main(arguments: list[str]) -> int:
         from tui_echo.load.cli import main as load_main  # imported here: the server never loads it
 
         return load_main(arguments[1:])
+    if arguments and arguments[0] == "replay":
+        from tui_echo.consoles.replay import replay_main
+
+        return replay_main(arguments[1:])
     if arguments and arguments[0] == "export":
         from tui_echo.recording.commands import export_main
 

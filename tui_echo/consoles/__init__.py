@@ -18,6 +18,8 @@ a demo, nothing else to start:
                                    the monitor with a cast of simulated clients: chat, a sensor, bursts, timeouts
 
 recordings (tui-echo --record FILE):
+  tui-echo replay FILE... [--speed X] [--from S] [--to S] [--client N] [--headless [--json]]
+                                   the monitor as it was: p pauses, ←/→ seek 10 s, [ ] speed
   tui-echo export FILE... --pcapng OUT
                                    the recording as a pcapng capture: one TCP stream per client, for Wireshark
 
