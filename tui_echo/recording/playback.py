@@ -52,7 +52,11 @@ class Playback:
         if not headers:
             raise ValueError("no recording header")
         self.header = headers[0]
-        first, last = entries[0].at, max(entry.at for entry in entries)
+        # the times of bytes and of events come from two clocks that may differ by a millisecond
+        first, last = (
+            min(entry.at for entry in entries),
+            max(entry.at for entry in entries),
+        )
         self.span = Span(first + start, min(last, first + end) if end is not None else last)
         self._entries = [e for e in entries if client is None or getattr(e, "client_id", client) == client]
         self._only = client
