@@ -19,7 +19,7 @@ from tui_echo.server.rules import parse_rule_option
 from tui_echo.wire.recording import Gap, Moved, decode_gap, decode_moved, encode_gap, encode_moved
 
 from .helpers import connect, receive_exactly
-from .process import HeadlessProcess
+from .process import HeadlessProcess, run_cli
 from .recording_helpers import recorded_server, until_eof
 from .tls_helpers import connect_tls, issue_certificates
 
@@ -148,3 +148,35 @@ async def test_a_full_disk_writes_its_gap_record_and_the_echo_goes_on(tmp_path: 
     recorded_in = sum(len(decode_moved(r).data) for r in records if r["event"] == "in")
     assert recorded_in + sum(gap.bytes_in for gap in gaps) == len(payload)  # recorded or said missing, exactly
     assert records[-1]["event"] in ("gap", "stopped")
+
+
+async def test_ctl_record_start_gives_the_absolute_path_and_stop_ends_it(tmp_path: Path) -> None:
+    control = tmp_path / "c.sock"
+    server = HeadlessProcess("--control", str(control))
+    server_dir = Path(f"/proc/{server.proc.pid}/cwd").resolve()
+    try:
+        ctl = ["ctl", str(control), "record"]
+        done = run_cli([*ctl, "start", str(tmp_path / "rec.jsonl")])
+        assert (done.returncode, done.stdout) == (0, f"recording to {tmp_path / 'rec.jsonl'}\n"), done
+        again = run_cli([*ctl, "start", "other.jsonl"])
+        assert (again.returncode, again.stderr) == (
+            1,
+            f"tui-echo ctl: error: already recording to {tmp_path / 'rec.jsonl'}\n",
+        )
+        client = await connect(server.port)
+        await client.send_all(b"recorded")
+        assert await receive_exactly(client, 8) == b"recorded"
+        await client.aclose()
+        server.wait_for(lambda line: "disconnected" in line)
+        assert run_cli([*ctl, "status"]).stdout.startswith(f"recording to {tmp_path / 'rec.jsonl'}; gaps 0")
+        assert run_cli([*ctl, "stop"]).stdout == f"recorded to {tmp_path / 'rec.jsonl'}\n"
+        assert run_cli([*ctl, "stop"]).returncode == 1
+        relative = run_cli([*ctl, "start", "relative.jsonl"])  # the server's directory, not ctl's
+        assert relative.stdout == f"recording to {server_dir / 'relative.jsonl'}\n", relative
+        run_cli([*ctl, "stop"])
+        (server_dir / "relative.jsonl").unlink()
+    finally:
+        assert server.stop()[0] == 0
+        server.close()
+    (stream,) = load([str(tmp_path / "rec.jsonl")]).clients.values()
+    assert (stream.received, stream.sent) == (b"recorded", b"recorded")

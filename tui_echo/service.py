@@ -8,9 +8,12 @@ attach (for the ``listening`` event) when it starts serving.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import trio
 
 from tui_echo.control.listener import ControlSettings, ControlSocket, open_control
+from tui_echo.control.protocol import RecordError
 from tui_echo.recording.writer import RecordingWriter, RecordSettings
 from tui_echo.server.binding import ListenError
 from tui_echo.server.config import ServerConfig
@@ -52,6 +55,7 @@ class Service:
         addresses = self.server.listen()
         if self._control_settings is not None and self.control is None:
             self.control = open_control(self.server, self._control_settings)
+            self.control.recordings = self
         if self._record_settings is not None and self.recording is None:
             try:
                 self.recording = self._recording(self._record_settings)
@@ -73,26 +77,35 @@ class Service:
         writer.open()
         return writer
 
-    def start_recording(self, settings: RecordSettings) -> str:
-        """Record from now on (``ctl record start``): the absolute path; OSError if the file cannot be made,
-        RuntimeError if a recording runs already or the service is not serving."""
+    def record_start(self, path: str) -> str:
+        """Record from now on (``ctl record start``; the clients that connect from now): the absolute path.
+        RecordError if a recording runs already, the server is not serving, or the file cannot be made."""
         if self.recording is not None:
-            raise RuntimeError(f"already recording to {self.recording.path}")
+            raise RecordError(f"already recording to {self.recording.path}")
         if self._nursery is None:
-            raise RuntimeError("the server is not serving")
-        self.recording = self._recording(settings)
+            raise RecordError("the server is not serving")
+        try:
+            self.recording = self._recording(RecordSettings(path))
+        except OSError as exc:
+            raise RecordError(f"{Path(path).absolute()}: {exc.strerror or exc}") from None
         self._run_recording(self._nursery)
         return str(self.recording.path)
 
-    def stop_recording(self) -> str:
-        """Stop recording (``ctl record stop``): the path it went to; RuntimeError if none runs."""
+    def record_stop(self) -> str:
+        """Stop recording (``ctl record stop``): the path it went to; RecordError if none runs."""
         writer = self.recording
         if writer is None:
-            raise RuntimeError("not recording")
+            raise RecordError("not recording")
         self.server.stop_recording()
         writer.close()
         self.recording = None
         return str(writer.path)
+
+    def record_status(self) -> dict[str, object]:
+        writer = self.recording
+        if writer is None:
+            return {"recording": None}
+        return {"recording": str(writer.path), "gaps": writer.gaps, "lost_bytes": writer.lost_bytes}
 
     def _run_recording(self, nursery: trio.Nursery) -> None:
         writer = self.recording
@@ -113,7 +126,7 @@ class Service:
             finally:
                 self._nursery = None
                 if self.recording is not None:
-                    self.stop_recording()
+                    self.record_stop()
 
     async def _serve(self, task_status: trio.TaskStatus[tuple[Peer, ...]]) -> None:
         control = self.control

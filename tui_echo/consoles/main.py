@@ -36,7 +36,7 @@ from tui_echo.text import format_duration, format_size
 from tui_echo.wire.events import decode_event
 from tui_echo.wire.state import decode_client, decode_rule
 
-_CTL_ACTIONS = ("clients", "rules", "kick", "kick-all", "send", "broadcast", "stop")
+_CTL_ACTIONS = ("clients", "rules", "kick", "kick-all", "send", "broadcast", "record", "stop")
 _TICK_SECONDS = 1.0  # the human log's busy-client summaries come this often
 
 
@@ -239,6 +239,8 @@ def _ctl(args: argparse.Namespace) -> int:
             rules = connection.snapshot.get("rules", [])
             print(json.dumps(rules) if args.json else _rules_table(rules))
             return 0
+        if args.action == "record":
+            return _record(connection, args.what, args.file)
         fields: dict[str, object] = {}
         if args.action in ("kick", "send"):
             fields["client"] = args.client
@@ -249,6 +251,24 @@ def _ctl(args: argparse.Namespace) -> int:
         connection.close()
     if not reply.get("ok"):
         return _fail("ctl", str(reply.get("message", reply.get("error"))), 1)
+    return 0
+
+
+def _record(connection: Connection, what: str, file: str | None) -> int:
+    """``ctl record start FILE`` (the answer: its absolute path), ``record stop``, ``record status``."""
+    if what == "start" and not file:
+        return _fail("ctl", "record start needs a FILE", 2)
+    reply = connection.command("record", action=what, **({"path": file} if what == "start" else {}))
+    if not reply.get("ok"):
+        return _fail("ctl", str(reply.get("message", reply.get("error"))), 1)
+    if what == "status":
+        path = reply.get("recording")
+        if path is None:
+            print("not recording")
+        else:
+            print(f"recording to {path}; gaps {reply.get('gaps')}, {reply.get('lost_bytes')} bytes not recorded")
+    else:
+        print(f"{'recording to' if what == 'start' else 'recorded to'} {reply['path']}")
     return 0
 
 
@@ -343,6 +363,13 @@ def build_parsers() -> dict[str, argparse.ArgumentParser]:
     send.add_argument("text", type=_send_text, metavar="TEXT")
     broadcast = actions.add_parser("broadcast", help="send TEXT to every client (the same escapes)")
     broadcast.add_argument("text", type=_send_text, metavar="TEXT")
+    record = actions.add_parser(
+        "record",
+        help="record start FILE: every byte of the clients that connect from now on (FILE relative to the "
+        "server's directory; the answer gives its absolute path); record stop; record status",
+    )
+    record.add_argument("what", choices=["start", "stop", "status"])
+    record.add_argument("file", nargs="?", metavar="FILE")
     actions.add_parser("stop", help="stop the server: every client is closed")
     web = _parser(
         "web",

@@ -214,6 +214,31 @@ def parse_command(message: Mapping[str, Any]) -> Request:
     return request
 
 
+class RecordError(Exception):
+    """A recording that cannot start or stop (a file it cannot make, none running): the reply's message."""
+
+
+@dataclass(frozen=True, slots=True)
+class RecordRequest:
+    request_id: int | str
+    action: str  # start, stop, status
+    path: str  # start's file, as the console gave it
+
+
+def parse_record(message: Mapping[str, Any]) -> RecordRequest:
+    """``{"command": "record", "action": "start", "path": FILE}``, ``"stop"`` or ``"status"`` (ProtocolError)."""
+    request_id = message.get("id")
+    if isinstance(request_id, bool) or not isinstance(request_id, int | str):
+        raise ProtocolError("bad_id", 'a command needs an "id" (a number or a string)', None)
+    action = message.get("action")
+    if action not in ("start", "stop", "status"):
+        raise ProtocolError("bad_value", 'record: "action" must be start, stop or status', request_id)
+    path = message.get("path", "")
+    if action == "start" and (not isinstance(path, str) or not path):
+        raise ProtocolError("bad_type", 'record start: "path" must be a file name', request_id)
+    return RecordRequest(request_id, action, path if isinstance(path, str) else "")
+
+
 def command_message(request_id: int, name: str, **fields: object) -> Record:
     return {"type": "command", "id": request_id, "command": name, **fields}
 
