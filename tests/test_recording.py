@@ -16,7 +16,7 @@ from tui_echo.server.commands import SendTo
 from tui_echo.server.config import Mode
 from tui_echo.server.events import ClientDisconnected
 from tui_echo.server.rules import parse_rule_option
-from tui_echo.wire.recording import Gap, Moved, decode_gap, decode_moved, encode_gap, encode_moved
+from tui_echo.wire.recording import Gap, Moved, MovedLines, decode_gap, decode_moved, encode_gap
 
 from .helpers import connect, receive_exactly
 from .process import HeadlessProcess, run_cli
@@ -114,8 +114,14 @@ async def test_rotation_keeps_parts_that_read_back_as_one_recording(tmp_path: Pa
 
 
 async def test_the_records_of_a_recording_round_trip() -> None:
-    for moved in (Moved(3, 1700000000.123, True, b"\x00\xff", 2), Moved(3, 1700000000.124, False, b"", 2, True)):
-        assert decode_moved(json.loads(json.dumps(encode_moved(moved)))) == moved
+    lines = MovedLines()
+    for moved in (
+        Moved(3, 1700000000.123, True, b"\x00\xff", 2),
+        Moved(3, 1700000000.123, False, b"", 2, True),  # the same millisecond: its time text is reused
+        Moved(4, 1700000000.124, False, b'"\\\n', 3),
+    ):
+        line = lines.line(moved.client_id, moved.at, moved.incoming, moved.data or b"xy", moved.echoed)
+        assert decode_moved(json.loads(line)) == moved
     gap = Gap(1700000001.0, 1700000000.5, 1700000000.9, (1, 4), 100, 50, 7, "the disk is full")
     assert decode_gap(json.loads(json.dumps(encode_gap(gap)))) == gap
 

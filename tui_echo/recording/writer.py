@@ -31,11 +31,12 @@ from tui_echo.net import Peer, format_address
 from tui_echo.server.config import ServerConfig
 from tui_echo.server.events import ClientConnected, ServerEvent
 from tui_echo.wire.events import encode_event
-from tui_echo.wire.recording import Gap, Moved, RecordingHeader, encode_gap, encode_header, encode_moved
+from tui_echo.wire.recording import Gap, MovedLines, RecordingHeader, encode_gap, encode_header
 from tui_echo.wire.records import to_json
 
 RECORD_BUFFER_BYTES = 16 << 20  # encoded lines waiting for the disk before bytes go into a gap
 RETRY_SECONDS = 1.0  # after a failed write, how long before the next try
+GATHER_SECONDS = 0.02  # lines gather this long into one write (one thread hop for many records)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +122,7 @@ class RecordingWriter:
         self._closed = False
         self._wake = trio.Event()
         self._peers: dict[int, str] = {}
+        self._lines = MovedLines()
         self._fd = -1
         self._size = 0
         self._part = 0
@@ -193,12 +195,33 @@ class RecordingWriter:
     # ---- what the taps and the event path hand in (synchronous, never waits) ----------------------
 
     def received(self, client_id: int, data: bytes | bytearray) -> None:
-        self._add(Moved(client_id, self._clock(), True, bytes(data), len(data)), client_id, len(data), 0)
+        self._moved(client_id, True, data, False)
 
     def sent(self, client_id: int, data: bytes | bytearray | memoryview, echoed: bool) -> None:
+        self._moved(client_id, False, data, echoed)
+
+    def _moved(self, client_id: int, incoming: bool, data: bytes | bytearray | memoryview, echoed: bool) -> None:
+        """Two for every chunk echoed: kept lean (no record object, the line written at once)."""
+        if self._closed:
+            return
+        at = self._clock()
         size = len(data)
-        moved = Moved(client_id, self._clock(), False, b"" if echoed else bytes(data), size, echoed)
-        self._add(moved, client_id, 0, size)
+        batch = self._batch
+        if self._gap is not None or batch.size >= self._limit:
+            self._lose(client_id, size if incoming else 0, 0 if incoming else size, at, "the writer could not keep up")
+            return
+        line = self._lines.line(client_id, at, incoming, data, echoed)
+        if not batch.lines:
+            batch.start = at
+            self._wake.set()
+        batch.lines.append(line)
+        batch.size += len(line)
+        batch.end = at
+        batch.clients.add(client_id)
+        if incoming:
+            batch.bytes_in += size
+        else:
+            batch.bytes_out += size
 
     def lifecycle(self, event: ServerEvent) -> None:
         if self._closed:
@@ -209,15 +232,6 @@ class RecordingWriter:
         record = encode_event(event, peer=self._peers.get(client_id, ""))
         line = (to_json(record) + "\n").encode()
         self._keep_line(line, client_id, 0, 0, getattr(event, "at", self._clock()), always=True)
-
-    def _add(self, moved: Moved, client_id: int, bytes_in: int, bytes_out: int) -> None:
-        if self._closed:
-            return
-        if self._gap is not None or self._batch.size >= self._limit:
-            self._lose(client_id, bytes_in, bytes_out, moved.at, "the writer could not keep up")
-            return
-        line = (to_json(encode_moved(moved)) + "\n").encode()
-        self._keep_line(line, client_id, bytes_in, bytes_out, moved.at)
 
     def _keep_line(
         self, line: bytes, client_id: int, bytes_in: int, bytes_out: int, at: float, *, always: bool = False
@@ -247,6 +261,8 @@ class RecordingWriter:
                     await self._wake.wait()
                     self._wake = trio.Event()
                     continue
+                if not self._closing and self._batch.size < self._limit // 2:
+                    await trio.sleep(GATHER_SECONDS)
                 wrote = await self._flush()
                 if not wrote:
                     if self._closing:
