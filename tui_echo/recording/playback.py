@@ -88,15 +88,19 @@ class Playback:
         to = min(max(to, self.span.start), self.span.end)
         if to < self.position or self._next == 0:
             self._reset()
-        self.advance(to)
+        self._apply_until(to, inclusive=False)  # what happens at ``to`` itself is the next advance's
         self.position = to
 
     def advance(self, to: float) -> list[ServerEvent]:
         """Apply every record up to ``to``; the events a live server published meanwhile."""
-        to = min(to, self.span.end)
+        return self._apply_until(min(to, self.span.end), inclusive=True)
+
+    def _apply_until(self, to: float, *, inclusive: bool) -> list[ServerEvent]:
         events: list[ServerEvent] = []
         entries = self._entries
-        while self._next < len(entries) and entries[self._next].at <= to:
+        while self._next < len(entries) and (
+            entries[self._next].at <= to if inclusive else entries[self._next].at < to
+        ):
             event = self._apply(entries[self._next])
             self._next += 1
             if event is not None and event.at >= self.span.start:
