@@ -115,6 +115,7 @@ async def test_echo_with_stx_etx_shows_noise_and_cut_frames_and_echoes_every_byt
             (b"89\x03", 1, False, True),
         ]
         assert events[-1].messages_in == 3
+        assert [e.bytes_in for e in events] == [4, 8, 16, 19]  # the client's bytes up to the end of each piece
 
 
 @pytest.mark.trio

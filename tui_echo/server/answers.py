@@ -7,6 +7,8 @@ notice at most every RULES_SUMMARY_SECONDS (``notices.Paced``).
 
 from __future__ import annotations
 
+from typing import Any
+
 from tui_echo.server.connection import Connection
 from tui_echo.server.events import EVENT_DATA_BYTES
 from tui_echo.server.notices import Notices, Paced
@@ -30,7 +32,7 @@ class RuleAnswers:
             self.book, state.client_id, state.peer, line_framing, reply_bytes=EVENT_DATA_BYTES, line_bytes=max_frame
         )
 
-    def hit(self, taken: Answers) -> dict[str, object]:
+    def hit(self, taken: Answers) -> dict[str, Any]:
         """After a rule answered: a notice for each rule's first hit (the rest wait for the summary);
         returns the ``DataAnswered`` fields of what the client's responder answered (``taken``)."""
         book = self.book

@@ -49,13 +49,29 @@ class Context:
         pieces: list[Piece],
         now: float,
         kind: Callable[..., DataReceived] = DataReceived,
+        *,
+        buffered: int = 0,
         **more: object,
     ) -> None:
-        """Count and report what a framer gave: a message per frame (or cut piece); noise counts none."""
+        """Count and report what a framer gave: a message per frame (or cut piece); noise counts none.
+        Each event's ``bytes_in`` is the client's up to the end of its piece (``buffered``: bytes the framer
+        still holds, which come after them all)."""
+        running = state.bytes_in - buffered - sum(len(piece.data) for piece in pieces)
         for data, piece in pieces:
             messages = 0 if piece is Kind.NOISE else 1
             state.messages_in += messages
-            self.publish(state, data, messages, now, kind, noise=piece is Kind.NOISE, cut=piece is Kind.CUT, **more)
+            running += len(data)
+            self.publish(
+                state,
+                data,
+                messages,
+                now,
+                kind,
+                bytes_in=running,
+                noise=piece is Kind.NOISE,
+                cut=piece is Kind.CUT,
+                **more,
+            )
 
     def arrived(self, state: ClientState, data: bytes | bytearray) -> float:
         """Count received bytes, not messages (a mode that frames its own counts them); returns trio's time."""
@@ -81,6 +97,8 @@ class Context:
         messages: int,
         now: float,
         kind: Callable[..., DataReceived] = DataReceived,
+        *,
+        bytes_in: int | None = None,
         **more: object,
     ) -> None:
         """The event for one message, unless the consumer had no room moments ago (then it is only counted).
@@ -98,7 +116,7 @@ class Context:
             at=now + self.clock.offset,
             messages=messages,
             messages_in=state.messages_in,
-            bytes_in=state.bytes_in,
+            bytes_in=state.bytes_in if bytes_in is None else bytes_in,
             bytes_out=state.bytes_out,
             **more,
         )

@@ -126,6 +126,13 @@ class DataReceived:
     noise: bool = False  # binary framing: bytes outside any frame (before an STX), not a message
     cut: bool = False  # part of a line or frame longer than --max-frame, cut there
 
+    @property
+    def framing_note(self) -> str:
+        """What the piece is when not a whole message: ``noise: outside any frame``, ``cut at --max-frame``."""
+        if self.noise:
+            return "noise: outside any frame"
+        return "cut at --max-frame" if self.cut else ""
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DataRelayed(DataReceived):

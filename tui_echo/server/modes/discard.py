@@ -31,7 +31,7 @@ class DiscardMode(ModeHandler):
                         context.pieces(conn.state, [rest], trio.current_time(), DataDiscarded)
                     return DisconnectReason.CLOSED_BY_PEER, ""
                 now = context.arrived(conn.state, data)
-                context.pieces(conn.state, framer.feed(data), now, DataDiscarded)
+                context.pieces(conn.state, framer.feed(data), now, DataDiscarded, buffered=framer.buffered)
                 continue
             if not data:
                 return DisconnectReason.CLOSED_BY_PEER, ""

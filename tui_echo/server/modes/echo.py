@@ -143,4 +143,4 @@ class EchoMode(ModeHandler):
             now = context.arrived(state, data)
             async with write_lock:
                 await send_all(data)
-            report(state, feed(data), now)
+            report(state, feed(data), now, buffered=framer.buffered)

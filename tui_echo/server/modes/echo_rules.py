@@ -16,7 +16,7 @@ from typing import Any
 import trio
 
 from tui_echo.server.connection import Connection, Ended, ModeHandler
-from tui_echo.server.events import DataAnswered, DisconnectReason
+from tui_echo.server.events import DataAnswered, DataReceived, DisconnectReason
 from tui_echo.server.answers import RuleAnswers
 from tui_echo.server.context import Context
 from tui_echo.server.framing import Kind
@@ -85,18 +85,19 @@ class EchoRulesMode(ModeHandler):
             else:
                 now = context.arrived(state, data)
                 pieces = framer.feed(data)
+            bytes_in = state.bytes_in - framer.buffered - sum(len(piece.data) for piece in pieces)
             for piece in pieces:
+                bytes_in += len(piece.data)  # the client's bytes up to the end of this piece, for its event
                 if piece.kind is Kind.NOISE:
                     await self._reply(conn, piece.data)
-                    context.pieces(state, [piece], now)
+                    context.pieces(state, [piece], now, buffered=state.bytes_in - bytes_in)
                     continue
                 reply = responder.answer(piece.data, state.messages_in + 1, now + wall_offset)
                 await self._reply(conn, piece.data if reply is None else reply)
                 taken = responder.take_answers()
-                if taken.count:
-                    context.pieces(state, [piece], now, DataAnswered, **answers.hit(taken))
-                else:
-                    context.pieces(state, [piece], now)
+                answered = answers.hit(taken) if taken.count else {}
+                kind = DataAnswered if taken.count else DataReceived
+                context.pieces(state, [piece], now, kind, buffered=state.bytes_in - bytes_in, **answered)
             if not data:
                 return DisconnectReason.CLOSED_BY_PEER, ""
 
