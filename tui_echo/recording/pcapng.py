@@ -14,6 +14,7 @@ only here.
 
 from __future__ import annotations
 
+import heapq
 import ipaddress
 import zlib
 from collections.abc import Iterator
@@ -96,37 +97,44 @@ def write_pcapng(recording: Recording, out: str) -> int:
         from scapy.utils import PcapNgWriter
     except ImportError:
         raise ExportError("export needs scapy: pip install 'tui-echo[pcap]'") from None
-    packets: list[tuple[float, int, int, Any]] = []
-    for order, stream in enumerate(sorted(recording.clients.values(), key=lambda s: s.connected_at)):
+
+    def built(stream: ClientStream, segment: Segment) -> Any:
         server = stream.server
         ip = IPv6 if ipaddress.ip_address(server[0]).version == 6 else IP
-        interface = format_address(server)
-        for number, segment in enumerate(segments(stream)):
-            source, target = (stream.peer, server) if segment.from_client else (server, stream.peer)
-            macs = (CLIENT_MAC, SERVER_MAC) if segment.from_client else (SERVER_MAC, CLIENT_MAC)
-            packet = (
-                Ether(src=macs[0], dst=macs[1])
-                / ip(src=source[0], dst=target[0])
-                / TCP(
-                    sport=source[1],
-                    dport=target[1],
-                    flags=segment.flags,
-                    seq=segment.seq % (1 << 32),
-                    ack=segment.ack % (1 << 32) if "A" in segment.flags else 0,
-                    window=WINDOW,
-                )
+        source, target = (stream.peer, server) if segment.from_client else (server, stream.peer)
+        macs = (CLIENT_MAC, SERVER_MAC) if segment.from_client else (SERVER_MAC, CLIENT_MAC)
+        packet = (
+            Ether(src=macs[0], dst=macs[1])
+            / ip(src=source[0], dst=target[0])
+            / TCP(
+                sport=source[1],
+                dport=target[1],
+                flags=segment.flags,
+                seq=segment.seq % (1 << 32),
+                ack=segment.ack % (1 << 32) if "A" in segment.flags else 0,
+                window=WINDOW,
             )
-            if segment.payload:
-                packet = packet / segment.payload
-            packet.time = segment.at
-            packet.sniffed_on = interface
-            packets.append((segment.at, order, number, packet))
-    packets.sort(key=lambda item: item[:3])
+        )
+        if segment.payload:
+            packet = packet / segment.payload
+        packet.time = segment.at
+        packet.sniffed_on = format_address(server)  # one interface per listening address
+        return packet
+
+    def keyed(order: int, stream: ClientStream) -> Iterator[tuple[float, int, int, ClientStream, Segment]]:
+        for number, segment in enumerate(segments(stream)):
+            yield segment.at, order, number, stream, segment
+
+    # The streams' segments merged by time, one waiting per stream: memory is the recording's, not the capture's.
+    streams = sorted(recording.clients.values(), key=lambda s: s.connected_at)
+    merged = heapq.merge(*(keyed(order, stream) for order, stream in enumerate(streams)), key=lambda item: item[:3])
     try:
         writer = PcapNgWriter(out)
     except OSError as exc:
         raise ExportError(f"{out}: {exc.strerror or exc}") from None
+    packets = 0
     with writer:
-        for *_key, packet in packets:
-            writer.write(packet)
-    return len(packets)
+        for _at, _order, _number, stream, segment in merged:
+            writer.write(built(stream, segment))
+            packets += 1
+    return packets
