@@ -23,7 +23,13 @@ from tui_echo.control.protocol import ProtocolError, VersionMismatch
 from tui_echo.wire.records import Fields
 from tui_echo.wire.settings import ServerInfo, decode_server
 
-CONNECT_SECONDS = 5.0  # for the hello and the snapshot; a live server answers at once
+CONNECT_SECONDS = 5.0  # for the hello; a live server answers at once
+# For each read of the first snapshot: the server builds it in one go, and with 10,000 clients on a
+# machine whose cores are shared many ways that took seconds of the server's turn (a 2.3 MiB snapshot).
+SNAPSHOT_SECONDS = 30.0
+# A command's reply comes once it has run: a kick of thousands on a machine under heavy load took
+# more than CONNECT_SECONDS in the suite (load average 27 on 2 cores).
+COMMAND_SECONDS = 30.0
 
 
 class ConsoleError(Exception):
@@ -96,11 +102,15 @@ class Connection:
     _server: ServerInfo | None = None  # from the server's hello
     snapshot: dict[str, Any] = field(default_factory=dict)
     buffer: bytearray = field(default_factory=bytearray)  # read, not yet taken
+    _gathering: protocol.SnapshotPages | None = None  # a snapshot whose pages are still coming
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
     @classmethod
-    def open(cls, path: Path, *, events: bool, role: str = "console") -> Connection:
-        """Connect, trade hellos and read the first snapshot (raises ConsoleError)."""
+    def open(cls, path: Path, *, events: bool, snapshot: bool = True, role: str = "console") -> Connection:
+        """Connect, trade hellos and read the first snapshot (raises ConsoleError).
+
+        ``snapshot=False`` (with ``events=False``) asks for none: replies only, for a console that
+        only sends commands (a snapshot of 10,000 clients takes the server's loop a while)."""
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(CONNECT_SECONDS)
         try:
@@ -123,8 +133,13 @@ class Connection:
             except ProtocolError as exc:
                 raise ConsoleError(f"{path} does not speak this console's protocol: {exc.message}") from None
             connection._server = _server_info(hello)
+            if not snapshot:
+                connection.send(protocol.hello(role, events=False, snapshot=False))
+                return connection
             connection.send(protocol.hello(role, events=events))
+            sock.settimeout(SNAPSHOT_SECONDS)
             connection.snapshot = connection.read_until("snapshot")
+            sock.settimeout(CONNECT_SECONDS)
         except (TimeoutError, OSError) as exc:
             connection.close()
             raise ConsoleError(f"the server at {path} did not answer: {exc}") from None
@@ -146,7 +161,25 @@ class Connection:
             raise ServerGone(f"the server at {self.path} went away") from None
 
     def read(self) -> dict[str, Any]:
-        """The next message; raises ServerGone at EOF, TimeoutError if the socket has a timeout."""
+        """The next message, a snapshot whole (its pages read and joined into ``clients``); raises
+        ServerGone at EOF, TimeoutError if the socket has a timeout (a snapshot half read is kept
+        for the next call)."""
+        while True:
+            message = self._read_line()
+            try:
+                if self._gathering is None:
+                    if message["type"] != "snapshot":
+                        return message
+                    self._gathering = protocol.SnapshotPages(message)
+                else:
+                    self._gathering.add(message)
+            except ProtocolError as exc:
+                raise ConsoleError(f"the server sent something this console cannot read: {exc.message}") from None
+            if self._gathering.complete:
+                snapshot, self._gathering = self._gathering.snapshot, None
+                return snapshot
+
+    def _read_line(self) -> dict[str, Any]:
         while True:
             newline = self.buffer.find(b"\n")
             if newline >= 0:
@@ -175,15 +208,20 @@ class Connection:
                 raise ConsoleError(f"the server says: {message.get('message')}")
 
     def command(self, name: str, **fields: object) -> dict[str, Any]:
-        """Send a command and return its reply (other messages in between are skipped)."""
+        """Send a command and return its reply (other messages in between are skipped); raises ConsoleError
+        if no reply comes within COMMAND_SECONDS."""
         request_id = next(self._ids)
         self.send(protocol.command_message(request_id, name, **fields))
-        while True:
-            message = self.read()
-            if message["type"] == "reply" and message.get("id") == request_id:
-                return message
-            if message["type"] == "error":
-                raise ConsoleError(f"the server says: {message.get('message')}")
+        self.sock.settimeout(COMMAND_SECONDS)
+        try:
+            while True:
+                message = self.read()
+                if message["type"] == "reply" and message.get("id") == request_id:
+                    return message
+                if message["type"] == "error":
+                    raise ConsoleError(f"the server says: {message.get('message')}")
+        except TimeoutError:
+            raise ConsoleError(f"the server at {self.path} did not answer within {COMMAND_SECONDS:g} s") from None
 
     def close(self) -> None:
         self.sock.close()

@@ -13,6 +13,14 @@ from enum import StrEnum
 from tui_echo.net import Peer
 
 
+MAX_LABEL_CHARS = 64  # a label is cut to this many characters wherever it comes from
+
+
+def bounded_label(text: str) -> str:
+    """A label as the server keeps it: stripped and cut to MAX_LABEL_CHARS (shown escaped, wherever shown)."""
+    return text.strip()[:MAX_LABEL_CHARS]
+
+
 class ClientStatus(StrEnum):
     CONNECTED = "connected"
     CLOSING = "closing"  # kicked or timed out: its socket is being closed
@@ -33,3 +41,6 @@ class ClientState:
     status: ClientStatus = ClientStatus.CONNECTED
     tls_version: str | None = None  # e.g. "TLSv1.3", for a client of a TLS server
     tls_cipher: str | None = None  # e.g. "TLS_AES_256_GCM_SHA384"
+    # A name for a person ("alice"), set by the operator or a rule's label action; it belongs to this
+    # connection (a client that reconnects starts without one). Any text: escaped wherever shown.
+    label: str = ""

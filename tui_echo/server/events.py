@@ -206,6 +206,16 @@ class ClientDisconnected:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ClientLabelled:
+    """A client got a label (``""``: its label was taken away), from the operator or a rule's action."""
+
+    client_id: int
+    label: str
+    at: float
+    rule: int | None = None  # the rule whose label action set it; None: the operator
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ServerNotice:
     """Something the operator should know that is not a client's life: a failed command, accept trouble."""
 
@@ -228,6 +238,7 @@ ServerEvent: TypeAlias = (
     | DataSent
     | DataBroadcast
     | ClientDisconnected
+    | ClientLabelled
     | ServerNotice
     | ServerStopped
 )

@@ -52,5 +52,8 @@ class TapTransport:
     async def close_gracefully(self, linger: float) -> None:
         await self.inner.close_gracefully(linger)
 
+    def shut_down(self) -> bool:
+        return self.inner.shut_down()
+
     def close(self) -> None:
         self.inner.close()

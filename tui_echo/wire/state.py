@@ -27,6 +27,7 @@ from tui_echo.wire.records import (
     read_optional_time,
     read_peer,
     read_str,
+    read_actions,
     read_time,
 )
 
@@ -43,6 +44,7 @@ class ClientCounts(NamedTuple):
     bytes_out: int
     dropped_out: int
     status: ClientStatus
+    label: str
 
     @classmethod
     def of(cls, state: ClientState) -> ClientCounts:
@@ -53,13 +55,21 @@ class ClientCounts(NamedTuple):
             setattr(state, name, value)
 
 
-CountsTuple: TypeAlias = tuple[float, int, int, int, int, ClientStatus]
+CountsTuple: TypeAlias = tuple[float, int, int, int, int, ClientStatus, str]
 
 
 def counts_of(state: ClientState) -> CountsTuple:
     """A client's counts as a plain tuple, equal to ``ClientCounts.of(state)``: a session compares every
     client's every 0.25 s, and a plain tuple costs a quarter of a named one to build."""
-    return (state.last_activity, state.messages_in, state.bytes_in, state.bytes_out, state.dropped_out, state.status)
+    return (
+        state.last_activity,
+        state.messages_in,
+        state.bytes_in,
+        state.bytes_out,
+        state.dropped_out,
+        state.status,
+        state.label,
+    )
 
 
 def encode_counts(client_id: int, counts: ClientCounts) -> Record:
@@ -71,6 +81,7 @@ def encode_counts(client_id: int, counts: ClientCounts) -> Record:
         "bytes_out": counts.bytes_out,
         "dropped_out": counts.dropped_out,
         "status": str(counts.status),
+        "label": counts.label,
     }
 
 
@@ -83,6 +94,7 @@ def decode_counts(record: Fields) -> tuple[int, ClientCounts]:
         bytes_out=read_int(record, "bytes_out"),
         dropped_out=read_int(record, "dropped_out"),
         status=ClientStatus(read_str(record, "status")),
+        label=read_str(record, "label"),
     )
 
 
@@ -165,6 +177,7 @@ def encode_rule(rule: RuleHits) -> Record:
         "last_match": rule.last_match,
         "last_client": rule.last_client,
         "last_time": optional_time(rule.last_at),
+        "actions": dict(rule.actions),
     }
 
 
@@ -172,10 +185,11 @@ def decode_rule(record: Fields) -> RuleHits:
     return RuleHits(
         number=read_int(record, "rule"),
         match=read_str(record, "match"),
-        reply=read_str(record, "reply"),
+        reply=read_optional_str(record, "reply"),
         once=read_bool(record, "once"),
         hits=read_int(record, "hits"),
         last_match=read_optional_str(record, "last_match"),
         last_client=read_optional_int(record, "last_client"),
         last_at=read_optional_time(record, "last_time"),
+        actions=read_actions(record),
     )

@@ -62,9 +62,12 @@ class EchoRulesMode(ModeHandler):
                 await reply(conn, batch)
             taken = take_answers()  # this client's own, whatever other clients' rules did meanwhile
             if taken.count:  # a rule's answer is a line apart from the echo
-                publish(state, data, messages, now, DataAnswered, **answers.hit(taken))
+                publish(state, data, messages, now, DataAnswered, **answers.hit(taken, state))
             else:
+                if taken.actions:  # a rule without a reply matched: the echo, and its actions
+                    answers.hit(taken, state)
                 publish(state, data, messages, now)
+            del data  # not kept while the next receive waits: a partial line is held once, by the responder
 
     async def _frames(self, conn: Connection) -> Ended:
         """A binary framing: a rule sees one whole frame (however many reads it took); what no rule
@@ -95,8 +98,10 @@ class EchoRulesMode(ModeHandler):
                 reply = responder.answer(piece.data, state.messages_in + 1, now + wall_offset)
                 await self._reply(conn, piece.data if reply is None else reply)
                 taken = responder.take_answers()
-                answered = answers.hit(taken) if taken.count else {}
+                answered = answers.hit(taken, state) if taken.count or taken.actions else {}
                 kind = DataAnswered if taken.count else DataReceived
+                if not taken.count:
+                    answered = {}  # a rule without a reply: its actions ran, the frame is echoed
                 context.pieces(state, [piece], now, kind, buffered=state.bytes_in - bytes_in, **answered)
             if not data:
                 return DisconnectReason.CLOSED_BY_PEER, ""
