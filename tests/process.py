@@ -94,17 +94,23 @@ class LineReader:
 class HeadlessProcess(LineReader):
     """``tui-echo --headless --port 0 ...`` with its stdout lines collected by a thread."""
 
-    def __init__(self, *args: str, open_files: int | None = None) -> None:
-        """``open_files``: the process's hard limit on open files, to run it out of them."""
+    def __init__(self, *args: str, open_files: int | None = None, file_size: int | None = None) -> None:
+        """``open_files``: the process's hard limit on open files, to run it out of them; ``file_size``: the
+        largest file it may write (RLIMIT_FSIZE: a write past it fails with EFBIG, as on a full disk)."""
+
+        def limits() -> None:
+            if open_files:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
+            if file_size:
+                resource.setrlimit(resource.RLIMIT_FSIZE, (file_size, file_size))
+
         self.proc = subprocess.Popen(
             [tui_echo_command(), "--headless", "--port", "0", *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
             encoding="utf-8",
-            preexec_fn=(lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files)))
-            if open_files
-            else None,
+            preexec_fn=limits if open_files or file_size else None,
         )
         assert self.proc.stdout is not None
         super().__init__(self.proc.stdout)

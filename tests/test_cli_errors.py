@@ -58,7 +58,7 @@ def test_a_misspelt_command_gets_the_commands_and_a_guess(word: str, guess: str)
     for args in ([word], ["--port", "0", word]):
         assert one_line(args) == (
             f"tui-echo: error: unknown command {word!r}: {guess}the commands are attach, list, events, ctl, web, "
-            "demo, load (see tui-echo --help)"
+            "demo, load, export, replay (see tui-echo --help)"
         )
 
 

@@ -41,17 +41,19 @@ MAY_IMPORT: dict[str, set[str]] = {
     "wire": {"net", "times", "text", "server"},  # the codec of the server's events and state
     "control": BASICS | {"server", "wire"},  # the control socket: both its ends
     "ops": BASICS | {"server"},  # systemd and Prometheus: how the server fits among an operator's services
-    "service": BASICS | {"server", "control", "ops"},  # the one assembly: server + event channel + control socket
-    "headless": BASICS | {"server", "wire", "control", "service"},
+    "recording": BASICS | {"server", "wire"},  # the recording writer and its readers (replay, export, load --replay)
+    "service": BASICS
+    | {"server", "control", "ops", "recording"},  # the one assembly: server + events + control + recording
+    "headless": BASICS | {"server", "wire", "control", "service", "recording"},
     "monitor/models": BASICS | {"server", "wire"},
     "monitor/widgets": BASICS | {"server", "monitor/models"},
     "monitor/screens": BASICS | {"server", "monitor/models", "monitor/widgets"},
     "monitor": BASICS
-    | {"server", "wire", "control", "service", "monitor/models", "monitor/widgets", "monitor/screens"},
+    | {"server", "wire", "control", "service", "recording", "monitor/models", "monitor/widgets", "monitor/screens"},
     "demo": BASICS | {"server", "monitor"},
     "load": BASICS,  # a load generator for any echo server: knows nothing of this one
-    "consoles": BASICS | {"server", "wire", "control", "headless", "monitor"},
-    "cli": BASICS | {"server", "control", "headless", "monitor", "consoles", "demo", "load", "ops"},
+    "consoles": BASICS | {"server", "wire", "control", "headless", "monitor", "recording"},
+    "cli": BASICS | {"server", "control", "headless", "monitor", "consoles", "demo", "load", "ops", "recording"},
     "__main__": {"cli", "consoles"},  # consoles/tab_process first: a tab's console dies with tui-echo web
 }
 # Single modules a unit may import from a unit it may not import as a whole: the two modules of monitor/
@@ -78,6 +80,7 @@ FRAMEWORKS: dict[str, set[str]] = {
     "control": {"trio"},
     "service": {"trio"},
     "ops": {"trio"},
+    "recording": {"trio"},
     "headless": {"trio"},
     "demo": {"trio"},
     "cli": {"trio"},
@@ -102,6 +105,8 @@ PURE = [
     "server/tls.py",
     "server/binding.py",
     "ops/systemd.py",
+    "server/framing.py",
+    "server/tap.py",
     "control/paths.py",
     "control/protocol.py",
     "control/client.py",

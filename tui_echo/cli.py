@@ -20,17 +20,20 @@ from tui_echo.monitor.terminal import terminal_problem
 from tui_echo.output import finish, silence_stdout
 from tui_echo.ops.options import add_service_flags, service_settings, systemd_sockets
 from tui_echo.ops.workers import add_worker_flags, workers_problem
+from tui_echo.recording.options import add_record_flags, record_settings
 from tui_echo.server.access import parse_network
 from tui_echo.server.binding import ListenError
 from tui_echo.server.config import (
     DEFAULT_BAN_SECONDS,
     DEFAULT_HOST,
     DEFAULT_MAX_CLIENTS,
+    DEFAULT_MAX_FRAME,
     DEFAULT_PORT,
     DEFAULT_WRITE_TIMEOUT,
     Framing,
     Mode,
     Network,
+    RELAY_QUEUE_BYTES,
     ServerConfig,
 )
 from tui_echo.server.reload import ReloadError, read_networks
@@ -40,8 +43,9 @@ from tui_echo.text import plural
 
 if TYPE_CHECKING:
     from tui_echo.control.listener import ControlSettings
+    from tui_echo.recording.writer import RecordSettings
 
-COMMANDS = (*SUBCOMMANDS, "demo", "load")  # picked by hand in main, before the server's own flags
+COMMANDS = (*SUBCOMMANDS, "demo", "load", "export", "replay")  # picked by hand in main, before the server's own flags
 _FD_LIMIT_WANTED = 65_536
 
 
@@ -125,8 +129,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--framing",
         choices=[f.value for f in Framing],
         default=Framing.CHUNK.value,
-        help="What counts as one message: each received chunk, as the classic server counts, "
-        "or each newline-terminated line; the echo is the same either way (default chunk).",
+        help="What counts as one message: each received chunk, as the classic server counts; each "
+        "newline-terminated line; stx-etx: STX (0x02) to the first ETX (0x03), bytes before an STX are noise; "
+        "len:u8|u16be|u16le|u32be|u32le: a length prefix, then that many bytes. A message is a frame for the "
+        "counts, rules, feed and broker; the echo is the same in every framing (default chunk).",
+    )
+    parser.add_argument(
+        "--max-frame",
+        type=whole_number(1, 1 << 30),
+        default=DEFAULT_MAX_FRAME,
+        metavar="BYTES",
+        help=f"The most one message (a line, a frame) may hold: longer is cut into messages this long, "
+        f"and counted (default {DEFAULT_MAX_FRAME}).",
     )
     for flag, what in (
         ("--allow", "Admit only clients from this network or address (e.g. 10.0.0.0/8, 192.0.2.7, fd00::/8)"),
@@ -212,6 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_worker_flags(parser)
     add_service_flags(parser)
+    add_record_flags(parser)
     control = parser.add_mutually_exclusive_group()
     control.add_argument(
         "--control",
@@ -270,6 +285,7 @@ def _run_headless(
     json_lines: bool,
     control: ControlSettings | None,
     listeners: list[socket.socket],
+    record: RecordSettings | None,
     *,
     workers: int = 1,
     arguments: Sequence[str] = (),
@@ -290,7 +306,14 @@ def _run_headless(
             )
         else:
             outcome = trio.run(
-                run_headless, config, sys.stdout.fileno(), json_lines, sys.stdout.encoding, control, listeners or None
+                run_headless,
+                config,
+                sys.stdout.fileno(),
+                json_lines,
+                sys.stdout.encoding,
+                control,
+                listeners or None,
+                record,
             )
     except ListenError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
@@ -324,10 +347,22 @@ def _main(arguments: list[str]) -> int:
         from tui_echo.demo.run import main as demo_main
 
         return demo_main(arguments[1:])
+    if arguments and arguments[0] == "load" and any(a == "--replay" or a.startswith("--replay=") for a in arguments):
+        from tui_echo.recording.play import replay_load_main  # a recording's client: this server's own format
+
+        return replay_load_main(arguments[1:])
     if arguments and arguments[0] == "load":
         from tui_echo.load.cli import main as load_main  # imported here: the server never loads it
 
         return load_main(arguments[1:])
+    if arguments and arguments[0] == "replay":
+        from tui_echo.consoles.replay import replay_main
+
+        return replay_main(arguments[1:])
+    if arguments and arguments[0] == "export":
+        from tui_echo.recording.commands import export_main
+
+        return export_main(arguments[1:])
     if arguments and arguments[0] in SUBCOMMANDS:  # before the server's parser: its flags stay as they were
         from tui_echo.consoles.main import run_subcommand
 
@@ -336,6 +371,10 @@ def _main(arguments: list[str]) -> int:
     args, extras = parser.parse_known_args(arguments)
     if extras:
         _unknown(parser, extras)
+    if args.mode == Mode.CHAT and Framing(args.framing).binary:
+        parser.error(f"--mode chat is line-based: --framing {args.framing} is for echo, broker and discard")
+    if Mode(args.mode).relays and args.max_frame > RELAY_QUEUE_BYTES:
+        parser.error(f"--max-frame: at most {RELAY_QUEUE_BYTES} with --mode {args.mode} (a receiver's queue)")
     if args.json and not args.headless:
         parser.error("--json is for the headless log: add --headless")
     if args.ban_minutes is not None and args.headless:
@@ -366,6 +405,7 @@ def _main(arguments: list[str]) -> int:
         idle_timeout=args.idle_timeout,
         write_timeout=args.write_timeout,
         framing=Framing(args.framing),
+        max_frame=args.max_frame,
         mode=Mode(args.mode),
         tls=_tls_settings(parser, args),
         allow=tuple(args.allow),
@@ -386,6 +426,7 @@ def _main(arguments: list[str]) -> int:
 
     control = None if args.no_control else ControlSettings(args.control)
     listeners = systemd_sockets(parser)
+    record = record_settings(args)
     _raise_fd_limit()
     if not args.headless and args.workers > 1 and args.worker is None:
         from tui_echo.monitor.workers import run_workers_monitor
@@ -396,7 +437,7 @@ def _main(arguments: list[str]) -> int:
         from tui_echo.monitor.guest import GuestServer
         from tui_echo.monitor.launch import run_monitor
 
-        return run_monitor(GuestServer(config, control, listeners or None), args.feed_lines)
+        return run_monitor(GuestServer(config, control, listeners or None, record), args.feed_lines)
     if args.workers > 1 and args.worker is None:
-        return _run_headless(config, args.json, control, listeners, workers=args.workers, arguments=arguments)
-    return _run_headless(config, args.json, control, listeners)
+        return _run_headless(config, args.json, control, listeners, None, workers=args.workers, arguments=arguments)
+    return _run_headless(config, args.json, control, listeners, record)

@@ -9,7 +9,7 @@ consoles of a running server (each has --help):
                                    stream a running server's events, like docker events
   tui-echo ctl [TARGET] COMMAND    clients [--json] [--filter EXPR] | rules [--json]
                                    | kick ID (or --filter EXPR [--yes]) | kick-all | label ID TEXT
-                                   | send ID TEXT | broadcast TEXT | stop | reload
+                                   | send ID TEXT | broadcast TEXT | record start FILE|stop|status | stop | reload
   tui-echo web [TARGET] [--http-port 8000]
                                    the attached console in a browser, one per tab (127.0.0.1 only, with a token)
 TARGET is a port, a control socket path, or nothing for the only running server.
@@ -17,6 +17,12 @@ TARGET is a port, a control socket path, or nothing for the only running server.
 a demo, nothing else to start:
   tui-echo demo [--speed X] [--port PORT]
                                    the monitor with a cast of simulated clients: chat, a sensor, bursts, timeouts
+
+recordings (tui-echo --record FILE):
+  tui-echo replay FILE... [--speed X] [--from S] [--to S] [--client N] [--headless [--json]]
+                                   the monitor as it was: p pauses, ←/→ seek 10 s, [ ] speed
+  tui-echo export FILE... --pcapng OUT
+                                   the recording as a pcapng capture: one TCP stream per client, for Wireshark
 
 load any echo server:
   tui-echo load [HOST:]PORT [-c N] [-d SECONDS] [--size BYTES | --message TEXT] [--rate N] [--pipeline N]

@@ -25,7 +25,7 @@ from tui_echo.server.clients import MAX_LABEL_CHARS, ClientState
 from tui_echo.text import format_duration, format_size, plural, printable
 from tui_echo.wire.state import decode_client, decode_rule
 
-CTL_ACTIONS = ("clients", "rules", "kick", "kick-all", "label", "send", "broadcast", "stop", "reload")
+CTL_ACTIONS = ("clients", "rules", "kick", "kick-all", "label", "send", "broadcast", "record", "stop", "reload")
 GONE_SHOWN = 20  # ids a kick --filter names of the clients that were gone before it ran
 
 
@@ -102,6 +102,13 @@ def add_actions(ctl: argparse.ArgumentParser, parser_class: type[argparse.Argume
     send.add_argument("text", type=_send_text, metavar="TEXT")
     broadcast = actions.add_parser("broadcast", help="send TEXT to every client (the same escapes)")
     broadcast.add_argument("text", type=_send_text, metavar="TEXT")
+    record = actions.add_parser(
+        "record",
+        help="record start FILE: every byte of the clients that connect from now on (FILE relative to the "
+        "server's directory; the answer gives its absolute path); record stop; record status",
+    )
+    record.add_argument("what", choices=["start", "stop", "status"])
+    record.add_argument("file", nargs="?", metavar="FILE")
     actions.add_parser("stop", help="stop the server: every client is closed")
     actions.add_parser(
         "reload",
@@ -208,6 +215,24 @@ def _kick_filtered(connection: Steered, args: argparse.Namespace) -> int:
     return 0
 
 
+def _record(connection: Steered, what: str, file: str | None) -> int:
+    """``ctl record start FILE`` (the answer: its absolute path), ``record stop``, ``record status``."""
+    if what == "start" and not file:
+        return fail("ctl", "record start needs a FILE", 2)
+    reply = connection.command("record", action=what, **({"path": file} if what == "start" else {}))
+    if not reply.get("ok"):
+        return fail("ctl", str(reply.get("message", reply.get("error"))), 1)
+    if what == "status":
+        path = reply.get("recording")
+        if path is None:
+            print("not recording")
+        else:
+            print(f"recording to {path}; gaps {reply.get('gaps')}, {reply.get('lost_bytes')} bytes not recorded")
+    else:
+        print(f"{'recording to' if what == 'start' else 'recorded to'} {reply['path']}")
+    return 0
+
+
 def run_ctl(args: argparse.Namespace, connect: Callable[[], Steered]) -> int:
     if args.action == "kick" and (args.client is None) == (args.filter is None):
         return fail("ctl kick", f"give a client ID or --filter EXPR, one of them (see {PROG} ctl kick --help)", 2)
@@ -226,6 +251,8 @@ def run_ctl(args: argparse.Namespace, connect: Callable[[], Steered]) -> int:
             return 0
         if args.action == "kick" and args.filter is not None:
             return _kick_filtered(connection, args)
+        if args.action == "record":
+            return _record(connection, args.what, args.file)
         fields: dict[str, object] = {}
         if args.action in ("kick", "send", "label"):
             fields["client"] = args.client

@@ -32,7 +32,7 @@ from tui_echo.control.paths import (
     write_entry,
 )
 from tui_echo.control.places import MAX_CONSOLES, Places, too_many_consoles
-from tui_echo.control.session import ConsoleSession
+from tui_echo.control.session import ConsoleSession, Recordings
 from tui_echo.server.server import EchoServer
 from tui_echo.wire.settings import ServerInfo
 
@@ -99,6 +99,7 @@ class ControlSocket:
         self._server = server
         self.path = path
         self._sock = sock
+        self.recordings: Recordings | None = None  # what ``record`` asks (the service sets it)
         self._inode = os.stat(path).st_ino
         self._started_at = time.time()
         slot = server.config.worker
@@ -166,7 +167,7 @@ class ControlSocket:
 
             self._places.wait(scope)
             try:
-                await ConsoleSession(self._server, stream, who, self.server_info, attach).run()
+                await ConsoleSession(self._server, stream, who, self.server_info, attach, self.recordings).run()
             except Exception as exc:  # a bug in one console's handling must not take the echo down with it
                 self._server.notice(f"{who} dropped after an internal error: {exc!r}")
                 with trio.CancelScope(shield=True), trio.move_on_after(0.5):

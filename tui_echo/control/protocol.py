@@ -44,7 +44,7 @@ from tui_echo.wire.settings import ServerInfo, encode_server
 from tui_echo.wire.state import encode_ban, encode_client, encode_rule, encode_totals
 
 PROTOCOL = "tui-echo-control"
-VERSION = 5  # goes up with every change to what either end sends (README: "The control protocol")
+VERSION = 6  # goes up with every change to what either end sends (README: "The control protocol")
 MAX_LINE_BYTES = 256 * 1024  # one line, either way; a send of MAX_SEND_BYTES in base64 fits
 MAX_SEND_BYTES = 64 * 1024  # bytes one send or broadcast command may carry
 MAX_CLIENT_IDS = 25_000  # ids one command on many clients may name (in a line of MAX_LINE_BYTES)
@@ -322,6 +322,31 @@ def parse_command(message: Mapping[str, Any]) -> Request:
     except ProtocolError as exc:
         raise ProtocolError(exc.code, f"{name}: {exc.message}", request_id) from None
     return request
+
+
+class RecordError(Exception):
+    """A recording that cannot start or stop (a file it cannot make, none running): the reply's message."""
+
+
+@dataclass(frozen=True, slots=True)
+class RecordRequest:
+    request_id: int | str
+    action: str  # start, stop, status
+    path: str  # start's file, as the console gave it
+
+
+def parse_record(message: Mapping[str, Any]) -> RecordRequest:
+    """``{"command": "record", "action": "start", "path": FILE}``, ``"stop"`` or ``"status"`` (ProtocolError)."""
+    request_id = message.get("id")
+    if isinstance(request_id, bool) or not isinstance(request_id, int | str):
+        raise ProtocolError("bad_id", 'a command needs an "id" (a number or a string)', None)
+    action = message.get("action")
+    if action not in ("start", "stop", "status"):
+        raise ProtocolError("bad_value", 'record: "action" must be start, stop or status', request_id)
+    path = message.get("path", "")
+    if action == "start" and (not isinstance(path, str) or not path):
+        raise ProtocolError("bad_type", 'record start: "path" must be a file name', request_id)
+    return RecordRequest(request_id, action, path if isinstance(path, str) else "")
 
 
 def command_message(request_id: int, name: str, **fields: object) -> Record:

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import trio
 
 from tui_echo.control import protocol
 from tui_echo.control.paths import Credentials
 from tui_echo.control.places import HELLO_SECONDS, too_many_consoles
-from tui_echo.control.protocol import ProtocolError, VersionMismatch
+from tui_echo.control.protocol import ProtocolError, RecordError, VersionMismatch
 from tui_echo.net import format_address
 from tui_echo.server.server import EchoServer
 from tui_echo.server.events import ClientConnected, ClientDisconnected, ServerStopped
@@ -86,6 +86,20 @@ class _Lines:
             self._buffer += data
 
 
+class Recordings(Protocol):
+    """What ``record`` asks of the service that runs the server (``tui_echo.service.Service``)."""
+
+    def record_start(self, path: str) -> str:
+        """Record to ``path`` (relative: to the server's directory); the absolute path. RecordError if not."""
+        ...
+
+    def record_stop(self) -> str:
+        """Stop; the path it went to. RecordError if none runs."""
+        ...
+
+    def record_status(self) -> dict[str, object]: ...
+
+
 class ConsoleSession:
     def __init__(
         self,
@@ -94,9 +108,11 @@ class ConsoleSession:
         who: Credentials,
         server_info: Callable[[], ServerInfo],
         attach: Callable[[], bool],
+        recordings: Recordings | None = None,
     ) -> None:
         """``attach``: called once the console has said hello; False if no place is free for it."""
         self._server = server
+        self._recordings = recordings
         self._attach = attach
         self._stream = stream
         self._who = who
@@ -191,6 +207,9 @@ class ConsoleSession:
                 message = protocol.decode_line(await lines.next())
                 if message["type"] == "hello":
                     raise ProtocolError("hello_again", "hello was already said")
+                if message.get("command") == "record":
+                    await self._send(self._record(protocol.parse_record(message)))
+                    continue
                 request = protocol.parse_command(message)
                 self._check_client(request)
             except ProtocolError as exc:
@@ -207,6 +226,27 @@ class ConsoleSession:
                 await self._send(protocol.reply(request.request_id, error=ProtocolError("reload_failed", done.error)))
             else:
                 await self._send({**protocol.reply(request.request_id), **protocol.done_fields(command, done)})
+
+    def _record(self, request: protocol.RecordRequest) -> dict[str, object]:
+        """``record start PATH`` / ``stop`` / ``status``: answered by the service, logged as a notice."""
+        recordings = self._recordings
+        if recordings is None:
+            error = ProtocolError("no_recordings", "this server cannot record", request.request_id)
+            return protocol.reply(request.request_id, error=error)
+        try:
+            if request.action == "status":
+                return {**protocol.reply(request.request_id), **recordings.record_status()}
+            if request.action == "start":
+                path = recordings.record_start(request.path)
+                self._server.notice(f"recording to {path} started by {self._who}")
+            else:
+                path = recordings.record_stop()
+                self._server.notice(f"recording to {path} stopped by {self._who}")
+        except RecordError as exc:
+            return protocol.reply(
+                request.request_id, error=ProtocolError("record_failed", str(exc), request.request_id)
+            )
+        return protocol.reply(request.request_id, path=path)
 
     def _check_client(self, request: protocol.Request) -> None:
         client_id = request.args.get("client")

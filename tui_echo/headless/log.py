@@ -101,7 +101,13 @@ def _client_line(at: float, client: _ClientLog, text: str) -> str:
 def _handled(event: DataReceived) -> str:
     """What the server did with a message: ``echoed 6 B``, ``relayed 6 B to 2 clients, 1 dropped``, ``discarded 6 B``.
 
-    Chat and broker count a dropped delivery per receiver that had no room for it."""
+    Chat and broker count a dropped delivery per receiver that had no room for it. A binary framing's
+    bytes outside any frame, and a frame cut at --max-frame, say so."""
+    note = event.framing_note
+    return f"{_handled_as(event)} ({note})" if note else _handled_as(event)
+
+
+def _handled_as(event: DataReceived) -> str:
     size = format_size(event.size)
     match event:
         case DataRelayed(recipients=recipients, dropped=dropped):

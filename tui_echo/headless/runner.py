@@ -19,6 +19,7 @@ from tui_echo.server.commands import Reload
 from tui_echo.server.config import ServerConfig
 from tui_echo.server.events import DataReceived, DataSent, ServerEvent
 from tui_echo.server.server import EchoServer
+from tui_echo.recording.writer import RecordSettings
 from tui_echo.service import Service
 
 _TICK_SECONDS = 1.0
@@ -126,6 +127,7 @@ async def run_headless(
     encoding: str = "utf-8",
     control: ControlSettings | None = None,
     listeners: list[socket.socket] | None = None,
+    record: RecordSettings | None = None,
 ) -> LogOutcome:
     """Serve until SIGINT, SIGTERM or SIGHUP, logging to ``fd``. Raises ListenError before anything runs
     if it cannot listen (or, with ``control``, open its control socket).
@@ -133,7 +135,7 @@ async def run_headless(
     A worker of a ``--workers`` server (``config.worker``) writes its events as wire records for its
     parent to merge, and also stops when its parent goes (its stdin ends).
     """
-    service = Service(config, event_buffer=config.event_buffer, control=control, listeners=listeners)
+    service = Service(config, event_buffer=config.event_buffer, control=control, listeners=listeners, record=record)
     service.listen()
     writer = LogWriter(fd, encoding)
     log: LogLines

@@ -23,6 +23,7 @@ from tui_echo.server.commands import ServerCommand, Shutdown
 from tui_echo.server.config import Mode, ServerConfig
 from tui_echo.server.events import ServerEvent, ServerTotals
 from tui_echo.server.rules import RuleHits
+from tui_echo.recording.writer import RecordSettings
 from tui_echo.service import Service
 
 if TYPE_CHECKING:
@@ -37,11 +38,14 @@ class GuestServer:
     """A ``ServerSource`` (see ``tui_echo.monitor.source``): ``listen()`` first, then ``start()`` inside the loop."""
 
     def __init__(
-        self, config: ServerConfig, control: ControlSettings | None = None, listeners: list[socket.socket] | None = None
+        self,
+        config: ServerConfig,
+        control: ControlSettings | None = None,
+        listeners: list[socket.socket] | None = None,
+        record: RecordSettings | None = None,
     ) -> None:
-        self._service = Service(
-            config, event_buffer=min(config.event_buffer, MONITOR_EVENT_BUFFER), control=control, listeners=listeners
-        )
+        buffer = min(config.event_buffer, MONITOR_EVENT_BUFFER)
+        self._service = Service(config, event_buffer=buffer, control=control, listeners=listeners, record=record)
         self._server = self._service.server
         self._events = self._service.events
         self._scope: trio.CancelScope | None = None

@@ -53,6 +53,8 @@ def workers_problem(args: argparse.Namespace) -> str:
         return "--tls-self-signed would make one certificate per worker: give --tls-cert and --tls-key instead"
     if args.metrics is not None:
         return "--metrics serves one process's counts, and each worker has its own: use one process for it"
+    if args.record is not None:
+        return "--record writes one file from one process: record with one process (no --workers)"
     if "LISTEN_FDS" in os.environ:
         return "sockets passed by systemd are served by one process: drop --workers under socket activation"
     return ""

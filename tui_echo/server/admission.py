@@ -19,11 +19,13 @@ from __future__ import annotations
 import contextlib
 import errno
 import socket
+from collections.abc import Callable
 from functools import partial
 
 import trio
 
 from tui_echo.server.access import AccessControl, in_networks, plain_host
+from tui_echo.server.clients import ClientState
 from tui_echo.server.connection import ModeHandler
 from tui_echo.server.context import Context
 from tui_echo.net import Peer, describe_error, format_address
@@ -33,7 +35,8 @@ from tui_echo.server.proxy_header import MAX_HEADER_BYTES, BadProxyHeader, Proxy
 from tui_echo.server.refusals import SUMMARY_SECONDS, RefusalCounter
 from tui_echo.server.tls import TlsSettings, describe_tls_error
 from tui_echo.server.tls_stream import release, send_alert, send_session_tickets
-from tui_echo.server.transport import PlainTransport, TlsTransport, close_socket
+from tui_echo.server.tap import RecordSink, TapTransport
+from tui_echo.server.transport import PlainTransport, TlsTransport, Transport, WriteTimeout, close_socket
 
 # accept() failures that mean "out of resources for now": wait ACCEPT_RETRY_SECONDS and try
 # again (trio's serve_listeners does the same).
@@ -77,6 +80,7 @@ class Admission:
         self._access = access
         self._mode = mode
         self.clients: trio.Nursery | None = None  # where each client's task runs; set before serving
+        self.recording: RecordSink | None = None  # while a recording runs, each new client's transport is tapped
         self.refusals = RefusalCounter()
         self.refusal_summaries = Paced(SUMMARY_SECONDS, self._publish_refusals, at_once=False)
         # Connections still reading their PROXY header or in their TLS handshake (each one's scope,
@@ -174,7 +178,7 @@ class Admission:
         if self._config.proxy_protocol:
             self.clients.start_soon(self._serve_proxied, sock, peer)
         elif self._config.tls is None:
-            conn = self._registry.enter(peer, partial(PlainTransport, sock), self._mode.joined)
+            conn = self._registry.enter(peer, self._tapped(partial(PlainTransport, sock)), self._mode.joined)
             self.clients.start_soon(conn.run, self._mode, self._registry)
         else:
             self.clients.start_soon(self._serve_tls_client, sock, peer, self._config.tls)
@@ -235,8 +239,16 @@ class Admission:
         if self._config.tls is not None:
             await self._serve_tls_client(sock, peer, self._config.tls, proxy)
         else:
-            conn = self._registry.enter(peer, partial(PlainTransport, sock), self._mode.joined, proxy=proxy)
+            transport = self._tapped(partial(PlainTransport, sock))
+            conn = self._registry.enter(peer, transport, self._mode.joined, proxy=proxy)
             await conn.run(self._mode, self._registry)
+
+    def _tapped(self, make: Callable[[ClientState, WriteTimeout], Transport]) -> Callable[..., Transport]:
+        """The client's own transport, or, while recording, a tap around it."""
+        sink = self.recording
+        if sink is None:
+            return make
+        return lambda state, timeout: TapTransport(make(state, timeout), sink, state.client_id)
 
     # ---- refusals -------------------------------------------------------
 
@@ -291,9 +303,8 @@ class Admission:
                 send_session_tickets(stream, sock)  # so that a client's Nagle never waits for our delayed ACK
                 cipher = stream.cipher()
                 tls_names = (stream.version(), cipher[0] if cipher else None)
-                conn = self._registry.enter(
-                    peer, partial(TlsTransport, stream, sock), self._mode.joined, tls=tls_names, proxy=proxy
-                )
+                transport = self._tapped(partial(TlsTransport, stream, sock))
+                conn = self._registry.enter(peer, transport, self._mode.joined, tls=tls_names, proxy=proxy)
         finally:
             if conn is None:
                 release(stream)  # freed now, not at the next full garbage collection

@@ -10,6 +10,8 @@ carried out in ``act``, the one place each kind of action has its effect.
 
 from __future__ import annotations
 
+from typing import Any
+
 from tui_echo.server.clients import ClientState
 from tui_echo.server.connection import Connection
 from tui_echo.server.context import Context
@@ -30,12 +32,14 @@ class RuleAnswers:
         self._reported = list(book.hits)
         self.summaries = Paced(RULES_SUMMARY_SECONDS, self._summarise, at_once=False)
 
-    def responder(self, conn: Connection, *, line_framing: bool) -> Responder:
+    def responder(self, conn: Connection, *, line_framing: bool, max_frame: int) -> Responder:
         """One client's side of the rules (its ``once`` rules, its partial line)."""
         state = conn.state
-        return Responder(self.book, state.client_id, state.peer, line_framing, reply_bytes=EVENT_DATA_BYTES)
+        return Responder(
+            self.book, state.client_id, state.peer, line_framing, reply_bytes=EVENT_DATA_BYTES, line_bytes=max_frame
+        )
 
-    def hit(self, taken: Answers, state: ClientState) -> dict[str, object]:
+    def hit(self, taken: Answers, state: ClientState) -> dict[str, Any]:
         """After a rule answered: its actions on the client, a notice for each rule's first hit (the rest
         wait for the summary); returns the ``DataAnswered`` fields of what the client's responder
         answered (``taken``)."""

@@ -21,6 +21,7 @@ DEFAULT_BAN_SECONDS = 600.0  # how long a ban from the monitor lasts (--ban-minu
 # Chat and broker: deliveries waiting for one receiver, in bytes. At least recv_size (one broker chunk)
 # and the longest chat line, so that any one delivery fits an empty queue.
 RELAY_QUEUE_BYTES = 1 << 20
+DEFAULT_MAX_FRAME = 64 * 1024  # --max-frame: the most one message (a line, a frame) may hold before it is cut
 
 Network: TypeAlias = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -42,6 +43,17 @@ class Mode(StrEnum):
 class Framing(StrEnum):
     CHUNK = "chunk"  # one received chunk is one message, as in the teaching server
     LINE = "line"  # one newline-terminated line is one message
+    STX_ETX = "stx-etx"  # STX (0x02) … the first ETX (0x03) after it; bytes before an STX are noise
+    LEN_U8 = "len:u8"  # a length prefix (of the payload after it), then that many bytes
+    LEN_U16BE = "len:u16be"
+    LEN_U16LE = "len:u16le"
+    LEN_U32BE = "len:u32be"
+    LEN_U32LE = "len:u32le"
+
+    @property
+    def binary(self) -> bool:
+        """Whether a message is a frame of a binary protocol (neither a chunk nor a line)."""
+        return self is not Framing.CHUNK and self is not Framing.LINE
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +91,7 @@ class ServerConfig:
     idle_timeout: float | None = None
     write_timeout: float | None = DEFAULT_WRITE_TIMEOUT  # None: wait for a slow reader for ever
     framing: Framing = Framing.CHUNK
+    max_frame: int = DEFAULT_MAX_FRAME  # a longer line or frame is cut into messages this long
     mode: Mode = Mode.ECHO
     relay_queue_bytes: int = RELAY_QUEUE_BYTES  # chat/broker: bytes waiting for one receiver before deliveries drop
     recv_size: int = 65536  # bytes read per recv; also the most one client has in flight in the server

@@ -17,6 +17,7 @@ from tui_echo.server.clients import ClientState, bounded_label
 from tui_echo.server.clock import WallClock
 from tui_echo.server.config import Framing, ServerConfig
 from tui_echo.server.events import EVENT_DATA_BYTES, ClientLabelled, DataReceived
+from tui_echo.server.framing import Framer, Kind, Piece
 from tui_echo.server.notices import Notices
 from tui_echo.server.outbox import EventOutbox
 from tui_echo.server.registry import Registry
@@ -33,6 +34,44 @@ class Context:
     @property
     def line_framing(self) -> bool:
         return self.config.framing is Framing.LINE
+
+    @property
+    def binary_framing(self) -> bool:
+        return self.config.framing.binary
+
+    def framer(self) -> Framer:
+        """One client's reassembly of frames (a binary framing, or lines where a whole line matters)."""
+        return Framer(self.config.framing, self.config.max_frame)
+
+    def pieces(
+        self,
+        state: ClientState,
+        pieces: list[Piece],
+        now: float,
+        kind: Callable[..., DataReceived] = DataReceived,
+        *,
+        buffered: int = 0,
+        **more: object,
+    ) -> None:
+        """Count and report what a framer gave: a message per frame (or cut piece); noise counts none.
+        Each event's ``bytes_in`` is the client's up to the end of its piece (``buffered``: bytes the framer
+        still holds, which come after them all)."""
+        running = state.bytes_in - buffered - sum(len(piece.data) for piece in pieces)
+        for data, piece in pieces:
+            messages = 0 if piece is Kind.NOISE else 1
+            state.messages_in += messages
+            running += len(data)
+            self.publish(
+                state,
+                data,
+                messages,
+                now,
+                kind,
+                bytes_in=running,
+                noise=piece is Kind.NOISE,
+                cut=piece is Kind.CUT,
+                **more,
+            )
 
     def label(self, state: ClientState, text: str, rule: int | None = None) -> None:
         """Set a client's label (``rule``: the rule whose action set it); an event only when it changes,
@@ -68,6 +107,8 @@ class Context:
         messages: int,
         now: float,
         kind: Callable[..., DataReceived] = DataReceived,
+        *,
+        bytes_in: int | None = None,
         **more: object,
     ) -> None:
         """The event for one message, unless the consumer had no room moments ago (then it is only counted).
@@ -85,7 +126,7 @@ class Context:
             at=now + self.clock.offset,
             messages=messages,
             messages_in=state.messages_in,
-            bytes_in=state.bytes_in,
+            bytes_in=state.bytes_in if bytes_in is None else bytes_in,
             bytes_out=state.bytes_out,
             **more,
         )

@@ -157,10 +157,19 @@ class DataReceived:
     data: bytes  # the chunk's first EVENT_DATA_BYTES
     size: int  # the chunk's full length
     at: float
-    messages: int  # messages this chunk completed (chunk framing: 1; line framing: 0..n)
+    messages: int  # messages this chunk completed (chunk framing: 1; line framing: 0..n; a frame: 1, noise: 0)
     messages_in: int
     bytes_in: int
     bytes_out: int
+    noise: bool = False  # binary framing: bytes outside any frame (before an STX), not a message
+    cut: bool = False  # part of a line or frame longer than --max-frame, cut there
+
+    @property
+    def framing_note(self) -> str:
+        """What the piece is when not a whole message: ``noise: outside any frame``, ``cut at --max-frame``."""
+        if self.noise:
+            return "noise: outside any frame"
+        return "cut at --max-frame" if self.cut else ""
 
 
 @dataclass(slots=True, kw_only=True)

@@ -18,6 +18,7 @@ bounds itself. With none, they cost one check per event.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 
 import trio
 
@@ -37,6 +38,7 @@ class EventOutbox:
         self._full_until = 0.0  # trio clock
         self.dropped = 0  # data events the consumer never got
         self.subscribers: list[Subscription] = []
+        self.recorders: list[Callable[[ServerEvent], None]] = []  # a recording: every lifecycle event, at once
 
     @property
     def backlog(self) -> int:
@@ -75,6 +77,8 @@ class EventOutbox:
 
     def lifecycle(self, event: ServerEvent) -> None:
         """Publish an event that must not be lost."""
+        for recorder in self.recorders:
+            recorder(event)
         for subscriber in self.subscribers:
             subscriber.lifecycle(event)
         if self._consumer_gone or (not self._backlog and self._offer(event)):

@@ -17,7 +17,7 @@ import trio
 from tui_echo.server.clients import ClientState
 from tui_echo.net import Peer, format_address
 
-CHAT_LINE_BYTES = 64 * 1024  # a chat line without its newline past this is delivered as it is, in pieces this long
+CHAT_LINE_BYTES = 64 * 1024  # --max-frame's default: a chat line without its newline past this is delivered as it is
 # Deliveries are written in batches of up to this many bytes: a writer that wrote one chat line per
 # scheduler turn would fall behind a sender that relays a 64 KiB chunk of lines per turn.
 WRITE_BATCH_BYTES = 64 * 1024
@@ -77,26 +77,28 @@ class Outbound:
 
 
 class ChatLines:
-    """Cuts what a client sends into chat lines: each ends with its newline, or is CHAT_LINE_BYTES long."""
+    """Cuts what a client sends into chat lines: each ends with its newline, or is ``limit`` (--max-frame) long."""
 
-    __slots__ = ("_partial",)
+    __slots__ = ("_partial", "_limit")
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int = CHAT_LINE_BYTES) -> None:
         self._partial = bytearray()
+        self._limit = limit
 
     def lines(self, data: bytes) -> list[bytes]:
         partial = self._partial
         partial += data
         lines: list[bytes] = []
         start = 0
+        limit = self._limit
         while True:
-            end = partial.find(b"\n", start, start + CHAT_LINE_BYTES + 1)
+            end = partial.find(b"\n", start, start + limit + 1)
             if end >= 0:
                 lines.append(bytes(partial[start : end + 1]))
                 start = end + 1
-            elif len(partial) - start > CHAT_LINE_BYTES:  # no newline in sight: the bound delivers it as it is
-                lines.append(bytes(partial[start : start + CHAT_LINE_BYTES]))
-                start += CHAT_LINE_BYTES
+            elif len(partial) - start > limit:  # no newline in sight: the bound delivers it as it is
+                lines.append(bytes(partial[start : start + limit]))
+                start += limit
             else:
                 break
         del partial[:start]

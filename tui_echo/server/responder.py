@@ -65,10 +65,18 @@ class Responder:
         "_partial",
         "_answers",
         "_keep",
+        "_limit",
     )
 
     def __init__(
-        self, book: RuleBook, client_id: int, peer: tuple[str, int], line_framing: bool, *, reply_bytes: int
+        self,
+        book: RuleBook,
+        client_id: int,
+        peer: tuple[str, int],
+        line_framing: bool,
+        *,
+        reply_bytes: int,
+        line_bytes: int = RULE_LINE_BYTES,
     ) -> None:
         self._book = book
         self._rules = tuple(enumerate(book.rules))
@@ -80,6 +88,7 @@ class Responder:
         self._partial = bytearray()
         self._keep = reply_bytes  # of the replies, for the client's event (``Answers.keep``)
         self._answers = Answers(reply_bytes)
+        self._limit = line_bytes  # --max-frame
 
     def take_answers(self) -> Answers:
         """What the rules answered since the last call (``answer``, ``respond``, ``finish``), then start afresh."""
@@ -144,7 +153,7 @@ class Responder:
 
         ``count`` is the client's message count before ``data``. With line framing a line is a
         message (matched without its newline, echoed with it) and a partial line waits for its
-        newline, up to RULE_LINE_BYTES.
+        newline, up to ``line_bytes`` (--max-frame).
         """
         if not self._line_framing:
             reply = self.answer(data, count + 1, at)
@@ -157,7 +166,7 @@ class Responder:
             newline = data.find(b"\n")
             if newline < 0:
                 partial += data
-                if len(partial) >= RULE_LINE_BYTES:
+                if len(partial) >= self._limit:
                     self._line(out, bytes(partial), count, at)
                     partial.clear()
                     yield bytes(out)
@@ -173,7 +182,7 @@ class Responder:
             if len(out) >= REPLY_BATCH_BYTES:
                 yield bytes(out)
                 out.clear()
-        if len(data) - start >= RULE_LINE_BYTES:
+        if len(data) - start >= self._limit:
             self._line(out, data[start:], count, at)
         elif start < len(data):
             partial += data[start:]

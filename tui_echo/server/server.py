@@ -22,7 +22,7 @@ control socket), enter the same way: through the command channel
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import trio
 
@@ -46,6 +46,7 @@ from tui_echo.server.reload import ReloadError, read_settings
 from tui_echo.server.rules import RuleBook, RuleHits
 from tui_echo.server.subscription import Subscription
 from tui_echo.text import plural
+from tui_echo.server.tap import RecordSink
 
 STOP_DRAIN_SECONDS = 1.0  # how long a stopping server waits for a stalled consumer
 
@@ -109,6 +110,17 @@ class EchoServer:
     def clients(self) -> Iterator[ClientState]:
         """The live clients' state, exact at the moment of reading."""
         return (conn.state for conn in self._registry.connections.values())
+
+    def start_recording(self, sink: RecordSink, lifecycle: Callable[[ServerEvent], None]) -> None:
+        """Tap every client that connects from now on into ``sink``, and hand ``lifecycle`` every
+        lifecycle event (connects, disconnects, notices, the stop) as it is published."""
+        self._admission.recording = sink
+        self._outbox.recorders = [lifecycle]
+
+    def stop_recording(self) -> None:
+        """New clients are no longer tapped (a tapped client's sink ignores it once closed)."""
+        self._admission.recording = None
+        self._outbox.recorders = []
 
     def totals(self) -> ServerTotals:
         clients = self._registry.totals()

@@ -44,6 +44,7 @@ from tui_echo.wire.records import (
     Fields,
     Record,
     data_fields,
+    read_bool,
     exact_data,
     read_data,
     read_float,
@@ -230,8 +231,14 @@ def encode_data(event: DataReceived, peer: str = "") -> Record:
         "bytes_in": event.bytes_in,
         "bytes_out": event.bytes_out,
         **_handling(event),
+        **_framing(event),
         "data_b64": exact_data(event.data),
     }
+
+
+def _framing(event: DataReceived) -> Record:
+    """Only a piece that is not a whole message says so (most records carry neither key)."""
+    return {**({"noise": True} if event.noise else {}), **({"cut": True} if event.cut else {})}
 
 
 def decode_data(record: Fields) -> DataReceived:
@@ -244,6 +251,8 @@ def decode_data(record: Fields) -> DataReceived:
         "messages_in": read_int(record, "messages_in"),
         "bytes_in": read_int(record, "bytes_in"),
         "bytes_out": read_int(record, "bytes_out"),
+        "noise": read_bool(record, "noise") if "noise" in record else False,
+        "cut": read_bool(record, "cut") if "cut" in record else False,
     }
     mode = Mode(read_str(record, "mode")) if "mode" in record else Mode.ECHO
     if mode.relays:

@@ -17,7 +17,15 @@ from dataclasses import dataclass
 from functools import cache
 
 from tui_echo.net import Peer, format_address, parse_address
-from tui_echo.server.config import DEFAULT_PROXY_HEADER_TIMEOUT, Framing, Mode, Network, ServerConfig, WorkerSlot
+from tui_echo.server.config import (
+    DEFAULT_MAX_FRAME,
+    DEFAULT_PROXY_HEADER_TIMEOUT,
+    Framing,
+    Mode,
+    Network,
+    ServerConfig,
+    WorkerSlot,
+)
 from tui_echo.server.events import ServerListening
 from tui_echo.server.rules import Rule, compile_rule
 from tui_echo.server.tls import TlsSettings
@@ -61,6 +69,7 @@ def encode_setup(addresses: tuple[Peer, ...], config: ServerConfig, control: str
         "ban_seconds": config.ban_seconds,
         "relay_queue_bytes": config.relay_queue_bytes,
         "recv_size": config.recv_size,
+        "max_frame": config.max_frame,
         "event_buffer": config.event_buffer,
         "lifecycle_backlog": config.lifecycle_backlog,
         "max_pending_sends": config.max_pending_sends,
@@ -105,6 +114,7 @@ def decode_setup(record: Fields) -> tuple[tuple[Peer, ...], ServerConfig, str]:
         ban_seconds=read_float(record, "ban_seconds"),
         relay_queue_bytes=read_int(record, "relay_queue_bytes"),
         recv_size=read_int(record, "recv_size"),
+        max_frame=DEFAULT_MAX_FRAME if "max_frame" not in record else read_int(record, "max_frame"),
         event_buffer=read_int(record, "event_buffer"),
         lifecycle_backlog=read_int(record, "lifecycle_backlog"),
         max_pending_sends=read_int(record, "max_pending_sends"),

@@ -168,6 +168,8 @@ def _data_entry(event: DataReceived | DataSent) -> FeedEntry:
     if isinstance(event, DataAnswered):
         return FeedEntry.answered(event)
     direction, to = _direction(event) if isinstance(event, DataReceived) else (Direction.SENT, "")
+    if isinstance(event, DataReceived) and (note := event.framing_note):  # a binary framing's piece, not a frame
+        to = f"{to}, {note}" if to else note
     return FeedEntry.of_bytes(event.at, event.client_id, direction, event.data, event.size, to)
 
 

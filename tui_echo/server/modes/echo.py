@@ -6,7 +6,9 @@ name it needs hoisted into a local, one scheduler yield per chunk (trio's
 SocketStream costs about three), a wait for readability after each echo
 instead of a recv bound to fail, and no event built while the consumer has
 no room. Anything else (TLS, and later a transport wrapped by a fault or a
-recording tap) runs ``_echo_stream`` over the ``Transport`` interface.
+recording tap) runs ``_echo_stream`` over the ``Transport`` interface. A
+binary framing (``--framing stx-etx``, ``len:…``) runs ``_echo_frames``: the
+echo is the same, the messages are frames.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ class EchoMode(ModeHandler):
         self._context = context
 
     def serve(self, conn: Connection) -> Coroutine[Any, Any, Ended]:
+        if self._context.binary_framing:
+            return self._echo_frames(conn)
         if type(conn.transport) is PlainTransport:
             return self._echo_socket(conn, conn.transport)
         return self._echo_stream(conn)
@@ -120,4 +124,25 @@ class EchoMode(ModeHandler):
             async with write_lock:  # SSLStream allows one writer: the echo or an operator send
                 await send_all(data)
             publish(state, data, messages, now)
+            del data  # not kept while the next receive waits (see _echo_socket)
+
+    async def _echo_frames(self, conn: Connection) -> Ended:
+        """A binary framing: each chunk goes back at once, as it came; a message, and its event, is a frame."""
+        receive, send_all = conn.transport.receive, conn.transport.send_all
+        state = conn.state
+        write_lock = conn.write_lock
+        context = self._context
+        size = context.config.recv_size
+        framer = context.framer()
+        feed, report = framer.feed, context.pieces
+        while True:
+            data = await receive(size)
+            if not data:
+                if (rest := framer.rest()) is not None:  # a frame the client never finished
+                    report(state, [rest], trio.current_time())
+                return DisconnectReason.CLOSED_BY_PEER, ""
+            now = context.arrived(state, data)
+            async with write_lock:
+                await send_all(data)
+            report(state, feed(data), now, buffered=framer.buffered)
             del data  # not kept while the next receive waits (see _echo_socket)

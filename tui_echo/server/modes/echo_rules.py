@@ -16,9 +16,10 @@ from typing import Any
 import trio
 
 from tui_echo.server.connection import Connection, Ended, ModeHandler
-from tui_echo.server.events import DataAnswered, DisconnectReason
+from tui_echo.server.events import DataAnswered, DataReceived, DisconnectReason
 from tui_echo.server.answers import RuleAnswers
 from tui_echo.server.context import Context
+from tui_echo.server.framing import Kind
 
 
 class EchoRulesMode(ModeHandler):
@@ -27,6 +28,8 @@ class EchoRulesMode(ModeHandler):
         self._answers = answers
 
     def serve(self, conn: Connection) -> Coroutine[Any, Any, Ended]:
+        if self._context.binary_framing:
+            return self._frames(conn)
         return self._echo(conn)
 
     async def _echo(self, conn: Connection) -> Ended:
@@ -42,7 +45,7 @@ class EchoRulesMode(ModeHandler):
         publish = context.publish
         clock = trio.current_time
         reply = self._reply
-        responder = answers.responder(conn, line_framing=line_framing)
+        responder = answers.responder(conn, line_framing=line_framing, max_frame=context.config.max_frame)
         respond, take_answers = responder.respond, responder.take_answers
         while True:
             data = bytes(await receive(size))  # TLS gives a bytearray; the rules match bytes
@@ -65,6 +68,43 @@ class EchoRulesMode(ModeHandler):
                     answers.hit(taken, state)
                 publish(state, data, messages, now)
             del data  # not kept while the next receive waits: a partial line is held once, by the responder
+
+    async def _frames(self, conn: Connection) -> Ended:
+        """A binary framing: a rule sees one whole frame (however many reads it took); what no rule
+        answers, noise included, is echoed as it came, once its frame is whole."""
+        receive = conn.transport.receive
+        state = conn.state
+        context = self._context
+        answers = self._answers
+        size = context.config.recv_size
+        wall_offset = context.clock.offset
+        framer = context.framer()
+        responder = answers.responder(conn, line_framing=False, max_frame=context.config.max_frame)
+        while True:
+            data = await receive(size)
+            if not data:
+                pieces = [rest] if (rest := framer.rest()) is not None else []
+                now = trio.current_time()
+            else:
+                now = context.arrived(state, data)
+                pieces = framer.feed(data)
+            bytes_in = state.bytes_in - framer.buffered - sum(len(piece.data) for piece in pieces)
+            for piece in pieces:
+                bytes_in += len(piece.data)  # the client's bytes up to the end of this piece, for its event
+                if piece.kind is Kind.NOISE:
+                    await self._reply(conn, piece.data)
+                    context.pieces(state, [piece], now, buffered=state.bytes_in - bytes_in)
+                    continue
+                reply = responder.answer(piece.data, state.messages_in + 1, now + wall_offset)
+                await self._reply(conn, piece.data if reply is None else reply)
+                taken = responder.take_answers()
+                answered = answers.hit(taken, state) if taken.count or taken.actions else {}
+                kind = DataAnswered if taken.count else DataReceived
+                if not taken.count:
+                    answered = {}  # a rule without a reply: its actions ran, the frame is echoed
+                context.pieces(state, [piece], now, kind, buffered=state.bytes_in - bytes_in, **answered)
+            if not data:
+                return DisconnectReason.CLOSED_BY_PEER, ""
 
     @staticmethod
     async def _reply(conn: Connection, data: bytes) -> None:

@@ -19,6 +19,7 @@ from tui_echo.server.connection import Connection, Ended, ModeHandler, until_it_
 from tui_echo.server.events import ClientDisconnected, DataAnswered, DataRelayed, DisconnectReason
 from tui_echo.server.answers import RuleAnswers
 from tui_echo.server.context import Context
+from tui_echo.server.framing import Kind
 from tui_echo.server.relay import ChatLines, Outbound, joined, left, said
 from tui_echo.server.responder import Responder
 from tui_echo.text import format_size
@@ -71,18 +72,28 @@ class RelayMode(ModeHandler):
         transport = conn.transport
         context = self._context
         size = context.config.recv_size
-        chat = ChatLines() if self._chat else None
+        max_frame = context.config.max_frame
+        chat = ChatLines(max_frame) if self._chat else None
+        framer = context.framer() if context.binary_framing else None  # broker: a frame is one delivery
         line_framing = context.line_framing
         answers = self._answers
-        responder = None if answers is None else answers.responder(conn, line_framing=False)
+        responder = None if answers is None else answers.responder(conn, line_framing=False, max_frame=max_frame)
         while True:
             data = bytes(await transport.receive(size))  # a delivery must not change under a queue
             if not data:
                 if chat is not None and (rest := chat.rest()):  # a last line without its newline is said too
                     self._message(conn, rest, 1, trio.current_time(), responder)
+                if framer is not None and (piece := framer.rest()) is not None:
+                    self._message(conn, piece.data, 1, trio.current_time(), responder, cut=True)
                 return DisconnectReason.CLOSED_BY_PEER, ""
             now = context.arrived(conn.state, data)
-            if chat is None:
+            if framer is not None:
+                for piece in framer.feed(data):
+                    if piece.kind is Kind.NOISE:  # shown and counted, never relayed
+                        context.pieces(conn.state, [piece], now)
+                    else:
+                        self._message(conn, piece.data, 1, now, responder, cut=piece.kind is Kind.CUT)
+            elif chat is None:
                 self._message(conn, data, data.count(b"\n") if line_framing else 1, now, responder)
             else:
                 for line in chat.lines(data):
@@ -91,7 +102,14 @@ class RelayMode(ModeHandler):
             line = data = b""
 
     def _message(
-        self, conn: Connection, message: bytes, messages: int, now: float, responder: Responder | None
+        self,
+        conn: Connection,
+        message: bytes,
+        messages: int,
+        now: float,
+        responder: Responder | None,
+        *,
+        cut: bool = False,
     ) -> None:
         """Pass one message (a chat line, a broker chunk) on to every other client, and count it.
 
@@ -108,7 +126,8 @@ class RelayMode(ModeHandler):
                     conn.outbound.offer(reply)
                 assert self._answers is not None
                 taken = responder.take_answers()
-                context.publish(state, message, messages, now, DataAnswered, **self._answers.hit(taken, state))
+                answered = self._answers.hit(taken, state)
+                context.publish(state, message, messages, now, DataAnswered, cut=cut, **answered)
                 return
             taken = responder.take_answers()
             if taken.actions:  # a rule without a reply matched: relayed as usual, and its actions run
@@ -118,7 +137,9 @@ class RelayMode(ModeHandler):
         mode = context.config.mode
         delivery = said(state.client_id, message) if self._chat else message
         recipients, dropped = self.offer_to_others(conn, delivery)
-        context.publish(state, message, messages, now, DataRelayed, mode=mode, recipients=recipients, dropped=dropped)
+        context.publish(
+            state, message, messages, now, DataRelayed, mode=mode, recipients=recipients, dropped=dropped, cut=cut
+        )
 
     async def _write(self, conn: Connection) -> Ended:
         """Write the client's queued deliveries, whole, a batch at a time."""

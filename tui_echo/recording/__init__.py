@@ -1,0 +1,1 @@
+"""Recording a server's clients, every byte (``--record``), and reading recordings back."""
