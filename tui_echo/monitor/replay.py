@@ -181,7 +181,7 @@ class ReplayMainScreen(MainScreen):
 
     def action_seek(self, direction: int) -> None:
         self.replay.seek(direction * SEEK_SECONDS)
-        self.tick()
+        self.source_jumped()
 
     def action_speed(self, faster: int) -> None:
         self.replay.change_speed(bool(faster))
