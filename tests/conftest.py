@@ -12,6 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# No time limit per example: a property test asserts what holds, never how fast, and a shared machine can make
+# any one example take seconds (a filter test took 294 ms against hypothesis's default 200 ms deadline).
+settings.register_profile("suite", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("suite")
 
 # marker -> the xdist group its tests share (one worker, one at a time)
 GROUPS = {
