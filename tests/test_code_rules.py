@@ -96,6 +96,7 @@ PURE = [
     "server/rules.py",
     "server/tls.py",
     "server/binding.py",
+    "server/faults.py",
     "control/paths.py",
     "control/protocol.py",
     "control/client.py",

@@ -90,6 +90,8 @@ BY_NAME: dict[str, st.SearchStrategy[Any]] = {
     "started_at": times,
     "until": times,
     "last_at": st.none() | times,
+    "ends_at": st.none() | times,
+    "fault_ends": st.none() | times,
     "seconds": seconds,
     "peer": peers,
     "addresses": st.lists(peers, min_size=1, max_size=3).map(tuple),

@@ -31,6 +31,8 @@ from tui_echo.server.events import (
     RefusalsSummary,
     ServerEvent,
     ServerListening,
+    FaultChanged,
+    DataCorrupted,
     ServerNotice,
     ServerStopped,
 )
@@ -81,6 +83,7 @@ class LogFormat(Protocol):
     def summary(self, summary: Summary, client: _ClientLog) -> str: ...
     def disconnected(self, event: ClientDisconnected, client: _ClientLog, clients_now: int) -> str: ...
     def notice(self, event: ServerNotice) -> str: ...
+    def fault(self, event: FaultChanged | DataCorrupted, client: _ClientLog) -> str: ...
     def stopped(self, event: ServerStopped, log_lines_lost: int) -> str: ...
 
 
@@ -177,6 +180,9 @@ class HumanFormat:
             f"operator sent {format_size(event.size)}: {preview(event.data, HUMAN_PREVIEW_BYTES)}",
         )
 
+    def fault(self, event: FaultChanged | DataCorrupted, client: _ClientLog) -> str:
+        return _client_line(event.at, client, event.describe())
+
     def broadcast(self, event: DataBroadcast) -> str:
         return (
             f"{local_time(event.at)}  operator broadcast {format_size(event.size)} to "
@@ -250,6 +256,9 @@ class JsonFormat:
     def broadcast(self, event: DataBroadcast) -> str:
         return self._line(event)
 
+    def fault(self, event: FaultChanged | DataCorrupted, client: _ClientLog) -> str:
+        return self._line(event, client.peer)
+
     def summary(self, summary: Summary, client: _ClientLog) -> str:
         return to_json(
             {
@@ -316,6 +325,8 @@ class EventLog:
                 return lines
             case ServerListening():
                 return [self.format.listening(event)]
+            case FaultChanged() | DataCorrupted():
+                return [self.format.fault(event, self._client(event.client_id, event.at))]
             case ServerNotice():
                 return [self.format.notice(event)]
             case ServerStopped():

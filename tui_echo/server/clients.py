@@ -33,3 +33,7 @@ class ClientState:
     status: ClientStatus = ClientStatus.CONNECTED
     tls_version: str | None = None  # e.g. "TLSv1.3", for a client of a TLS server
     tls_cipher: str | None = None  # e.g. "TLS_AES_256_GCM_SHA384"
+    fault: str = ""  # its faults as a spec (``server/faults.py``), "" without
+    fault_ends: float | None = None  # wall clock at which a timed fault ends (stall=5s, reset-after=3s)
+    fault_dropped: int = 0  # messages a fault dropped (drop, timeout): never sent, never in bytes_out
+    fault_corrupted: int = 0  # bytes a corrupt fault flipped (sent, and counted in bytes_out)

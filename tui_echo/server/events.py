@@ -31,6 +31,7 @@ class DisconnectReason(StrEnum):
     SLOW_READER = "slow reader"  # took none of its echo for --write-timeout seconds
     SERVER_SHUTDOWN = "server shutdown"
     BANNED = "banned"  # the operator banned its address (which also kicks it)
+    FAULT = "fault"  # a fault ended it (reset-after, close-after, limit-data): the error says how
     ERROR = "error"
 
 
@@ -197,6 +198,42 @@ class ClientDisconnected:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class FaultChanged:
+    """A client's faults were set, replaced or cleared (``faults`` empty), and by whom."""
+
+    client_id: int
+    at: float
+    faults: str  # the spec as ``tui_echo.server.faults.format_faults`` writes it; "" once cleared
+    by: str  # "--fault", "operator", "console uid 1000", "rule 2"
+    ends_at: float | None = None  # wall clock at which a timed fault ends (stall=5s, reset-after=3s)
+
+    def describe(self) -> str:
+        """``fault set: latency=200ms (by operator)``, or ``fault cleared (by rule 2)``."""
+        return f"fault set: {self.faults} (by {self.by})" if self.faults else f"fault cleared (by {self.by})"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DataCorrupted:
+    """A ``corrupt`` fault flipped bytes of one write: where, in the client's stream of bytes sent to it.
+
+    ``offsets`` count from the first byte the client was ever sent (0), so they match what it received;
+    they list at most the first 256 of one write, ``corrupted`` counts them all.
+    """
+
+    client_id: int
+    at: float
+    offsets: tuple[int, ...]
+    corrupted: int
+    corrupted_total: int  # the client's corrupted bytes so far, this write's included
+
+    def describe(self) -> str:
+        """``corrupted 2 bytes sent at offsets 17, 90 (5 in all)``."""
+        shown = ", ".join(str(offset) for offset in self.offsets[:8])
+        more = "…" if self.corrupted > 8 else ""
+        return f"corrupted {self.corrupted} B sent at offsets {shown}{more} ({self.corrupted_total} in all)"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ServerNotice:
     """Something the operator should know that is not a client's life: a failed command, accept trouble."""
 
@@ -219,6 +256,8 @@ ServerEvent: TypeAlias = (
     | DataSent
     | DataBroadcast
     | ClientDisconnected
+    | FaultChanged
+    | DataCorrupted
     | ServerNotice
     | ServerStopped
 )

@@ -43,6 +43,10 @@ class ClientCounts(NamedTuple):
     bytes_out: int
     dropped_out: int
     status: ClientStatus
+    fault: str
+    fault_ends: float | None
+    fault_dropped: int
+    fault_corrupted: int
 
     @classmethod
     def of(cls, state: ClientState) -> ClientCounts:
@@ -53,13 +57,24 @@ class ClientCounts(NamedTuple):
             setattr(state, name, value)
 
 
-CountsTuple: TypeAlias = tuple[float, int, int, int, int, ClientStatus]
+CountsTuple: TypeAlias = tuple[float, int, int, int, int, ClientStatus, str, float | None, int, int]
 
 
 def counts_of(state: ClientState) -> CountsTuple:
     """A client's counts as a plain tuple, equal to ``ClientCounts.of(state)``: a session compares every
     client's every 0.25 s, and a plain tuple costs a quarter of a named one to build."""
-    return (state.last_activity, state.messages_in, state.bytes_in, state.bytes_out, state.dropped_out, state.status)
+    return (
+        state.last_activity,
+        state.messages_in,
+        state.bytes_in,
+        state.bytes_out,
+        state.dropped_out,
+        state.status,
+        state.fault,
+        state.fault_ends,
+        state.fault_dropped,
+        state.fault_corrupted,
+    )
 
 
 def encode_counts(client_id: int, counts: ClientCounts) -> Record:
@@ -71,6 +86,10 @@ def encode_counts(client_id: int, counts: ClientCounts) -> Record:
         "bytes_out": counts.bytes_out,
         "dropped_out": counts.dropped_out,
         "status": str(counts.status),
+        "fault": counts.fault,
+        "fault_ends": optional_time(counts.fault_ends),
+        "fault_dropped": counts.fault_dropped,
+        "fault_corrupted": counts.fault_corrupted,
     }
 
 
@@ -83,6 +102,10 @@ def decode_counts(record: Fields) -> tuple[int, ClientCounts]:
         bytes_out=read_int(record, "bytes_out"),
         dropped_out=read_int(record, "dropped_out"),
         status=ClientStatus(read_str(record, "status")),
+        fault=read_optional_str(record, "fault") or "",  # absent before protocol version 3
+        fault_ends=read_optional_time(record, "fault_ends"),
+        fault_dropped=read_optional_int(record, "fault_dropped") or 0,
+        fault_corrupted=read_optional_int(record, "fault_corrupted") or 0,
     )
 
 

@@ -30,6 +30,8 @@ from tui_echo.server.events import (
     RefusalsSummary,
     ServerEvent,
     ServerListening,
+    FaultChanged,
+    DataCorrupted,
     ServerNotice,
     ServerStopped,
 )
@@ -215,6 +217,8 @@ class FeedIntake:
                     if unshown:  # now or never: a note after the goodbye would read as if it came back
                         entries.append(FeedEntry.system(event.at, event.client_id, _busy(unshown)))
                     entries.append(FeedEntry.system(event.at, event.client_id, _goodbye(event)))
+                case FaultChanged(client_id=client_id, at=at) | DataCorrupted(client_id=client_id, at=at):
+                    entries.append(FeedEntry.system(at, client_id, event.describe()))
                 case ServerNotice(message=message, at=at):
                     entries.append(FeedEntry.system(at, None, message))
                 case ServerListening(addresses=addresses, at=at, config=config):
