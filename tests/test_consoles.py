@@ -515,7 +515,7 @@ def test_a_console_refuses_a_server_of_another_protocol_version_with_one_line(st
         assert (done.returncode, done.stdout) == (2, "")
         assert done.stderr.splitlines() == [
             f"tui-echo {name}: error: the server at {path} speaks version 1 of the control protocol and this "
-            "console version 2: use a console from the same tui-echo release as the server"
+            "console version 3: use a console from the same tui-echo release as the server"
         ]
         assert old.wait_for(lambda line: line.startswith("got")) == "got b''"  # it sent nothing after the hello
 

@@ -259,7 +259,7 @@ async def test_each_bad_line_gets_an_error_and_repeated_errors_close_the_console
         await wrong_version.aclose()
 
 
-@pytest.mark.parametrize("version", [1, 3, "2", None])
+@pytest.mark.parametrize("version", [1, 2, "3", None])
 async def test_a_console_of_another_version_gets_one_line_naming_both_versions_and_eof(
     tmp_path: Path, version: object
 ) -> None:
@@ -273,11 +273,11 @@ async def test_a_console_of_another_version_gets_one_line_naming_both_versions_a
         with trio.fail_after(TIMEOUT):
             replies = [json.loads(line) for line in (await receive_until_eof(raw)).splitlines()]
         assert [reply["type"] for reply in replies] == ["hello", "error"]
-        assert replies[0]["version"] == protocol.VERSION == 2
+        assert replies[0]["version"] == protocol.VERSION == 3
         assert replies[1] == {
             "type": "error",
             "error": "bad_version",
-            "message": f"this server speaks version 2 of the control protocol and the console version {version!r}: "
+            "message": f"this server speaks version 3 of the control protocol and the console version {version!r}: "
             "use a console from the same tui-echo release as the server",
         }
         await client.send_all(b"not kicked\n")

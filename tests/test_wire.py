@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 from tui_echo.net import format_address, parse_address
 from tui_echo.server.access import ActiveBan
 from tui_echo.server.clients import ClientState
+from tui_echo.server.faults import parse_faults
 from tui_echo.server.config import Mode, ServerConfig
 from tui_echo.server.events import (
     EVENT_DATA_BYTES,
@@ -122,7 +123,8 @@ def every_field(cls: type, **by_name: st.SearchStrategy[Any]) -> st.SearchStrate
 
 
 tls_settings = every_field(TlsSettings, context=st.just(CONTEXT))
-configs = every_field(ServerConfig, tls=st.none() | tls_settings)
+fault_specs = st.sampled_from(["latency=200ms,jitter=50ms", "corrupt=0.001,toxicity=0.5", "reset"])
+configs = every_field(ServerConfig, tls=st.none() | tls_settings, fault=st.none() | fault_specs.map(parse_faults))
 totals = every_field(ServerTotals)
 SPECIAL_EVENTS: dict[type, st.SearchStrategy[Any]] = {
     ServerListening: every_field(ServerListening, config=configs),

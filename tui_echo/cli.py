@@ -29,6 +29,7 @@ from tui_echo.server.config import (
     Network,
     ServerConfig,
 )
+from tui_echo.server.faults import Faults, FaultSpecError, parse_faults
 from tui_echo.server.rules import RULE_PREFIX_BYTES, Rule, RuleError, load_rules_file, parse_rule_option
 from tui_echo.server.tls import HANDSHAKE_TIMEOUT_SECONDS, TlsError, TlsSettings, load_tls, self_signed_tls
 from tui_echo.text import plural
@@ -170,6 +171,23 @@ def build_parser() -> argparse.ArgumentParser:
         "tried before any --rule. Repeatable.",
     )
     parser.add_argument(
+        "--fault",
+        type=_fault_spec,
+        default=None,
+        metavar="SPEC",
+        help="Every new client misbehaves so: latency=200ms[,jitter=50ms], bandwidth=10KiB/s, slicer=16B/5ms, "
+        "stall[=5s], timeout, reset, reset-after=4KiB|3s, close-after=…, slow-close=2s, corrupt=0.001, drop=0.1, "
+        "limit-data=1MiB, combined with commas; toxicity=0.5 gives it to that share of clients (README: "
+        '"A misbehaving peer").',
+    )
+    parser.add_argument(
+        "--fault-seed",
+        type=whole_number(0, 2**63 - 1),
+        default=None,
+        metavar="N",
+        help="Seed the faults' chances (toxicity, corrupt, drop, jitter): a run repeats them exactly.",
+    )
+    parser.add_argument(
         "--tls-cert",
         metavar="FILE",
         help="Serve TLS echo with this certificate (PEM; the server's certificate first, then any chain). "
@@ -231,6 +249,13 @@ def _tls_settings(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
         except TlsError as exc:
             parser.exit(2, f"{PROG}: error: {exc}\n")
     return None
+
+
+def _fault_spec(text: str) -> Faults:
+    try:
+        return parse_faults(text)
+    except FaultSpecError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _rules(args: argparse.Namespace) -> tuple[Rule, ...]:
@@ -328,6 +353,8 @@ def _main(arguments: list[str]) -> int:
         accept_rate=args.accept_rate,
         ban_seconds=DEFAULT_BAN_SECONDS if args.ban_minutes is None else args.ban_minutes * 60,
         rules=rules,
+        fault=args.fault,
+        fault_seed=args.fault_seed,
     )
     from tui_echo.control.listener import ControlSettings
 

@@ -8,7 +8,7 @@ consoles of a running server (each has --help):
   tui-echo events [TARGET] [--json]
                                    stream a running server's events, like docker events
   tui-echo ctl [TARGET] COMMAND    clients [--json] | rules [--json] | kick ID | kick-all | send ID TEXT
-                                   | broadcast TEXT | stop
+                                   | broadcast TEXT | fault ID SPEC|clear | faults [--json] | stop
   tui-echo web [TARGET] [--http-port 8000]
                                    the attached console in a browser, one per tab (127.0.0.1 only, with a token)
 TARGET is a port, a control socket path, or nothing for the only running server.

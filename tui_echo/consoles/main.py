@@ -32,11 +32,12 @@ from tui_echo.net import format_address
 from tui_echo.output import reader_gone
 from tui_echo.send_text import SendTextError, parse_send_text
 from tui_echo.server.events import ServerNotice
+from tui_echo.server.faults import FaultSpecError, parse_faults
 from tui_echo.text import format_duration, format_size
 from tui_echo.wire.events import decode_event
 from tui_echo.wire.state import decode_client, decode_rule
 
-_CTL_ACTIONS = ("clients", "rules", "kick", "kick-all", "send", "broadcast", "stop")
+_CTL_ACTIONS = ("clients", "rules", "kick", "kick-all", "send", "broadcast", "fault", "faults", "stop")
 _TICK_SECONDS = 1.0  # the human log's busy-client summaries come this often
 
 
@@ -195,6 +196,30 @@ def _send_text(text: str) -> bytes:
     return data
 
 
+def _fault_spec(text: str) -> str:
+    """A fault spec as given (checked here too, so that a typo is a usage error), or ``clear``."""
+    if text.strip() == protocol.CLEAR_FAULTS:
+        return protocol.CLEAR_FAULTS
+    try:
+        parse_faults(text)
+    except FaultSpecError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def _faults_table(clients: list[dict[str, Any]]) -> str:
+    now = time.time()
+    rows = [("ID", "PEER", "FAULT", "ENDS IN", "DROPPED", "CORRUPTED")]
+    for state in map(decode_client, clients):
+        if state.fault:
+            ends = "" if state.fault_ends is None else format_duration(max(state.fault_ends - now, 0.0))
+            peer = format_address(state.peer)
+            rows.append(
+                (f"#{state.client_id}", peer, state.fault, ends, str(state.fault_dropped), str(state.fault_corrupted))
+            )
+    return _table(rows) if len(rows) > 1 else "no client has faults"
+
+
 def _clients_table(clients: list[dict[str, Any]]) -> str:
     now = time.time()
     rows = [("ID", "PEER", "CONNECTED", "MSGS", "IN", "OUT", "DROPPED", "IDLE", "STATUS")]
@@ -235,13 +260,19 @@ def _ctl(args: argparse.Namespace) -> int:
             clients = connection.snapshot["clients"]
             print(json.dumps(clients) if args.json else _clients_table(clients))
             return 0
+        if args.action == "faults":
+            faulted = [client for client in connection.snapshot["clients"] if client.get("fault")]
+            print(json.dumps(faulted) if args.json else _faults_table(faulted))
+            return 0
         if args.action == "rules":
             rules = connection.snapshot.get("rules", [])
             print(json.dumps(rules) if args.json else _rules_table(rules))
             return 0
         fields: dict[str, object] = {}
-        if args.action in ("kick", "send"):
+        if args.action in ("kick", "send", "fault"):
             fields["client"] = args.client
+        if args.action == "fault":
+            fields["faults"] = args.spec
         if args.action in ("send", "broadcast"):
             fields["data_b64"] = protocol.data_b64(args.text)
         reply = connection.command(args.action.replace("-", "_"), **fields)
@@ -343,6 +374,11 @@ def build_parsers() -> dict[str, argparse.ArgumentParser]:
     send.add_argument("text", type=_send_text, metavar="TEXT")
     broadcast = actions.add_parser("broadcast", help="send TEXT to every client (the same escapes)")
     broadcast.add_argument("text", type=_send_text, metavar="TEXT")
+    fault = actions.add_parser("fault", help="give one client faults (latency=200ms,drop=0.1 …), or clear them: clear")
+    fault.add_argument("client", type=_client_id, metavar="ID")
+    fault.add_argument("spec", type=_fault_spec, metavar="SPEC")
+    faults = actions.add_parser("faults", help="the clients with faults, and what they are (a table, or --json)")
+    faults.add_argument("--json", action="store_true")
     actions.add_parser("stop", help="stop the server: every client is closed")
     web = _parser(
         "web",

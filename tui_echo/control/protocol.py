@@ -20,7 +20,8 @@ from typing import Any, assert_never
 
 from tui_echo.server.access import ActiveBan
 from tui_echo.server.clients import ClientState
-from tui_echo.server.commands import Ban, Broadcast, Kick, KickAll, SendTo, ServerCommand, Shutdown, Unban
+from tui_echo.server.commands import Ban, Broadcast, Kick, KickAll, SendTo, ServerCommand, SetFaults, Shutdown, Unban
+from tui_echo.server.faults import Faults, FaultSpecError, format_faults, parse_faults
 from tui_echo.server.events import ServerEvent, ServerTotals
 from tui_echo.server.rules import RuleHits
 from tui_echo.text import format_size
@@ -30,7 +31,7 @@ from tui_echo.wire.settings import ServerInfo, encode_server
 from tui_echo.wire.state import encode_ban, encode_client, encode_rule, encode_totals
 
 PROTOCOL = "tui-echo-control"
-VERSION = 2  # goes up with every change to what either end sends (README: "The control protocol")
+VERSION = 3  # goes up with every change to what either end sends (README: "The control protocol")
 MAX_LINE_BYTES = 256 * 1024  # one line, either way; a send of MAX_SEND_BYTES in base64 fits
 MAX_SEND_BYTES = 64 * 1024  # bytes one send or broadcast command may carry
 MAX_ERRORS = 5  # protocol errors on one connection before the server closes it
@@ -147,6 +148,20 @@ def _data(args: Mapping[str, Any]) -> bytes:
     return data
 
 
+def _faults(args: Mapping[str, Any]) -> Faults | None:
+    """A fault spec, or ``clear``; a bad spec is refused and nothing changes."""
+    spec = args["faults"].strip()
+    if spec == CLEAR_FAULTS:
+        return None
+    try:
+        return parse_faults(spec)
+    except FaultSpecError as exc:
+        raise ProtocolError("bad_value", str(exc)) from None
+
+
+CLEAR_FAULTS = "clear"
+
+
 def data_b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
@@ -168,6 +183,11 @@ COMMANDS: dict[str, CommandSpec] = {
     ),
     "ban": CommandSpec({"client": int}, lambda a: Ban(a["client"]), lambda a: f"#{a['client']}'s address banned"),
     "unban": CommandSpec({"address": str}, lambda a: Unban(a["address"]), lambda a: f"ban on {a['address']} lifted"),
+    "fault": CommandSpec(
+        {"client": int, "faults": str},
+        lambda a: SetFaults(a["client"], _faults(a), "console"),
+        lambda a: f"#{a['client']}: fault {a['faults'].strip()}",
+    ),
     "stop": CommandSpec({}, lambda a: Shutdown(), lambda a: "server stop requested"),
 }
 
@@ -244,6 +264,8 @@ def command_request(command: ServerCommand) -> tuple[str, dict[str, object]]:
             return "ban", {"client": client_id}
         case Unban(address):
             return "unban", {"address": address}
+        case SetFaults(client_id, faults):
+            return "fault", {"client": client_id, "faults": CLEAR_FAULTS if faults is None else format_faults(faults)}
         case Shutdown():
             return "stop", {}
         case _:

@@ -23,6 +23,7 @@ from tui_echo.server.connection import ModeHandler
 from tui_echo.server.context import Context
 from tui_echo.net import Peer, format_address
 from tui_echo.server.events import ConnectionRefused, RefusalReason
+from tui_echo.server.faulting import Faulting
 from tui_echo.server.notices import Paced
 from tui_echo.server.refusals import SUMMARY_SECONDS, RefusalCounter
 from tui_echo.server.tls import TlsSettings, describe_tls_error
@@ -66,11 +67,12 @@ TLS_NOTICE_SECONDS = 1.0  # failed TLS handshakes are reported at most once per 
 
 
 class Admission:
-    def __init__(self, context: Context, access: AccessControl, mode: ModeHandler) -> None:
+    def __init__(self, context: Context, access: AccessControl, mode: ModeHandler, faulting: Faulting) -> None:
         self._config, self._registry, self._outbox = context.config, context.registry, context.outbox
         self._clock, self._notices = context.clock, context.notices
         self._access = access
         self._mode = mode
+        self._faulting = faulting  # --fault: given to new clients as they come in
         self.clients: trio.Nursery | None = None  # where each client's task runs; set before serving
         self.refusals = RefusalCounter()
         self.refusal_summaries = Paced(SUMMARY_SECONDS, self._publish_refusals, at_once=False)
@@ -156,6 +158,7 @@ class Admission:
         assert self.clients is not None
         if self._config.tls is None:
             conn = self._registry.enter(peer, partial(PlainTransport, sock), self._mode.joined)
+            self._faulting.at_connect(conn)
             self.clients.start_soon(conn.run, self._mode, self._registry)
         else:
             self.clients.start_soon(self._serve_tls_client, sock, peer, self._config.tls)
@@ -212,6 +215,7 @@ class Admission:
                 cipher = stream.cipher()
                 tls_names = (stream.version(), cipher[0] if cipher else None)
                 conn = self._registry.enter(peer, partial(TlsTransport, stream, sock), self._mode.joined, tls=tls_names)
+                self._faulting.at_connect(conn)
         finally:
             if conn is None:
                 release(stream)  # freed now, not at the next full garbage collection

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TypeAlias
 
+from tui_echo.server.faults import Faults
+
 
 @dataclass(frozen=True, slots=True)
 class Kick:
@@ -42,8 +44,17 @@ class Unban:
 
 
 @dataclass(frozen=True, slots=True)
+class SetFaults:
+    """Give a client these faults in place of any it has; None clears them. ``by`` says who, for the log."""
+
+    client_id: int
+    faults: Faults | None
+    by: str = "operator"
+
+
+@dataclass(frozen=True, slots=True)
 class Shutdown:
     """Stop accepting, close every client with reason ``server shutdown``, then stop."""
 
 
-ServerCommand: TypeAlias = Kick | KickAll | SendTo | Broadcast | Ban | Unban | Shutdown
+ServerCommand: TypeAlias = Kick | KickAll | SendTo | Broadcast | Ban | Unban | SetFaults | Shutdown

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TypeAlias
 
+from tui_echo.server.faults import Faults
 from tui_echo.server.rules import Rule
 from tui_echo.server.tls import TlsSettings
 
@@ -64,3 +65,5 @@ class ServerConfig:
     accept_rate: float | None = None  # new connections a second from one address (bursts of as many)
     ban_seconds: float = DEFAULT_BAN_SECONDS
     rules: tuple[Rule, ...] = ()  # reply rules, tried in order on each message
+    fault: Faults | None = None  # --fault: every new client gets these (each with the chance of their toxicity)
+    fault_seed: int | None = None  # --fault-seed: the probabilistic faults repeat from run to run

@@ -36,6 +36,7 @@ from tui_echo.server.config import ServerConfig
 from tui_echo.server.context import Context
 from tui_echo.net import Peer
 from tui_echo.server.events import DisconnectReason, ServerEvent, ServerListening, ServerStopped, ServerTotals
+from tui_echo.server.faulting import Faulting
 from tui_echo.server.modes import mode_for
 from tui_echo.server.answers import RuleAnswers
 from tui_echo.server.notices import Notices
@@ -88,8 +89,9 @@ class EchoServer:
         # Reply rules and their hit counts; None without rules, and then the plain echo serves every client.
         self._answers = RuleAnswers(RuleBook(config.rules), self._notices) if config.rules else None
         context = Context(config, self._outbox, self._clock, self._registry, self._notices)
-        self._admission = Admission(context, self._access, mode_for(context, self._answers))
-        self._operator = Operator(context, self._access)
+        self._faulting = Faulting(config, self._outbox, self._clock)
+        self._admission = Admission(context, self._access, mode_for(context, self._answers), self._faulting)
+        self._operator = Operator(context, self._access, self._faulting)
         self.addresses: tuple[Peer, ...] = ()
 
     # ---- reading state -------------------------------------------------

@@ -19,6 +19,7 @@ from functools import cache
 from tui_echo.net import Peer, format_address, parse_address
 from tui_echo.server.config import Framing, Mode, Network, ServerConfig
 from tui_echo.server.events import ServerListening
+from tui_echo.server.faults import Faults, FaultSpecError, format_faults, parse_faults
 from tui_echo.server.rules import Rule, compile_rule
 from tui_echo.server.tls import TlsSettings
 from tui_echo.times import utc_time
@@ -67,7 +68,16 @@ def encode_setup(addresses: tuple[Peer, ...], config: ServerConfig, control: str
         **encode_tls(config.tls),
         "control": control or None,
         "rules": [encode_rule_setting(rule) for rule in config.rules],
+        "fault": None if config.fault is None else format_faults(config.fault),  # --fault, as a spec
+        "fault_seed": config.fault_seed,
     }
+
+
+def _faults(spec: str | None) -> Faults | None:
+    try:
+        return None if spec is None else parse_faults(spec)
+    except FaultSpecError as exc:
+        raise ValueError(f'"fault": {exc}') from None
 
 
 def decode_setup(record: Fields) -> tuple[tuple[Peer, ...], ServerConfig, str]:
@@ -95,6 +105,8 @@ def decode_setup(record: Fields) -> tuple[tuple[Peer, ...], ServerConfig, str]:
         max_pending_sends=read_int(record, "max_pending_sends"),
         tls=decode_tls(record),
         rules=tuple(decode_rule_setting(rule) for rule in read_list(record, "rules")),
+        fault=_faults(read_optional_str(record, "fault")),  # absent before protocol version 3
+        fault_seed=read_optional_int(record, "fault_seed"),
     )
     return addresses, config, read_optional_str(record, "control") or ""
 

@@ -4,8 +4,10 @@ A client whose transport is exactly a plain socket runs ``_echo_socket``: the
 socket itself, non-blocking, with trio's low-level readiness waits, every
 name it needs hoisted into a local, one scheduler yield per chunk (trio's
 SocketStream costs about three), and no event built while the consumer has
-no room. Anything else (TLS, and later a transport wrapped by a fault or a
-recording tap) runs ``_echo_stream`` over the ``Transport`` interface.
+no room. Anything else (TLS, a recording tap) runs ``_echo_stream`` over the
+``Transport`` interface, and a client with faults runs ``echo_with_faults``.
+Both plain loops check once per chunk that their transport is still the
+client's: a fault set meanwhile replaced it, and they hand the client over.
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ from typing import Any
 
 import trio
 
-from tui_echo.server.connection import Connection, Ended, ModeHandler
+from tui_echo.server.connection import Connection, Ended, Handoff, ModeHandler
 from tui_echo.server.events import EVENT_DATA_BYTES, DataReceived, DisconnectReason
 from tui_echo.server.context import Context
+from tui_echo.server.fault_transport import FaultTransport
+from tui_echo.server.fault_echo import echo_with_faults
 from tui_echo.server.transport import PlainTransport
 
 
@@ -25,12 +29,15 @@ class EchoMode(ModeHandler):
     def __init__(self, context: Context) -> None:
         self._context = context
 
-    def serve(self, conn: Connection) -> Coroutine[Any, Any, Ended]:
-        if type(conn.transport) is PlainTransport:
-            return self._echo_socket(conn, conn.transport)
+    def serve(self, conn: Connection) -> Coroutine[Any, Any, Ended | Handoff]:
+        transport = conn.transport
+        if type(transport) is PlainTransport:
+            return self._echo_socket(conn, transport)
+        if type(transport) is FaultTransport:
+            return echo_with_faults(self._context, conn, self.serve)
         return self._echo_stream(conn)
 
-    async def _echo_socket(self, conn: Connection, transport: PlainTransport) -> Ended:
+    async def _echo_socket(self, conn: Connection, transport: PlainTransport) -> Ended | Handoff:
         """Echo until the peer closes. Per chunk: a recv, a send, the counts, and an event if there is room."""
         sock = transport.sock
         state = conn.state
@@ -50,6 +57,8 @@ class EchoMode(ModeHandler):
         client_id = state.client_id
         yielded = True
         while True:
+            if conn.transport is not transport:  # faults set: the fault-aware loop takes over
+                return Handoff(self.serve(conn))
             try:
                 data = recv(size)
             except BlockingIOError:
@@ -96,10 +105,11 @@ class EchoMode(ModeHandler):
                 await checkpoint()  # a client that never pauses must not starve the rest
             yielded = False
 
-    async def _echo_stream(self, conn: Connection) -> Ended:
+    async def _echo_stream(self, conn: Connection) -> Ended | Handoff:
         """Echo over any transport (TLS: counts plaintext application bytes, as the plain echo does).
         The names it uses on every chunk are locals here too: a TLS echo is not free either."""
-        receive, send_all = conn.transport.receive, conn.transport.send_all
+        transport = conn.transport
+        receive, send_all = transport.receive, transport.send_all
         state = conn.state
         write_lock = conn.write_lock
         context = self._context
@@ -109,6 +119,8 @@ class EchoMode(ModeHandler):
         publish = context.publish
         clock = trio.current_time
         while True:
+            if conn.transport is not transport:  # faults set: the fault-aware loop takes over
+                return Handoff(self.serve(conn))
             data = await receive(size)
             if not data:
                 return DisconnectReason.CLOSED_BY_PEER, ""
