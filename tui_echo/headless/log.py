@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, assert_never
 
 from tui_echo.ratelimit import TokenBucket
+from tui_echo.server.faults import format_faults
 from tui_echo.server.events import (
     ClientConnected,
     ClientDisconnected,
@@ -136,6 +137,9 @@ class HumanFormat:
             limits.append(f"deny {' '.join(map(str, config.deny))}")
         if config.rules:
             limits.append(plural(len(config.rules), "reply rule"))
+        if config.fault is not None:
+            seed = "" if config.fault_seed is None else f" (seed {config.fault_seed})"
+            limits.append(f"fault {format_faults(config.fault)}{seed}")
         if config.tls is not None:
             limits.insert(0, f"TLS, handshake timeout {config.tls.handshake_timeout:g} s")
         control = f", control socket {event.control}" if event.control else ""
