@@ -7,12 +7,15 @@ the messages counted in the last closed ``RateWindow``, divided by its length.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from tui_echo.server.clients import ClientState
 from tui_echo.server.events import ClientDisconnected
 from tui_echo.net import Peer
+from tui_echo.server.faults import FaultSpecError, parse_faults
+from tui_echo.text import format_duration
 
 GONE_ROW_SECONDS = 3.0  # how long a disconnected client's row shows its reason
 MAX_GONE_ROWS = 200  # past this many, rows of departed clients leave at once
@@ -50,10 +53,32 @@ class ConnectionRow:
     ended_at: float | None = None  # when it left, for a departed client's row
     tls_version: str | None = None  # a TLS client's protocol version and cipher
     tls_cipher: str | None = None
+    fault: str = ""  # its faults as a spec, "" without
+    fault_ends: float | None = None  # when a timed fault ends (wall clock)
 
     @property
     def gone(self) -> bool:
         return self.ended_at is not None
+
+    @property
+    def held_by_fault(self) -> bool:
+        """A slow fault holds it (stall, timeout, latency, bandwidth): ``faulted``, not idle."""
+        return bool(self.fault) and not self.gone and fault_is_slow(self.fault)
+
+    def fault_text(self, now: float) -> str:
+        """``latency=200ms``, with the time left where there is any: ``stall=5s (3 s left)``."""
+        if self.fault_ends is None:
+            return self.fault
+        return f"{self.fault} ({format_duration(max(self.fault_ends - now, 0.0))} left)"
+
+
+@functools.lru_cache(maxsize=256)
+def fault_is_slow(spec: str) -> bool:
+    """Whether a spec holds its client slow; cached: the same few specs come back at every refresh."""
+    try:
+        return parse_faults(spec).slow
+    except FaultSpecError:
+        return False
 
 
 @dataclass(slots=True, kw_only=True)
@@ -127,6 +152,8 @@ class TableModel:
                 status=str(state.status),
                 tls_version=state.tls_version,
                 tls_cipher=state.tls_cipher,
+                fault=state.fault,
+                fault_ends=state.fault_ends,
             )
             rows.append(row)
         for client_id, departed in list(self._departed.items()):

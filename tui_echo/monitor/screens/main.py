@@ -27,6 +27,7 @@ from tui_echo.monitor.models.table import RateWindow, TableModel
 from tui_echo.monitor.screens.bans import BansScreen
 from tui_echo.monitor.screens.client_detail import ClientScreen
 from tui_echo.monitor.screens.confirm import ConfirmScreen
+from tui_echo.monitor.screens.faults import FaultChoice, FaultsScreen
 from tui_echo.monitor.screens.rules import RulesScreen
 from tui_echo.monitor.screens.saving import SAVE_HELP, SaveRequested, save_commands
 from tui_echo.monitor.source import ServerSource
@@ -35,7 +36,7 @@ from tui_echo.monitor.widgets.feed import Feed
 from tui_echo.monitor.widgets.send_box import SendBox
 from tui_echo.monitor.widgets.stats_bar import StatsBar
 from tui_echo.server.access import is_loopback
-from tui_echo.server.commands import Ban, Broadcast, Kick, KickAll, SendTo, ServerCommand
+from tui_echo.server.commands import Ban, Broadcast, Kick, KickAll, SendTo, ServerCommand, SetFaults
 from tui_echo.server.config import Mode
 from tui_echo.server.events import ClientConnected, ClientDisconnected, ServerListening
 
@@ -61,6 +62,7 @@ class MainScreen(Screen[None]):
         Binding("x", "hex", "Hex"),
         Binding("p", "pause", "Pause"),
         Binding("c", "clear", "Clear", show=False),  # in the palette and the README; the footer has no room
+        Binding("F", "faults", "Faults", show=False, tooltip="Give the selected client faults, or clear them"),
         Binding("B", "bans", "Bans", show=False),  # the table's title says "N banned (B)" while there are bans
         Binding("R", "rules", "Rules", show=False, tooltip="The reply rules: each one's hits and last match"),
         Binding("w", "save('text')", "Save", show=False, tooltip=SAVE_HELP.format("text")),
@@ -242,6 +244,20 @@ class MainScreen(Screen[None]):
 
         self.app.push_screen(ConfirmScreen(question, yes=f"Ban {host}"), answered)
 
+    def action_faults(self) -> None:
+        """The fault form for the selected client: set, change or clear its faults."""
+        client_id = self._table.cursor_client
+        state = next((c for c in self._server.clients() if c.client_id == client_id), None)
+        if state is None:
+            self.notify("No connected client is selected.", severity="warning")
+            return
+
+        def chosen(choice: FaultChoice | None) -> None:
+            if choice is not None:
+                self.command(SetFaults(state.client_id, choice.faults))
+
+        self.app.push_screen(FaultsScreen(state.client_id, state.fault), chosen)
+
     def _bans_note(self, now: float) -> str:
         banned = sum(1 for ban in self._server.bans() if ban.until > now)
         return f" · {banned} banned (B lists them)" if banned else ""
@@ -301,6 +317,7 @@ class MainScreen(Screen[None]):
         yield SystemCommand(
             "Ban selected client's address", "Kick it and refuse its address a while (b)", self.action_ban
         )
+        yield SystemCommand("Faults", "Give the selected client faults, or clear them (F)", self.action_faults)
         yield SystemCommand("Banned addresses", "List the bans and lift one (B)", self.action_bans)
         yield SystemCommand("Reply rules", "Each rule's hits and last match (R)", self.action_rules)
         yield SystemCommand(

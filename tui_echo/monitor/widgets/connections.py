@@ -55,6 +55,11 @@ def _idle(row: ConnectionRow, now: float) -> float:
     return (row.ended_at or now) - row.last_activity
 
 
+def _status(row: ConnectionRow, now: float) -> str:
+    """The status; a client with faults shows them instead (the table's fault marker), time left included."""
+    return f"faulted {row.fault_text(now)}" if row.fault and not row.gone else row.status
+
+
 def _tls(row: ConnectionRow, now: float) -> str:
     """``1.3 AES_256_GCM_SHA384``: the version and cipher, without the ``TLS`` the column title says."""
     if row.tls_version is None:
@@ -74,9 +79,11 @@ COLUMNS = (
         "dropped", "dropped", 8, True, lambda r, now: _exact_or_short(r.dropped_out, 8), lambda r, now: r.dropped_out
     ),
     Column("rate", "msg/s", 6, True, lambda r, now: format_count(r.rate), lambda r, now: r.rate),
-    Column("idle", "idle", 6, True, lambda r, now: format_duration(_idle(r, now)), _idle),
+    Column(
+        "idle", "idle", 6, True, lambda r, now: "fault" if r.held_by_fault else format_duration(_idle(r, now)), _idle
+    ),
     Column("tls", "tls", 22, False, _tls, _tls),  # only when the server serves TLS
-    Column("status", "status", 16, False, lambda r, now: r.status, lambda r, now: r.status),
+    Column("status", "status", 16, False, _status, lambda r, now: r.status),
 )
 SORT_KEYS = tuple(column.key for column in COLUMNS)
 # On a narrow terminal, columns are left out in this order: the id, the count and the kick control stay.
