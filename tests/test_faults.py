@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import statistics
+from pathlib import Path
 
 import pytest
 import trio
@@ -19,6 +20,7 @@ from tui_echo.server.faults import parse_faults
 from tui_echo.server.transport import PlainTransport
 
 from .helpers import TIMEOUT, Running, connect, disconnect_of, receive_exactly, running_server
+from .tls_helpers import Certificates, connect_tls, issue_certificates
 
 pytestmark = pytest.mark.trio
 
@@ -297,3 +299,24 @@ async def test_an_unknown_client_or_nothing_to_clear_is_a_notice_and_nothing_cha
         assert messages == ["fault: no client #99", "fault: client #1 has no faults to clear"]
         assert not run.recorder.of(FaultChanged)
         await client.aclose()
+
+
+@pytest.fixture
+def certificates(tmp_path: Path) -> Certificates:
+    return issue_certificates(tmp_path)
+
+
+async def test_on_tls_faults_act_on_the_application_bytes_before_encryption(certificates: Certificates) -> None:
+    async with running_server(tls=certificates.settings(), **faults("corrupt=1.0,latency=200ms")) as run:
+        client = await connect_tls(run.port, certificates.client_context())
+        started = trio.current_time()
+        await client.send_all(b"plain text")
+        # Every plaintext byte flipped, and the record still decrypts: corrupted before encryption
+        assert await receive_exactly(client, 10) == bytes(byte ^ 0xFF for byte in b"plain text")
+        assert trio.current_time() - started >= 0.2 - SLACK
+        state = run.server._registry.connections[1].state
+        assert (state.bytes_out, state.fault_corrupted) == (10, 10)
+        run.server.command_nowait(SetFaults(1, parse_faults("reset-after=0")))
+        await client.send_all(b"x")
+        with trio.fail_after(TIMEOUT), pytest.raises(trio.BrokenResourceError):
+            await client.receive_some(10)
