@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 from textual.widgets import Input
@@ -10,6 +11,8 @@ from textual.widgets import Input
 from tui_echo.monitor.screens.faults import FaultsScreen
 
 from .monitor_helpers import Monitor, run_monitor, screen_lines
+from .process import HeadlessProcess
+from .test_monitor_attached import run_attached
 
 pytestmark = pytest.mark.tui
 
@@ -70,3 +73,28 @@ def test_no_selected_client_says_so() -> None:
         assert not isinstance(monitor.app.screen, FaultsScreen)
 
     run_monitor(test, size=(160, 40))
+
+
+def test_an_attached_console_sets_and_clears_a_fault_on_a_headless_server(tmp_path: Path) -> None:
+    async def test(monitor: Monitor, server: HeadlessProcess) -> None:
+        client = await monitor.connect()
+        await client.say(b"hello\n")
+        await monitor.until(lambda: monitor.live_ids() == [1], "client #1 in the table")
+        await monitor.pilot.press("F")
+        await monitor.until(lambda: isinstance(monitor.app.screen, FaultsScreen), "the fault form")
+        await monitor.pilot.press(*"drop=1", "enter")  # every echo dropped
+        await monitor.until(lambda: monitor.table.rows[0].fault == "drop=1.0", "the fault on #1's row")
+        server.wait_for(lambda line: "fault set: drop=1.0 (by console)" in line)
+        client.writer.write(b"lost\n")
+        await monitor.until(lambda: monitor.table.rows[0].bytes_in == 11, "the lost message counted in")
+        await monitor.pilot.press("F")
+        await monitor.until(lambda: isinstance(monitor.app.screen, FaultsScreen), "the fault form again")
+        await monitor.pilot.click("#clear")
+        server.wait_for(lambda line: "fault cleared (by console)" in line)
+        await client.say(b"back\n")
+        # hello and back, 11 B out of 16 B in: the lost message never went out
+        await monitor.until(
+            lambda: (monitor.table.rows[0].bytes_in, monitor.table.rows[0].bytes_out) == (16, 11), "11 B out"
+        )
+
+    run_attached(tmp_path / "control.sock", test)
