@@ -26,8 +26,12 @@ percentiles. E.g., at 1000 connections, 5 rounds:
   python benchmarks/bench_monitor.py --tui-echo git:i16-server --compare-tui-echo git:main \
       --levels 1000 --rounds 5
 
+With --clients 10000, it measures instead the monitor holding that many clients, 1,000 (--busy) of them
+echoing: first paint, keypresses, q to exit (see monitor_at_scale.py), again one build or two alternated.
+
 usage: python benchmarks/bench_monitor.py [--rounds 3] [--seconds 4] [--levels 100,1000] [--presses 100]
                                           [--tui-echo BUILD] [--compare-tui-echo BUILD] [--tui-echo-args FLAGS]
+                                          [--clients 10000 [--busy 1000]]
 """
 
 from __future__ import annotations
@@ -87,6 +91,10 @@ class Pane:
 
     def screen(self) -> str:
         return self._tmux("capture-pane", "-p")
+
+    def styled_screen(self) -> str:
+        """The screen with its colours and styles, as escape sequences."""
+        return self._tmux("capture-pane", "-p", "-e")
 
     def keys(self, *keys: str) -> None:
         self._tmux("send-keys", *keys)
@@ -290,6 +298,10 @@ def main() -> None:
     parser.add_argument(
         "--tui-echo-args", "--tui-echo-flags", default="", metavar="FLAGS", help="server flags for both builds"
     )
+    parser.add_argument(
+        "--clients", type=int, help="instead: the monitor at this many clients (10000), see monitor_at_scale.py"
+    )
+    parser.add_argument("--busy", type=int, default=1000, help="with --clients: how many of them echo (loadgen)")
     args = parser.parse_args()
     extra = shlex.split(args.tui_echo_args)
     builds = [Build("a", args.name, tui_echo_command(args.tui_echo) + extra)]
@@ -299,6 +311,11 @@ def main() -> None:
         if shutil.which(build.command[0]) is None:
             sys.exit(f"{build.command[0]} not found: run `make run` or pip install -e . first")
     loadgen = build_loadgen()
+    if args.clients:
+        from monitor_at_scale import run_at_scale  # imports this module: only now
+
+        run_at_scale(builds, loadgen, args.clients, args.busy, args.rounds, args.presses, args.gap)
+        return
     load_before = load_average()
     levels = [int(x) for x in args.levels.split(",")]
     results: Results = {}

@@ -102,6 +102,7 @@ PURE = [
     "control/client.py",
     "headless/log.py",
     "monitor/source.py",
+    "monitor/gc_pace.py",
     "monitor/remote.py",
     "monitor/terminal.py",
     "monitor/options.py",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from textual.app import App, ComposeResult
 from textual.widgets import Checkbox
 
+from tui_echo.monitor.gc_pace import YOUNG_OBJECTS
 from tui_echo.monitor.models.feed import Direction, FeedEntry
 from tui_echo.monitor.widgets.feed import Feed
 from tui_echo.monitor.models.table import GONE_ROW_SECONDS
@@ -316,9 +318,9 @@ def test_scrolling_the_table_away_from_the_cursor_stays_put_across_refreshes() -
         await monitor.until(lambda: monitor.table.allow_vertical_scroll, "the rows laid out, with a scrollbar")
         monitor.table.scroll_to(y=30, animate=False, immediate=True)  # what the mouse wheel does
         assert monitor.table.scroll_y == 30
-        for _ in range(2):  # each refresh hands the table a new list of rows
-            before = monitor.table.rows
-            await monitor.until(lambda: monitor.table.rows is not before, "a refresh")  # noqa: B023
+        for _ in range(2):
+            before = monitor.table.updates
+            await monitor.until(lambda: monitor.table.updates > before, "a refresh")  # noqa: B023
         assert monitor.table.scroll_y == 30 and monitor.table.cursor_client == 1
 
     run_monitor(test)
@@ -401,3 +403,14 @@ def test_the_palette_sorts_and_reverses_the_table() -> None:
         assert monitor.table.sort_key == "peer" and monitor.table.sort_reverse
 
     run_monitor(test)
+
+
+def test_the_young_objects_are_collected_less_often_while_the_monitor_runs_and_as_before_after() -> None:
+    before = gc.get_threshold()
+    during: list[tuple[int, int, int]] = []
+
+    async def test(monitor: Monitor) -> None:
+        during.append(gc.get_threshold())
+
+    run_monitor(test)
+    assert during == [(max(YOUNG_OBJECTS, before[0]), before[1], before[2])] and gc.get_threshold() == before

@@ -27,7 +27,7 @@ from tui_echo.monitor.models.feed import Direction, FeedIntake
 from tui_echo.monitor.models.hexdump import hex_line, hex_line_count
 from tui_echo.send_text import SendTextError, parse_send_text
 from tui_echo.monitor.models.stats import HISTORY_SECONDS, StatsModel, sparkline_points
-from tui_echo.monitor.models.table import GONE_ROW_SECONDS, RateWindow, TableModel
+from tui_echo.monitor.models.table import GONE_ROW_SECONDS, ConnectionRow, RateWindow, TableModel
 from tui_echo.server.clients import ClientState, ClientStatus
 from tui_echo.text import format_count, format_duration
 
@@ -117,8 +117,16 @@ def state(client_id: int, messages: int, status: ClientStatus = ClientStatus.CON
     )
 
 
+class Tracker(TableModel):
+    """The model read as the table did before it kept its rows: every row, in client id order, at each refresh."""
+
+    def rows(self, clients: list[ClientState], now: float, window: float | None) -> list[ConnectionRow]:
+        self.refresh(clients, now, window)
+        return sorted(self, key=lambda row: row.client_id)
+
+
 def test_rows_carry_exact_counts_and_rates_between_refreshes() -> None:
-    tracker = TableModel()
+    tracker = Tracker()
     first = tracker.rows([state(1, 10), state(2, 0)], now=110.0, window=None)
     assert [(r.client_id, r.messages, r.rate) for r in first] == [(1, 10, 0.0), (2, 0, 0.0)]
     second = tracker.rows([state(2, 6), state(1, 30, ClientStatus.CLOSING)], now=112.0, window=2.0)
@@ -129,7 +137,7 @@ def test_rows_carry_exact_counts_and_rates_between_refreshes() -> None:
 
 
 def test_a_departed_client_shows_its_reason_for_a_while_then_leaves() -> None:
-    tracker = TableModel()
+    tracker = Tracker()
     tracker.rows([state(1, 3)], now=110.0, window=None)
     tracker.client_left(
         ClientDisconnected(
@@ -270,7 +278,7 @@ def test_feed_lines_for_the_life_of_a_client() -> None:
 
 
 def test_a_rate_spans_at_least_a_second_however_often_the_table_refreshes() -> None:
-    tracker, windows = TableModel(), RateWindow(10.0)
+    tracker, windows = Tracker(), RateWindow(10.0)
     tracker.rows([state(1, 0)], now=10.0, window=windows.close(10.0))
     assert tracker.rows([state(1, 1)], now=10.02, window=windows.close(10.02))[0].rate == 0.0  # not 50 msg/s
     assert tracker.rows([state(1, 30)], now=11.0, window=windows.close(11.0))[0].rate == 30.0
@@ -279,7 +287,7 @@ def test_a_rate_spans_at_least_a_second_however_often_the_table_refreshes() -> N
 
 def test_a_lone_clients_msg_per_second_is_the_servers() -> None:
     # Both are read at each refresh, 0.4 s apart; they close their windows together.
-    tracker, stats, windows = TableModel(), StatsModel((("127.0.0.1", 9),), started_at=0.0), RateWindow(0.0)
+    tracker, stats, windows = Tracker(), StatsModel((("127.0.0.1", 9),), started_at=0.0), RateWindow(0.0)
     for step in range(1, 20):
         now, messages = step * 0.4, int(step**1.5 * 300)  # an uneven load
         window = windows.close(now)

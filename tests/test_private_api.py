@@ -18,6 +18,8 @@ from textual.scroll_view import ScrollView
 from textual.widgets import Label
 from textual_serve.server import Server
 
+from tui_echo.monitor.models.table import TableModel
+from tui_echo.monitor.models.table_view import TableView
 from tui_echo.monitor.private_api import node_bindings
 from tui_echo.monitor.tab_driver import TabDriver
 from tui_echo.monitor.widgets.connections import ConnectionsTable
@@ -29,7 +31,7 @@ def broken(what: str, used_by: str) -> str:
 
 
 def test_a_nodes_merged_bindings_are_still_in_bindings() -> None:
-    table = ConnectionsTable()
+    table = ConnectionsTable(TableView(TableModel()))
     bindings = node_bindings(table)
     assert isinstance(bindings, BindingsMap), broken("DOMNode._bindings", "the help screen's widget keys")
     keys = {key for key, _ in bindings}

@@ -24,6 +24,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from tui_echo.monitor import signals
+from tui_echo.monitor.gc_pace import GcPace
 from tui_echo.monitor.models.feed import FeedEntry
 from tui_echo.monitor.models.feed_export import ExportFormat, write_export
 from tui_echo.monitor.screens.bans import BansScreen
@@ -76,6 +77,7 @@ class MonitorApp(App[None]):
         self.quitting = False  # set once the app is on its way out: the server's end is no surprise then
         self._handle_signals = handle_signals
         self._remove_signal_handlers: Callable[[], None] | None = None
+        self._gc_pace = GcPace()  # thousands of clients' objects: see gc_pace.py
         started = clock() if started_at is None else started_at
         self.main = self.MAIN_SCREEN(server, feed_lines=feed_lines, clock=clock, started_at=started)
 
@@ -83,6 +85,7 @@ class MonitorApp(App[None]):
         return self.main
 
     def on_mount(self) -> None:
+        self._gc_pace.start()
         if self._handle_signals:
             self._remove_signal_handlers = signals.install(
                 self.action_quit, self._hang_up, self.call_later, quit_deadline=self.quit_deadline()
@@ -98,6 +101,7 @@ class MonitorApp(App[None]):
         await self.server.stop()  # closes every client, whichever way the app ends
         if self._remove_signal_handlers is not None:
             self._remove_signal_handlers()
+        self._gc_pace.stop()
 
     async def _hang_up(self) -> None:
         self.quitting = True

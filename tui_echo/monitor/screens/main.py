@@ -24,6 +24,7 @@ from tui_echo.monitor.models.feed_export import ExportFormat
 from tui_echo.monitor.models.history import ClientHistories
 from tui_echo.monitor.models.stats import StatsModel
 from tui_echo.monitor.models.table import RateWindow, TableModel
+from tui_echo.monitor.models.table_view import TableView
 from tui_echo.monitor.screens.bans import BansScreen
 from tui_echo.monitor.screens.client_detail import ClientScreen
 from tui_echo.monitor.screens.confirm import ConfirmScreen
@@ -85,7 +86,7 @@ class MainScreen(Screen[None]):
         self._stats_bar = StatsBar(id="stats")
         self._table_title = Label("Connections", id="table-title")
         self._origin = Label("", id="origin")  # the control socket, or the server this console is attached to
-        self._table = ConnectionsTable(id="connections")
+        self._table = ConnectionsTable(TableView(self._table_model), id="connections")
         self._feed = Feed(feed_lines, id="feed")
         self._send_box = SendBox(id="send")
 
@@ -128,6 +129,7 @@ class MainScreen(Screen[None]):
         """Attached again, perhaps to another run of the server: fresh figures, from ``started_at``."""
         self._stats = StatsModel(self._server.addresses, started_at, self._server.mode)
         self._table_model = TableModel()
+        self._table.view = TableView(self._table_model)
         self._show_server()
         self._soon()
 
@@ -165,7 +167,7 @@ class MainScreen(Screen[None]):
     def _refresh_numbers(self, now: float) -> None:
         self._next_refresh = now + REFRESH_SECONDS
         window = self._rate_window.close(now)  # one window for the table and the stats: their msg/s agree
-        self._table.update_rows(self._table_model.rows(self._server.clients(), now, window), now)
+        self._table.update_rows(self._table_model.refresh(self._server.clients(), now, window), now)
         stats = self._stats.stats(self._server.totals(), now, self._intake.skipped, window)
         self._stats_bar.show(stats)
         self._table_title.update(f"Connections · {stats.clients_now} now{self._bans_note(now)}")

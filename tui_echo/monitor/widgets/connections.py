@@ -1,8 +1,9 @@
 """The connections table: one row per client, a kick control on each.
 
-A Line API widget: rows are plain snapshots replaced at each refresh, and only
-the rows in view are ever formatted, so a thousand clients cost what the
-thirty visible ones cost. The cursor follows a client, not a row number.
+A Line API widget over a ``TableView`` (``models/table_view.py``): the view
+keeps the rows, their order and the filter, and only the rows in view are
+ever formatted, so ten thousand clients cost what the thirty visible ones
+cost. The cursor follows a client, not a row number.
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from tui_echo.monitor.models.table import ConnectionRow
-from tui_echo.text import format_count, format_duration, format_size
+from tui_echo.monitor.models.table import Changes, ConnectionRow
+from tui_echo.monitor.models.table_view import ASCENDING_FIRST, SORT_KEYS, TableView
 from tui_echo.net import format_address
+from tui_echo.text import format_count, format_duration, format_size
 
 KICK_LABEL = " ✕ kick "
 
@@ -34,8 +36,7 @@ class Column:
     title: str
     width: int
     right: bool
-    cell: Callable[[ConnectionRow, float], str]
-    sort_value: Callable[[ConnectionRow, float], float | str]
+    cell: Callable[[ConnectionRow, float], str]  # what a row shows; the view sorts by the same key's value
 
 
 def _exact_or_short(count: int, width: int) -> str:
@@ -47,12 +48,9 @@ def _peer(row: ConnectionRow, now: float) -> str:
     return format_address(row.peer)
 
 
-def _age(row: ConnectionRow, now: float) -> float:
-    return (row.ended_at or now) - row.connected_at
-
-
-def _idle(row: ConnectionRow, now: float) -> float:
-    return (row.ended_at or now) - row.last_activity
+def _idle(row: ConnectionRow, now: float) -> str:
+    """How long since it last sent; ``fault`` while a slow fault holds it (it is not idle, it is held)."""
+    return "fault" if row.held_by_fault else format_duration((row.ended_at or now) - row.last_activity)
 
 
 def _status(row: ConnectionRow, now: float) -> str:
@@ -68,24 +66,20 @@ def _tls(row: ConnectionRow, now: float) -> str:
 
 
 COLUMNS = (
-    Column("id", "id", 6, True, lambda r, now: f"#{r.client_id}", lambda r, now: r.client_id),
-    Column("peer", "peer", 21, False, _peer, _peer),
-    Column("age", "connected", 10, True, lambda r, now: format_duration(_age(r, now)), _age),
-    Column("msgs", "msgs", 9, True, lambda r, now: _exact_or_short(r.messages, 9), lambda r, now: r.messages),
-    Column("in", "in", 9, True, lambda r, now: format_size(r.bytes_in), lambda r, now: r.bytes_in),
-    Column("out", "out", 9, True, lambda r, now: format_size(r.bytes_out), lambda r, now: r.bytes_out),
+    Column("id", "id", 6, True, lambda r, now: f"#{r.client_id}"),
+    Column("peer", "peer", 21, False, _peer),
+    Column("age", "connected", 10, True, lambda r, now: format_duration((r.ended_at or now) - r.connected_at)),
+    Column("msgs", "msgs", 9, True, lambda r, now: _exact_or_short(r.messages, 9)),
+    Column("in", "in", 9, True, lambda r, now: format_size(r.bytes_in)),
+    Column("out", "out", 9, True, lambda r, now: format_size(r.bytes_out)),
     # Chat and broker only: deliveries to this client that never reached it (its queue was full).
-    Column(
-        "dropped", "dropped", 8, True, lambda r, now: _exact_or_short(r.dropped_out, 8), lambda r, now: r.dropped_out
-    ),
-    Column("rate", "msg/s", 6, True, lambda r, now: format_count(r.rate), lambda r, now: r.rate),
-    Column(
-        "idle", "idle", 6, True, lambda r, now: "fault" if r.held_by_fault else format_duration(_idle(r, now)), _idle
-    ),
-    Column("tls", "tls", 22, False, _tls, _tls),  # only when the server serves TLS
-    Column("status", "status", 16, False, _status, lambda r, now: r.status),
+    Column("dropped", "dropped", 8, True, lambda r, now: _exact_or_short(r.dropped_out, 8)),
+    Column("rate", "msg/s", 6, True, lambda r, now: format_count(r.rate)),
+    Column("idle", "idle", 6, True, _idle),
+    Column("tls", "tls", 22, False, _tls),  # only when the server serves TLS
+    Column("status", "status", 16, False, _status),
 )
-SORT_KEYS = tuple(column.key for column in COLUMNS)
+assert tuple(column.key for column in COLUMNS) == SORT_KEYS  # one column per key the view sorts by
 # On a narrow terminal, columns are left out in this order: the id, the count and the kick control stay.
 NARROW_DROPS = ("out", "idle", "dropped", "tls", "age", "rate", "in", "status", "peer")
 # On a wide one, the peer grows to fit an IPv6 address and the status takes the rest, so the kick
@@ -181,25 +175,41 @@ class ConnectionsTable(ScrollView, can_focus=True):
     show_tls: reactive[bool] = reactive(False)  # the tls column (version, cipher), for a TLS server
     show_dropped: reactive[bool] = reactive(False)  # the dropped column, for a chat or broker server
 
-    def __init__(self, *, id: str | None = None) -> None:
+    def __init__(self, view: TableView, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self._rows: list[ConnectionRow] = []
+        self._rows = view
         self._now = 0.0
         self._cursor = 0
         self.cursor_client: int | None = None
+        self.updates = 0  # refreshes shown so far (tests wait for the next one)
 
     @property
-    def rows(self) -> list[ConnectionRow]:
+    def rows(self) -> TableView:
         """The rows in the order shown."""
         return self._rows
 
-    def row_of(self, client_id: int) -> ConnectionRow | None:
-        return next((row for row in self._rows if row.client_id == client_id), None)
+    @property
+    def view(self) -> TableView:
+        return self._rows
 
-    def update_rows(self, rows: list[ConnectionRow], now: float) -> None:
-        """Show new snapshots (in client id order); the cursor stays on its client."""
+    @view.setter
+    def view(self, view: TableView) -> None:
+        """Show another model's rows (attached again), in the same order as before."""
+        view.sort_by(self.sort_key, self.sort_reverse, self._now)
+        self._rows = view
+        self._place_cursor()
+        self._resize()
+        self.refresh()
+
+    def row_of(self, client_id: int) -> ConnectionRow | None:
+        """The client's row, shown or filtered out; None once it has left the table."""
+        return self._rows.row(client_id)
+
+    def update_rows(self, changes: Changes, now: float) -> None:
+        """Show a refresh of the model: the view follows what changed; the cursor stays on its client."""
         self._now = now
-        self._rows = self._sorted(rows)
+        self._rows.update(changes, now)
+        self.updates += 1
         self._place_cursor()
         self._resize()
         self.refresh()
@@ -237,25 +247,20 @@ class ConnectionsTable(ScrollView, can_focus=True):
     def _resize(self) -> None:
         self.virtual_size = Size(0, len(self._rows) + 1)  # + the header line; the columns always fit the width
 
-    def _sorted(self, rows: list[ConnectionRow]) -> list[ConnectionRow]:
-        if self.sort_key == "id" and not self.sort_reverse:
-            return rows
-        column = next(column for column in COLUMNS if column.key == self.sort_key)
-        now = self._now
-        return sorted(rows, key=lambda row: column.sort_value(row, now), reverse=self.sort_reverse)
-
     def _place_cursor(self) -> None:
-        if not self._rows:
+        rows = self._rows
+        if not rows:
             self._cursor = 0
             self._set_cursor_client(None)
             return
         if self.cursor_client is not None:
-            for index, row in enumerate(self._rows):
-                if row.client_id == self.cursor_client:
-                    if index != self._cursor:  # rows came, went or were sorted: follow the client
-                        self._cursor = index
-                        self._keep_cursor_in_view()
-                    return
+            if self._cursor < len(rows) and rows[self._cursor].client_id == self.cursor_client:
+                return
+            index = rows.index_of(self.cursor_client)
+            if index is not None:  # rows came, went or were sorted: follow the client
+                self._cursor = index
+                self._keep_cursor_in_view()
+                return
         # Its client left the table: stay at the same place, on whoever is there now.
         self._cursor = min(self._cursor, len(self._rows) - 1)
         self._set_cursor_client(self._rows[self._cursor].client_id)
@@ -331,11 +336,11 @@ class ConnectionsTable(ScrollView, can_focus=True):
             self.sort_reverse = not self.sort_reverse
         else:
             self.sort_key = key
-            self.sort_reverse = key not in ("id", "peer", "status")  # biggest first for numbers
+            self.sort_reverse = key not in ASCENDING_FIRST  # biggest first for numbers
         self._resort()
 
     def _resort(self) -> None:
-        self._rows = self._sorted(sorted(self._rows, key=lambda row: row.client_id))
+        self._rows.sort_by(self.sort_key, self.sort_reverse, self._now)
         self._place_cursor()
         self.refresh()
 
