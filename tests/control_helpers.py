@@ -61,6 +61,15 @@ class Console:
             if message["type"] == kind and all(message.get(k) == v for k, v in fields.items()):
                 return message
 
+    async def read_snapshot(self) -> dict[str, Any]:
+        """The next snapshot, whole: its header's fields and its pages' clients."""
+        pages = protocol.SnapshotPages(await self.read_until("snapshot"))
+        while not pages.complete:
+            message = await self.read()
+            assert message is not None, "EOF inside a snapshot"
+            pages.add(message)
+        return pages.snapshot
+
     async def command(self, request_id: int | str, name: str, **fields: object) -> dict[str, Any]:
         """Send a command and return its reply. A reply comes once the command has run, so events it
         caused may come first: those are kept, and later reads return them first, in order."""

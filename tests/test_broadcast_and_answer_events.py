@@ -77,7 +77,7 @@ async def test_a_console_gets_one_broadcast_event_and_no_sent_events(tmp_path: P
     async with controlled_server(tmp_path) as run:
         clients = [await connect(run.port) for _ in range(3)]
         console = await run.console()
-        await console.read_until("snapshot")
+        await console.read_snapshot()
         for client in clients:  # each one's connect may come before or after the snapshot: talk first
             await client.send_all(b"x")
             await receive_exactly(client, 1)

@@ -24,7 +24,8 @@ PACKAGE = ROOT / "tui_echo"
 
 # Who may import whom: the layout is the data flow, and nothing imports back up. A unit may always
 # import its own modules.
-BASICS = {"net", "times", "text", "ratelimit", "send_text", "arguments", "output"}  # pure helpers everyone may use
+# Pure helpers everyone may use.
+BASICS = {"net", "times", "text", "ratelimit", "send_text", "arguments", "output", "client_filter"}
 MAY_IMPORT: dict[str, set[str]] = {
     "__init__": set(),
     "net": set(),  # peers, socket errors
@@ -33,6 +34,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "send_text": set(),
     "arguments": set(),
     "output": set(),  # a command's stdout, and a reader that went away
+    "client_filter": set(),  # filter expressions over clients: the monitor's / and ctl --filter
     "text": {"net"},  # text for people
     "server": BASICS | {"server/modes"},  # the engine: never a console, the monitor, the log, the CLI
     "server/modes": BASICS | {"server"},  # one handler per mode; never the whole server (see below)
@@ -94,6 +96,7 @@ PURE = [
     "server/access.py",
     "server/refusals.py",
     "server/rules.py",
+    "server/responder.py",
     "server/tls.py",
     "server/binding.py",
     "server/faults.py",

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from tui_echo.consoles.main import _CTL_ACTIONS
+from tui_echo.consoles.ctl import CTL_ACTIONS
 from tui_echo.control.client import Connection
 from tui_echo.control import protocol
 from tui_echo.monitor.remote import RemoteSource
@@ -515,7 +515,7 @@ def test_a_console_refuses_a_server_of_another_protocol_version_with_one_line(st
         assert (done.returncode, done.stdout) == (2, "")
         assert done.stderr.splitlines() == [
             f"tui-echo {name}: error: the server at {path} speaks version 1 of the control protocol and this "
-            "console version 3: use a console from the same tui-echo release as the server"
+            "console version 5: use a console from the same tui-echo release as the server"
         ]
         assert old.wait_for(lambda line: line.startswith("got")) == "got b''"  # it sent nothing after the hello
 
@@ -526,7 +526,7 @@ def test_help_lists_the_subcommands_and_each_has_its_own() -> None:
     for word in ("attach", "list", "events", "ctl", "--control", "--no-control"):
         assert word in done.stdout
     ctl_line = done.stdout[done.stdout.index("tui-echo ctl [TARGET] COMMAND") : done.stdout.index("tui-echo web")]
-    assert re.findall(r"\|\s+([a-z-]+)", "|" + ctl_line.split("COMMAND", 1)[1]) == list(_CTL_ACTIONS)
+    assert re.findall(r"\|\s+([a-z-]+)", "|" + ctl_line.split("COMMAND", 1)[1]) == list(CTL_ACTIONS)
     for name in ("attach", "list", "events", "ctl"):
         sub = run_cli([name, "--help"])
         assert sub.returncode == 0 and f"tui-echo {name}" in sub.stdout

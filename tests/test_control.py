@@ -18,7 +18,14 @@ from tui_echo.control.listener import ControlSettings, open_control
 from tui_echo.control.paths import ControlError, ensure_private_dir, may_attach
 from tui_echo.server.config import ServerConfig
 from tui_echo.server.server import EchoServer
-from tui_echo.server.events import ClientConnected, ClientDisconnected, DataReceived, ServerNotice
+from tui_echo.server.events import (
+    ClientConnected,
+    ClientDisconnected,
+    DataReceived,
+    ServerNotice,
+    ServerStopped,
+    ServerTotals,
+)
 from tui_echo.server.subscription import Subscription
 from tui_echo.times import parse_utc_time
 from tui_echo.wire.events import decode_event
@@ -66,6 +73,22 @@ async def test_past_its_bound_a_subscription_goes_out_of_sync_and_never_silently
     subscription.resynced()
     subscription.lifecycle(connected(99))
     assert subscription.take() == [connected(99)]
+
+
+@pytest.mark.parametrize("overflowed", [True, False], ids=["stop overflows", "stop after overflow"])
+async def test_the_stop_reaches_a_subscriber_that_fell_behind_after_its_snapshot(overflowed: bool) -> None:
+    """A stop with 10,000 clients is 10,000 disconnects: the console's queue overflows, and still it
+    learns the server stopped (after the fresh snapshot), as the last event."""
+    subscription = Subscription(0.0, lambda s: None, limit=10)
+    for client_id in range(1, 11 if overflowed else 16):
+        subscription.lifecycle(connected(client_id))  # (disconnects at a stop: the queue cares not which)
+    stopped = ServerStopped(at=1.0, totals=ServerTotals(*[0] * 8))
+    subscription.lifecycle(stopped)
+    assert subscription.out_of_sync and subscription.take() == []
+    subscription.resynced()
+    assert subscription.take() == [stopped]
+    subscription.resynced()  # a later snapshot sends it no more
+    assert subscription.take() == []
 
 
 # ---- who may attach; the folder --------------------------------------------------------------
@@ -136,7 +159,7 @@ async def test_hello_snapshot_events_counts_and_commands(tmp_path: Path) -> None
         await client.send_all(b"before\n")
         await receive_exactly(client, 7)
         console = await run.console()
-        snapshot = await console.read_until("snapshot")
+        snapshot = await console.read_snapshot()
         assert snapshot["server"]["port"] == run.port and snapshot["server"]["pid"] == os.getpid()
         assert [(c["client"], c["messages_in"], c["bytes_in"]) for c in snapshot["clients"]] == [(1, 1, 7)]
         assert snapshot["totals"]["clients_now"] == 1
@@ -174,7 +197,7 @@ async def test_counts_reach_a_console_within_a_quarter_second(tmp_path: Path, au
     # trio's clock jumps whenever every task waits: the cadence is exact, however slow the machine.
     async with controlled_server(tmp_path) as run:
         console = await run.console()
-        await console.read_until("snapshot")
+        await console.read_snapshot()
         client = await connect(run.port)
         for n in range(3):
             await client.send_all(b"tick\n")
@@ -195,7 +218,7 @@ async def test_the_counts_after_a_snapshot_carry_only_the_clients_that_changed(t
             await client.send_all(b"hello\n")
             await receive_exactly(client, 6)
         console = await run.console()
-        snapshot = await console.read_until("snapshot")
+        snapshot = await console.read_snapshot()
         assert [record["client"] for record in snapshot["clients"]] == [1, 2, 3]
         await clients[1].send_all(b"only me\n")
         await receive_exactly(clients[1], 8)
@@ -211,8 +234,8 @@ async def test_a_console_that_leaves_is_dropped_and_the_stop_reaches_the_others(
     async with controlled_server(tmp_path) as run:
         leaving = await run.console()
         staying = await run.console()
-        await leaving.read_until("snapshot")
-        await staying.read_until("snapshot")
+        await leaving.read_snapshot()
+        await staying.read_snapshot()
         await leaving.aclose()
         with trio.fail_after(TIMEOUT):
             while len(run.server._outbox.subscribers) > 1:
@@ -240,7 +263,7 @@ async def test_each_bad_line_gets_an_error_and_repeated_errors_close_the_console
         await wrong_version.stream.send_all(b'{"type": "hello", "protocol": "tui-echo-control", "version": 99}\n')
         # (the helper already said a correct hello; the second is an error too)
         console = await run.console(events=False)
-        await console.read_until("snapshot")
+        await console.read_snapshot()
         for line, code in BAD_LINES[: protocol.MAX_ERRORS - 1]:
             await console.send_line(line)
             message = await console.read()
@@ -259,7 +282,7 @@ async def test_each_bad_line_gets_an_error_and_repeated_errors_close_the_console
         await wrong_version.aclose()
 
 
-@pytest.mark.parametrize("version", [1, 2, "3", None])
+@pytest.mark.parametrize("version", [1, 4, 6, "5", None])
 async def test_a_console_of_another_version_gets_one_line_naming_both_versions_and_eof(
     tmp_path: Path, version: object
 ) -> None:
@@ -273,11 +296,11 @@ async def test_a_console_of_another_version_gets_one_line_naming_both_versions_a
         with trio.fail_after(TIMEOUT):
             replies = [json.loads(line) for line in (await receive_until_eof(raw)).splitlines()]
         assert [reply["type"] for reply in replies] == ["hello", "error"]
-        assert replies[0]["version"] == protocol.VERSION == 3
+        assert replies[0]["version"] == protocol.VERSION == 5
         assert replies[1] == {
             "type": "error",
             "error": "bad_version",
-            "message": f"this server speaks version 3 of the control protocol and the console version {version!r}: "
+            "message": f"this server speaks version 5 of the control protocol and the console version {version!r}: "
             "use a console from the same tui-echo release as the server",
         }
         await client.send_all(b"not kicked\n")
@@ -333,12 +356,12 @@ async def test_bad_input_never_crashes_or_stalls_the_server(tmp_path_factory, li
         with trio.fail_after(TIMEOUT):
             replies = await receive_until_eof(raw)  # the server answers and closes: it never hangs
         for line in replies.splitlines():
-            assert json.loads(line)["type"] in ("hello", "snapshot", "reply", "error")
+            assert json.loads(line)["type"] in ("hello", "snapshot", "snapshot_clients", "reply", "error")
         await raw.aclose()
         await client.send_all(b"still here\n")
         assert await receive_exactly(client, 11) == b"still here\n"  # the echo never noticed
         console = await run.console(events=False)
-        assert (await console.read_until("snapshot"))["totals"]["clients_now"] == 1
+        assert (await console.read_snapshot())["totals"]["clients_now"] == 1
         await console.aclose()
         await client.aclose()
         await run.recorder.wait_for(lambda: run.recorder.of(ClientDisconnected))

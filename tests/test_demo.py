@@ -13,9 +13,9 @@ import pytest
 import trio
 
 from tui_echo.demo import cast, script
-from tui_echo.demo.source import DemoServer
+from tui_echo.demo.source import DemoServer, demo_config
 from tui_echo.server.commands import Kick
-from tui_echo.server.events import ClientDisconnected, DataReceived, DisconnectReason
+from tui_echo.server.events import ClientDisconnected, ClientLabelled, DataAnswered, DataReceived, DisconnectReason
 
 from .helpers import TIMEOUT, running_server
 from .monitor_helpers import Monitor, run_monitor, screen_text
@@ -168,6 +168,25 @@ async def test_the_chatters_take_turns_and_a_kicked_one_comes_back_saying_so() -
         running.server.apply(Kick(alice))
         await running.recorder.wait_for(lambda: script.comeback_line("alice") in lines())
         nursery.cancel_scope.cancel()
+
+
+@pytest.mark.trio
+async def test_the_demo_servers_rules_name_the_whole_cast_and_change_no_echo() -> None:
+    pace = cast.Pace(speed=20)
+    config = demo_config(0, 20)
+    names = {"alice", "bob", "carol", "dave", "erin", "frank", "logger", "the sensor"}
+    async with running_server(rules=config.rules, idle_timeout=config.idle_timeout) as running:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(cast.perform, running.port, pace)
+
+            def labels() -> set[str]:
+                return {event.label for event in running.recorder.of(ClientLabelled)}
+
+            await running.recorder.wait_for(lambda: labels() >= names)
+            nursery.cancel_scope.cancel()
+        assert labels() == names
+        # Rules that only label never answer: every message is echoed as without them.
+        assert not any(isinstance(event, DataAnswered) for event in running.recorder.events)
 
 
 # ---- what the cast says --------------------------------------------------------------------------

@@ -86,6 +86,9 @@ class FakeTransport:
     async def close_gracefully(self, linger: float) -> None:
         self.closed = "gracefully"
 
+    def shut_down(self) -> bool:
+        return False  # as TLS: the server stopping kicks it
+
     def close(self) -> None:
         self.closed = "at once"
 
@@ -102,7 +105,7 @@ class Harness:
         notices = Notices(self.outbox, clock)
         self.context = Context(self.config, self.outbox, clock, self.registry, notices)
         rules = self.config.rules
-        self.answers = RuleAnswers(RuleBook(rules), notices) if rules else None
+        self.answers = RuleAnswers(RuleBook(rules), self.context) if rules else None
         self.mode = mode_for(self.context, self.answers)
         self.events: list[ServerEvent] = []
 

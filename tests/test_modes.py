@@ -19,6 +19,7 @@ from tui_echo.server.events import (
     DisconnectReason,
     ServerNotice,
 )
+from tui_echo.server.modes.relay import RELAY_SEND_BUFFER
 from tui_echo.server.relay import CHAT_LINE_BYTES
 from tui_echo.server.rules import parse_rule_option
 
@@ -212,3 +213,23 @@ async def test_chat_a_line_a_rule_answers_goes_back_to_its_sender_and_is_not_rel
         [answered] = run.recorder.of(DataAnswered)
         assert (answered.client_id, answered.data, answered.answered) == (1, b"PING 7\n", 1)
         assert (answered.rules, answered.reply, answered.reply_size) == ((1,), b"PONG 7\n", 7)
+
+
+@pytest.mark.parametrize("mode", [Mode.CHAT, Mode.BROKER, Mode.ECHO])
+async def test_the_relay_modes_bound_each_clients_kernel_send_buffer(mode: Mode) -> None:
+    """So a flood fills a receiver that never reads at once (the kernel holds at most twice the
+    bound; Linux doubles what is asked), not after 4 MiB of autotuned buffer each; echo keeps the
+    kernel's own."""
+    async with running_server(mode=mode) as run:
+        client = await connect(run.port)
+        with trio.fail_after(TIMEOUT):
+            while not run.server._registry.connections:
+                await trio.sleep(0.01)
+        (conn,) = run.server._registry.connections.values()
+        sock = conn.transport.sock  # type: ignore[attr-defined]
+        size = sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
+        if mode is Mode.ECHO:
+            assert size != 2 * RELAY_SEND_BUFFER  # the kernel's default (16 KiB, doubled, growing)
+        else:
+            assert size == 2 * RELAY_SEND_BUFFER
+        await client.aclose()

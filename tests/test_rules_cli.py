@@ -79,8 +79,8 @@ def test_the_json_log_names_the_rules_and_counts_their_hits(tmp_path: Path) -> N
 def _json_log(server: HeadlessProcess, origin: str) -> None:
     listening = json.loads(server.first_line)
     assert listening["rules"] == [
-        {"rule": 1, "origin": origin, "match": r"\x02(..)\x03", "reply": r"\x06{1}", "once": True},
-        {"rule": 2, "origin": "--rule 1", "match": "x", "reply": "y", "once": False},
+        {"rule": 1, "origin": origin, "match": r"\x02(..)\x03", "reply": r"\x06{1}", "once": True, "actions": {}},
+        {"rule": 2, "origin": "--rule 1", "match": "x", "reply": "y", "once": False, "actions": {}},
     ]
     client = socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT)
     assert ask(client, b"\x02ok\x03", 3) == b"\x06ok"

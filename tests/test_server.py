@@ -500,6 +500,41 @@ async def test_shutdown_closes_every_client_with_eof_and_reports_totals() -> Non
         await connect(run.port)
 
 
+async def test_a_stop_while_clients_talk_gives_each_all_it_was_sent_then_eof() -> None:
+    """The stop shuts every plain socket down at once (FIN after what was written): a client still
+    sending reads every byte the server counted as written to it, then EOF, never a reset first."""
+    read: dict[int, int] = {}
+    async with running_server() as run:
+        streams = [await connect(run.port) for _ in range(20)]
+
+        async def talk(index: int, stream: trio.SocketStream) -> None:
+            async def keep_sending() -> None:
+                with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                    while True:
+                        await stream.send_all(b"x" * 4096)
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(keep_sending)
+                read[index] = 0
+                while data := await stream.receive_some(65536):  # a reset would raise BrokenResourceError
+                    read[index] += len(data)
+                nursery.cancel_scope.cancel()
+
+        with trio.fail_after(TIMEOUT):
+            async with trio.open_nursery() as nursery:
+                for index, stream in enumerate(streams):
+                    nursery.start_soon(talk, index, stream)
+                while run.server.totals().bytes_out < 20 * 65536:
+                    await trio.sleep(0.01)
+                run.server.stop()
+        await run.recorder.wait_for(lambda: run.recorder.of(ServerStopped))
+        for stream in streams:
+            await stream.aclose()
+    gone = {event.client_id: event for event in run.recorder.of(ClientDisconnected)}
+    assert {event.reason for event in gone.values()} == {DisconnectReason.SERVER_SHUTDOWN}
+    assert {index + 1: count for index, count in read.items()} == {cid: e.bytes_out for cid, e in gone.items()}
+
+
 def queue_connections(port: int, count: int) -> list[socket.socket]:
     """Connect without yielding to trio: the server cannot run meanwhile, so all wait in its listen queue."""
     return [socket.create_connection(("127.0.0.1", port)) for _ in range(count)]

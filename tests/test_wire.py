@@ -38,7 +38,7 @@ from tui_echo.server.events import (
     ServerStopped,
     ServerTotals,
 )
-from tui_echo.server.rules import RuleHits, compile_rule
+from tui_echo.server.rules import ACTIONS, RuleHits, compile_rule
 from tui_echo.server.tls import TlsSettings
 from tui_echo.wire.events import DECODERS, decode_event, encode_event
 from tui_echo.wire.records import Record
@@ -73,13 +73,18 @@ RULE_TEXTS = [
     (r"\x02(..)\x03", r"\x06{1}"),
     (r"(?s).*", "{client} {peer} {count} {time} {len} {{ }}"),
     ("é+", "ü"),
+    ("^(\\w+): ", None),  # no reply: it echoes, and acts
 ]
+RULE_ACTIONS = [{}, {"label": "{0}"}, {"label": "{client}-{peer} {{x}}"}]
 rules = st.builds(
-    lambda number, origin, texts, once: compile_rule(number, origin, *texts, once),
+    lambda number, origin, texts, once, actions: compile_rule(
+        number, origin, *texts, once, actions if texts[1] is not None or actions else {"label": "{0}"}
+    ),
     st.integers(1, 1000),
     st.text(max_size=30),
     st.sampled_from(RULE_TEXTS),
     st.booleans(),
+    st.sampled_from(RULE_ACTIONS),
 )
 CONTEXT = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)  # not compared: a TLS setting is told apart by the rest
 
@@ -93,6 +98,8 @@ BY_NAME: dict[str, st.SearchStrategy[Any]] = {
     "last_at": st.none() | times,
     "ends_at": st.none() | times,
     "fault_ends": st.none() | times,
+    # A rule's actions are named once each (an object on the wire), in the order rules.ACTIONS gives.
+    "actions": st.lists(st.tuples(st.sampled_from(ACTIONS), st.text()), unique_by=lambda pair: pair[0]).map(tuple),
     "seconds": seconds,
     "peer": peers,
     "addresses": st.lists(peers, min_size=1, max_size=3).map(tuple),

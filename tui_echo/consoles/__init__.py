@@ -7,8 +7,10 @@ consoles of a running server (each has --help):
   tui-echo list                    the running servers: port, pid, uptime, clients, control socket
   tui-echo events [TARGET] [--json]
                                    stream a running server's events, like docker events
-  tui-echo ctl [TARGET] COMMAND    clients [--json] | rules [--json] | kick ID | kick-all | send ID TEXT
-                                   | broadcast TEXT | fault ID SPEC|clear | faults [--json] | stop
+  tui-echo ctl [TARGET] COMMAND    clients [--json] [--filter EXPR] | rules [--json]
+                                   | kick ID (or --filter EXPR [--yes]) | kick-all | label ID TEXT
+                                   | send ID TEXT | broadcast TEXT | fault ID SPEC|clear | faults [--json]
+                                   | stop
   tui-echo web [TARGET] [--http-port 8000]
                                    the attached console in a browser, one per tab (127.0.0.1 only, with a token)
 TARGET is a port, a control socket path, or nothing for the only running server.

@@ -23,27 +23,18 @@ from tui_echo.control.client import (
     known_servers,
     resolve_target,
 )
-from tui_echo.control import protocol
 from tui_echo.control.paths import ServerEntry
+from tui_echo.consoles.ctl import CTL_ACTIONS, add_actions, fail, run_ctl
 from tui_echo.headless.log import EventLog, HumanFormat
 from tui_echo.monitor.options import add_feed_lines
 from tui_echo.monitor.terminal import terminal_problem
-from tui_echo.net import format_address
 from tui_echo.output import reader_gone
-from tui_echo.send_text import SendTextError, parse_send_text
 from tui_echo.server.events import ServerNotice
-from tui_echo.server.faults import FaultSpecError, parse_faults
-from tui_echo.text import format_duration, format_size
+from tui_echo.text import format_duration
 from tui_echo.wire.events import decode_event
-from tui_echo.wire.state import decode_client, decode_rule
+from tui_echo.wire.state import decode_client
 
-_CTL_ACTIONS = ("clients", "rules", "kick", "kick-all", "send", "broadcast", "fault", "faults", "stop")
 _TICK_SECONDS = 1.0  # the human log's busy-client summaries come this often
-
-
-def _fail(command: str, message: str, code: int) -> int:
-    print(f"{PROG} {command}: error: {message}", file=sys.stderr)
-    return code
 
 
 def _servers_table(servers: list[tuple[ServerEntry, int | None]]) -> str:
@@ -125,7 +116,9 @@ def _events(args: argparse.Namespace) -> int:
     def adopt(snapshot: dict[str, Any]) -> None:
         for record in snapshot["clients"]:
             state = decode_client(record)
-            log.known_client(state.client_id, record["peer"], state.last_activity, state.messages_in, state.bytes_in)
+            log.known_client(
+                state.client_id, record["peer"], state.last_activity, state.messages_in, state.bytes_in, state.label
+            )
 
     try:
         adopt(connection.snapshot)
@@ -145,7 +138,7 @@ def _events(args: argparse.Namespace) -> int:
     except (ValueError, KeyError, TypeError) as exc:
         raise ConsoleError(f"the server sent something this console cannot read: {exc}") from None
     except ServerGone as exc:
-        return _fail("events", f'{exc} (no "stopped" event: was it killed?)', 1)
+        return fail("events", f'{exc} (no "stopped" event: was it killed?)', 1)
     except KeyboardInterrupt:
         return 0
     finally:
@@ -179,108 +172,8 @@ def _event_lines(
 # ---- ctl -------------------------------------------------------------------
 
 
-def _client_id(text: str) -> int:
-    digits = text.removeprefix("#")
-    if not digits.isdigit() or int(digits) < 1:
-        raise argparse.ArgumentTypeError(f"expected a client id such as 3 or #3, got {text!r}")
-    return int(digits)
-
-
-def _send_text(text: str) -> bytes:
-    try:
-        data = parse_send_text(text)
-    except SendTextError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    if not data:
-        raise argparse.ArgumentTypeError("nothing to send")
-    return data
-
-
-def _fault_spec(text: str) -> str:
-    """A fault spec as given (checked here too, so that a typo is a usage error), or ``clear``."""
-    if text.strip() == protocol.CLEAR_FAULTS:
-        return protocol.CLEAR_FAULTS
-    try:
-        parse_faults(text)
-    except FaultSpecError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    return text
-
-
-def _faults_table(clients: list[dict[str, Any]]) -> str:
-    now = time.time()
-    rows = [("ID", "PEER", "FAULT", "ENDS IN", "DROPPED", "CORRUPTED")]
-    for state in map(decode_client, clients):
-        if state.fault:
-            ends = "" if state.fault_ends is None else format_duration(max(state.fault_ends - now, 0.0))
-            peer = format_address(state.peer)
-            rows.append(
-                (f"#{state.client_id}", peer, state.fault, ends, str(state.fault_dropped), str(state.fault_corrupted))
-            )
-    return _table(rows) if len(rows) > 1 else "no client has faults"
-
-
-def _clients_table(clients: list[dict[str, Any]]) -> str:
-    now = time.time()
-    rows = [("ID", "PEER", "CONNECTED", "MSGS", "IN", "OUT", "DROPPED", "IDLE", "STATUS")]
-    for state in map(decode_client, clients):
-        rows.append(
-            (
-                f"#{state.client_id}",
-                format_address(state.peer),
-                format_duration(now - state.connected_at),
-                str(state.messages_in),
-                format_size(state.bytes_in),
-                format_size(state.bytes_out),
-                str(state.dropped_out),  # chat, broker: deliveries that never reached it
-                format_duration(now - state.last_activity),
-                str(state.status),
-            )
-        )
-    return _table(rows)
-
-
-def _table(rows: Sequence[tuple[str, ...]]) -> str:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows)
-
-
-def _rules_table(records: list[dict[str, Any]]) -> str:
-    if not records:
-        return "no reply rules (start the server with --rule or --rules)"
-    now = time.time()
-    header = ("RULE", "HITS", "LAST", "LAST MATCH", "MATCH => REPLY")
-    return _table([header, *(decode_rule(record).cells(now) for record in records)])
-
-
 def _ctl(args: argparse.Namespace) -> int:
-    connection = _connect("ctl", args.target, events=False)
-    try:
-        if args.action == "clients":
-            clients = connection.snapshot["clients"]
-            print(json.dumps(clients) if args.json else _clients_table(clients))
-            return 0
-        if args.action == "faults":
-            faulted = [client for client in connection.snapshot["clients"] if client.get("fault")]
-            print(json.dumps(faulted) if args.json else _faults_table(faulted))
-            return 0
-        if args.action == "rules":
-            rules = connection.snapshot.get("rules", [])
-            print(json.dumps(rules) if args.json else _rules_table(rules))
-            return 0
-        fields: dict[str, object] = {}
-        if args.action in ("kick", "send", "fault"):
-            fields["client"] = args.client
-        if args.action == "fault":
-            fields["faults"] = args.spec
-        if args.action in ("send", "broadcast"):
-            fields["data_b64"] = protocol.data_b64(args.text)
-        reply = connection.command(args.action.replace("-", "_"), **fields)
-    finally:
-        connection.close()
-    if not reply.get("ok"):
-        return _fail("ctl", str(reply.get("message", reply.get("error"))), 1)
-    return 0
+    return run_ctl(args, lambda: _connect("ctl", args.target, events=False))
 
 
 # ---- attach --------------------------------------------------------------
@@ -289,7 +182,7 @@ def _ctl(args: argparse.Namespace) -> int:
 def _attach(args: argparse.Namespace) -> int:
     problem = terminal_problem()  # none under textual-serve (tui-echo web): its driver talks over pipes
     if problem:
-        return _fail("attach", f"the monitor needs a terminal, {problem}; use tui-echo events to stream to a pipe", 2)
+        return fail("attach", f"the monitor needs a terminal, {problem}; use tui-echo events to stream to a pipe", 2)
     target = resolve_target(args.target)
     # Imported here: list, events and ctl never load Textual.
     from tui_echo.monitor.attached import run_attached
@@ -324,7 +217,7 @@ def _web(args: argparse.Namespace) -> int:
             started=started,
         )
     except WebError as exc:
-        return _fail("web", str(exc), 2)
+        return fail("web", str(exc), 2)
     return 0
 
 
@@ -359,27 +252,7 @@ def build_parsers() -> dict[str, argparse.ArgumentParser]:
 
     ctl = _parser("ctl", "Steer a running server from a script. Exit 0 done, 1 refused by the server, 2 usage.")
     ctl.usage = f"{PROG} ctl [TARGET] COMMAND ...  (TARGET: a port, a control socket, or nothing for the only server)"
-    # prog: argparse would otherwise name each command after ctl's whole usage line, in every error
-    actions = ctl.add_subparsers(
-        dest="action", required=True, metavar="COMMAND", parser_class=OneLineParser, prog=f"{PROG} ctl"
-    )
-    clients = actions.add_parser("clients", help="the connected clients (a table, or --json)")
-    clients.add_argument("--json", action="store_true")
-    rules = actions.add_parser("rules", help="the reply rules with their hits and last matches (a table, or --json)")
-    rules.add_argument("--json", action="store_true")
-    actions.add_parser("kick", help="disconnect one client").add_argument("client", type=_client_id, metavar="ID")
-    actions.add_parser("kick-all", help="disconnect every client")
-    send = actions.add_parser("send", help="send TEXT to one client (escapes: \\n \\r \\t \\0 \\xNN \\\\)")
-    send.add_argument("client", type=_client_id, metavar="ID")
-    send.add_argument("text", type=_send_text, metavar="TEXT")
-    broadcast = actions.add_parser("broadcast", help="send TEXT to every client (the same escapes)")
-    broadcast.add_argument("text", type=_send_text, metavar="TEXT")
-    fault = actions.add_parser("fault", help="give one client faults (latency=200ms,drop=0.1 …), or clear them: clear")
-    fault.add_argument("client", type=_client_id, metavar="ID")
-    fault.add_argument("spec", type=_fault_spec, metavar="SPEC")
-    faults = actions.add_parser("faults", help="the clients with faults, and what they are (a table, or --json)")
-    faults.add_argument("--json", action="store_true")
-    actions.add_parser("stop", help="stop the server: every client is closed")
+    add_actions(ctl, OneLineParser)
     web = _parser(
         "web",
         "Serve the attached console to a browser, one console per tab, on 127.0.0.1 only, behind a token"
@@ -409,7 +282,7 @@ def run_subcommand(argv: Sequence[str]) -> int:
     name, *rest = argv
     parser = build_parsers()[name]
     target = None
-    if name == "ctl" and rest and rest[0] not in _CTL_ACTIONS and not rest[0].startswith("-"):
+    if name == "ctl" and rest and rest[0] not in CTL_ACTIONS and not rest[0].startswith("-"):
         target, *rest = rest  # an optional positional before the subcommands: argparse cannot tell
     args = parser.parse_args(rest)
     if name == "ctl":
@@ -417,4 +290,4 @@ def run_subcommand(argv: Sequence[str]) -> int:
     try:
         return _RUN[name](args)
     except ConsoleError as exc:
-        return _fail(name, str(exc), 2 if not isinstance(exc, ServerGone) else 1)
+        return fail(name, str(exc), 2 if not isinstance(exc, ServerGone) else 1)

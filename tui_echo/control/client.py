@@ -96,6 +96,7 @@ class Connection:
     _server: ServerInfo | None = None  # from the server's hello
     snapshot: dict[str, Any] = field(default_factory=dict)
     buffer: bytearray = field(default_factory=bytearray)  # read, not yet taken
+    _gathering: protocol.SnapshotPages | None = None  # a snapshot whose pages are still coming
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
     @classmethod
@@ -146,7 +147,25 @@ class Connection:
             raise ServerGone(f"the server at {self.path} went away") from None
 
     def read(self) -> dict[str, Any]:
-        """The next message; raises ServerGone at EOF, TimeoutError if the socket has a timeout."""
+        """The next message, a snapshot whole (its pages read and joined into ``clients``); raises
+        ServerGone at EOF, TimeoutError if the socket has a timeout (a snapshot half read is kept
+        for the next call)."""
+        while True:
+            message = self._read_line()
+            try:
+                if self._gathering is None:
+                    if message["type"] != "snapshot":
+                        return message
+                    self._gathering = protocol.SnapshotPages(message)
+                else:
+                    self._gathering.add(message)
+            except ProtocolError as exc:
+                raise ConsoleError(f"the server sent something this console cannot read: {exc.message}") from None
+            if self._gathering.complete:
+                snapshot, self._gathering = self._gathering.snapshot, None
+                return snapshot
+
+    def _read_line(self) -> dict[str, Any]:
         while True:
             newline = self.buffer.find(b"\n")
             if newline >= 0:

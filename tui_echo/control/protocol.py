@@ -19,9 +19,23 @@ from dataclasses import dataclass
 from typing import Any, assert_never
 
 from tui_echo.server.access import ActiveBan
-from tui_echo.server.clients import ClientState
-from tui_echo.server.commands import Ban, Broadcast, Kick, KickAll, SendTo, ServerCommand, SetFaults, Shutdown, Unban
-from tui_echo.server.faults import Faults, FaultSpecError, format_faults, parse_faults
+from tui_echo.server.clients import MAX_LABEL_CHARS, ClientState
+from tui_echo.server.commands import (
+    Ban,
+    Broadcast,
+    ClientAction,
+    Done,
+    ForClients,
+    Kick,
+    KickAll,
+    Label,
+    SendTo,
+    ServerCommand,
+    SetFaults,
+    Shutdown,
+    Unban,
+)
+from tui_echo.server.faults import CLEAR_FAULTS, Faults, FaultSpecError, format_faults, parse_faults
 from tui_echo.server.events import ServerEvent, ServerTotals
 from tui_echo.server.rules import RuleHits
 from tui_echo.text import format_size
@@ -31,11 +45,15 @@ from tui_echo.wire.settings import ServerInfo, encode_server
 from tui_echo.wire.state import encode_ban, encode_client, encode_rule, encode_totals
 
 PROTOCOL = "tui-echo-control"
-VERSION = 3  # goes up with every change to what either end sends (README: "The control protocol")
+VERSION = 5  # goes up with every change to what either end sends (README: "The control protocol")
 MAX_LINE_BYTES = 256 * 1024  # one line, either way; a send of MAX_SEND_BYTES in base64 fits
 MAX_SEND_BYTES = 64 * 1024  # bytes one send or broadcast command may carry
+MAX_CLIENT_IDS = 25_000  # ids one command on many clients may name (in a line of MAX_LINE_BYTES)
 MAX_ERRORS = 5  # protocol errors on one connection before the server closes it
 COUNTS_SECONDS = 0.25  # how often a console gets fresh counts (of the clients that changed)
+# Client records per message: a record is at most about 400 bytes (an IPv6 peer, TLS names), so a
+# page stays far below MAX_LINE_BYTES however many clients there are (snapshots and counts).
+PAGE_CLIENTS = 200
 
 
 class ProtocolError(Exception):
@@ -103,18 +121,75 @@ def snapshot(
     *,
     lost: int = 0,
     data_dropped: int = 0,
-) -> Record:
-    """Everything a console needs to draw the server; ``lost``: events this snapshot replaces."""
-    return {
+) -> list[Record]:
+    """Everything a console needs to draw the server; ``lost``: events this snapshot replaces.
+
+    A header (``snapshot``, with ``client_count``) and then the clients in ``snapshot_clients``
+    pages of at most PAGE_CLIENTS each: no line depends on how many clients there are.
+    """
+    records = [encode_client(state) for state in clients]
+    header: Record = {
         "type": "snapshot",
         "server": encode_server(server),
-        "clients": [encode_client(state) for state in clients],
+        "client_count": len(records),
         "totals": encode_totals(totals),
-        "bans": [encode_ban(ban) for ban in bans],
+        "bans": [encode_ban(ban) for ban in bans],  # at most access.BAN_LIMIT (1000, about 100 KiB)
         "rules": [encode_rule(rule) for rule in rules],
         "lost": lost,
         "data_dropped": data_dropped,
     }
+    return [header, *(_page("snapshot_clients", page) for page in pages(records))]
+
+
+def _page(kind: str, clients: list[Record]) -> Record:
+    return {"type": kind, "clients": clients}
+
+
+def pages(records: list[Record]) -> Iterable[list[Record]]:
+    return (records[start : start + PAGE_CLIENTS] for start in range(0, len(records), PAGE_CLIENTS))
+
+
+def counts(
+    time: str, clients: list[Record], totals: Record, bans: list[Record], data_dropped: int, rules: list[Record] | None
+) -> list[Record]:
+    """One tick's counts: the clients that changed in pages of PAGE_CLIENTS, each a ``counts``
+    message; the last (the only one, if few changed) also carries the totals, bans and drops, and
+    the rules when one was hit."""
+    records: list[Record] = [{"type": "counts", "time": time, "clients": page} for page in pages(clients)]
+    if not records:
+        records.append({"type": "counts", "time": time, "clients": []})
+    records[-1].update(totals=totals, bans=bans, data_dropped=data_dropped)
+    if rules is not None:
+        records[-1]["rules"] = rules
+    return records
+
+
+class SnapshotPages:
+    """A snapshot read back whole: the header's fields and ``clients``, the list its pages carry.
+
+    Feed it every message after the header until ``complete``; anything else in between is a
+    protocol error (the server sends the pages together, nothing between them).
+    """
+
+    def __init__(self, header: Mapping[str, Any]) -> None:
+        count = header.get("client_count")
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise ProtocolError("bad_message", 'a snapshot needs a "client_count" (a number, 0 or more)')
+        self._count = count
+        self.snapshot: dict[str, Any] = {**header, "clients": []}
+
+    @property
+    def complete(self) -> bool:
+        return len(self.snapshot["clients"]) >= self._count
+
+    def add(self, message: Mapping[str, Any]) -> None:
+        page = message.get("clients")
+        if message.get("type") != "snapshot_clients" or not isinstance(page, list):
+            raise ProtocolError("bad_message", f'a snapshot\'s pages were cut by a "{message.get("type")}" message')
+        clients: list[Any] = self.snapshot["clients"]
+        clients.extend(page)
+        if len(clients) > self._count:
+            raise ProtocolError("bad_message", f"a snapshot of {self._count} clients carried {len(clients)}")
 
 
 def event_message(event: ServerEvent, *, peer: str, clients_now: int) -> Record:
@@ -159,11 +234,36 @@ def _faults(args: Mapping[str, Any]) -> Faults | None:
         raise ProtocolError("bad_value", str(exc)) from None
 
 
-CLEAR_FAULTS = "clear"
-
-
 def data_b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
+
+
+def _label(args: Mapping[str, Any]) -> str:
+    text: str = args["text"]
+    if len(text.strip()) > MAX_LABEL_CHARS:
+        raise ProtocolError("bad_value", f"a label has at most {MAX_LABEL_CHARS} characters")
+    return text
+
+
+def _ids(args: Mapping[str, Any]) -> tuple[int, ...]:
+    ids = args["clients"]
+    if len(ids) > MAX_CLIENT_IDS:
+        raise ProtocolError("too_big", f"at most {MAX_CLIENT_IDS} client ids in one command")
+    if any(isinstance(value, bool) or not isinstance(value, int) or value < 1 for value in ids):
+        raise ProtocolError("bad_value", '"clients" must be a list of client ids (each 1 or more)')
+    return tuple(ids)
+
+
+def _for_clients(action: ClientAction) -> CommandSpec:
+    """``kick_clients``, ``send_clients``, ``ban_clients``: one command for a fixed set of clients."""
+    fields: dict[str, type] = {"clients": list}
+    if action is ClientAction.SEND:
+        fields["data_b64"] = str
+    return CommandSpec(
+        fields,
+        lambda a: ForClients(action, _ids(a), _data(a) if action is ClientAction.SEND else b""),
+        lambda a: f"{action} for {len(a['clients'])} listed clients",
+    )
 
 
 # The command table: ban, unban and rules slot in here as they arrive. "client" fields are
@@ -188,6 +288,12 @@ COMMANDS: dict[str, CommandSpec] = {
         lambda a: SetFaults(a["client"], _faults(a), "console"),
         lambda a: f"#{a['client']}: fault {a['faults'].strip()}",
     ),
+    "label": CommandSpec(
+        {"client": int, "text": str},
+        lambda a: Label(a["client"], _label(a)),
+        lambda a: f"#{a['client']} labelled",
+    ),
+    **{f"{action}_clients": _for_clients(action) for action in ClientAction},
     "stop": CommandSpec({}, lambda a: Shutdown(), lambda a: "server stop requested"),
 }
 
@@ -238,6 +344,13 @@ def command_message(request_id: int, name: str, **fields: object) -> Record:
     return {"type": "command", "id": request_id, "command": name, **fields}
 
 
+def done_fields(command: ServerCommand, done: Done) -> Record:
+    """What a reply adds for a command on many clients: how many it acted on, and the ids already gone."""
+    if isinstance(command, ForClients):
+        return {"acted": done.acted, "gone": list(done.gone)}
+    return {}
+
+
 def reply(request_id: object, *, error: ProtocolError | None = None, **fields: object) -> Record:
     if error is None:
         return {"type": "reply", "id": request_id, "ok": True, **fields}
@@ -266,6 +379,13 @@ def command_request(command: ServerCommand) -> tuple[str, dict[str, object]]:
             return "unban", {"address": address}
         case SetFaults(client_id, faults):
             return "fault", {"client": client_id, "faults": CLEAR_FAULTS if faults is None else format_faults(faults)}
+        case Label(client_id, text):
+            return "label", {"client": client_id, "text": text}
+        case ForClients(action, client_ids, data):
+            fields: dict[str, object] = {"clients": list(client_ids)}
+            if action is ClientAction.SEND:
+                fields["data_b64"] = data_b64(data)
+            return f"{action}_clients", fields
         case Shutdown():
             return "stop", {}
         case _:

@@ -119,7 +119,7 @@ class ConsoleSession:
                     subscription = self._server.subscribe()
                     nursery.start_soon(self._stream_events, subscription)
                 else:
-                    await self._send(self._snapshot())
+                    await self._send(*self._snapshot())
                 await self._commands(lines)
                 nursery.cancel_scope.cancel()
         except* (_Closed, trio.TooSlowError, trio.BrokenResourceError, trio.ClosedResourceError):
@@ -168,7 +168,7 @@ class ConsoleSession:
                 continue
             return message
 
-    def _snapshot(self, subscription: Subscription | None = None) -> Record:
+    def _snapshot(self, subscription: Subscription | None = None) -> list[Record]:
         lost = data_dropped = 0
         if subscription is not None:
             lost, data_dropped = subscription.lost, subscription.data_dropped
@@ -198,8 +198,10 @@ class ConsoleSession:
                 continue
             # Through the command channel, as the monitor's commands go; the server logs
             # "#3 kicked by …" just before it runs it, so the log then shows the disconnect.
-            if await self._server.command(request.command(), issued=f"{request.describe()} by {self._who}"):
-                await self._send(protocol.reply(request.request_id))
+            command = request.command()
+            done = await self._server.command(command, issued=f"{request.describe()} by {self._who}")
+            if done is not None:
+                await self._send({**protocol.reply(request.request_id), **protocol.done_fields(command, done)})
             else:
                 why = ProtocolError("server_stopped", "the server stopped before the command ran", request.request_id)
                 await self._send(protocol.reply(request.request_id, error=why))
@@ -216,24 +218,24 @@ class ConsoleSession:
         counted: dict[int, CountsTuple] = {}  # what this console was last sent of each client
         last_totals: Record = {}
 
-        def reset() -> Record:
+        def reset() -> list[Record]:
             """A snapshot, taken with no checkpoint before the events that follow it."""
-            record = self._snapshot(subscription)
+            records = self._snapshot(subscription)
             peers.clear()
             counted.clear()
             for state in self._server.clients():
                 peers[state.client_id] = format_address(state.peer)
                 counted[state.client_id] = counts_of(state)
-            return record
+            return records
 
-        await self._send(reset())
+        await self._send(*reset())
         next_counts = trio.current_time() + protocol.COUNTS_SECONDS
         while True:
             with trio.move_on_at(next_counts):
                 await subscription.wait()
             records: list[Record] = []
             if subscription.out_of_sync:
-                records.append(reset())
+                records.extend(reset())
             stopped = False
             for event in subscription.take():
                 if isinstance(event, ClientConnected):
@@ -247,16 +249,15 @@ class ConsoleSession:
                 records.append(protocol.event_message(event, peer=peers.get(client_id, "?"), clients_now=len(peers)))
             if trio.current_time() >= next_counts or stopped:
                 next_counts = trio.current_time() + protocol.COUNTS_SECONDS
-                counts = self._counts(counted, subscription, last_totals)
-                if counts is not None:
-                    records.append(counts)
+                records.extend(self._counts(counted, subscription, last_totals))
             if records:
                 await self._send(*records)
             if stopped:
                 raise _Closed
 
-    def _counts(self, counted: dict[int, CountsTuple], subscription: Subscription, last: Record) -> Record | None:
-        """The clients whose counts changed since the last time, and the totals; None if nothing did."""
+    def _counts(self, counted: dict[int, CountsTuple], subscription: Subscription, last: Record) -> list[Record]:
+        """The clients whose counts changed since the last time, in pages, and the totals with the
+        last page; none if nothing changed."""
         changed = []
         for state in self._server.clients():
             now = counts_of(state)
@@ -267,16 +268,8 @@ class ConsoleSession:
         bans = [encode_ban(ban) for ban in self._server.bans()]
         dropped = subscription.data_dropped
         if not changed and (totals, bans, dropped) == (last.get("totals"), last.get("bans"), last.get("data_dropped")):
-            return None
-        record: Record = {
-            "type": "counts",
-            "time": utc_time(time.time()),
-            "clients": changed,
-            "totals": totals,
-            "bans": bans,
-            "data_dropped": dropped,
-        }
-        if totals["rule_hits"] != last.get("rule_hits"):  # the rules table, only when a rule was hit
-            record["rules"] = [encode_rule(rule) for rule in self._server.rules()]
+            return []
+        hit = totals["rule_hits"] != last.get("rule_hits")  # the rules table, only when a rule was hit
+        rules = [encode_rule(rule) for rule in self._server.rules()] if hit else None
         last.update(totals=totals, bans=bans, data_dropped=dropped, rule_hits=totals["rule_hits"])
-        return record
+        return protocol.counts(utc_time(time.time()), changed, totals, bans, dropped, rules)

@@ -33,6 +33,13 @@ UPLOAD_RECEIVE_BUFFER = 1024  # frank's receive window: his unread echo fills it
 
 CHATTERS = ("alice", "bob", "carol")
 
+# The demo server's rules that name the cast (regex, label): the speaker of a "name: text" line, and
+# the sensor by its frame (STX, then its id). They label and echo as usual; they never reply.
+LABEL_RULES = (
+    (r"^(\w{1,20}): ", "{1}"),
+    (r"^\x02\x07", "the sensor"),
+)
+
 CONVERSATION: tuple[tuple[str, str], ...] = (
     ("alice", "did you see the kick last night?"),
     ("bob", "the free kick in the 89th minute? unreal"),

@@ -19,11 +19,22 @@ from typing import IO
 from tui_echo.demo import script
 from tui_echo.monitor.guest import GuestServer
 from tui_echo.server.config import DEFAULT_HOST, DEFAULT_MAX_CLIENTS, ServerConfig
+from tui_echo.server.rules import Rule, compile_rule
 from tui_echo.server.events import ServerEvent, ServerListening, ServerNotice
 from tui_echo.text import format_duration
 
 CAST_STOP_SECONDS = 2.0  # the cast closes its connections and exits within this once told, or is killed
 CAST_MEMBERS = 8  # alice, bob, carol, dave, erin, frank, the sensor and the logger
+
+
+def demo_rules() -> tuple[Rule, ...]:
+    """The server names the cast by what they say, as it would name anyone: rules that only label (the
+    echo is unchanged). ``name: text`` labels its sender ``name`` (join in with ``nc``: say ``me: hi``),
+    and a frame from sensor 7 labels the sensor."""
+    return tuple(
+        compile_rule(number, f"demo rule {number}", match, None, actions={"label": label})
+        for number, (match, label) in enumerate(script.LABEL_RULES, 1)
+    )
 
 
 def demo_config(port: int, speed: float) -> ServerConfig:
@@ -33,6 +44,7 @@ def demo_config(port: int, speed: float) -> ServerConfig:
         max_clients=DEFAULT_MAX_CLIENTS,
         idle_timeout=script.IDLE_TIMEOUT / speed,
         write_timeout=script.WRITE_TIMEOUT / speed,
+        rules=demo_rules(),
     )
 
 

@@ -22,6 +22,7 @@ from tui_echo.server.faults import format_faults
 from tui_echo.server.events import (
     ClientConnected,
     ClientDisconnected,
+    ClientLabelled,
     ConnectionRefused,
     DataAnswered,
     DataBroadcast,
@@ -38,7 +39,7 @@ from tui_echo.server.events import (
     ServerStopped,
 )
 from tui_echo.net import format_address
-from tui_echo.text import describe_addresses, format_size, local_time, plural, preview, rule_names
+from tui_echo.text import describe_addresses, format_size, local_time, plural, preview, printable, rule_names
 from tui_echo.times import utc_time
 from tui_echo.wire.events import encode_event
 from tui_echo.wire.records import to_json
@@ -48,7 +49,7 @@ HUMAN_PREVIEW_BYTES = 80
 
 @dataclass(slots=True)
 class _ClientLog:
-    """What the log knows of one client: its label, and how far its printed lines go."""
+    """What the log knows of one client: its peer and label, and how far its printed lines go."""
 
     client_id: int
     peer: str
@@ -59,6 +60,7 @@ class _ClientLog:
     folded_this_window: bool = False
     busy: bool = False  # folded in the last window: summaries only until it calms down
     latest: DataReceived | None = None
+    label: str = ""  # shown next to the id, escaped
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +85,7 @@ class LogFormat(Protocol):
     def broadcast(self, event: DataBroadcast) -> str: ...
     def summary(self, summary: Summary, client: _ClientLog) -> str: ...
     def disconnected(self, event: ClientDisconnected, client: _ClientLog, clients_now: int) -> str: ...
+    def labelled(self, event: ClientLabelled, client: _ClientLog) -> str: ...
     def notice(self, event: ServerNotice) -> str: ...
     def fault(self, event: FaultChanged | DataCorrupted, client: _ClientLog) -> str: ...
     def stopped(self, event: ServerStopped, log_lines_lost: int) -> str: ...
@@ -93,6 +96,9 @@ def _line(at: float, client_id: int, peer: str, text: str) -> str:
 
 
 def _client_line(at: float, client: _ClientLog, text: str) -> str:
+    """``#17 “alice” 127.0.0.1:5000  …``: the label, when it has one, next to the id."""
+    if client.label:
+        return f"{local_time(at)}  #{client.client_id} “{printable(client.label)}” {client.peer}  {text}"
     return _line(at, client.client_id, client.peer, text)
 
 
@@ -212,6 +218,12 @@ class HumanFormat:
             f"{event.at - event.connected_at:.1f} s; {clients_now} now)",
         )
 
+    def labelled(self, event: ClientLabelled, client: _ClientLog) -> str:
+        by = "operator" if event.rule is None else f"rule {event.rule}"
+        if not event.label:
+            return _client_line(event.at, client, f"label taken away (by the {by})")
+        return _client_line(event.at, client, f"labelled by the {by}")
+
     def notice(self, event: ServerNotice) -> str:
         return f"{local_time(event.at)}  notice: {event.message}"
 
@@ -282,6 +294,9 @@ class JsonFormat:
     def disconnected(self, event: ClientDisconnected, client: _ClientLog, clients_now: int) -> str:
         return self._line(event, client.peer, clients_now)
 
+    def labelled(self, event: ClientLabelled, client: _ClientLog) -> str:
+        return self._line(event, client.peer)
+
     def notice(self, event: ServerNotice) -> str:
         return self._line(event)
 
@@ -331,6 +346,10 @@ class EventLog:
                 return [self.format.listening(event)]
             case FaultChanged() | DataCorrupted():
                 return [self.format.fault(event, self._client(event.client_id, event.at))]
+            case ClientLabelled():
+                client = self._client(event.client_id, event.at)
+                client.label = event.label
+                return [self.format.labelled(event, client)]
             case ServerNotice():
                 return [self.format.notice(event)]
             case ServerStopped():
@@ -338,10 +357,13 @@ class EventLog:
             case _:
                 assert_never(event)
 
-    def known_client(self, client_id: int, peer: str, at: float, messages_in: int, bytes_in: int) -> None:
+    def known_client(
+        self, client_id: int, peer: str, at: float, messages_in: int, bytes_in: int, label: str = ""
+    ) -> None:
         """A client that connected before this log started (``tui-echo events`` on a running server):
-        its later lines get its peer, and its summaries count from these totals."""
+        its later lines get its peer and label, and its summaries count from these totals."""
         client = self._new_client(client_id, peer, at)
+        client.label = label
         self._mark_shown(client, at, messages_in, bytes_in)
         self._clients[client_id] = client
 

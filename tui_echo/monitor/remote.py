@@ -31,6 +31,7 @@ from tui_echo.server.config import Mode
 from tui_echo.server.events import (
     ClientConnected,
     ClientDisconnected,
+    ClientLabelled,
     DataReceived,
     DataSent,
     FaultChanged,
@@ -64,6 +65,7 @@ class RemoteSource:
         self.server: ServerInfo = connection.server
         self._events: deque[ServerEvent] = deque()
         self.events_dropped = 0  # events this console had no room for (it was not drawing)
+        self._gathering: protocol.SnapshotPages | None = None  # a fresh snapshot whose pages are coming
         self._load(connection.snapshot)
         # What the in-process monitor hears first: the addresses, the settings, TLS and its fingerprint.
         self._push(self.server.listening())
@@ -165,7 +167,10 @@ class RemoteSource:
 
     def _handle(self, message: dict[str, Any]) -> None:
         kind = message["type"]
-        if kind == "event":
+        if self._gathering is not None:
+            self._gathering.add(message)
+            self._resync_when_complete()
+        elif kind == "event":
             event = decode_event(message)
             if event is not None:
                 self._apply(event)
@@ -176,18 +181,26 @@ class RemoteSource:
                 state = self._clients.get(client_id)
                 if state is not None:
                     counts.apply_to(state)
-            self._totals = decode_totals(message["totals"])
-            self._bans = tuple(decode_ban(record) for record in message["bans"])
+            if "totals" in message:  # the last counts message of a tick (the others carry only clients)
+                self._totals = decode_totals(message["totals"])
+                self._bans = tuple(decode_ban(record) for record in message["bans"])
+                self._data_dropped = int(message["data_dropped"])
             if "rules" in message:
                 self._rules = tuple(decode_rule(record) for record in message["rules"])
-            self._data_dropped = int(message["data_dropped"])
         elif kind == "snapshot":  # this console fell behind: a fresh state instead of a backlog
-            self._load(message)
-            self._note(f"this console fell behind: {message.get('lost', 0)} events missed, numbers reloaded")
+            self._gathering = protocol.SnapshotPages(message)
+            self._resync_when_complete()
         elif kind == "reply" and not message.get("ok"):
             self._note(f"not done: {message.get('message', message.get('error'))}")
         elif kind == "error":
             self._note(f"the server says: {message.get('message', message.get('error'))}")
+
+    def _resync_when_complete(self) -> None:
+        if self._gathering is None or not self._gathering.complete:
+            return
+        snapshot, self._gathering = self._gathering.snapshot, None
+        self._load(snapshot)
+        self._note(f"this console fell behind: {snapshot.get('lost', 0)} events missed, numbers reloaded")
 
     def _apply(self, event: ServerEvent) -> None:
         """Keep the mirror exact between two counts messages."""
@@ -203,6 +216,10 @@ class RemoteSource:
                 )
             case ClientDisconnected(client_id=client_id):
                 self._clients.pop(client_id, None)
+            case ClientLabelled(client_id=client_id, label=label):
+                state = self._clients.get(client_id)
+                if state is not None:
+                    state.label = label
             case DataReceived():
                 state = self._clients.get(event.client_id)
                 if state is not None:

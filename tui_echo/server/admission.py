@@ -155,6 +155,8 @@ class Admission:
             return
         sock.setblocking(False)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self._mode.send_buffer is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self._mode.send_buffer)
         assert self.clients is not None
         if self._config.tls is None:
             conn = self._registry.enter(peer, partial(PlainTransport, sock), self._mode.joined)

@@ -13,6 +13,14 @@ from enum import StrEnum
 from tui_echo.net import Peer
 
 
+MAX_LABEL_CHARS = 64  # a label is cut to this many characters wherever it comes from
+
+
+def bounded_label(text: str) -> str:
+    """A label as the server keeps it: stripped and cut to MAX_LABEL_CHARS (shown escaped, wherever shown)."""
+    return text.strip()[:MAX_LABEL_CHARS]
+
+
 class ClientStatus(StrEnum):
     CONNECTED = "connected"
     CLOSING = "closing"  # kicked or timed out: its socket is being closed
@@ -37,3 +45,6 @@ class ClientState:
     fault_ends: float | None = None  # wall clock at which a timed fault ends (stall=5s, reset-after=3s)
     fault_dropped: int = 0  # messages a fault dropped (drop, timeout): never sent, never in bytes_out
     fault_corrupted: int = 0  # bytes a corrupt fault flipped (sent, and counted in bytes_out)
+    # A name for a person ("alice"), set by the operator or a rule's label action; it belongs to this
+    # connection (a client that reconnects starts without one). Any text: escaped wherever shown.
+    label: str = ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import TypeAlias
 
 from tui_echo.server.faults import Faults
@@ -53,8 +54,44 @@ class SetFaults:
 
 
 @dataclass(frozen=True, slots=True)
+class Label:
+    """Name a client (``""`` takes its label away); cut to ``clients.MAX_LABEL_CHARS``."""
+
+    client_id: int
+    text: str
+
+
+class ClientAction(StrEnum):
+    KICK = "kick"
+    SEND = "send"
+    BAN = "ban"
+
+
+@dataclass(frozen=True, slots=True)
+class ForClients:
+    """Kick, send to, or ban the addresses of, a fixed set of clients: all at once, in one command.
+
+    Those of ``client_ids`` still connected when it runs are acted on; the others are reported gone
+    (``Done``). ``data`` is what a send sends.
+    """
+
+    action: ClientAction
+    client_ids: tuple[int, ...]
+    data: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    """What a command did, for whoever waits on it: a ``ForClients`` says how many clients it acted
+    on and which of its ids were gone already; other commands leave both empty."""
+
+    acted: int = 0
+    gone: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Shutdown:
     """Stop accepting, close every client with reason ``server shutdown``, then stop."""
 
 
-ServerCommand: TypeAlias = Kick | KickAll | SendTo | Broadcast | Ban | Unban | SetFaults | Shutdown
+ServerCommand: TypeAlias = Kick | KickAll | SendTo | Broadcast | Ban | Unban | Label | ForClients | SetFaults | Shutdown

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import trio
 
-from tui_echo.server.clients import ClientState
+from tui_echo.server.clients import ClientState, bounded_label
 from tui_echo.server.clock import WallClock
 from tui_echo.server.config import Framing, ServerConfig
-from tui_echo.server.events import EVENT_DATA_BYTES, DataReceived
+from tui_echo.server.events import EVENT_DATA_BYTES, ClientLabelled, DataReceived
 from tui_echo.server.notices import Notices
 from tui_echo.server.outbox import EventOutbox
 from tui_echo.server.registry import Registry
@@ -33,6 +33,16 @@ class Context:
     @property
     def line_framing(self) -> bool:
         return self.config.framing is Framing.LINE
+
+    def label(self, state: ClientState, text: str, rule: int | None = None) -> None:
+        """Set a client's label (``rule``: the rule whose action set it); an event only when it changes,
+        so that a rule that labels every message it matches does not flood the feed."""
+        label = bounded_label(text)
+        if label != state.label:
+            state.label = label
+            self.outbox.lifecycle(
+                ClientLabelled(client_id=state.client_id, label=label, at=self.clock.now(), rule=rule)
+            )
 
     def arrived(self, state: ClientState, data: bytes | bytearray) -> float:
         """Count received bytes, not messages (a mode that frames its own counts them); returns trio's time."""

@@ -234,6 +234,16 @@ class DataCorrupted:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ClientLabelled:
+    """A client got a label (``""``: its label was taken away), from the operator or a rule's action."""
+
+    client_id: int
+    label: str
+    at: float
+    rule: int | None = None  # the rule whose label action set it; None: the operator
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ServerNotice:
     """Something the operator should know that is not a client's life: a failed command, accept trouble."""
 
@@ -258,6 +268,7 @@ ServerEvent: TypeAlias = (
     | ClientDisconnected
     | FaultChanged
     | DataCorrupted
+    | ClientLabelled
     | ServerNotice
     | ServerStopped
 )

@@ -48,6 +48,7 @@ async def echo_with_faults(
                 while echoes:
                     await drained.park()
                 return Handoff(plain(conn))
+            transport.delays_writes = False  # this loop times each echo itself
             transport.check_budget()  # reset-after=0: at once
             await transport.wait_out_stall()
             if conn.transport is not transport:

@@ -57,6 +57,10 @@ class FaultTransport:
         self._paced_from = set_at  # bandwidth: when the pacing clock started, and what it has let through
         self._paced_bytes = 0
         self._last_piece_at = -math.inf  # slicer: when the last piece went out
+        # Latency outside the fault-aware echo loop (echo with rules, chat, broker): a write waits until the
+        # latest read plus the delay, so an answer comes late; that loop times its echoes itself and says so.
+        self.delays_writes = True
+        self._received_at = -math.inf
 
     # ---- the Transport interface ---------------------------------------------------
 
@@ -65,6 +69,7 @@ class FaultTransport:
         await self.wait_out_stall()
         while True:
             data = await self.inner.receive(size)
+            self._received_at = trio.current_time()
             if not data or not self.faults.timeout or self.changed.is_set():
                 return data
             self._state.bytes_in += len(data)  # read, counted, and never echoed
@@ -73,6 +78,8 @@ class FaultTransport:
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         faults, state = self.faults, self._state
         self.check_budget()
+        if faults.latency and self.delays_writes:
+            await trio.sleep_until(self._received_at + self.delay())
         await self.wait_out_stall()
         if faults.timeout or (faults.drop and self.rng.random() < faults.drop):
             state.fault_dropped += 1
@@ -96,6 +103,10 @@ class FaultTransport:
         if self.faults.slow_close:
             await trio.sleep(self.faults.slow_close / 1000)
         await self.inner.close_gracefully(linger)
+
+    def shut_down(self) -> bool:
+        """The server stops: a faulted client is cancelled (a stall or a latency waits on its own, not on a read)."""
+        return False
 
     def close(self) -> None:
         if self.resetting:

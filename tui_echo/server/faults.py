@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import TypeAlias
 
+CLEAR_FAULTS = "clear"  # what ctl, the protocol and a rule's fault action write to take a client's faults away
 MAX_SPEC_CHARS = 500  # a spec is a handful of short items
 MAX_MS = 86_400_000  # a day: no fault waits longer
 MAX_BYTES = 1 << 40  # 1 TiB: sizes and rates

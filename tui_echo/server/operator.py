@@ -14,7 +14,19 @@ import trio
 
 from tui_echo.server.access import AccessControl, plain_host
 from tui_echo.server.clients import ClientStatus
-from tui_echo.server.commands import Ban, Broadcast, Kick, KickAll, SendTo, SetFaults, Unban
+from tui_echo.server.commands import (
+    Ban,
+    Broadcast,
+    ClientAction,
+    Done,
+    ForClients,
+    Kick,
+    KickAll,
+    Label,
+    SendTo,
+    SetFaults,
+    Unban,
+)
 from tui_echo.server.config import Mode
 from tui_echo.server.connection import Connection
 from tui_echo.server.context import Context
@@ -25,9 +37,9 @@ from tui_echo.server.relay import operator_says
 from tui_echo.server.transport import SlowReader
 from tui_echo.text import format_duration, plural
 
-ClientCommand = (
-    Kick | KickAll | SendTo | Broadcast | Ban | Unban | SetFaults
-)  # every command but Shutdown, the server's own
+# Every command but Shutdown, the server's own.
+ClientCommand = Kick | KickAll | SendTo | Broadcast | Ban | Unban | Label | ForClients | SetFaults
+GONE_IDS_NAMED = 10  # a notice names at most this many of the ids a command on many clients found gone
 
 
 class Operator:
@@ -38,8 +50,8 @@ class Operator:
         self._faulting = faulting
         self.senders: trio.Nursery | None = None  # where operator sends are written: the clients' nursery
 
-    def apply(self, command: ClientCommand) -> None:
-        """Carry out one command now."""
+    def apply(self, command: ClientCommand) -> Done:
+        """Carry out one command now; what it did (``Done``: how many, for a command on many clients)."""
         connections = self._registry.connections
         say = self._notices.say
         chat = self._config.mode is Mode.CHAT  # the operator speaks in the chat's own form
@@ -62,7 +74,7 @@ class Operator:
             case Broadcast(data):
                 if not connections:
                     say("broadcast: no clients connected")
-                    return
+                    return Done()
                 if chat:
                     data = operator_says(data, private=False)
                 # One event for them all: a DataSent per client would flood every feed and log.
@@ -93,8 +105,49 @@ class Operator:
                     say(f"fault: no client #{client_id}")
                 elif not self._faulting.set(conn, faults, by):
                     say(f"fault: client #{client_id} has no faults to clear")
+            case Label(client_id, text):
+                conn = connections.get(client_id)
+                if conn is None:
+                    say(f"label: no client #{client_id}")
+                else:
+                    self._context.label(conn.state, text)
+            case ForClients():
+                return self._for_clients(command)
             case _:
                 assert_never(command)
+        return Done()
+
+    def _for_clients(self, command: ForClients) -> Done:
+        """One command for a fixed set of clients, in one step: no client comes or goes in between."""
+        connections = self._registry.connections
+        found, gone = [], []
+        for client_id in dict.fromkeys(command.client_ids):  # each id once, in the order given
+            conn = connections.get(client_id)
+            if conn is None or conn.close_reason is not None:
+                gone.append(client_id)
+            else:
+                found.append(conn)
+        acted = len(found)
+        match command.action:
+            case ClientAction.KICK:
+                for conn in found:
+                    conn.kick(DisconnectReason.KICKED)
+                did = "kicked"
+            case ClientAction.SEND:
+                data = operator_says(command.data, private=True) if self._config.mode is Mode.CHAT else command.data
+                acted = sum(self._queue_send(conn, data) for conn in found)
+                did = "sent to"
+            case ClientAction.BAN:
+                for host in dict.fromkeys(conn.state.peer[0] for conn in found):
+                    self._ban(host)
+                did = "banned the addresses of"
+            case _:
+                assert_never(command.action)
+        named = ", ".join(f"#{client_id}" for client_id in gone[:GONE_IDS_NAMED])
+        more = f" and {len(gone) - GONE_IDS_NAMED} more" if len(gone) > GONE_IDS_NAMED else ""
+        already = f"; {plural(len(gone), 'client')} already gone ({named}{more})" if gone else ""
+        self._notices.say(f"{did} {plural(acted, 'client')} of {len(command.client_ids)}{already}")
+        return Done(acted, tuple(gone))
 
     def _ban(self, host: str) -> None:
         """Refuse ``host`` for the configured time and close every client from it."""

@@ -5,9 +5,14 @@ operator wrote (``--rule 'REGEX => REPLY'``, a TOML file of ``[[rule]]``
 tables) into ``Rule`` objects, or raise ``RuleError`` with one line that
 names the rule. A server holds one ``RuleBook`` (the rules in order, with
 their exact hit counts and last matches) and one ``Responder`` per client
-(its ``once`` rules that have fired, and its partial line). Any mode can use
-``Responder.answer`` on a message it has framed itself; the echo uses
-``Responder.respond`` on raw chunks.
+(``tui_echo.server.responder``).
+
+A rule may also have *actions*: keys beside ``reply`` (``label = '{1}'``),
+each a template with the reply's placeholders, rendered when the rule
+answers and carried out on the client by the server (``answers.py``). The
+names are ``ACTIONS``; a new kind (issue 22's ``fault``) adds its name here
+and its effect in ``RuleAnswers.act``. On the command line they follow the
+reply: ``--rule 'hello (\\w+) => hi {1}\\n ;; label={1}'``.
 
 Python's ``re`` has no timeout: a rule only looks at the first
 RULE_PREFIX_BYTES of a message, which bounds what a client can make an
@@ -19,22 +24,23 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, TypeAlias
 
-from tui_echo.net import format_address
 from tui_echo.send_text import SendTextError, parse_send_text
+from tui_echo.server.faults import CLEAR_FAULTS, FaultSpecError, parse_faults
 from tui_echo.text import escape_bytes, format_duration, plural, printable
-from tui_echo.times import utc_time
 
 RULE_SEPARATOR = " => "  # --rule splits at its first occurrence
 RULE_PREFIX_BYTES = 4096  # a rule looks at most at this much of each message
 RULE_LINE_BYTES = 64 * 1024  # line framing: a partial line this long is a message as it is
 REPLY_BATCH_BYTES = 64 * 1024  # replies and echo are written in batches of about this much
 LAST_MATCH_BYTES = 256  # of a rule's last match, kept for the monitor and ctl
-_FILE_KEYS = {"match", "reply", "once"}
+ACTIONS = ("label", "fault")  # what a rule may do beside replying, in the order they are carried out
+ACTION_SEPARATOR = " ;; "  # --rule 'REGEX => REPLY ;; label={1}'
+_FILE_KEYS = {"match", "reply", "once", *ACTIONS}
 
 
 class RuleError(ValueError):
@@ -60,22 +66,42 @@ class Rule:
     number: int  # its place in the order rules are tried, from 1
     origin: str  # where it was written, for messages: "--rule 2" or "rules.toml rule 2"
     match: str  # the pattern and the reply, as written
-    reply: str
+    reply: str | None  # None: the message is echoed as if no rule matched, and the rule's actions run
     once: bool  # answers each client once at most
     pattern: re.Pattern[bytes] = field(repr=False, compare=False)
-    pieces: tuple[Piece, ...] = field(repr=False, compare=False)
+    pieces: tuple[Piece, ...] | None = field(repr=False, compare=False)
+    actions: tuple[tuple[str, str], ...] = ()  # (name, template) as written, in ACTIONS' order
+    action_pieces: tuple[tuple[Piece, ...], ...] = field(default=(), repr=False, compare=False)
 
     @property
     def text(self) -> str:
-        return f"{self.match}{RULE_SEPARATOR}{self.reply}"
+        return rule_text(self.match, self.reply, self.actions)
+
+
+def rule_text(match: str, reply: str | None, actions: tuple[tuple[str, str], ...]) -> str:
+    """A rule as --rule writes it; a rule without a reply (only in a file) shows ``(echo)``."""
+    return f"{match}{RULE_SEPARATOR}{'(echo)' if reply is None else reply}{describe_actions(actions)}"
+
+
+def describe_actions(actions: Iterable[tuple[str, str]]) -> str:
+    """`` ;; label={1}``: a rule's actions as --rule writes them after its reply (empty without)."""
+    return "".join(f"{ACTION_SEPARATOR}{name}={template}" for name, template in actions)
 
 
 def _quoted(text: str) -> str:
     return f"'{printable(text)}'"
 
 
-def compile_rule(number: int, origin: str, match: str, reply: str, once: bool = False) -> Rule:
-    """A rule from its pattern and reply text; raises RuleError naming ``origin``."""
+def compile_rule(
+    number: int,
+    origin: str,
+    match: str,
+    reply: str | None,
+    once: bool = False,
+    actions: Mapping[str, str] | None = None,
+) -> Rule:
+    """A rule from its pattern, reply text (None: echo) and actions (name -> template); raises RuleError
+    naming ``origin``."""
     if not match:
         raise RuleError(f"{origin}: the pattern is empty; (?s).* answers every message")
     try:
@@ -83,22 +109,47 @@ def compile_rule(number: int, origin: str, match: str, reply: str, once: bool = 
         pattern = re.compile(match.encode("utf-8", "surrogateescape"))
     except (re.error, ValueError, OverflowError, RecursionError) as exc:
         raise RuleError(f"{origin}: bad regex {_quoted(match)}: {exc}") from None
+    pieces = None
     try:
-        pieces = _template(reply, pattern)
+        if reply is not None:
+            pieces = _template(reply, pattern)
     except RuleError as exc:
-        raise RuleError(f"{origin}: bad reply {_quoted(reply)}: {exc}") from None
-    return Rule(number, origin, match, reply, once, pattern, pieces)
+        raise RuleError(f"{origin}: bad reply {_quoted(reply or '')}: {exc}") from None
+    actions = actions or {}
+    if reply is None and not actions:
+        raise RuleError(f"{origin}: a rule needs a reply, an action ({', '.join(ACTIONS)}), or both")
+    unknown = sorted(set(actions) - set(ACTIONS))
+    if unknown:
+        raise RuleError(f"{origin}: unknown action {_quoted(unknown[0])} (actions: {', '.join(ACTIONS)})")
+    written = tuple((name, actions[name]) for name in ACTIONS if name in actions)
+    compiled = []
+    for name, template in written:
+        try:
+            compiled.append(_template(template, pattern))
+            if name == "fault":
+                _check_fault(compiled[-1])
+        except RuleError as exc:
+            raise RuleError(f"{origin}: bad {name} {_quoted(template)}: {exc}") from None
+    return Rule(number, origin, match, reply, once, pattern, pieces, written, tuple(compiled))
 
 
 def parse_rule_option(text: str, number: int, nth: int) -> Rule:
-    """``--rule 'REGEX => REPLY'``, the ``nth`` of its kind, tried ``number``-th."""
+    """``--rule 'REGEX => REPLY'`` or ``'REGEX => REPLY ;; label={1}'``, the ``nth`` of its kind, tried
+    ``number``-th. Only `` ;; NAME=`` with NAME an action starts an action: any other ``;;`` is the reply's."""
     match, separator, reply = text.partition(RULE_SEPARATOR)
     origin = f"--rule {nth}"
     if not separator:
         raise RuleError(
             f"{origin}: expected 'REGEX{RULE_SEPARATOR}REPLY' (a space each side of =>), got {_quoted(text)}"
         )
-    return compile_rule(number, origin, match, reply)
+    reply, *parts = re.split(rf"{re.escape(ACTION_SEPARATOR)}(?=\w+=)", reply)
+    actions: dict[str, str] = {}
+    for part in parts:
+        name, _, template = part.partition("=")
+        if name in actions:
+            raise RuleError(f"{origin}: {name} is given twice")
+        actions[name] = template
+    return compile_rule(number, origin, match, reply, actions=actions)
 
 
 def load_rules_file(path: str, first_number: int) -> list[Rule]:
@@ -124,13 +175,30 @@ def _file_rule(path: str, nth: int, table: Any, number: int) -> Rule:
         raise RuleError(f"{origin}: expected a [[rule]] table")
     unknown = sorted(set(table) - _FILE_KEYS)
     if unknown:
-        raise RuleError(f"{origin}: unknown key {unknown[0]!r} (a rule has match, reply and once)")
+        keys = ", ".join(("match", "reply", "once", *ACTIONS))
+        raise RuleError(f"{origin}: unknown key {unknown[0]!r} (a rule has {keys})")
     match, reply, once = table.get("match"), table.get("reply"), table.get("once", False)
-    if not isinstance(match, str) or not isinstance(reply, str):
-        raise RuleError(f"{origin}: match and reply must both be strings")
+    if not isinstance(match, str) or not isinstance(reply, str | None):
+        raise RuleError(f"{origin}: match and reply must both be strings (a rule with an action may have no reply)")
     if not isinstance(once, bool):
         raise RuleError(f"{origin}: once must be true or false")
-    return compile_rule(number, origin, match, reply, once)
+    actions = {name: table[name] for name in ACTIONS if name in table}
+    for name, template in actions.items():
+        if not isinstance(template, str):
+            raise RuleError(f"{origin}: {name} must be a string (a template, as the reply)")
+    return compile_rule(number, origin, match, reply, once, actions)
+
+
+def _check_fault(pieces: tuple[Piece, ...]) -> None:
+    """A fault action without placeholders is read now, so that a typo fails at start (one with them is
+    read when it is rendered: a bad one is a notice, and nothing changes)."""
+    if all(isinstance(piece, bytes) for piece in pieces):
+        spec = b"".join(piece for piece in pieces if isinstance(piece, bytes)).decode("utf-8", "replace")
+        if spec.strip() != CLEAR_FAULTS:
+            try:
+                parse_faults(spec)
+            except FaultSpecError as exc:
+                raise RuleError(str(exc)) from None
 
 
 def _template(reply: str, pattern: re.Pattern[bytes]) -> tuple[Piece, ...]:
@@ -196,20 +264,21 @@ class RuleHits:
 
     number: int
     match: str
-    reply: str
+    reply: str | None  # None: it echoes, and only acts
     once: bool
     hits: int
     last_match: str | None = None
     last_client: int | None = None
     last_at: float | None = None  # wall clock
+    actions: tuple[tuple[str, str], ...] = ()  # (name, template) as written
 
     def cells(self, now: float) -> tuple[str, str, str, str, str]:
-        """Number, hits, last hit, last match, rule text: as a table shows them, inert."""
+        """Number, hits, last hit, last match, rule text and actions: as a table shows them, inert."""
         last = ""
         if self.last_at is not None:
             last = f"#{self.last_client} {format_duration(max(now - self.last_at, 0))} ago"
         once = "  (once per client)" if self.once else ""
-        text = printable(f"{self.match}{RULE_SEPARATOR}{self.reply}") + once
+        text = printable(rule_text(self.match, self.reply, self.actions)) + once
         return str(self.number), str(self.hits), last, self.last_match or "", text
 
 
@@ -250,146 +319,7 @@ class RuleBook:
                     last_match=shown,
                     last_client=None if last is None else last.client_id,
                     last_at=None if last is None else last.at,
+                    actions=rule.actions,
                 )
             )
         return tuple(rows)
-
-
-@dataclass(slots=True)
-class Answers:
-    """What the rules answered of one client's chunk (or relayed message), for its event.
-
-    Kept by the client's own ``Responder``, so another client's hits never count here.
-    """
-
-    keep: int  # how much of the replies to keep: the events' EVENT_DATA_BYTES (the rules know no events)
-    count: int = 0  # messages answered
-    rules: list[int] = field(default_factory=list)  # the rules that answered, by number, each once
-    reply: bytearray = field(default_factory=bytearray)  # the replies' first ``keep`` bytes
-    reply_size: int = 0  # the replies' full length
-
-    def add(self, rule: Rule, reply: bytes) -> None:
-        self.count += 1
-        if rule.number not in self.rules:
-            self.rules.append(rule.number)
-        room = self.keep - len(self.reply)
-        if room > 0:
-            self.reply += reply[:room]
-        self.reply_size += len(reply)
-
-
-class Responder:
-    """One client's side of the rules: its ``once`` rules that fired, and (line framing) its partial line."""
-
-    __slots__ = ("_book", "_rules", "_client_id", "_peer", "_fired", "_line_framing", "_partial", "_answers", "_keep")
-
-    def __init__(
-        self, book: RuleBook, client_id: int, peer: tuple[str, int], line_framing: bool, *, reply_bytes: int
-    ) -> None:
-        self._book = book
-        self._rules = tuple(enumerate(book.rules))
-        self._client_id = client_id
-        self._peer = format_address(peer).encode()
-        self._fired: set[int] = set()  # indexes of once rules that have answered this client
-        self._line_framing = line_framing
-        self._partial = bytearray()
-        self._keep = reply_bytes  # of the replies, for the client's event (``Answers.keep``)
-        self._answers = Answers(reply_bytes)
-
-    def take_answers(self) -> Answers:
-        """What the rules answered since the last call (``answer``, ``respond``, ``finish``), then start afresh."""
-        answers = self._answers
-        if answers.count:  # nothing answered (most chunks): nothing to renew
-            self._answers = Answers(self._keep)
-        return answers
-
-    def answer(self, message: bytes, count: int, at: float) -> bytes | None:
-        """The reply of the first rule that matches ``message`` (the ``count``-th, at wall clock ``at``), or None."""
-        for index, rule in self._rules:
-            if rule.once and index in self._fired:
-                continue
-            found = rule.pattern.search(message, 0, RULE_PREFIX_BYTES)
-            if found is None:
-                continue
-            if rule.once:
-                self._fired.add(index)
-            self._book.hit(index, found[0], self._client_id, at)
-            reply = self._render(rule.pieces, found, len(message), count, at)
-            self._answers.add(rule, reply)
-            return reply
-        return None
-
-    def _render(self, pieces: tuple[Piece, ...], found: re.Match[bytes], length: int, count: int, at: float) -> bytes:
-        out = bytearray()
-        for piece in pieces:
-            if isinstance(piece, bytes):
-                out += piece
-            elif isinstance(piece, Field):
-                match piece:
-                    case Field.CLIENT:
-                        out += str(self._client_id).encode()
-                    case Field.PEER:
-                        out += self._peer
-                    case Field.COUNT:
-                        out += str(count).encode()
-                    case Field.TIME:
-                        out += utc_time(at).encode()
-                    case Field.LEN:
-                        out += str(length).encode()
-            else:
-                out += found[piece] or b""  # a group that took no part in the match is empty
-        return bytes(out)
-
-    def respond(self, data: bytes, count: int, at: float) -> Iterator[bytes]:
-        """What to send for ``data``, in batches: each message's reply, or the message itself (the echo).
-
-        ``count`` is the client's message count before ``data``. With line framing a line is a
-        message (matched without its newline, echoed with it) and a partial line waits for its
-        newline, up to RULE_LINE_BYTES.
-        """
-        if not self._line_framing:
-            reply = self.answer(data, count + 1, at)
-            yield data if reply is None else reply
-            return
-        out = bytearray()
-        start = 0
-        partial = self._partial
-        if partial:
-            newline = data.find(b"\n")
-            if newline < 0:
-                partial += data
-                if len(partial) >= RULE_LINE_BYTES:
-                    self._line(out, bytes(partial), count, at)
-                    partial.clear()
-                    yield bytes(out)
-                return
-            start = newline + 1
-            count += 1
-            self._line(out, bytes(partial) + data[:start], count, at)
-            partial.clear()
-        while (newline := data.find(b"\n", start)) >= 0:
-            count += 1
-            self._line(out, data[start : newline + 1], count, at)
-            start = newline + 1
-            if len(out) >= REPLY_BATCH_BYTES:
-                yield bytes(out)
-                out.clear()
-        if len(data) - start >= RULE_LINE_BYTES:
-            self._line(out, data[start:], count, at)
-        elif start < len(data):
-            partial += data[start:]
-        if out:
-            yield bytes(out)
-
-    def finish(self, count: int, at: float) -> bytes:
-        """At the end of the input: a partial line left over is a message of its own."""
-        if not self._partial:
-            return b""
-        out = bytearray()
-        self._line(out, bytes(self._partial), count, at)
-        self._partial.clear()
-        return bytes(out)
-
-    def _line(self, out: bytearray, line: bytes, count: int, at: float) -> None:
-        reply = self.answer(line[:-1] if line.endswith(b"\n") else line, count, at)
-        out += line if reply is None else reply

@@ -31,11 +31,11 @@ from tui_echo.server.admission import Admission
 from tui_echo.server.binding import open_listeners
 from tui_echo.server.clients import ClientState
 from tui_echo.server.clock import WallClock
-from tui_echo.server.commands import ServerCommand, Shutdown
+from tui_echo.server.commands import Done, ServerCommand, Shutdown
 from tui_echo.server.config import ServerConfig
 from tui_echo.server.context import Context
 from tui_echo.net import Peer
-from tui_echo.server.events import DisconnectReason, ServerEvent, ServerListening, ServerStopped, ServerTotals
+from tui_echo.server.events import ServerEvent, ServerListening, ServerStopped, ServerTotals
 from tui_echo.server.faulting import Faulting
 from tui_echo.server.modes import mode_for
 from tui_echo.server.answers import RuleAnswers
@@ -52,13 +52,13 @@ STOP_DRAIN_SECONDS = 1.0  # how long a stopping server waits for a stalled consu
 class _Order:
     """A command on its way in, with what the log says of it, and the event its issuer may wait on."""
 
-    __slots__ = ("command", "issued", "done", "applied")
+    __slots__ = ("command", "issued", "done", "result")
 
     def __init__(self, command: ServerCommand, issued: str, done: trio.Event | None) -> None:
         self.command = command
         self.issued = issued  # logged just before it runs, e.g. "#3 kicked by uid 1000 (pid 42)"; "" for nothing
         self.done = done  # set once it ran, or once the server stopped without running it
-        self.applied = False
+        self.result: Done | None = None  # what it did, once it ran
 
 
 class EchoServer:
@@ -87,8 +87,8 @@ class EchoServer:
         self._registry = Registry(config, self._access, self._outbox, self._clock)
         self._notices = Notices(self._outbox, self._clock)
         # Reply rules and their hit counts; None without rules, and then the plain echo serves every client.
-        self._answers = RuleAnswers(RuleBook(config.rules), self._notices) if config.rules else None
         context = Context(config, self._outbox, self._clock, self._registry, self._notices)
+        self._answers = RuleAnswers(RuleBook(config.rules), context) if config.rules else None
         self._faulting = Faulting(config, self._outbox, self._clock)
         self._admission = Admission(context, self._access, mode_for(context, self._answers), self._faulting)
         self._operator = Operator(context, self._access, self._faulting)
@@ -152,8 +152,9 @@ class EchoServer:
             return False
         return True
 
-    async def command(self, command: ServerCommand, *, issued: str = "") -> bool:
-        """Queue a command and wait until it has run (a console's way); False if the server stopped first.
+    async def command(self, command: ServerCommand, *, issued: str = "") -> Done | None:
+        """Queue a command and wait until it has run (a console's way): what it did, or None if the server
+        stopped first.
 
         ``issued`` is logged just before it runs ("#3 kicked by uid 1000 (pid 42)"), so that
         the log reads the command, then what it did.
@@ -162,17 +163,16 @@ class EchoServer:
         try:
             await self._orders.send(order)
         except (trio.ClosedResourceError, trio.BrokenResourceError):
-            return False
+            return None
         assert order.done is not None
         await order.done.wait()
-        return order.applied
+        return order.result
 
     async def _command_loop(self) -> None:
         async for order in self._orders_in:
             if order.issued:
                 self._notices.say(order.issued)
-            self.apply(order.command)
-            order.applied = True
+            order.result = self.apply(order.command)
             if order.done is not None:
                 order.done.set()
 
@@ -187,12 +187,12 @@ class EchoServer:
                 if order.done is not None:
                     order.done.set()
 
-    def apply(self, command: ServerCommand) -> None:
+    def apply(self, command: ServerCommand) -> Done:
         """Carry out one command now (the command loop calls this for every command queued)."""
         if isinstance(command, Shutdown):
             self.stop()
-        else:
-            self._operator.apply(command)
+            return Done()
+        return self._operator.apply(command)
 
     # ---- running -------------------------------------------------------
 
@@ -242,7 +242,7 @@ class EchoServer:
                     self._admission.stop(self._listeners)
                     self._close_listeners()
                     for conn in list(self._registry.connections.values()):
-                        conn.kick(DisconnectReason.SERVER_SHUTDOWN)
+                        conn.shut_down()
                 self._admission.refusal_summaries.report_now()
                 self._outbox.lifecycle(ServerStopped(at=self._clock.now(), totals=self.totals()))
                 with trio.move_on_after(STOP_DRAIN_SECONDS):

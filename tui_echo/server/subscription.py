@@ -12,7 +12,8 @@ anything, and holds a bounded queue of its own.
   order up to ``limit``. Past it, the queue is emptied and the subscription
   is *out of sync*: its reader must send a fresh snapshot of the server's
   state (``resynced``) instead of a backlog. ``lost`` counts the events
-  that snapshot replaced.
+  that snapshot replaced. The server's ``stopped`` is never lost: it comes
+  after that snapshot (a stop with 10,000 clients is 10,000 disconnects).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from collections.abc import Callable
 import trio
 
 from tui_echo.ratelimit import TokenBucket
-from tui_echo.server.events import ServerEvent
+from tui_echo.server.events import ServerEvent, ServerStopped
 
 DATA_EVENTS_PER_SECOND = 400.0  # what the monitor's feed shows at most
 DATA_EVENTS_BURST = 100.0
@@ -41,6 +42,7 @@ class Subscription:
         "_data_closed_until",
         "_ready",
         "_on_close",
+        "_last_word",
         "data_dropped",
         "lost",
         "out_of_sync",
@@ -65,6 +67,7 @@ class Subscription:
         self._data_closed_until = 0.0  # trio clock: no token before this, drop without asking the bucket
         self._ready = trio.Event()
         self._on_close = on_close
+        self._last_word: ServerEvent | None = None  # a ServerStopped that came out of sync: sent after the snapshot
         self.data_dropped = 0
         self.lost = 0
         self.out_of_sync = False
@@ -86,6 +89,8 @@ class Subscription:
 
     def lifecycle(self, event: ServerEvent) -> None:
         """Queue an event that must not be lost; past the limit, go out of sync instead."""
+        if isinstance(event, ServerStopped) and (self.out_of_sync or len(self._events) >= self._limit):
+            self._last_word = event
         if self.out_of_sync:
             self.lost += 1
             return
@@ -109,6 +114,9 @@ class Subscription:
         """The reader has just taken a fresh snapshot (with no checkpoint since): events flow again."""
         self._events.clear()
         self.out_of_sync = False
+        if self._last_word is not None:
+            self._events.append(self._last_word)
+            self._last_word = None
 
     async def wait(self) -> None:
         """Wait until there is something to take (or a snapshot to send)."""

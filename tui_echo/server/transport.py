@@ -77,6 +77,11 @@ class Transport(Protocol):
         ``linger`` bounds the whole."""
         ...
 
+    def shut_down(self) -> bool:
+        """The server stops: FIN to the client now, and its receives end as at its EOF, with no
+        cancellation and no wait. False if this transport cannot (TLS: close_notify needs its task)."""
+        ...
+
     def close(self) -> None:
         """Close now (wakes any task waiting on it)."""
         ...
@@ -119,6 +124,14 @@ class PlainTransport:
     async def close_gracefully(self, linger: float) -> None:
         await close_socket_gracefully(self.sock, linger)
 
+    def shut_down(self) -> bool:
+        # SHUT_RD wakes a task waiting to read as EOF would (recv gives b""); SHUT_WR sends the FIN
+        # after what was written, so the client reads all of it, then EOF. Input that comes after
+        # is answered with a reset by the kernel, after that EOF.
+        with contextlib.suppress(OSError):  # the client has gone already
+            self.sock.shutdown(socket.SHUT_RDWR)
+        return True
+
     def close(self) -> None:
         close_socket(self.sock)
 
@@ -155,6 +168,9 @@ class TlsTransport:
         with trio.move_on_at(deadline), contextlib.suppress(trio.BrokenResourceError, trio.BusyResourceError):
             await self.stream.unwrap()
         await close_socket_gracefully(self.sock, max(deadline - trio.current_time(), 0.0))
+
+    def shut_down(self) -> bool:
+        return False
 
     def close(self) -> None:
         close_socket(self.sock)

@@ -3,7 +3,7 @@
 The ``--json`` log writes these records one a line, the control protocol
 sends them as ``event`` messages, and recordings keep them. Every record has
 ``event`` (its kind) and ``time``. Two fields are the writer's context, not
-the event's: ``peer`` on ``data`` and ``sent`` (the events carry only the
+the event's: ``peer`` on ``data``, ``sent`` and ``labelled`` (the events carry only the
 client's id) and ``clients_now`` on ``connected``, ``refused`` and
 ``disconnected``. Decoding ignores them.
 
@@ -37,6 +37,7 @@ from tui_echo.server.events import (
     RefusalsSummary,
     ServerEvent,
     ServerListening,
+    ClientLabelled,
     ServerNotice,
     ServerStopped,
 )
@@ -52,6 +53,7 @@ from tui_echo.wire.records import (
     read_int,
     read_int_list,
     read_object,
+    read_optional_int,
     read_optional_str,
     read_optional_time,
     read_peer,
@@ -169,6 +171,26 @@ def decode_disconnected(record: Fields) -> ClientDisconnected:
         bytes_in=read_int(record, "bytes_in"),
         bytes_out=read_int(record, "bytes_out"),
         dropped_out=read_int(record, "dropped_out"),
+    )
+
+
+def encode_labelled(event: ClientLabelled, peer: str = "") -> Record:
+    """A client's new label (``""``: taken away), and the rule that set it (``null``: the operator)."""
+    return {
+        **_head("labelled", event.at),
+        "client": event.client_id,
+        "peer": peer,
+        "label": event.label,
+        "rule": event.rule,
+    }
+
+
+def decode_labelled(record: Fields) -> ClientLabelled:
+    return ClientLabelled(
+        client_id=read_int(record, "client"),
+        label=read_str(record, "label"),
+        at=read_time(record),
+        rule=read_optional_int(record, "rule"),
     )
 
 
@@ -372,6 +394,8 @@ def encode_event(event: ServerEvent, *, peer: str = "", clients_now: int = 0) ->
             return encode_fault(event)
         case DataCorrupted():
             return encode_corrupted(event)
+        case ClientLabelled():
+            return encode_labelled(event, peer)
         case ServerNotice():
             return encode_notice(event)
         case ServerStopped():
@@ -391,6 +415,7 @@ DECODERS: dict[str, Callable[[Fields], ServerEvent]] = {
     "disconnected": decode_disconnected,
     "fault": decode_fault,
     "corrupted": decode_corrupted,
+    "labelled": decode_labelled,
     "notice": decode_notice,
     "stopped": decode_stopped,
 }

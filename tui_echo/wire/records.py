@@ -114,3 +114,9 @@ def read_optional_time(record: Fields, name: str) -> float | None:
 
 def optional_time(at: float | None) -> str | None:
     return None if at is None else utc_time(at)
+
+
+def read_actions(record: Fields) -> tuple[tuple[str, str], ...]:
+    """A rule's actions, ``{"label": "{1}"}``, as (name, template) pairs in their order."""
+    actions = read_object(record, "actions")
+    return tuple((name, read_str(actions, name)) for name in actions)

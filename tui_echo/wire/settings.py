@@ -26,6 +26,7 @@ from tui_echo.times import utc_time
 from tui_echo.wire.records import (
     Fields,
     Record,
+    read_actions,
     read_bool,
     read_float,
     read_int,
@@ -151,7 +152,14 @@ def _describing_only() -> ssl.SSLContext:
 
 def encode_rule_setting(rule: Rule) -> Record:
     """A reply rule as written; ``origin`` says where (``--rule 2``, ``rules.toml rule 1``)."""
-    return {"rule": rule.number, "origin": rule.origin, "match": rule.match, "reply": rule.reply, "once": rule.once}
+    return {
+        "rule": rule.number,
+        "origin": rule.origin,
+        "match": rule.match,
+        "reply": rule.reply,
+        "once": rule.once,
+        "actions": dict(rule.actions),  # name -> template, as written: {"label": "{1}"}
+    }
 
 
 def decode_rule_setting(record: Fields) -> Rule:
@@ -160,8 +168,9 @@ def decode_rule_setting(record: Fields) -> Rule:
         read_int(record, "rule"),
         read_str(record, "origin"),
         read_str(record, "match"),
-        read_str(record, "reply"),
+        read_optional_str(record, "reply"),
         read_bool(record, "once"),
+        dict(read_actions(record)),
     )
 
 

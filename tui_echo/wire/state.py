@@ -27,6 +27,7 @@ from tui_echo.wire.records import (
     read_optional_time,
     read_peer,
     read_str,
+    read_actions,
     read_time,
 )
 
@@ -43,6 +44,7 @@ class ClientCounts(NamedTuple):
     bytes_out: int
     dropped_out: int
     status: ClientStatus
+    label: str
     fault: str
     fault_ends: float | None
     fault_dropped: int
@@ -57,7 +59,7 @@ class ClientCounts(NamedTuple):
             setattr(state, name, value)
 
 
-CountsTuple: TypeAlias = tuple[float, int, int, int, int, ClientStatus, str, float | None, int, int]
+CountsTuple: TypeAlias = tuple[float, int, int, int, int, ClientStatus, str, str, float | None, int, int]
 
 
 def counts_of(state: ClientState) -> CountsTuple:
@@ -70,6 +72,7 @@ def counts_of(state: ClientState) -> CountsTuple:
         state.bytes_out,
         state.dropped_out,
         state.status,
+        state.label,
         state.fault,
         state.fault_ends,
         state.fault_dropped,
@@ -86,6 +89,7 @@ def encode_counts(client_id: int, counts: ClientCounts) -> Record:
         "bytes_out": counts.bytes_out,
         "dropped_out": counts.dropped_out,
         "status": str(counts.status),
+        "label": counts.label,
         "fault": counts.fault,
         "fault_ends": optional_time(counts.fault_ends),
         "fault_dropped": counts.fault_dropped,
@@ -102,7 +106,8 @@ def decode_counts(record: Fields) -> tuple[int, ClientCounts]:
         bytes_out=read_int(record, "bytes_out"),
         dropped_out=read_int(record, "dropped_out"),
         status=ClientStatus(read_str(record, "status")),
-        fault=read_optional_str(record, "fault") or "",  # absent before protocol version 3
+        label=read_str(record, "label"),
+        fault=read_optional_str(record, "fault") or "",  # absent before protocol version 5
         fault_ends=read_optional_time(record, "fault_ends"),
         fault_dropped=read_optional_int(record, "fault_dropped") or 0,
         fault_corrupted=read_optional_int(record, "fault_corrupted") or 0,
@@ -188,6 +193,7 @@ def encode_rule(rule: RuleHits) -> Record:
         "last_match": rule.last_match,
         "last_client": rule.last_client,
         "last_time": optional_time(rule.last_at),
+        "actions": dict(rule.actions),
     }
 
 
@@ -195,10 +201,11 @@ def decode_rule(record: Fields) -> RuleHits:
     return RuleHits(
         number=read_int(record, "rule"),
         match=read_str(record, "match"),
-        reply=read_str(record, "reply"),
+        reply=read_optional_str(record, "reply"),
         once=read_bool(record, "once"),
         hits=read_int(record, "hits"),
         last_match=read_optional_str(record, "last_match"),
         last_client=read_optional_int(record, "last_client"),
         last_at=read_optional_time(record, "last_time"),
+        actions=read_actions(record),
     )

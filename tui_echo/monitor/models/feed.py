@@ -20,6 +20,7 @@ from tui_echo.server.config import Mode
 from tui_echo.server.events import (
     ClientConnected,
     ClientDisconnected,
+    ClientLabelled,
     ConnectionRefused,
     DataAnswered,
     DataBroadcast,
@@ -36,7 +37,7 @@ from tui_echo.server.events import (
     ServerStopped,
 )
 from tui_echo.net import format_address
-from tui_echo.text import describe_addresses, escape_bytes, format_duration, format_size, plural, rule_names
+from tui_echo.text import describe_addresses, escape_bytes, format_duration, format_size, plural, printable, rule_names
 
 TEXT_PREVIEW_BYTES = 200  # of a chunk, shown in the text view
 HEX_KEEP_BYTES = 256  # of a chunk, kept for the hex view
@@ -219,6 +220,10 @@ class FeedIntake:
                     entries.append(FeedEntry.system(event.at, event.client_id, _goodbye(event)))
                 case FaultChanged(client_id=client_id, at=at) | DataCorrupted(client_id=client_id, at=at):
                     entries.append(FeedEntry.system(at, client_id, event.describe()))
+                case ClientLabelled(client_id=client_id, label=label, at=at, rule=rule):
+                    by = "" if rule is None else f" by rule {rule}"
+                    text = f"labelled “{printable(label)}”{by}" if label else f"label taken away{by}"
+                    entries.append(FeedEntry.system(at, client_id, text))
                 case ServerNotice(message=message, at=at):
                     entries.append(FeedEntry.system(at, None, message))
                 case ServerListening(addresses=addresses, at=at, config=config):

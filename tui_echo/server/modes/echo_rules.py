@@ -63,9 +63,12 @@ class EchoRulesMode(ModeHandler):
                 await reply(conn, batch)
             taken = take_answers()  # this client's own, whatever other clients' rules did meanwhile
             if taken.count:  # a rule's answer is a line apart from the echo
-                publish(state, data, messages, now, DataAnswered, **answers.hit(taken))
+                publish(state, data, messages, now, DataAnswered, **answers.hit(taken, state))
             else:
+                if taken.actions:  # a rule without a reply matched: the echo, and its actions
+                    answers.hit(taken, state)
                 publish(state, data, messages, now)
+            del data  # not kept while the next receive waits: a partial line is held once, by the responder
 
     @staticmethod
     async def _reply(conn: Connection, data: bytes) -> None:

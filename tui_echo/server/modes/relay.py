@@ -20,11 +20,20 @@ from tui_echo.server.events import ClientDisconnected, DataAnswered, DataRelayed
 from tui_echo.server.answers import RuleAnswers
 from tui_echo.server.context import Context
 from tui_echo.server.relay import ChatLines, Outbound, joined, left, said
-from tui_echo.server.rules import Responder
+from tui_echo.server.responder import Responder
 from tui_echo.text import format_size
 
 
+# What the kernel may hold for each receiver (Linux doubles it for its own bookkeeping). Its own
+# autotuning would let each socket take up to 4 MiB: a flood would first fill that much for every
+# client that never reads, 300 of them 1.2 GB of copies, while the clients that do read waited.
+# Bounded, a receiver that stops reading is full at once, and only its queue (below) holds more.
+RELAY_SEND_BUFFER = 64 * 1024
+
+
 class RelayMode(ModeHandler):
+    send_buffer = RELAY_SEND_BUFFER
+
     def __init__(self, context: Context, answers: RuleAnswers | None) -> None:
         self._context = context
         self._answers = answers
@@ -78,6 +87,8 @@ class RelayMode(ModeHandler):
             else:
                 for line in chat.lines(data):
                     self._message(conn, line, 1, now, responder)
+            # Neither is kept while the next receive waits: a partial chat line is held once, by `chat`.
+            line = data = b""
 
     def _message(
         self, conn: Connection, message: bytes, messages: int, now: float, responder: Responder | None
@@ -97,8 +108,12 @@ class RelayMode(ModeHandler):
                     conn.outbound.offer(reply)
                 assert self._answers is not None
                 taken = responder.take_answers()
-                context.publish(state, message, messages, now, DataAnswered, **self._answers.hit(taken))
+                context.publish(state, message, messages, now, DataAnswered, **self._answers.hit(taken, state))
                 return
+            taken = responder.take_answers()
+            if taken.actions:  # a rule without a reply matched: relayed as usual, and its actions run
+                assert self._answers is not None
+                self._answers.hit(taken, state)
         state.messages_in += messages
         mode = context.config.mode
         delivery = said(state.client_id, message) if self._chat else message
