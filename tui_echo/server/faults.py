@@ -148,27 +148,53 @@ def read_ms(name: str, raw: str, *, zero: bool = False) -> int:
     """``200ms``, ``1.5s``, ``2m`` as whole milliseconds (``0`` alone only where ``zero``)."""
     if zero and raw == "0":
         return 0
-    number, unit = _split(name, raw, "a time such as 200ms or 2s")
-    if unit.lower() not in _TIME_UNITS:
-        raise FaultSpecError(f"{name}={raw}: a time needs a unit: ms, s or m")
-    value = number * _TIME_UNITS[unit.lower()]
-    if value != int(value):
-        raise FaultSpecError(f"{name}={raw}: times are whole milliseconds")
-    if not (zero or value > 0) or value > MAX_MS:
-        raise FaultSpecError(f"{name}={raw}: out of range ({'0' if zero else '1ms'} to 24h)")
-    return int(value)
+    return _quantity(name, raw, _TIME_UNITS, _TIME, zero=zero)
 
 
 def read_bytes(name: str, raw: str, *, zero: bool = True) -> int:
     """``4KiB``, ``1MB``, ``16B`` or a bare number of bytes."""
-    number, unit = _split(name, raw, "a size such as 4KiB or 100B")
-    if unit.lower() not in _SIZE_UNITS:
-        raise FaultSpecError(f"{name}={raw}: unknown size unit {unit!r} (B, KB, KiB, MB, MiB, GB, GiB)")
-    value = number * _SIZE_UNITS[unit.lower()]
+    return _quantity(name, raw, _SIZE_UNITS, _SIZE, zero=zero)
+
+
+@dataclass(frozen=True, slots=True)
+class _Kind:
+    """What a quantity is called in the errors, and its bounds."""
+
+    example: str  # "a time such as 200ms or 2s"
+    units: str  # the unit error: "a time needs a unit: ms, s or m"
+    whole: str  # "times are whole milliseconds"
+    smallest: str  # "1ms"
+    largest: int
+    largest_text: str  # "24h"
+
+
+_TIME = _Kind(
+    "a time such as 200ms or 2s",
+    "a time needs a unit: ms, s or m",
+    "times are whole milliseconds",
+    "1ms",
+    MAX_MS,
+    "24h",
+)
+_SIZE = _Kind(
+    "a size such as 4KiB or 100B",
+    "unknown size unit {unit!r} (B, KB, KiB, MB, MiB, GB, GiB)",
+    "sizes are whole bytes",
+    "1B",
+    MAX_BYTES,
+    "1TiB",
+)
+
+
+def _quantity(name: str, raw: str, units: dict[str, int], kind: _Kind, *, zero: bool) -> int:
+    number, unit = _split(name, raw, kind.example)
+    if unit.lower() not in units:
+        raise FaultSpecError(f"{name}={raw}: {kind.units.format(unit=unit)}")
+    value = number * units[unit.lower()]
     if value != int(value):
-        raise FaultSpecError(f"{name}={raw}: sizes are whole bytes")
-    if not (zero or value > 0) or value > MAX_BYTES:
-        raise FaultSpecError(f"{name}={raw}: out of range ({'0' if zero else '1B'} to 1TiB)")
+        raise FaultSpecError(f"{name}={raw}: {kind.whole}")
+    if not (zero or value > 0) or value > kind.largest:
+        raise FaultSpecError(f"{name}={raw}: out of range ({'0' if zero else kind.smallest} to {kind.largest_text})")
     return int(value)
 
 
