@@ -31,7 +31,7 @@ def one_line(args: list[str]) -> str:
         ),
         (
             ["ctl", "kick"],
-            "tui-echo ctl kick: error: the following arguments are required: ID (see tui-echo ctl kick --help)",
+            "tui-echo ctl kick: error: give a client ID or --filter EXPR, one of them (see tui-echo ctl kick --help)",
         ),
         (
             ["ctl", "1234", "broadcast", ""],

@@ -81,7 +81,7 @@ def test_label_then_clients_and_kick_by_filter(server: tuple[HeadlessProcess, Pa
         assert "2 clients match 'alice|bob': add --yes" in refused.stderr
         assert _ids(path) == [1, 2, 3, 4, 5]
         neither = run_cli(["ctl", str(path), "kick"])
-        assert neither.returncode == 2 and "one of them" in neither.stderr
+        assert neither.returncode == 2 and "give a client ID or --filter EXPR, one of them" in neither.stderr
 
         kicked = run_cli(["ctl", str(path), "kick", "--filter", "alice|bob", "--yes"])
         assert (kicked.returncode, kicked.stdout) == (0, "kicked 2 clients matching 'alice|bob'\n")

@@ -67,7 +67,7 @@ def test_filter_and_kick_by_filter_among_ten_thousand(server: tuple[HeadlessProc
         refused = run_cli(["ctl", str(path), "kick", "--filter", "127.0.0.4"])
         assert refused.returncode == 2 and "2500 clients match" in refused.stderr
         done = run_cli(["ctl", str(path), "kick", "--filter", "127.0.0.4", "--yes"])
-        assert (done.returncode, done.stdout) == (0, "kicked 2500 clients matching '127.0.0.4'\n")
+        assert (done.returncode, done.stdout, done.stderr) == (0, "kicked 2500 clients matching '127.0.0.4'\n", "")
         kicked = [client for n, client in enumerate(clients) if n % HOSTS == HOSTS - 1]
         staying = [client for n, client in enumerate(clients) if n % HOSTS != HOSTS - 1]
         assert all_read(kicked, b"") == []

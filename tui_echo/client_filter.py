@@ -29,6 +29,7 @@ import functools
 import ipaddress
 import re
 import socket
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from typing import Protocol, TypeVar
 
@@ -138,7 +139,9 @@ def _regex(source: str) -> Predicate:
     if not source:
         raise FilterError("the regex // is empty")
     try:
-        pattern = re.compile(source, re.IGNORECASE)
+        with warnings.catch_warnings():  # "possible nested set" and the like: not for a person at a prompt
+            warnings.simplefilter("ignore")
+            pattern = re.compile(source, re.IGNORECASE)
     except (re.error, RecursionError, OverflowError) as exc:
         raise FilterError(f"bad regex /{source}/: {exc}") from None
     search = pattern.search

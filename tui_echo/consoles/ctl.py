@@ -205,7 +205,7 @@ def _kick_filtered(connection: Connection, args: argparse.Namespace) -> int:
 
 def run_ctl(args: argparse.Namespace, connect: Callable[[], Connection]) -> int:
     if args.action == "kick" and (args.client is None) == (args.filter is None):
-        return fail("ctl", "kick: give a client ID or --filter EXPR (one of them)", 2)
+        return fail("ctl kick", f"give a client ID or --filter EXPR, one of them (see {PROG} ctl kick --help)", 2)
     connection = connect()
     try:
         if args.action == "clients":

@@ -24,6 +24,9 @@ from tui_echo.wire.records import Fields
 from tui_echo.wire.settings import ServerInfo, decode_server
 
 CONNECT_SECONDS = 5.0  # for the hello and the snapshot; a live server answers at once
+# A command's reply comes once it has run: a kick of thousands on a machine under heavy load took
+# more than CONNECT_SECONDS in the suite (load average 27 on 2 cores).
+COMMAND_SECONDS = 30.0
 
 
 class ConsoleError(Exception):
@@ -194,15 +197,20 @@ class Connection:
                 raise ConsoleError(f"the server says: {message.get('message')}")
 
     def command(self, name: str, **fields: object) -> dict[str, Any]:
-        """Send a command and return its reply (other messages in between are skipped)."""
+        """Send a command and return its reply (other messages in between are skipped); raises ConsoleError
+        if no reply comes within COMMAND_SECONDS."""
         request_id = next(self._ids)
         self.send(protocol.command_message(request_id, name, **fields))
-        while True:
-            message = self.read()
-            if message["type"] == "reply" and message.get("id") == request_id:
-                return message
-            if message["type"] == "error":
-                raise ConsoleError(f"the server says: {message.get('message')}")
+        self.sock.settimeout(COMMAND_SECONDS)
+        try:
+            while True:
+                message = self.read()
+                if message["type"] == "reply" and message.get("id") == request_id:
+                    return message
+                if message["type"] == "error":
+                    raise ConsoleError(f"the server says: {message.get('message')}")
+        except TimeoutError:
+            raise ConsoleError(f"the server at {self.path} did not answer within {COMMAND_SECONDS:g} s") from None
 
     def close(self) -> None:
         self.sock.close()
