@@ -242,8 +242,11 @@ def test_a_client_and_its_counts_round_trip(state: ClientState) -> None:
 def test_a_count_record_carries_exactly_the_counts_a_console_compares() -> None:
     state = ClientState(client_id=7, peer=("::1", 5), connected_at=1.0, last_activity=2.0)
     record = encode_counts(7, ClientCounts.of(state))
-    assert set(record) == {"client", *ClientCounts._fields}
+    faults = {"fault", "fault_ends", "fault_dropped", "fault_corrupted"}  # only for a client that has had faults
+    assert set(record) == {"client", *ClientCounts._fields} - faults
     assert set(encode_client(state)) - set(record) == {"peer", "connected", "tls_version", "tls_cipher"}
+    state.fault = "stall"
+    assert set(encode_counts(7, ClientCounts.of(state))) == {"client", *ClientCounts._fields}
 
 
 @settings(max_examples=150, deadline=None)

@@ -81,7 +81,9 @@ def counts_of(state: ClientState) -> CountsTuple:
 
 
 def encode_counts(client_id: int, counts: ClientCounts) -> Record:
-    return {
+    """The fault fields only for a client that has or had faults: most never do, and 10,000 records a
+    snapshot would carry them for nothing (a record without them reads as no faults)."""
+    record: Record = {
         "client": client_id,
         "last_activity": utc_time(counts.last_activity),
         "messages_in": counts.messages_in,
@@ -90,11 +92,13 @@ def encode_counts(client_id: int, counts: ClientCounts) -> Record:
         "dropped_out": counts.dropped_out,
         "status": str(counts.status),
         "label": counts.label,
-        "fault": counts.fault,
-        "fault_ends": optional_time(counts.fault_ends),
-        "fault_dropped": counts.fault_dropped,
-        "fault_corrupted": counts.fault_corrupted,
     }
+    if counts.fault or counts.fault_dropped or counts.fault_corrupted:
+        record["fault"] = counts.fault
+        record["fault_ends"] = optional_time(counts.fault_ends)
+        record["fault_dropped"] = counts.fault_dropped
+        record["fault_corrupted"] = counts.fault_corrupted
+    return record
 
 
 def decode_counts(record: Fields) -> tuple[int, ClientCounts]:
@@ -107,7 +111,7 @@ def decode_counts(record: Fields) -> tuple[int, ClientCounts]:
         dropped_out=read_int(record, "dropped_out"),
         status=ClientStatus(read_str(record, "status")),
         label=read_str(record, "label"),
-        fault=read_optional_str(record, "fault") or "",  # absent before protocol version 5
+        fault=read_optional_str(record, "fault") or "",  # absent: no faults (see encode_counts)
         fault_ends=read_optional_time(record, "fault_ends"),
         fault_dropped=read_optional_int(record, "fault_dropped") or 0,
         fault_corrupted=read_optional_int(record, "fault_corrupted") or 0,
