@@ -362,3 +362,40 @@ async def test_a_fault_set_live_applies_in_the_other_modes_too(mode: str) -> Non
         await client.aclose()
         if other is not None:
             await other.aclose()
+
+
+async def test_a_timed_reset_comes_no_earlier_than_set_and_limit_data_closes_cleanly() -> None:
+    async with running_server(**faults("reset-after=400ms")) as run:
+        sock = trio.socket.socket()
+        started = trio.current_time()
+        await sock.connect(("127.0.0.1", run.port))
+        await sock.send(b"hi")
+        assert await sock.recv(10) == b"hi"
+        with trio.fail_after(TIMEOUT), pytest.raises(ConnectionResetError):
+            await sock.recv(10)
+        assert trio.current_time() - started >= 0.4 - SLACK
+        sock.close()
+        await run.recorder.wait_for(lambda: disconnect_of(run, 1))
+        gone = disconnect_of(run, 1)
+        assert gone is not None and gone.why == "fault: reset by fault after 0.4 s"
+    async with running_server(**faults("limit-data=10")) as run:
+        client = await connect(run.port)
+        await client.send_all(b"0123456789abcdef")
+        got = bytearray()
+        with trio.fail_after(TIMEOUT):
+            while data := await client.receive_some(100):
+                got += data
+        assert bytes(got) == b"0123456789"  # then EOF, not a reset
+        await client.aclose()
+
+
+async def test_slow_close_delays_the_servers_fin_after_the_client_closes() -> None:
+    async with running_server(**faults("slow-close=500ms")) as run:
+        client = await connect(run.port)
+        await round_trip(client, b"bye")
+        closed = trio.current_time()
+        await client.send_eof()
+        with trio.fail_after(TIMEOUT):
+            assert await client.receive_some(10) == b""  # the server's FIN
+        assert trio.current_time() - closed >= 0.5 - SLACK
+        await client.aclose()
