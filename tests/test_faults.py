@@ -399,3 +399,18 @@ async def test_slow_close_delays_the_servers_fin_after_the_client_closes() -> No
             assert await client.receive_some(10) == b""  # the server's FIN
         assert trio.current_time() - closed >= 0.5 - SLACK
         await client.aclose()
+
+
+async def test_a_reset_set_on_an_idle_client_resets_it_at_once() -> None:
+    async with running_server() as run:
+        sock = trio.socket.socket()
+        await sock.connect(("127.0.0.1", run.port))
+        await sock.send(b"hi")
+        assert await sock.recv(10) == b"hi"
+        run.server.command_nowait(SetFaults(1, parse_faults("reset")))  # it sends nothing more
+        with trio.fail_after(TIMEOUT), pytest.raises(ConnectionResetError):
+            await sock.recv(10)
+        sock.close()
+        await run.recorder.wait_for(lambda: disconnect_of(run, 1))
+        gone = disconnect_of(run, 1)
+        assert gone is not None and gone.reason is DisconnectReason.FAULT

@@ -18,10 +18,11 @@ import trio
 from tui_echo.server.clock import WallClock
 from tui_echo.server.config import ServerConfig
 from tui_echo.server.connection import Connection
-from tui_echo.server.events import DataCorrupted, FaultChanged
+from tui_echo.server.events import DataCorrupted, DisconnectReason, FaultChanged
 from tui_echo.server.fault_transport import FaultTransport, exempt_from_timeouts
 from tui_echo.server.faults import Faults, format_faults
 from tui_echo.server.outbox import EventOutbox
+from tui_echo.server.transport import FaultEnded
 
 
 class Faulting:
@@ -68,7 +69,7 @@ class Faulting:
                 )
                 self._outbox.data(event, now)
 
-            conn.transport = FaultTransport(bare, faults, state, rng, now, report)
+            transport = conn.transport = FaultTransport(bare, faults, state, rng, now, report)
             state.fault = format_faults(faults)
             ends_in = faults.ends_in
             state.fault_ends = None if ends_in is None else now + self._clock.offset + ends_in / 1000
@@ -84,6 +85,11 @@ class Faulting:
                 ends_at=state.fault_ends,
             )
         )
+        if faults is not None:
+            try:
+                transport.check_budget()
+            except FaultEnded:  # reset, close-after=0: now, not at the client's next message
+                conn.kick(DisconnectReason.FAULT)
         return True
 
     def _rng(self, client_id: int) -> random.Random:
