@@ -93,7 +93,7 @@ def encode_counts(client_id: int, counts: ClientCounts) -> Record:
         "status": str(counts.status),
         "label": counts.label,
     }
-    if counts.fault or counts.fault_dropped or counts.fault_corrupted:
+    if counts.fault or counts.fault_ends is not None or counts.fault_dropped or counts.fault_corrupted:
         record["fault"] = counts.fault
         record["fault_ends"] = optional_time(counts.fault_ends)
         record["fault_dropped"] = counts.fault_dropped
