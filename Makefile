@@ -42,7 +42,8 @@ bench: $(VENV)/.installed-bench
 		--chart benchmarks/build/bench.svg --table benchmarks/build/bench_echo.md
 	$(BIN)/python benchmarks/bench_accept.py --rounds 1
 	$(BIN)/python benchmarks/bench_monitor.py --rounds 1 --levels 1000
-	$(BIN)/python benchmarks/bench_memory.py --modes headless
+	$(BIN)/python benchmarks/bench_memory.py --modes headless --cases idle,sent,partial
+	$(BIN)/python benchmarks/bench_stop.py --rounds 1 --modes headless
 	$(BIN)/python benchmarks/bench_load.py --rounds 1 --servers tui-echo
 	$(BIN)/python benchmarks/bench_modes.py --rounds 1 --seconds 2 --connections 100
 
@@ -52,6 +53,8 @@ bench-full: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/bench_accept.py
 	$(BIN)/python benchmarks/bench_monitor.py
 	$(BIN)/python benchmarks/bench_memory.py
+	$(BIN)/python benchmarks/bench_stop.py
+	$(BIN)/python benchmarks/bench_chat_flood.py
 	$(BIN)/python benchmarks/bench_load.py
 	$(BIN)/python benchmarks/bench_modes.py --rounds 3 --seconds 10
 

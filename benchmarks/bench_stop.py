@@ -2,10 +2,13 @@
 
 Per round and per server: a fresh `tui-echo` (headless, its log read from a pipe and dropped; or
 the monitor in a tmux pane of 120x40), --clients plain blocking sockets that connect and send
-nothing, and, once the server has accepted them all (its open files in /proc), the stop: SIGTERM
+nothing, and, once the server has accepted them all (its open files in /proc) and come to rest
+(under a tenth of a core for 0.5 s), the stop: SIGTERM
 to the headless server, `q` pressed in the monitor's pane. The clock starts with the signal (the
 key); the figures are the time until the last client has read its EOF and until the process has
-exited (exit status 0 checked). Every client must read a clean EOF (b"", not a reset).
+exited (exit status 0 checked), and the CPU time the server used meanwhile (from /proc: on a
+busy machine the wall-clock figures stretch with the load, this one far less). Every client must
+read a clean EOF (b"", not a reset).
 
 Two client behaviours (--clients-do): `hold` clients keep their socket open after the EOF (so the
 server's lingering close waits for them to the end of its linger), `close` clients close as soon as
@@ -19,6 +22,7 @@ usage: python benchmarks/bench_stop.py [--clients 10000] [--rounds 3] [--modes h
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import selectors
 import signal
@@ -39,6 +43,7 @@ from bench_monitor import Pane  # noqa: E402
 
 CONNECT_STEP = 1000  # clients opened before the next batch: inside the listen queue (somaxconn 4096 here)
 TIMEOUT = 60.0
+HERTZ = os.sysconf("SC_CLK_TCK")  # /proc's CPU ticks a second
 _LISTENING = re.compile(r"listening (?:on )?127\.0\.0\.1:(\d+)")
 
 
@@ -46,6 +51,7 @@ _LISTENING = re.compile(r"listening (?:on )?127\.0\.0\.1:(\d+)")
 class Stop:
     to_last_eof: float
     to_exit: float
+    cpu: float  # CPU seconds the server used from the signal to its exit
     clean: int  # clients that read a clean EOF (not a reset)
     code: int | None
 
@@ -99,6 +105,43 @@ def open_files(pid: int) -> int:
     return len(list(Path(f"/proc/{pid}/fd").iterdir()))
 
 
+def cpu_ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def wait_until_idle(pid: int, window: float = 0.5, busy: float = 0.1) -> None:
+    """Until the server uses under ``busy`` of a core over ``window`` seconds: every connect handled
+    and logged (the monitor repaints now and then, so not nothing), so that the stop is measured
+    from a server at rest."""
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        before = cpu_ticks(pid)
+        time.sleep(window)
+        if cpu_ticks(pid) - before <= busy * window * HERTZ:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the server did not come to rest within {TIMEOUT:g} s")
+
+
+def follow_until_gone(pid: int) -> Callable[[], tuple[float, int]]:
+    """From now, in a thread: when the process ends (a zombie counts) and its CPU ticks then."""
+    ticks = [cpu_ticks(pid)]
+
+    def follow() -> None:
+        while True:
+            try:
+                ticks.append(cpu_ticks(pid))
+            except (FileNotFoundError, ProcessLookupError, IndexError):
+                return
+            if process_gone(pid):
+                return
+            time.sleep(0.002)
+
+    at = when_done(follow)
+    return lambda: (at(), ticks[-1])
+
+
 def when_done(wait: Callable[[], object]) -> Callable[[], float]:
     """Run ``wait`` in a thread from now; the returned function waits for it and says when it returned."""
     done: list[float] = []
@@ -137,11 +180,14 @@ def stop_headless(tui_echo: Path, clients_count: int, close_on_eof: bool) -> Sto
     clients = open_clients(int(match.group(1)), clients_count)
     try:
         wait_for_count(clients_count, lambda: open_files(proc.pid) - before, "headless")
+        wait_until_idle(proc.pid)
+        ticks = cpu_ticks(proc.pid)
         started = time.monotonic()
         proc.send_signal(signal.SIGTERM)
-        exited = when_done(proc.wait)
+        exited = follow_until_gone(proc.pid)
         to_eof, clean = watch_eofs(clients, close_on_eof, started)
-        return Stop(to_eof, exited() - started, clean, proc.wait())
+        at, last_ticks = exited()
+        return Stop(to_eof, at - started, (last_ticks - ticks) / HERTZ, clean, proc.wait())
     finally:
         for client in clients:
             client.close()
@@ -160,18 +206,16 @@ def stop_monitor(tui_echo: Path, clients_count: int, close_on_eof: bool) -> Stop
         clients = open_clients(port, clients_count)
         try:
             wait_for_count(clients_count, lambda: open_files(pid) - before, "monitor")
+            wait_until_idle(pid)
+            ticks = cpu_ticks(pid)
             started = time.monotonic()
             pane.keys("q")
-
-            def gone() -> None:
-                while not process_gone(pid):
-                    time.sleep(0.005)
-
-            exited = when_done(gone)
+            exited = follow_until_gone(pid)
             to_eof, clean = watch_eofs(clients, close_on_eof, started)
-            to_exit = exited() - started
+            at, last_ticks = exited()
+            to_exit, cpu = at - started, (last_ticks - ticks) / HERTZ
             code = re.search(r"exit=(\d+)", pane.wait_for(re.compile(r"exit=\d+")).group(0))
-            return Stop(to_eof, to_exit, clean, int(code.group(1)) if code else None)
+            return Stop(to_eof, to_exit, cpu, clean, int(code.group(1)) if code else None)
         finally:
             for client in clients:
                 client.close()
@@ -207,19 +251,20 @@ def main() -> None:
                     print(
                         f"round {round_number + 1} {mode:<8} clients {behaviour:<5} {name:<10} "
                         f"last EOF {stop.to_last_eof:.2f} s, exit {stop.to_exit:.2f} s (status {stop.code}), "
+                        f"server CPU {stop.cpu:.2f} s, "
                         f"{stop.clean} of {args.clients} clean EOFs",
                         flush=True,
                     )
     print(f"\nload average {load_before} before and {load_average()} after\n")
-    columns = "to the last EOF (median, max) | to exit (median, max) | clean EOFs"
+    columns = "to the last EOF (median, max) | to exit (median, max) | server CPU (median) | clean EOFs"
     print(f"| {args.clients:,} clients | clients | build | {columns} |")
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|")
     for (mode, behaviour, name), stops in results.items():
         eofs = [s.to_last_eof for s in stops]
         exits = [s.to_exit for s in stops]
         print(
             f"| {mode} | {behaviour} | {name} | {statistics.median(eofs):.2f} s, {max(eofs):.2f} s "
-            f"| {statistics.median(exits):.2f} s, {max(exits):.2f} s "
+            f"| {statistics.median(exits):.2f} s, {max(exits):.2f} s | {statistics.median(s.cpu for s in stops):.2f} s "
             f"| {min(s.clean for s in stops):,} of {args.clients:,} |"
         )
 

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from tui_echo.control.client import Connection
+from tui_echo.control.client import Connection, ConsoleError
 
 from .helpers import TIMEOUT
 
 BATCH = 1000  # clients connected before the next batch: well inside the listen queue (somaxconn 4096 here)
+SETTLE_TIMEOUT = 120  # for the server to hold thousands of clients (and their bytes) on a busy machine
 
 
 @contextmanager
@@ -49,8 +50,12 @@ def wait_until(condition: Callable[[], bool], what: str, timeout: float = TIMEOU
 
 
 def totals(path: Path) -> dict[str, int]:
-    """The server's totals, from a snapshot on its control socket."""
-    connection = Connection.open(path, events=False, role="list")
+    """The server's totals, from a snapshot on its control socket; none while it cannot answer in time
+    (a server busy with thousands of clients on a machine shared many ways: ask again)."""
+    try:
+        connection = Connection.open(path, events=False, role="list")
+    except ConsoleError:
+        return {}
     connection.close()
     return dict(connection.snapshot["totals"])
 

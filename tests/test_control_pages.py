@@ -15,8 +15,8 @@ import trio
 from tui_echo.control import protocol
 from tui_echo.control.protocol import ProtocolError, SnapshotPages
 
-from .control_helpers import controlled_server
-from .helpers import connect, receive_exactly
+from .control_helpers import Console, controlled_server
+from .helpers import connect, receive_exactly, receive_until_eof
 
 PAGE = 10
 CLIENTS = 25  # three pages: 10, 10 and 5
@@ -158,3 +158,17 @@ def test_a_page_of_the_largest_client_records_fits_a_line_many_times_over() -> N
     }
     page = {"type": "snapshot_clients", "clients": [record] * protocol.PAGE_CLIENTS}
     assert len(json.dumps(page, separators=(",", ":"))) * 2 < protocol.MAX_LINE_BYTES
+
+
+@pytest.mark.trio
+async def test_a_console_that_only_sends_commands_can_ask_for_no_snapshot(tmp_path: Path) -> None:
+    """What `ctl kick` does: a snapshot of 10,000 clients would take the server's loop a while."""
+    async with controlled_server(tmp_path) as run:
+        client = await connect(run.port)
+        console = Console(await trio.open_unix_socket(str(run.path)))
+        assert (await console.read() or {})["type"] == "hello"
+        await console.send(protocol.hello("console", events=False, snapshot=False))
+        await console.send(protocol.command_message(1, "kick", client=1))
+        assert await console.read() == {"type": "reply", "id": 1, "ok": True}  # no snapshot first
+        assert await receive_until_eof(client) == b""
+        await console.aclose()

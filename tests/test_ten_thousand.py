@@ -24,11 +24,13 @@ from tui_echo.control.client import Connection
 from tui_echo.monitor.remote import RemoteSource
 
 from .helpers import TIMEOUT
-from .many_clients import all_read, open_clients, open_files_for, totals, wait_until
+from .many_clients import SETTLE_TIMEOUT, all_read, open_clients, open_files_for, totals, wait_until
 from .process import HeadlessProcess, LineReader, run_cli, tui_echo_command
 
 CLIENTS = 10_000
-pytestmark = pytest.mark.heavy
+# Heavy: 10,000 sockets in two processes. The limit for a hang is longer than the suite's: on a machine
+# shared many ways the server takes a while to hold them all (waits have their own timeouts).
+pytestmark = [pytest.mark.heavy, pytest.mark.timeout(300)]
 
 
 @pytest.fixture
@@ -37,8 +39,8 @@ def clients_allowed() -> Iterator[None]:
         yield
 
 
-def clients_now(path: Path) -> int:
-    return totals(path)["clients_now"]
+def clients_now(path: Path) -> int | None:
+    return totals(path).get("clients_now")
 
 
 async def _mirror(path: Path, clients: list[socket.socket], kicked: int) -> None:
@@ -78,7 +80,7 @@ def test_every_console_works_with_10000_clients(clients_allowed: None, tmp_path:
     clients: list[socket.socket] = []
     try:
         clients = open_clients(server.port, CLIENTS)
-        wait_until(lambda: clients_now(path) == CLIENTS, f"the server counts {CLIENTS} clients")
+        wait_until(lambda: clients_now(path) == CLIENTS, f"the server counts {CLIENTS} clients", SETTLE_TIMEOUT)
 
         done = run_cli(["ctl", str(path), "clients", "--json"])
         assert done.returncode == 0, done.stderr
@@ -125,7 +127,11 @@ def test_every_console_works_with_10000_clients(clients_allowed: None, tmp_path:
     finally:
         for client in clients:
             client.close()
-        if events is not None and events.poll() is None:
-            events.kill()
-            events.wait()
+        if events is not None:
+            if events.poll() is None:
+                events.kill()
+                events.wait()
+            for stream in (events.stdout, events.stderr):  # closed now, not warned about in a later test
+                if stream is not None:
+                    stream.close()
         server.close()

@@ -70,9 +70,9 @@ def _survey() -> list[tuple[ServerEntry, int | None]]:
     return found
 
 
-def _connect(command: str, target: str | None, *, events: bool) -> Connection:
+def _connect(command: str, target: str | None, *, events: bool, snapshot: bool = True) -> Connection:
     try:
-        return Connection.open(resolve_target(target), events=events)
+        return Connection.open(resolve_target(target), events=events, snapshot=snapshot)
     except TargetError as exc:
         if exc.servers:
             raise ConsoleError(f"{exc}\n{_servers_table([(entry, None) for entry in exc.servers])}") from None
@@ -173,7 +173,10 @@ def _event_lines(
 
 
 def _ctl(args: argparse.Namespace) -> int:
-    return run_ctl(args, lambda: _connect("ctl", args.target, events=False))
+    # A command needs no snapshot: one of 10,000 clients would hold up the server's loop for nothing
+    # (only listing clients or rules, and kicking by a filter, read the clients).
+    snapshot = args.action in ("clients", "rules") or getattr(args, "filter", None) is not None
+    return run_ctl(args, lambda: _connect("ctl", args.target, events=False, snapshot=snapshot))
 
 
 # ---- attach --------------------------------------------------------------
@@ -196,7 +199,7 @@ def _attach(args: argparse.Namespace) -> int:
 def _web(args: argparse.Namespace) -> int:
     # The server is found (and asked) once, here: every tab then attaches to this same socket, and a
     # problem is one line before anything listens.
-    connection = _connect("web", args.target, events=False)
+    connection = _connect("web", args.target, events=False, snapshot=False)
     connection.close()
     server = connection.server
     server_port = server.addresses[0][1]

@@ -114,7 +114,7 @@ class WebConsole(Server):
 
 def _unreachable(path: Path) -> str | None:
     try:
-        Connection.open(path, events=False, role="list").close()
+        Connection.open(path, events=False, snapshot=False, role="list").close()
     except ConsoleError as exc:
         return str(exc)
     return None

@@ -23,7 +23,10 @@ from tui_echo.control.protocol import ProtocolError, VersionMismatch
 from tui_echo.wire.records import Fields
 from tui_echo.wire.settings import ServerInfo, decode_server
 
-CONNECT_SECONDS = 5.0  # for the hello and the snapshot; a live server answers at once
+CONNECT_SECONDS = 5.0  # for the hello; a live server answers at once
+# For each read of the first snapshot: the server builds it in one go, and with 10,000 clients on a
+# machine whose cores are shared many ways that took seconds of the server's turn (a 2.3 MiB snapshot).
+SNAPSHOT_SECONDS = 30.0
 # A command's reply comes once it has run: a kick of thousands on a machine under heavy load took
 # more than CONNECT_SECONDS in the suite (load average 27 on 2 cores).
 COMMAND_SECONDS = 30.0
@@ -103,8 +106,11 @@ class Connection:
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
     @classmethod
-    def open(cls, path: Path, *, events: bool, role: str = "console") -> Connection:
-        """Connect, trade hellos and read the first snapshot (raises ConsoleError)."""
+    def open(cls, path: Path, *, events: bool, snapshot: bool = True, role: str = "console") -> Connection:
+        """Connect, trade hellos and read the first snapshot (raises ConsoleError).
+
+        ``snapshot=False`` (with ``events=False``) asks for none: replies only, for a console that
+        only sends commands (a snapshot of 10,000 clients takes the server's loop a while)."""
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(CONNECT_SECONDS)
         try:
@@ -127,8 +133,13 @@ class Connection:
             except ProtocolError as exc:
                 raise ConsoleError(f"{path} does not speak this console's protocol: {exc.message}") from None
             connection._server = _server_info(hello)
+            if not snapshot:
+                connection.send(protocol.hello(role, events=False, snapshot=False))
+                return connection
             connection.send(protocol.hello(role, events=events))
+            sock.settimeout(SNAPSHOT_SECONDS)
             connection.snapshot = connection.read_until("snapshot")
+            sock.settimeout(CONNECT_SECONDS)
         except (TimeoutError, OSError) as exc:
             connection.close()
             raise ConsoleError(f"the server at {path} did not answer: {exc}") from None

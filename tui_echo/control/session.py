@@ -118,7 +118,7 @@ class ConsoleSession:
                 if hello.get("events", True) is not False:
                     subscription = self._server.subscribe()
                     nursery.start_soon(self._stream_events, subscription)
-                else:
+                elif hello.get("snapshot", True) is not False:
                     await self._send(*self._snapshot())
                 await self._commands(lines)
                 nursery.cancel_scope.cancel()
