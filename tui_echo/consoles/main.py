@@ -174,8 +174,8 @@ def _event_lines(
 
 def _ctl(args: argparse.Namespace) -> int:
     # A command needs no snapshot: one of 10,000 clients would hold up the server's loop for nothing
-    # (only listing clients or rules, and kicking by a filter, read the clients).
-    snapshot = args.action in ("clients", "rules") or getattr(args, "filter", None) is not None
+    # (only listing clients, faults or rules, and kicking by a filter, read the clients).
+    snapshot = args.action in ("clients", "rules", "faults") or getattr(args, "filter", None) is not None
     return run_ctl(args, lambda: _connect("ctl", args.target, events=False, snapshot=snapshot))
 
 
