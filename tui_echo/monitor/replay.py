@@ -180,6 +180,7 @@ class ReplayMainScreen(MainScreen):
             self._seeks_shown = self.replay.seeks
             self._table_model = TableModel()
             self._table.view = TableView(self._table_model)
+            self._next_refresh = 0.0  # read the clients in this tick, not at the next refresh
         super().tick()
         for bar in self.query("#replay-position").results(Static):
             bar.update(position_text(self.replay))
