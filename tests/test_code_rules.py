@@ -107,6 +107,7 @@ PURE = [
     "ops/systemd.py",
     "server/framing.py",
     "server/tap.py",
+    "server/faults.py",
     "control/paths.py",
     "control/protocol.py",
     "control/client.py",

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tui_echo.recording.reader import load
+from tui_echo.recording.reader import load, read
 from tui_echo.recording.writer import RecordSettings
-from tui_echo.server.commands import SendTo
+from tui_echo.server.commands import Broadcast, Label, SendTo
 from tui_echo.server.config import Mode
 from tui_echo.server.events import ClientDisconnected
 from tui_echo.server.rules import parse_rule_option
@@ -186,3 +186,19 @@ async def test_ctl_record_start_gives_the_absolute_path_and_stop_ends_it(tmp_pat
         server.close()
     (stream,) = load([str(tmp_path / "rec.jsonl")]).clients.values()
     assert (stream.received, stream.sent) == (b"recorded", b"recorded")
+
+
+async def test_a_recording_with_a_label_and_a_broadcast_reads_back(tmp_path: Path) -> None:
+    async with recorded_server(tmp_path) as run:
+        client = await connect(run.port)
+        await client.send_all(b"hi")
+        assert await receive_exactly(client, 2) == b"hi"
+        run.service.server.command_nowait(Label(1, "alice"))
+        run.service.server.command_nowait(Broadcast(b"all\n"))
+        assert await receive_exactly(client, 4) == b"all\n"
+        await client.aclose()
+        await run.recorder.wait_for(lambda: run.recorder.of(ClientDisconnected))
+    kinds = {type(entry).__name__ for _, entry in read([str(run.path)])}
+    assert {"ClientLabelled", "DataBroadcast"} <= kinds
+    (stream,) = load([str(run.path)]).clients.values()
+    assert stream.sent == b"hiall\n"

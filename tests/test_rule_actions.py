@@ -32,7 +32,7 @@ def test_the_command_line_and_a_file_write_the_same_rule(tmp_path: Path) -> None
 @pytest.mark.parametrize(
     ("text", "problem"),
     [
-        (r"(\w+) => hi ;; fault=stall", "--rule 1: unknown action 'fault' (actions: label)"),
+        (r"(\w+) => hi ;; colour=red", "--rule 1: unknown action 'colour' (actions: label, fault)"),
         (r"(\w+) => hi ;; label={2}", "--rule 1: bad label '{2}': unknown placeholder {2}"),
         (r"(\w+) => hi ;; label={1} ;; label={0}", "--rule 1: label is given twice"),
         (r"(\w+) => hi ;; label={", "--rule 1: bad label '{'"),
@@ -50,7 +50,7 @@ def test_a_bad_action_in_a_file_names_the_rule_and_the_keys(tmp_path: Path) -> N
     with pytest.raises(RuleError, match="rule 1: label must be a string"):
         load_rules_file(str(path), 1)
     path.write_text("[[rule]]\nmatch = 'x'\nreply = 'y'\ncolour = 'red'\n")
-    with pytest.raises(RuleError, match="unknown key 'colour' \\(a rule has match, reply, once, label\\)"):
+    with pytest.raises(RuleError, match="unknown key 'colour' \\(a rule has match, reply, once, label, fault\\)"):
         load_rules_file(str(path), 1)
 
 
@@ -119,7 +119,7 @@ def test_a_file_rule_may_leave_out_the_reply_when_it_acts_but_not_both(tmp_path:
     (rule,) = load_rules_file(str(path), 1)
     assert (rule.reply, rule.actions, rule.text) == (None, (("label", "{1}"),), r"^(\w+):  => (echo) ;; label={1}")
     path.write_text("[[rule]]\nmatch = 'x'\n")
-    with pytest.raises(RuleError, match="rule 1: a rule needs a reply, an action \\(label\\), or both"):
+    with pytest.raises(RuleError, match="rule 1: a rule needs a reply, an action \\(label, fault\\), or both"):
         load_rules_file(str(path), 1)
 
 

@@ -225,7 +225,7 @@ def test_a_rules_file(tmp_path: Path) -> None:
         (None, "cannot read it: No such file or directory"),
         ("[[rule]\n", "not valid TOML"),
         ("title = 'x'\n", "expected [[rule]] tables with match and reply (unknown: title)"),
-        ("[[rule]]\nmatch = 'a'\n", "rule 1: a rule needs a reply, an action (label), or both"),
+        ("[[rule]]\nmatch = 'a'\n", "rule 1: a rule needs a reply, an action (label, fault), or both"),
         ("[[rule]]\nmatch = 'a'\nreply = 'b'\nonce = 'yes'\n", "rule 1: once must be true or false"),
         ("[[rule]]\nmatch = 'a'\nreply = 'b'\nrepyl = 'c'\n", "rule 1: unknown key 'repyl'"),
         ("[[rule]]\nmatch = 'a'\nreply = 'b'\n[[rule]]\nmatch = '('\nreply = 'b'\n", "rule 2: bad regex '('"),

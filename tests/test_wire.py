@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 from tui_echo.net import format_address, parse_address
 from tui_echo.server.access import ActiveBan
 from tui_echo.server.clients import ClientState
+from tui_echo.server.faults import parse_faults
 from tui_echo.server.config import Mode, ServerConfig, WorkerSlot
 from tui_echo.server.events import (
     EVENT_DATA_BYTES,
@@ -95,6 +96,8 @@ BY_NAME: dict[str, st.SearchStrategy[Any]] = {
     "started_at": times,
     "until": times,
     "last_at": st.none() | times,
+    "ends_at": st.none() | times,
+    "fault_ends": st.none() | times,
     # A rule's actions are named once each (an object on the wire), in the order rules.ACTIONS gives.
     "actions": st.lists(st.tuples(st.sampled_from(ACTIONS), st.text()), unique_by=lambda pair: pair[0]).map(tuple),
     "seconds": seconds,
@@ -135,7 +138,13 @@ worker_slots = st.integers(1, 64).flatmap(
         lambda pair: WorkerSlot(pair[0], count, pair[0] + pair[1] * count)
     )
 )
-configs = every_field(ServerConfig, tls=st.none() | tls_settings, worker=st.none() | worker_slots)
+fault_specs = st.sampled_from(["latency=200ms,jitter=50ms", "corrupt=0.001,toxicity=0.5", "reset"])
+configs = every_field(
+    ServerConfig,
+    tls=st.none() | tls_settings,
+    worker=st.none() | worker_slots,
+    fault=st.none() | fault_specs.map(parse_faults),
+)
 totals = every_field(ServerTotals)
 SPECIAL_EVENTS: dict[type, st.SearchStrategy[Any]] = {
     ServerListening: every_field(ServerListening, config=configs),
@@ -246,8 +255,11 @@ def test_a_client_and_its_counts_round_trip(state: ClientState) -> None:
 def test_a_count_record_carries_exactly_the_counts_a_console_compares() -> None:
     state = ClientState(client_id=7, peer=("::1", 5), connected_at=1.0, last_activity=2.0)
     record = encode_counts(7, ClientCounts.of(state))
-    assert set(record) == {"client", *ClientCounts._fields}
+    faults = {"fault", "fault_ends", "fault_dropped", "fault_corrupted"}  # only for a client that has had faults
+    assert set(record) == {"client", *ClientCounts._fields} - faults
     assert set(encode_client(state)) - set(record) == {"peer", "connected", "tls_version", "tls_cipher", "proxy"}
+    state.fault = "stall"
+    assert set(encode_counts(7, ClientCounts.of(state))) == {"client", *ClientCounts._fields}
 
 
 @settings(max_examples=150, deadline=None)

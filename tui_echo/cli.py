@@ -36,6 +36,7 @@ from tui_echo.server.config import (
     RELAY_QUEUE_BYTES,
     ServerConfig,
 )
+from tui_echo.server.fault_options import add_fault_flags, fault_settings
 from tui_echo.server.reload import ReloadError, read_networks
 from tui_echo.server.rules import RULE_PREFIX_BYTES, Rule, RuleError, load_rules_file, parse_rule_option
 from tui_echo.server.tls import HANDSHAKE_TIMEOUT_SECONDS, TlsError, TlsSettings, load_tls, self_signed_tls
@@ -203,6 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="Reply rules from a TOML file of [[rule]] tables (match = '…', reply = '…', once = false); "
         "tried before any --rule; re-read by tui-echo ctl PORT reload and SIGUSR1. Repeatable.",
     )
+    add_fault_flags(parser)
     parser.add_argument(
         "--tls-cert",
         metavar="FILE",
@@ -419,6 +421,7 @@ def _main(arguments: list[str]) -> int:
         ban_seconds=DEFAULT_BAN_SECONDS if args.ban_minutes is None else args.ban_minutes * 60,
         rules=rules,
         **service_settings(parser, args),  # type: ignore[arg-type]
+        **fault_settings(args),  # type: ignore[arg-type]
     )
     if args.worker is not None:  # --max-clients stays the whole server's: the workers share their counts
         config = dataclasses.replace(config, worker=args.worker)

@@ -9,7 +9,8 @@ consoles of a running server (each has --help):
                                    stream a running server's events, like docker events
   tui-echo ctl [TARGET] COMMAND    clients [--json] [--filter EXPR] | rules [--json]
                                    | kick ID (or --filter EXPR [--yes]) | kick-all | label ID TEXT
-                                   | send ID TEXT | broadcast TEXT | record start FILE|stop|status | stop | reload
+                                   | send ID TEXT | broadcast TEXT | record start FILE|stop|status
+                                   | fault ID SPEC|clear | faults [--json] | stop | reload
   tui-echo web [TARGET] [--http-port 8000]
                                    the attached console in a browser, one per tab (127.0.0.1 only, with a token)
 TARGET is a port, a control socket path, or nothing for the only running server.

@@ -22,10 +22,24 @@ from tui_echo.control import protocol
 from tui_echo.net import format_address
 from tui_echo.send_text import SendTextError, parse_send_text
 from tui_echo.server.clients import MAX_LABEL_CHARS, ClientState
+from tui_echo.server.faults import CLEAR_FAULTS, FaultSpecError, parse_faults
 from tui_echo.text import format_duration, format_size, plural, printable
 from tui_echo.wire.state import decode_client, decode_rule
 
-CTL_ACTIONS = ("clients", "rules", "kick", "kick-all", "label", "send", "broadcast", "record", "stop", "reload")
+CTL_ACTIONS = (
+    "clients",
+    "rules",
+    "kick",
+    "kick-all",
+    "label",
+    "send",
+    "broadcast",
+    "record",
+    "fault",
+    "faults",
+    "stop",
+    "reload",
+)
 GONE_SHOWN = 20  # ids a kick --filter names of the clients that were gone before it ran
 
 
@@ -62,6 +76,17 @@ def _send_text(text: str) -> bytes:
 def _label(text: str) -> str:
     if len(text.strip()) > MAX_LABEL_CHARS:
         raise argparse.ArgumentTypeError(f"a label has at most {MAX_LABEL_CHARS} characters")
+    return text
+
+
+def _fault_spec(text: str) -> str:
+    """A fault spec as given (checked here too, so that a typo is a usage error), or ``clear``."""
+    if text.strip() == CLEAR_FAULTS:
+        return CLEAR_FAULTS
+    try:
+        parse_faults(text)
+    except FaultSpecError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
     return text
 
 
@@ -109,6 +134,11 @@ def add_actions(ctl: argparse.ArgumentParser, parser_class: type[argparse.Argume
     )
     record.add_argument("what", choices=["start", "stop", "status"])
     record.add_argument("file", nargs="?", metavar="FILE")
+    fault = actions.add_parser("fault", help="give one client faults (latency=200ms,drop=0.1 …), or clear them: clear")
+    fault.add_argument("client", type=_client_id, metavar="ID")
+    fault.add_argument("spec", type=_fault_spec, metavar="SPEC")
+    faults = actions.add_parser("faults", help="the clients with faults, and what they are (a table, or --json)")
+    faults.add_argument("--json", action="store_true")
     actions.add_parser("stop", help="stop the server: every client is closed")
     actions.add_parser(
         "reload",
@@ -161,6 +191,18 @@ def clients_table(clients: list[ClientState], workers: Sequence[int | None] = ()
             )
         )
     return table(rows)
+
+
+def faults_table(clients: list[ClientState]) -> str:
+    now = time.time()
+    rows = [("ID", "PEER", "FAULT", "ENDS IN", "DROPPED", "CORRUPTED")]
+    for state in clients:
+        ends = "" if state.fault_ends is None else format_duration(max(state.fault_ends - now, 0.0))
+        peer = format_address(state.peer)
+        rows.append(
+            (f"#{state.client_id}", peer, state.fault, ends, str(state.fault_dropped), str(state.fault_corrupted))
+        )
+    return table(rows) if len(rows) > 1 else "no client has faults"
 
 
 def _rules_table(records: list[dict[str, Any]]) -> str:
@@ -245,6 +287,13 @@ def run_ctl(args: argparse.Namespace, connect: Callable[[], Steered]) -> int:
             else:
                 print(clients_table([state for _, state in pairs], [record.get("worker") for record, _ in pairs]))
             return 0
+        if args.action == "faults":
+            faulted = [(record, state) for record, state in _matching(connection, None) if state.fault]
+            if args.json:
+                print(json.dumps([record for record, _ in faulted]))
+            else:
+                print(faults_table([state for _, state in faulted]))
+            return 0
         if args.action == "rules":
             rules = connection.snapshot.get("rules", [])
             print(json.dumps(rules) if args.json else _rules_table(rules))
@@ -254,8 +303,10 @@ def run_ctl(args: argparse.Namespace, connect: Callable[[], Steered]) -> int:
         if args.action == "record":
             return _record(connection, args.what, args.file)
         fields: dict[str, object] = {}
-        if args.action in ("kick", "send", "label"):
+        if args.action in ("kick", "send", "label", "fault"):
             fields["client"] = args.client
+        if args.action == "fault":
+            fields["faults"] = args.spec
         if args.action in ("send", "broadcast"):
             fields["data_b64"] = protocol.data_b64(args.text)
         if args.action == "label":

@@ -186,9 +186,9 @@ def _event_lines(
 
 def _ctl(args: argparse.Namespace) -> int:
     # Every control socket of the server (one per worker of a --workers server). A command needs no
-    # snapshot: one of 10,000 clients would hold up the server's loop for nothing (only listing clients
-    # or rules, and kicking by a filter, read the clients).
-    snapshot = args.action in ("clients", "rules") or getattr(args, "filter", None) is not None
+    # snapshot: one of 10,000 clients would hold up the server's loop for nothing (only listing clients,
+    # faults or rules, and kicking by a filter, read the clients).
+    snapshot = args.action in ("clients", "rules", "faults") or getattr(args, "filter", None) is not None
     return run_ctl(args, lambda: Fleet.open(_targets(args.target), events=False, snapshot=snapshot))
 
 

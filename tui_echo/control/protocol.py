@@ -32,9 +32,11 @@ from tui_echo.server.commands import (
     Reload,
     SendTo,
     ServerCommand,
+    SetFaults,
     Shutdown,
     Unban,
 )
+from tui_echo.server.faults import CLEAR_FAULTS, Faults, FaultSpecError, format_faults, parse_faults
 from tui_echo.server.events import ServerEvent, ServerTotals
 from tui_echo.server.rules import RuleHits
 from tui_echo.text import format_size
@@ -44,7 +46,7 @@ from tui_echo.wire.settings import ServerInfo, encode_server
 from tui_echo.wire.state import encode_ban, encode_client, encode_rule, encode_totals
 
 PROTOCOL = "tui-echo-control"
-VERSION = 6  # goes up with every change to what either end sends (README: "The control protocol")
+VERSION = 7  # goes up with every change to what either end sends (README: "The control protocol")
 MAX_LINE_BYTES = 256 * 1024  # one line, either way; a send of MAX_SEND_BYTES in base64 fits
 MAX_SEND_BYTES = 64 * 1024  # bytes one send or broadcast command may carry
 MAX_CLIENT_IDS = 25_000  # ids one command on many clients may name (in a line of MAX_LINE_BYTES)
@@ -222,6 +224,17 @@ def _data(args: Mapping[str, Any]) -> bytes:
     return data
 
 
+def _faults(args: Mapping[str, Any]) -> Faults | None:
+    """A fault spec, or ``clear``; a bad spec is refused and nothing changes."""
+    spec = args["faults"].strip()
+    if spec == CLEAR_FAULTS:
+        return None
+    try:
+        return parse_faults(spec)
+    except FaultSpecError as exc:
+        raise ProtocolError("bad_value", str(exc)) from None
+
+
 def data_b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
@@ -271,6 +284,11 @@ COMMANDS: dict[str, CommandSpec] = {
     ),
     "ban": CommandSpec({"client": int}, lambda a: Ban(a["client"]), lambda a: f"#{a['client']}'s address banned"),
     "unban": CommandSpec({"address": str}, lambda a: Unban(a["address"]), lambda a: f"ban on {a['address']} lifted"),
+    "fault": CommandSpec(
+        {"client": int, "faults": str},
+        lambda a: SetFaults(a["client"], _faults(a), "console"),
+        lambda a: f"#{a['client']}: fault {a['faults'].strip()}",
+    ),
     "label": CommandSpec(
         {"client": int, "text": str},
         lambda a: Label(a["client"], _label(a)),
@@ -389,6 +407,8 @@ def command_request(command: ServerCommand) -> tuple[str, dict[str, object]]:
             return "ban", {"client": client_id}
         case Unban(address):
             return "unban", {"address": address}
+        case SetFaults(client_id, faults):
+            return "fault", {"client": client_id, "faults": CLEAR_FAULTS if faults is None else format_faults(faults)}
         case Label(client_id, text):
             return "label", {"client": client_id, "text": text}
         case ForClients(action, client_ids, data):

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, assert_never
 
 from tui_echo.ratelimit import TokenBucket
+from tui_echo.server.faults import format_faults
 from tui_echo.server.events import (
     ClientConnected,
     ClientDisconnected,
@@ -32,6 +33,8 @@ from tui_echo.server.events import (
     RefusalsSummary,
     ServerEvent,
     ServerListening,
+    FaultChanged,
+    DataCorrupted,
     ServerNotice,
     ServerStopped,
 )
@@ -84,6 +87,7 @@ class LogFormat(Protocol):
     def disconnected(self, event: ClientDisconnected, client: _ClientLog, clients_now: int) -> str: ...
     def labelled(self, event: ClientLabelled, client: _ClientLog) -> str: ...
     def notice(self, event: ServerNotice) -> str: ...
+    def fault(self, event: FaultChanged | DataCorrupted, client: _ClientLog) -> str: ...
     def stopped(self, event: ServerStopped, log_lines_lost: int) -> str: ...
 
 
@@ -148,6 +152,9 @@ class HumanFormat:
         if config.proxy_protocol:
             trusted = " ".join(map(str, config.proxy_from)) or "anyone"
             limits.insert(0, f"PROXY protocol from {trusted}, header timeout {config.proxy_header_timeout:g} s")
+        if config.fault is not None:
+            seed = "" if config.fault_seed is None else f" (seed {config.fault_seed})"
+            limits.append(f"fault {format_faults(config.fault)}{seed}")
         if config.tls is not None:
             limits.insert(0, f"TLS, handshake timeout {config.tls.handshake_timeout:g} s")
         control = f", control socket {event.control}" if event.control else ""
@@ -192,6 +199,9 @@ class HumanFormat:
             client,
             f"operator sent {format_size(event.size)}: {preview(event.data, HUMAN_PREVIEW_BYTES)}",
         )
+
+    def fault(self, event: FaultChanged | DataCorrupted, client: _ClientLog) -> str:
+        return _client_line(event.at, client, event.describe())
 
     def broadcast(self, event: DataBroadcast) -> str:
         return (
@@ -272,6 +282,9 @@ class JsonFormat:
     def broadcast(self, event: DataBroadcast) -> str:
         return self._line(event)
 
+    def fault(self, event: FaultChanged | DataCorrupted, client: _ClientLog) -> str:
+        return self._line(event, client.peer)
+
     def summary(self, summary: Summary, client: _ClientLog) -> str:
         return to_json(
             {
@@ -341,6 +354,8 @@ class EventLog:
                 return lines
             case ServerListening():
                 return [self.format.listening(event)]
+            case FaultChanged() | DataCorrupted():
+                return [self.format.fault(event, self._client(event.client_id, event.at))]
             case ClientLabelled():
                 client = self._client(event.client_id, event.at)
                 client.label = event.label

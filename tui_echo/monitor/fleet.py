@@ -23,7 +23,7 @@ from tui_echo.monitor.remote import RemoteSource
 from tui_echo.net import Peer
 from tui_echo.server.access import ActiveBan
 from tui_echo.server.clients import ClientState
-from tui_echo.server.commands import ForClients, Kick, Label, SendTo, ServerCommand, Shutdown
+from tui_echo.server.commands import ForClients, Kick, Label, SendTo, ServerCommand, SetFaults, Shutdown
 from tui_echo.server.config import Mode
 from tui_echo.server.events import (
     ServerEvent,
@@ -186,7 +186,7 @@ class FleetSource:
 
     def send(self, command: ServerCommand) -> bool:
         """One client's command to its member; a set of clients' split by member; any other to all."""
-        if isinstance(command, Kick | SendTo | Label):
+        if isinstance(command, Kick | SendTo | Label | SetFaults):
             return self.members[self._holder(command.client_id)].send(command)
         if isinstance(command, ForClients):
             shares: dict[int, list[int]] = {}

@@ -34,6 +34,7 @@ from tui_echo.server.events import (
     ClientLabelled,
     DataReceived,
     DataSent,
+    FaultChanged,
     ServerEvent,
     ServerNotice,
     ServerStopped,
@@ -235,6 +236,10 @@ class RemoteSource:
                 state = self._clients.get(event.client_id)
                 if state is not None:
                     state.bytes_out = max(state.bytes_out, event.bytes_out)
+            case FaultChanged(client_id=client_id):
+                state = self._clients.get(client_id)
+                if state is not None:  # at once, not at the next counts message
+                    state.fault, state.fault_ends = event.faults, event.ends_at
             case ServerStopped():
                 self.stopped_by_server = True
             case _:

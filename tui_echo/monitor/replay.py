@@ -19,6 +19,8 @@ from textual.binding import Binding, BindingType
 from textual.widgets import Footer, Static
 
 from tui_echo.monitor.app import MonitorApp
+from tui_echo.monitor.models.table import TableModel
+from tui_echo.monitor.models.table_view import TableView
 from tui_echo.monitor.screens.main import MainScreen
 from tui_echo.net import Peer
 from tui_echo.recording.playback import Playback
@@ -48,6 +50,7 @@ class ReplaySource:
         self._clock = clock
         self._anchor = (clock(), playback.position)  # (clock, position) the position moves on from
         self._waiting: list[ServerEvent] = []
+        self.seeks = 0  # how many seeks so far: each skips the connects and disconnects in between
 
     # ---- the position -------------------------------------------------------------------------
 
@@ -71,6 +74,7 @@ class ReplaySource:
         self._catch_up()
         self.playback.seek(self.playback.position + seconds)
         self._waiting.clear()
+        self.seeks += 1
         self._re_anchor()
 
     def seek_to(self, position: float) -> None:
@@ -167,7 +171,16 @@ class ReplayMainScreen(MainScreen):
         self.mount(Static(position_text(self.replay), id="replay-position"), before=self.query_one(Footer))
         super().on_mount()
 
+    _seeks_shown = 0
+
     def tick(self) -> None:
+        if self.replay.seeks != self._seeks_shown:
+            # A seek skipped the disconnects (and connects) in between: the rows start again from the
+            # clients at the new position, or a client gone by then would stay, or one back would show gone.
+            self._seeks_shown = self.replay.seeks
+            self._table_model = TableModel()
+            self._table.view = TableView(self._table_model)
+            self._next_refresh = 0.0  # read the clients in this tick, not at the next refresh
         super().tick()
         for bar in self.query("#replay-position").results(Static):
             bar.update(position_text(self.replay))

@@ -21,7 +21,9 @@ from tui_echo.server.events import (
     EVENT_DATA_BYTES,
     ClientConnected,
     ClientDisconnected,
+    ClientLabelled,
     DataReceived,
+    FaultChanged,
     ServerEvent,
     ServerNotice,
     ServerTotals,
@@ -138,6 +140,16 @@ class Playback:
                     self._gone_messages += gone.messages_in
                     self._gone_in += gone.bytes_in
                     self._gone_out += gone.bytes_out
+                return entry
+            case FaultChanged():  # the table and a client's screen show its faults as they were
+                state = self._clients.get(entry.client_id)
+                if state is not None:
+                    state.fault, state.fault_ends = entry.faults, entry.ends_at
+                return entry
+            case ClientLabelled():
+                state = self._clients.get(entry.client_id)
+                if state is not None:
+                    state.label = entry.label
                 return entry
             case _:
                 return entry

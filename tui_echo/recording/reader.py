@@ -49,6 +49,23 @@ def _entries(path: Path) -> Iterator[tuple[float, int, Entry]]:
                 yield entry.at, number, entry
 
 
+# What a recording holds of the server's events: every lifecycle event (``EventOutbox.lifecycle``).
+_LIFECYCLE = frozenset(
+    {
+        "listening",
+        "connected",
+        "disconnected",
+        "notice",
+        "stopped",
+        "refused",
+        "refused_summary",
+        "broadcast",
+        "labelled",
+        "fault",
+    }
+)
+
+
 def decode(record: object) -> Entry | None:
     """One record of a recording; None for a record it may hold that is no event (a data summary)."""
     if not isinstance(record, dict):
@@ -60,7 +77,7 @@ def decode(record: object) -> Entry | None:
         return decode_moved(record)
     if kind == "gap":
         return decode_gap(record)
-    if kind not in ("listening", "connected", "disconnected", "notice", "stopped", "refused", "refused_summary"):
+    if kind not in _LIFECYCLE:
         raise ValueError(f"unknown record {kind!r}")
     return decode_event(record)
 

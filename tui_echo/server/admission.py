@@ -30,6 +30,7 @@ from tui_echo.server.connection import ModeHandler
 from tui_echo.server.context import Context
 from tui_echo.net import Peer, describe_error, format_address
 from tui_echo.server.events import ConnectionRefused, RefusalReason
+from tui_echo.server.faulting import Faulting
 from tui_echo.server.notices import Failures, Paced
 from tui_echo.server.proxy_header import MAX_HEADER_BYTES, BadProxyHeader, ProxyHeader, parse
 from tui_echo.server.refusals import SUMMARY_SECONDS, RefusalCounter
@@ -74,11 +75,12 @@ FAILURE_NOTICE_SECONDS = 1.0  # failed TLS handshakes, bad PROXY headers: a noti
 
 
 class Admission:
-    def __init__(self, context: Context, access: AccessControl, mode: ModeHandler) -> None:
+    def __init__(self, context: Context, access: AccessControl, mode: ModeHandler, faulting: Faulting) -> None:
         self._config, self._registry, self._outbox = context.config, context.registry, context.outbox
         self._clock, self._notices = context.clock, context.notices
         self._access = access
         self._mode = mode
+        self._faulting = faulting  # --fault: given to new clients as they come in
         self.clients: trio.Nursery | None = None  # where each client's task runs; set before serving
         self.recording: RecordSink | None = None  # while a recording runs, each new client's transport is tapped
         self.refusals = RefusalCounter()
@@ -179,6 +181,7 @@ class Admission:
             self.clients.start_soon(self._serve_proxied, sock, peer)
         elif self._config.tls is None:
             conn = self._registry.enter(peer, self._tapped(partial(PlainTransport, sock)), self._mode.joined)
+            self._faulting.at_connect(conn)
             self.clients.start_soon(conn.run, self._mode, self._registry)
         else:
             self.clients.start_soon(self._serve_tls_client, sock, peer, self._config.tls)
@@ -241,6 +244,7 @@ class Admission:
         else:
             transport = self._tapped(partial(PlainTransport, sock))
             conn = self._registry.enter(peer, transport, self._mode.joined, proxy=proxy)
+            self._faulting.at_connect(conn)
             await conn.run(self._mode, self._registry)
 
     def _tapped(self, make: Callable[[ClientState, WriteTimeout], Transport]) -> Callable[..., Transport]:
@@ -305,6 +309,7 @@ class Admission:
                 tls_names = (stream.version(), cipher[0] if cipher else None)
                 transport = self._tapped(partial(TlsTransport, stream, sock))
                 conn = self._registry.enter(peer, transport, self._mode.joined, tls=tls_names, proxy=proxy)
+                self._faulting.at_connect(conn)
         finally:
             if conn is None:
                 release(stream)  # freed now, not at the next full garbage collection

@@ -16,6 +16,8 @@ from tui_echo.server.clients import ClientState
 from tui_echo.server.connection import Connection
 from tui_echo.server.context import Context
 from tui_echo.server.events import EVENT_DATA_BYTES
+from tui_echo.server.faulting import Faulting
+from tui_echo.server.faults import CLEAR_FAULTS, FaultSpecError, parse_faults
 from tui_echo.server.notices import Paced
 from tui_echo.server.responder import Answers, Responder
 from tui_echo.server.rules import Rule, RuleBook
@@ -29,6 +31,7 @@ class RuleAnswers:
         self.book = book
         self._context = context
         self._notices = context.notices
+        self._faulting = Faulting(context.config, context.outbox, context.clock)  # the server's own: no state
         self._reported = list(book.hits)
         self.summaries = Paced(RULES_SUMMARY_SECONDS, self._summarise, at_once=False)
 
@@ -71,8 +74,23 @@ class RuleAnswers:
             match name:
                 case "label":
                     self._context.label(state, text.decode("utf-8", "replace"), rule)
+                case "fault":
+                    self._fault(state, text.decode("utf-8", "replace"), rule)
                 case _:
                     raise AssertionError(f"an action without an effect: {name}")  # rules.ACTIONS names it
+
+    def _fault(self, state: ClientState, spec: str, rule: int) -> None:
+        """A rule's fault action: the client gets these faults (``clear``: loses them); a spec its
+        placeholders made bad is a notice, and nothing changes."""
+        conn = self._context.registry.connections.get(state.client_id)
+        if conn is None:
+            return
+        try:
+            faults = None if spec.strip() == CLEAR_FAULTS else parse_faults(spec)
+        except FaultSpecError as exc:
+            self._notices.say(f"rule {rule}: fault for #{state.client_id} not set: {exc}")
+            return
+        self._faulting.set(conn, faults, f"rule {rule}")
 
     def _summarise(self) -> None:
         hits = list(self.book.hits)

@@ -44,4 +44,8 @@ class ClientState:
     # A name for a person ("alice"), set by the operator or a rule's label action; it belongs to this
     # connection (a client that reconnects starts without one). Any text: escaped wherever shown.
     label: str = ""
+    fault: str = ""  # its faults as a spec (``server/faults.py``), "" without
+    fault_ends: float | None = None  # wall clock at which a timed fault ends (stall=5s, reset-after=3s)
+    fault_dropped: int = 0  # messages a fault dropped (drop, timeout): never sent, never in bytes_out
+    fault_corrupted: int = 0  # bytes a corrupt fault flipped (sent, and counted in bytes_out)
     proxy: Peer | None = None  # the proxy that relayed it (--proxy-protocol); ``peer`` is then the real client

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TypeAlias
 
+from tui_echo.server.faults import Faults
+
 
 @dataclass(frozen=True, slots=True)
 class Kick:
@@ -40,6 +42,15 @@ class Unban:
     """Lift the ban on an address (as the ban list names it)."""
 
     address: str
+
+
+@dataclass(frozen=True, slots=True)
+class SetFaults:
+    """Give a client these faults in place of any it has; None clears them. ``by`` says who, for the log."""
+
+    client_id: int
+    faults: Faults | None
+    by: str = "operator"
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,4 +102,6 @@ class Reload:
     """Re-read the access-list files and the reply-rule files (ctl reload, SIGUSR1); a bad file changes nothing."""
 
 
-ServerCommand: TypeAlias = Kick | KickAll | SendTo | Broadcast | Ban | Unban | Label | ForClients | Shutdown | Reload
+ServerCommand: TypeAlias = (
+    Kick | KickAll | SendTo | Broadcast | Ban | Unban | Label | ForClients | SetFaults | Shutdown | Reload
+)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TypeAlias
 
+from tui_echo.server.faults import Faults
 from tui_echo.server.rules import Rule
 from tui_echo.server.tls import TlsSettings
 
@@ -116,3 +117,5 @@ class ServerConfig:
     rules_files: tuple[str, ...] = ()
     keep_denied: bool = False  # a reload leaves connected clients it now denies alone (instead of closing them)
     metrics: tuple[str, int] | None = None  # --metrics HOST:PORT: where Prometheus scrapes (served by the service)
+    fault: Faults | None = None  # --fault: every new client gets these (each with the chance of their toxicity)
+    fault_seed: int | None = None  # --fault-seed: the probabilistic faults repeat from run to run

@@ -19,13 +19,25 @@ from tui_echo.net import describe_error
 from tui_echo.server.events import ClientDisconnected, DisconnectReason
 from tui_echo.server.relay import Outbound
 from tui_echo.server.tls import describe_tls_error
-from tui_echo.server.transport import SlowReader, Transport, WriteTimeout
+from tui_echo.server.transport import FaultEnded, SlowReader, Transport, WriteTimeout
 
 LINGER_SECONDS = 1.0  # how long a kicked client may take to close its side
 SHUTDOWN_LINGER_SECONDS = 0.5  # the same when the whole server stops (it exits within 2 s)
 
 # How a client's loop ended: its disconnect reason and, for an error, the error's text.
 Ended: TypeAlias = tuple[DisconnectReason, str]
+
+
+class Handoff:
+    """A loop gives its client to another loop (a fault set or cleared): ``until_it_ends`` runs ``loop`` next.
+
+    Returned, not awaited, so that switching back and forth any number of times never nests frames.
+    """
+
+    __slots__ = ("loop",)
+
+    def __init__(self, loop: Coroutine[Any, Any, Ended | Handoff]) -> None:
+        self.loop = loop
 
 
 class ModeHandler(Protocol):
@@ -40,7 +52,7 @@ class ModeHandler(Protocol):
         """The connection is about to become a client (before its ``ClientConnected``)."""
         return None
 
-    def serve(self, conn: Connection) -> Coroutine[Any, Any, Ended]:
+    def serve(self, conn: Connection) -> Coroutine[Any, Any, Ended | Handoff]:
         """The client's loop, run until it ends; returns how. Not a coroutine function itself,
         so that the hot loop is the task's direct callee: one frame less per scheduler yield."""
         ...
@@ -129,7 +141,7 @@ class Connection:
             if self.close_reason is not None:  # the server closed it: that is why it ended, whatever its loop saw
                 reason, error = self.close_reason, ""
             retire()  # the client is gone for everyone from here; its socket may linger a moment
-            if self.close_reason is not None and not self.shut:
+            if (self.close_reason is not None and not self.shut) or reason is DisconnectReason.FAULT:
                 await self.transport.close_gracefully(SHUTDOWN_LINGER_SECONDS if registrar.stopping else LINGER_SECONDS)
             else:
                 self.transport.close()
@@ -139,13 +151,41 @@ class Connection:
                 self.transport.close()
 
 
-async def until_it_ends(loop: Coroutine[Any, Any, Ended]) -> Ended:
-    """Run a client's loop to its end: its own reason, or a socket error, a TLS error or a slow reader."""
+async def until_it_ends(loop: Coroutine[Any, Any, Ended | Handoff]) -> Ended:
+    """Run a client's loop to its end, and the loops it hands the client to: its own reason, or how it failed."""
+    while True:
+        try:
+            ended = await loop
+        except Exception as exc:
+            failed = failure(exc)
+            if failed is None:
+                raise
+            return failed
+        if not isinstance(ended, Handoff):
+            return ended
+        loop = ended.loop
+
+
+async def until_it_hands_off(loop: Coroutine[Any, Any, Ended | Handoff]) -> Ended | Handoff:
+    """Run one loop (a task of a client's loop): its end, its handoff, or how it failed."""
     try:
         return await loop
-    except SlowReader:
+    except Exception as exc:
+        failed = failure(exc)
+        if failed is None:
+            raise
+        return failed
+
+
+def failure(exc: Exception) -> Ended | None:
+    """How a client's loop ends when ``exc`` ends it: a socket error, a TLS error, a slow reader or a fault's end
+    (None: not a client's failure, a bug)."""
+    if isinstance(exc, FaultEnded):
+        return DisconnectReason.FAULT, exc.why
+    if isinstance(exc, SlowReader):
         return DisconnectReason.SLOW_READER, ""
-    except OSError as exc:
+    if isinstance(exc, OSError):
         return DisconnectReason.ERROR, describe_error(exc)
-    except trio.BrokenResourceError as exc:
+    if isinstance(exc, trio.BrokenResourceError):
         return DisconnectReason.ERROR, describe_tls_error(exc.__cause__)
+    return None

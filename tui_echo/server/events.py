@@ -33,6 +33,7 @@ class DisconnectReason(StrEnum):
     SERVER_SHUTDOWN = "server shutdown"
     BANNED = "banned"  # the operator banned its address (which also kicks it)
     DENIED = "denied"  # a reload denied its address (--allow-file, --deny-file), unless --keep-denied
+    FAULT = "fault"  # a fault ended it (reset-after, close-after, limit-data): the error says how
     ERROR = "error"
 
 
@@ -244,6 +245,42 @@ class ClientDisconnected:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class FaultChanged:
+    """A client's faults were set, replaced or cleared (``faults`` empty), and by whom."""
+
+    client_id: int
+    at: float
+    faults: str  # the spec as ``tui_echo.server.faults.format_faults`` writes it; "" once cleared
+    by: str  # "--fault", "operator", "console uid 1000", "rule 2"
+    ends_at: float | None = None  # wall clock at which a timed fault ends (stall=5s, reset-after=3s)
+
+    def describe(self) -> str:
+        """``fault set: latency=200ms (by operator)``, or ``fault cleared (by rule 2)``."""
+        return f"fault set: {self.faults} (by {self.by})" if self.faults else f"fault cleared (by {self.by})"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DataCorrupted:
+    """A ``corrupt`` fault flipped bytes of one write: where, in the client's stream of bytes sent to it.
+
+    ``offsets`` count from the first byte the client was ever sent (0), so they match what it received;
+    they list at most the first 256 of one write, ``corrupted`` counts them all.
+    """
+
+    client_id: int
+    at: float
+    offsets: tuple[int, ...]
+    corrupted: int
+    corrupted_total: int  # the client's corrupted bytes so far, this write's included
+
+    def describe(self) -> str:
+        """``corrupted 2 bytes sent at offsets 17, 90 (5 in all)``."""
+        shown = ", ".join(str(offset) for offset in self.offsets[:8])
+        more = "…" if self.corrupted > 8 else ""
+        return f"corrupted {self.corrupted} B sent at offsets {shown}{more} ({self.corrupted_total} in all)"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ClientLabelled:
     """A client got a label (``""``: its label was taken away), from the operator or a rule's action."""
 
@@ -276,6 +313,8 @@ ServerEvent: TypeAlias = (
     | DataSent
     | DataBroadcast
     | ClientDisconnected
+    | FaultChanged
+    | DataCorrupted
     | ClientLabelled
     | ServerNotice
     | ServerStopped

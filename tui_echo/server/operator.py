@@ -24,26 +24,30 @@ from tui_echo.server.commands import (
     KickAll,
     Label,
     SendTo,
+    SetFaults,
     Unban,
 )
 from tui_echo.server.config import Mode
 from tui_echo.server.connection import Connection
 from tui_echo.server.context import Context
+from tui_echo.server.fault_transport import held_by_fault
+from tui_echo.server.faulting import Faulting
 from tui_echo.server.events import EVENT_DATA_BYTES, DataBroadcast, DataSent, DisconnectReason
 from tui_echo.server.relay import operator_says
 from tui_echo.server.transport import SlowReader
 from tui_echo.text import format_duration, plural
 
 # Every command but Shutdown, the server's own.
-ClientCommand = Kick | KickAll | SendTo | Broadcast | Ban | Unban | Label | ForClients
+ClientCommand = Kick | KickAll | SendTo | Broadcast | Ban | Unban | Label | ForClients | SetFaults
 GONE_IDS_NAMED = 10  # a notice names at most this many of the ids a command on many clients found gone
 
 
 class Operator:
-    def __init__(self, context: Context, access: AccessControl) -> None:
+    def __init__(self, context: Context, access: AccessControl, faulting: Faulting) -> None:
         self._context = context
         self._config, self._registry, self._notices = context.config, context.registry, context.notices
         self._access = access
+        self._faulting = faulting
         self.senders: trio.Nursery | None = None  # where operator sends are written: the clients' nursery
 
     def apply(self, command: ClientCommand) -> Done:
@@ -95,6 +99,12 @@ class Operator:
                     say(f"ban on {host} lifted")
                 else:
                     say(f"unban: {host} is not banned")
+            case SetFaults(client_id, faults, by):
+                conn = connections.get(client_id)
+                if conn is None:
+                    say(f"fault: no client #{client_id}")
+                elif not self._faulting.set(conn, faults, by):
+                    say(f"fault: client #{client_id} has no faults to clear")
             case Label(client_id, text):
                 conn = connections.get(client_id)
                 if conn is None:
@@ -207,8 +217,8 @@ class Operator:
             now = clock.now()  # last_activity is wall clock: compare like with like
             next_check = now + timeout  # a client that connects later expires later than this
             for conn in list(self._registry.connections.values()):
-                if conn.close_reason is not None or conn.writing:
-                    continue  # a client whose echo waits is busy: the write timeout covers it
+                if conn.close_reason is not None or conn.writing or held_by_fault(conn):
+                    continue  # a client whose echo waits is busy (the write timeout covers it), or faulted slow
                 expires = conn.state.last_activity + timeout
                 if expires <= now:
                     conn.kick(DisconnectReason.IDLE_TIMEOUT)

@@ -30,6 +30,7 @@ from enum import StrEnum
 from typing import Any, TypeAlias
 
 from tui_echo.send_text import SendTextError, parse_send_text
+from tui_echo.server.faults import CLEAR_FAULTS, FaultSpecError, parse_faults
 from tui_echo.text import escape_bytes, format_duration, plural, printable
 
 RULE_SEPARATOR = " => "  # --rule splits at its first occurrence
@@ -37,7 +38,7 @@ RULE_PREFIX_BYTES = 4096  # a rule looks at most at this much of each message
 RULE_LINE_BYTES = 64 * 1024  # line framing: a partial line this long is a message as it is
 REPLY_BATCH_BYTES = 64 * 1024  # replies and echo are written in batches of about this much
 LAST_MATCH_BYTES = 256  # of a rule's last match, kept for the monitor and ctl
-ACTIONS = ("label",)  # what a rule may do beside replying, in the order they are carried out
+ACTIONS = ("label", "fault")  # what a rule may do beside replying, in the order they are carried out
 ACTION_SEPARATOR = " ;; "  # --rule 'REGEX => REPLY ;; label={1}'
 _FILE_KEYS = {"match", "reply", "once", *ACTIONS}
 
@@ -134,6 +135,8 @@ def compile_rule(
     for name, template in written:
         try:
             compiled.append(_template(template, pattern))
+            if name == "fault":
+                _check_fault(compiled[-1])
         except RuleError as exc:
             raise RuleError(f"{origin}: bad {name} {_quoted(template)}: {exc}") from None
     return Rule(number, origin, match, reply, once, pattern, pieces, written, tuple(compiled))
@@ -193,6 +196,18 @@ def _file_rule(path: str, nth: int, table: Any, number: int) -> Rule:
         if not isinstance(template, str):
             raise RuleError(f"{origin}: {name} must be a string (a template, as the reply)")
     return compile_rule(number, origin, match, reply, once, actions)
+
+
+def _check_fault(pieces: tuple[Piece, ...]) -> None:
+    """A fault action without placeholders is read now, so that a typo fails at start (one with them is
+    read when it is rendered: a bad one is a notice, and nothing changes)."""
+    if all(isinstance(piece, bytes) for piece in pieces):
+        spec = b"".join(piece for piece in pieces if isinstance(piece, bytes)).decode("utf-8", "replace")
+        if spec.strip() != CLEAR_FAULTS:
+            try:
+                parse_faults(spec)
+            except FaultSpecError as exc:
+                raise RuleError(str(exc)) from None
 
 
 def _template(reply: str, pattern: re.Pattern[bytes]) -> tuple[Piece, ...]:

@@ -36,6 +36,7 @@ from tui_echo.server.config import ServerConfig
 from tui_echo.server.context import Context
 from tui_echo.net import Peer
 from tui_echo.server.events import DisconnectReason, ServerEvent, ServerListening, ServerStopped, ServerTotals
+from tui_echo.server.faulting import Faulting
 from tui_echo.server.modes import mode_for
 from tui_echo.server.answers import RuleAnswers
 from tui_echo.server.notices import Notices
@@ -98,8 +99,9 @@ class EchoServer:
         context = Context(config, self._outbox, self._clock, self._registry, self._notices)
         has_rules = config.rules or config.rules_files
         self._answers = RuleAnswers(RuleBook(config.rules), context) if has_rules else None
-        self._admission = Admission(context, self._access, mode_for(context, self._answers))
-        self._operator = Operator(context, self._access)
+        self._faulting = Faulting(config, self._outbox, self._clock)
+        self._admission = Admission(context, self._access, mode_for(context, self._answers), self._faulting)
+        self._operator = Operator(context, self._access, self._faulting)
         self.addresses: tuple[Peer, ...] = ()
         self._given = listeners
         self.serving = trio.Event()  # set once it serves (the listening event is out)

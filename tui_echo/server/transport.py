@@ -27,6 +27,15 @@ class SlowReader(Exception):
     """The client took none of the bytes written to it for the write timeout."""
 
 
+class FaultEnded(Exception):
+    """A fault ends the client (``server/fault_transport.py``): by RST when ``reset``, else by a clean close."""
+
+    def __init__(self, reset: bool, why: str) -> None:
+        super().__init__(why)
+        self.reset = reset
+        self.why = why
+
+
 class WriteTimeout:
     """How long a write may wait for the client to read, and whether one is waiting now.
 

@@ -30,7 +30,9 @@ from tui_echo.server.events import (
     DataReceived,
     DataRelayed,
     DataSent,
+    DataCorrupted,
     DisconnectReason,
+    FaultChanged,
     RefusalReason,
     RefusalsSummary,
     ServerEvent,
@@ -45,6 +47,7 @@ from tui_echo.wire.records import (
     Record,
     data_fields,
     read_bool,
+    optional_time,
     exact_data,
     read_data,
     read_float,
@@ -54,6 +57,7 @@ from tui_echo.wire.records import (
     read_optional_int,
     read_optional_str,
     read_optional_peer,
+    read_optional_time,
     read_peer,
     read_str,
     read_time,
@@ -313,6 +317,50 @@ def decode_broadcast(record: Fields) -> DataBroadcast:
     )
 
 
+# ---- faults ---------------------------------------------------------------------------------------------
+
+
+def encode_fault(event: FaultChanged) -> Record:
+    """``faults`` is the spec as set (empty once cleared); ``ends`` when a timed fault ends, else null."""
+    return {
+        **_head("fault", event.at),
+        "client": event.client_id,
+        "faults": event.faults,
+        "by": event.by,
+        "ends": optional_time(event.ends_at),
+    }
+
+
+def decode_fault(record: Fields) -> FaultChanged:
+    return FaultChanged(
+        client_id=read_int(record, "client"),
+        at=read_time(record),
+        faults=read_str(record, "faults"),
+        by=read_str(record, "by"),
+        ends_at=read_optional_time(record, "ends"),
+    )
+
+
+def encode_corrupted(event: DataCorrupted) -> Record:
+    return {
+        **_head("corrupted", event.at),
+        "client": event.client_id,
+        "offsets": list(event.offsets),
+        "corrupted": event.corrupted,
+        "corrupted_total": event.corrupted_total,
+    }
+
+
+def decode_corrupted(record: Fields) -> DataCorrupted:
+    return DataCorrupted(
+        client_id=read_int(record, "client"),
+        at=read_time(record),
+        offsets=tuple(read_int_list(record, "offsets")),
+        corrupted=read_int(record, "corrupted"),
+        corrupted_total=read_int(record, "corrupted_total"),
+    )
+
+
 # ---- the server's own -----------------------------------------------------------------------------
 
 
@@ -355,6 +403,10 @@ def encode_event(event: ServerEvent, *, peer: str = "", clients_now: int = 0) ->
             return encode_broadcast(event)
         case ClientDisconnected():
             return encode_disconnected(event, clients_now)
+        case FaultChanged():
+            return encode_fault(event)
+        case DataCorrupted():
+            return encode_corrupted(event)
         case ClientLabelled():
             return encode_labelled(event, peer)
         case ServerNotice():
@@ -374,6 +426,8 @@ DECODERS: dict[str, Callable[[Fields], ServerEvent]] = {
     "sent": decode_sent,
     "broadcast": decode_broadcast,
     "disconnected": decode_disconnected,
+    "fault": decode_fault,
+    "corrupted": decode_corrupted,
     "labelled": decode_labelled,
     "notice": decode_notice,
     "stopped": decode_stopped,

@@ -27,6 +27,7 @@ from tui_echo.server.config import (
     WorkerSlot,
 )
 from tui_echo.server.events import ServerListening
+from tui_echo.server.faults import Faults, FaultSpecError, format_faults, parse_faults
 from tui_echo.server.rules import Rule, compile_rule
 from tui_echo.server.tls import TlsSettings
 from tui_echo.times import utc_time
@@ -91,7 +92,16 @@ def encode_setup(addresses: tuple[Peer, ...], config: ServerConfig, control: str
         "deny_files": list(config.deny_files),
         "rules_files": list(config.rules_files),
         "keep_denied": config.keep_denied,
+        "fault": None if config.fault is None else format_faults(config.fault),  # --fault, as a spec
+        "fault_seed": config.fault_seed,
     }
+
+
+def _faults(spec: str | None) -> Faults | None:
+    try:
+        return None if spec is None else parse_faults(spec)
+    except FaultSpecError as exc:
+        raise ValueError(f'"fault": {exc}') from None
 
 
 def decode_setup(record: Fields) -> tuple[tuple[Peer, ...], ServerConfig, str]:
@@ -132,6 +142,8 @@ def decode_setup(record: Fields) -> tuple[tuple[Peer, ...], ServerConfig, str]:
         deny_files=_paths(record, "deny_files"),
         rules_files=_paths(record, "rules_files"),
         keep_denied=record.get("keep_denied") is not None and read_bool(record, "keep_denied"),
+        fault=_faults(read_optional_str(record, "fault")),  # absent before protocol version 7
+        fault_seed=read_optional_int(record, "fault_seed"),
     )
     return addresses, config, read_optional_str(record, "control") or ""
 

@@ -47,6 +47,10 @@ class ClientCounts(NamedTuple):
     dropped_out: int
     status: ClientStatus
     label: str
+    fault: str
+    fault_ends: float | None
+    fault_dropped: int
+    fault_corrupted: int
 
     @classmethod
     def of(cls, state: ClientState) -> ClientCounts:
@@ -57,7 +61,7 @@ class ClientCounts(NamedTuple):
             setattr(state, name, value)
 
 
-CountsTuple: TypeAlias = tuple[float, int, int, int, int, ClientStatus, str]
+CountsTuple: TypeAlias = tuple[float, int, int, int, int, ClientStatus, str, str, float | None, int, int]
 
 
 def counts_of(state: ClientState) -> CountsTuple:
@@ -71,11 +75,17 @@ def counts_of(state: ClientState) -> CountsTuple:
         state.dropped_out,
         state.status,
         state.label,
+        state.fault,
+        state.fault_ends,
+        state.fault_dropped,
+        state.fault_corrupted,
     )
 
 
 def encode_counts(client_id: int, counts: ClientCounts) -> Record:
-    return {
+    """The fault fields only for a client that has or had faults: most never do, and 10,000 records a
+    snapshot would carry them for nothing (a record without them reads as no faults)."""
+    record: Record = {
         "client": client_id,
         "last_activity": utc_time(counts.last_activity),
         "messages_in": counts.messages_in,
@@ -85,6 +95,12 @@ def encode_counts(client_id: int, counts: ClientCounts) -> Record:
         "status": str(counts.status),
         "label": counts.label,
     }
+    if counts.fault or counts.fault_ends is not None or counts.fault_dropped or counts.fault_corrupted:
+        record["fault"] = counts.fault
+        record["fault_ends"] = optional_time(counts.fault_ends)
+        record["fault_dropped"] = counts.fault_dropped
+        record["fault_corrupted"] = counts.fault_corrupted
+    return record
 
 
 def decode_counts(record: Fields) -> tuple[int, ClientCounts]:
@@ -97,6 +113,10 @@ def decode_counts(record: Fields) -> tuple[int, ClientCounts]:
         dropped_out=read_int(record, "dropped_out"),
         status=ClientStatus(read_str(record, "status")),
         label=read_str(record, "label"),
+        fault=read_optional_str(record, "fault") or "",  # absent: no faults (see encode_counts)
+        fault_ends=read_optional_time(record, "fault_ends"),
+        fault_dropped=read_optional_int(record, "fault_dropped") or 0,
+        fault_corrupted=read_optional_int(record, "fault_corrupted") or 0,
     )
 
 

@@ -31,6 +31,8 @@ from tui_echo.server.events import (
     RefusalsSummary,
     ServerEvent,
     ServerListening,
+    FaultChanged,
+    DataCorrupted,
     ServerNotice,
     ServerStopped,
 )
@@ -220,6 +222,8 @@ class FeedIntake:
                     if unshown:  # now or never: a note after the goodbye would read as if it came back
                         entries.append(FeedEntry.system(event.at, event.client_id, _busy(unshown)))
                     entries.append(FeedEntry.system(event.at, event.client_id, _goodbye(event)))
+                case FaultChanged(client_id=client_id, at=at) | DataCorrupted(client_id=client_id, at=at):
+                    entries.append(FeedEntry.system(at, client_id, event.describe()))
                 case ClientLabelled(client_id=client_id, label=label, at=at, rule=rule):
                     by = "" if rule is None else f" by rule {rule}"
                     text = f"labelled “{printable(label)}”{by}" if label else f"label taken away{by}"

@@ -13,6 +13,7 @@ divided by its length.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -21,6 +22,8 @@ from dataclasses import dataclass, field
 from tui_echo.server.clients import ClientState
 from tui_echo.server.events import ClientDisconnected
 from tui_echo.net import Peer
+from tui_echo.server.faults import FaultSpecError, parse_faults
+from tui_echo.text import format_duration
 
 GONE_ROW_SECONDS = 3.0  # how long a disconnected client's row shows its reason
 MAX_GONE_ROWS = 200  # past this many, rows of departed clients leave at once
@@ -78,6 +81,8 @@ class ConnectionRow:
     tls_cipher: str | None = None
     label: str = ""  # what the operator or a rule named the client ("" for none)
     proxy: Peer | None = None  # --proxy-protocol: the proxy that relayed it (``peer`` is the real client)
+    fault: str = ""  # its faults as a spec, "" without
+    fault_ends: float | None = None  # when a timed fault ends (wall clock)
     peer_key: PeerKey = field(init=False)  # the peer's sort key, made once: the peer never changes
     window_messages: int = field(init=False, default=0)  # its count when the current rate window opened
 
@@ -87,6 +92,26 @@ class ConnectionRow:
     @property
     def gone(self) -> bool:
         return self.ended_at is not None
+
+    @property
+    def held_by_fault(self) -> bool:
+        """A slow fault holds it (stall, timeout, latency, bandwidth): ``faulted``, not idle."""
+        return bool(self.fault) and not self.gone and fault_is_slow(self.fault)
+
+    def fault_text(self, now: float) -> str:
+        """``latency=200ms``, with the time left where there is any: ``stall=5s (3 s left)``."""
+        if self.fault_ends is None:
+            return self.fault
+        return f"{self.fault} ({format_duration(max(self.fault_ends - now, 0.0))} left)"
+
+
+@functools.lru_cache(maxsize=256)
+def fault_is_slow(spec: str) -> bool:
+    """Whether a spec holds its client slow; cached: the same few specs come back at every refresh."""
+    try:
+        return parse_faults(spec).slow
+    except FaultSpecError:
+        return False
 
 
 def _row_of(state: ClientState) -> ConnectionRow:
@@ -104,6 +129,8 @@ def _row_of(state: ClientState) -> ConnectionRow:
         tls_cipher=state.tls_cipher,
         label=state.label,
         proxy=state.proxy,
+        fault=state.fault,
+        fault_ends=state.fault_ends,
     )
 
 
@@ -198,10 +225,13 @@ class TableModel:
                 or state.status != row.status
                 or state.dropped_out != row.dropped_out
                 or state.label != row.label
+                or state.fault != row.fault
+                or row.fault_ends is not None  # its time left counts down
             ) and row.ended_at is None:  # a departed row keeps what its disconnect said
                 row.messages, row.bytes_in, row.bytes_out = state.messages_in, state.bytes_in, state.bytes_out
                 row.last_activity, row.dropped_out = state.last_activity, state.dropped_out
                 row.status, row.label = str(state.status), state.label
+                row.fault, row.fault_ends = state.fault, state.fault_ends
                 changes.changed.append(row)
                 counting.add(row)
         if window is not None:

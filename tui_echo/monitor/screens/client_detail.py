@@ -196,7 +196,11 @@ class ClientScreen(Screen[None]):
         text.append(time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(row.connected_at)))
         text.append(f" · {format_duration(ended - row.connected_at)}")
         append_traffic(text, row.messages, row.bytes_in, row.bytes_out, row.rate, row.dropped_out)
-        text.append(f" · idle {format_duration(ended - row.last_activity)}")
+        text.append(" · faulted" if row.held_by_fault else f" · idle {format_duration(ended - row.last_activity)}")
+        if row.fault and not row.gone:
+            text.append("\nfault ", style="dim")
+            text.append(row.fault_text(self._now), style="bold")
+            text.append("  (F in the table changes or clears it)", style="dim")
         self._head.update(text)
         if row.gone and not self.has_class("-gone"):
             self.add_class("-gone")

@@ -28,6 +28,7 @@ from tui_echo.monitor.models.table_view import TableView
 from tui_echo.monitor.screens.bans import BansScreen
 from tui_echo.monitor.screens.client_detail import ClientScreen
 from tui_echo.monitor.screens.confirm import ConfirmScreen
+from tui_echo.monitor.screens.faults import FaultChoice, FaultsScreen
 from tui_echo.monitor.screens.rules import RulesScreen
 from tui_echo.monitor.screens.main_palette import GoToProvider, main_commands
 from tui_echo.monitor.screens.main_table import ManyClients
@@ -39,7 +40,8 @@ from tui_echo.monitor.widgets.prompts import FilterBar, FindBar
 from tui_echo.monitor.widgets.send_box import SendBox
 from tui_echo.monitor.widgets.stats_bar import StatsBar
 from tui_echo.server.access import is_loopback
-from tui_echo.server.commands import Ban, Broadcast, ClientAction, Kick, KickAll, SendTo, ServerCommand
+from tui_echo.server.clients import ClientState
+from tui_echo.server.commands import Ban, Broadcast, ClientAction, Kick, KickAll, SendTo, ServerCommand, SetFaults
 from tui_echo.server.config import Mode
 from tui_echo.server.events import ClientConnected, ClientDisconnected, ServerListening
 
@@ -76,6 +78,7 @@ class MainScreen(ManyClients):
         Binding("ctrl+f", "find", "Find in feed", show=False, priority=True),
         Binding("escape", "clear_tags", "Clear tags", show=False),
         Binding("c", "clear", "Clear", show=False),  # in the palette and the README; the footer has no room
+        Binding("F", "faults", "Faults", show=False, tooltip="Give the selected client faults, or clear them"),
         Binding("B", "bans", "Bans", show=False),  # the table's title says "N banned (B)" while there are bans
         Binding("R", "rules", "Rules", show=False, tooltip="The reply rules: each one's hits and last match"),
         Binding("w", "save('text')", "Save", show=False, tooltip=SAVE_HELP.format("text")),
@@ -280,10 +283,8 @@ class MainScreen(ManyClients):
         if self.tagged_ids:
             self.act_on(ClientAction.BAN, self.tagged_ids, "tagged")
             return
-        client_id = self._table.cursor_client
-        state = next((c for c in self._server.clients() if c.client_id == client_id), None)
+        state = self._selected_state()
         if state is None:
-            self.notify("No connected client is selected.", severity="warning")
             return
         host = state.peer[0]
         if not is_loopback(host):
@@ -301,6 +302,26 @@ class MainScreen(ManyClients):
                 self.command(Ban(state.client_id))
 
         self.app.push_screen(ConfirmScreen(question, yes=f"Ban {host}"), answered)
+
+    def _selected_state(self) -> ClientState | None:
+        """The client under the cursor, or None (and a notice that none is selected)."""
+        client_id = self._table.cursor_client
+        state = next((c for c in self._server.clients() if c.client_id == client_id), None)
+        if state is None:
+            self.notify("No connected client is selected.", severity="warning")
+        return state
+
+    def action_faults(self) -> None:
+        """The fault form for the selected client: set, change or clear its faults."""
+        state = self._selected_state()
+        if state is None:
+            return
+
+        def chosen(choice: FaultChoice | None) -> None:
+            if choice is not None:
+                self.command(SetFaults(state.client_id, choice.faults))
+
+        self.app.push_screen(FaultsScreen(state.client_id, state.fault), chosen)
 
     def _bans_note(self, now: float) -> str:
         banned = sum(1 for ban in self._server.bans() if ban.until > now)

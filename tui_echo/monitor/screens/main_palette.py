@@ -64,6 +64,7 @@ SCREEN_COMMANDS = (
     ("Kick selected client", "Disconnect the client under the cursor, or the tagged ones (k)", "action_kick"),
     ("Kick all clients", "Disconnect every client (K)", "action_kick_all"),
     ("Ban selected client's address", "Kick it and refuse its address a while; or the tagged ones' (b)", "action_ban"),
+    ("Faults", "Give the selected client faults, or clear them (F)", "action_faults"),
     ("Banned addresses", "List the bans and lift one (B)", "action_bans"),
     ("Reply rules", "Each rule's hits and last match (R)", "action_rules"),
     ("Clear tags", "Untag every client (Esc)", "action_clear_tags"),

@@ -47,6 +47,20 @@ def _peer(row: Row, now: float) -> str:
     return format_address(row.peer) if isinstance(row, ConnectionRow) else row.host
 
 
+def _idle(row: Row, now: float) -> str:
+    """How long since it last sent; ``fault`` while a slow fault holds it (it is not idle, it is held)."""
+    if isinstance(row, ConnectionRow) and row.held_by_fault:
+        return "fault"
+    return format_duration((row.ended_at or now) - row.last_activity)
+
+
+def _status(row: Row, now: float) -> str:
+    """The status; a client with faults shows them instead (the table's fault marker), time left included."""
+    if isinstance(row, ConnectionRow) and row.fault and not row.gone:
+        return f"faulted {row.fault_text(now)}"
+    return row.status
+
+
 def _tls(row: Row, now: float) -> str:
     """``1.3 AES_256_GCM_SHA384``: the version and cipher, without the ``TLS`` the column title says."""
     if row.tls_version is None:
@@ -65,9 +79,9 @@ COLUMNS = (
     # Chat and broker only: deliveries to this client that never reached it (its queue was full).
     Column("dropped", "dropped", 8, True, lambda r, now: _exact_or_short(r.dropped_out, 8)),
     Column("rate", "msg/s", 6, True, lambda r, now: format_count(r.rate)),
-    Column("idle", "idle", 6, True, lambda r, now: format_duration((r.ended_at or now) - r.last_activity)),
+    Column("idle", "idle", 6, True, _idle),
     Column("tls", "tls", 22, False, _tls),  # only when the server serves TLS
-    Column("status", "status", 16, False, lambda r, now: r.status),
+    Column("status", "status", 16, False, _status),
 )
 assert tuple(column.key for column in COLUMNS) == SORT_KEYS  # one column per key the view sorts by
 TITLES = {column.key: column.title for column in COLUMNS}

@@ -5,10 +5,12 @@ socket itself, non-blocking, with trio's low-level readiness waits, every
 name it needs hoisted into a local, one scheduler yield per chunk (trio's
 SocketStream costs about three), a wait for readability after each echo
 instead of a recv bound to fail, and no event built while the consumer has
-no room. Anything else (TLS, and later a transport wrapped by a fault or a
-recording tap) runs ``_echo_stream`` over the ``Transport`` interface. A
-binary framing (``--framing stx-etx``, ``len:…``) runs ``_echo_frames``: the
-echo is the same, the messages are frames.
+no room. Anything else (TLS, a recording tap) runs ``_echo_stream`` over the
+``Transport`` interface, and a client with faults runs ``echo_with_faults``.
+A binary framing (``--framing stx-etx``, ``len:…``) runs ``_echo_frames``:
+the echo is the same, the messages are frames. Every loop checks once per
+chunk that its transport is still the client's: a fault set meanwhile
+replaced it, and they hand the client over.
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ from typing import Any
 
 import trio
 
-from tui_echo.server.connection import Connection, Ended, ModeHandler
+from tui_echo.server.connection import Connection, Ended, Handoff, ModeHandler
 from tui_echo.server.events import EVENT_DATA_BYTES, DataReceived, DisconnectReason
 from tui_echo.server.context import Context
+from tui_echo.server.fault_transport import FaultTransport
+from tui_echo.server.fault_echo import echo_with_faults
 from tui_echo.server.transport import PlainTransport
 
 
@@ -28,14 +32,17 @@ class EchoMode(ModeHandler):
     def __init__(self, context: Context) -> None:
         self._context = context
 
-    def serve(self, conn: Connection) -> Coroutine[Any, Any, Ended]:
+    def serve(self, conn: Connection) -> Coroutine[Any, Any, Ended | Handoff]:
+        transport = conn.transport
+        if type(transport) is FaultTransport:
+            return echo_with_faults(self._context, conn, self.serve)
         if self._context.binary_framing:
             return self._echo_frames(conn)
-        if type(conn.transport) is PlainTransport:
-            return self._echo_socket(conn, conn.transport)
+        if type(transport) is PlainTransport:
+            return self._echo_socket(conn, transport)
         return self._echo_stream(conn)
 
-    async def _echo_socket(self, conn: Connection, transport: PlainTransport) -> Ended:
+    async def _echo_socket(self, conn: Connection, transport: PlainTransport) -> Ended | Handoff:
         """Echo until the peer closes. Per chunk: a recv, a send, the counts, and an event if there is room."""
         sock = transport.sock
         state = conn.state
@@ -53,6 +60,8 @@ class EchoMode(ModeHandler):
         wall_offset = context.clock.offset
         client_id = state.client_id
         while True:
+            if conn.transport is not transport:  # faults set: the fault-aware loop takes over
+                return Handoff(self.serve(conn))
             try:
                 data = recv(size)
             except BlockingIOError:
@@ -100,10 +109,11 @@ class EchoMode(ModeHandler):
             data = b""
             await wait_readable(sock)
 
-    async def _echo_stream(self, conn: Connection) -> Ended:
+    async def _echo_stream(self, conn: Connection) -> Ended | Handoff:
         """Echo over any transport (TLS: counts plaintext application bytes, as the plain echo does).
         The names it uses on every chunk are locals here too: a TLS echo is not free either."""
-        receive, send_all = conn.transport.receive, conn.transport.send_all
+        transport = conn.transport
+        receive, send_all = transport.receive, transport.send_all
         state = conn.state
         write_lock = conn.write_lock
         context = self._context
@@ -113,6 +123,8 @@ class EchoMode(ModeHandler):
         publish = context.publish
         clock = trio.current_time
         while True:
+            if conn.transport is not transport:  # faults set: the fault-aware loop takes over
+                return Handoff(self.serve(conn))
             data = await receive(size)
             if not data:
                 return DisconnectReason.CLOSED_BY_PEER, ""
@@ -126,9 +138,11 @@ class EchoMode(ModeHandler):
             publish(state, data, messages, now)
             del data  # not kept while the next receive waits (see _echo_socket)
 
-    async def _echo_frames(self, conn: Connection) -> Ended:
-        """A binary framing: each chunk goes back at once, as it came; a message, and its event, is a frame."""
-        receive, send_all = conn.transport.receive, conn.transport.send_all
+    async def _echo_frames(self, conn: Connection) -> Ended | Handoff:
+        """A binary framing: each chunk goes back at once, as it came; a message, and its event, is a frame.
+        Under faults the fault-aware loop counts chunks, not frames; a frame the hand-over cuts is reported cut."""
+        transport = conn.transport
+        receive, send_all = transport.receive, transport.send_all
         state = conn.state
         write_lock = conn.write_lock
         context = self._context
@@ -136,6 +150,10 @@ class EchoMode(ModeHandler):
         framer = context.framer()
         feed, report = framer.feed, context.pieces
         while True:
+            if conn.transport is not transport:  # faults set: the fault-aware loop takes over
+                if (rest := framer.rest()) is not None:  # a frame the hand-over cuts
+                    report(state, [rest], trio.current_time())
+                return Handoff(self.serve(conn))
             data = await receive(size)
             if not data:
                 if (rest := framer.rest()) is not None:  # a frame the client never finished

@@ -35,7 +35,8 @@ class EchoRulesMode(ModeHandler):
     async def _echo(self, conn: Connection) -> Ended:
         """Per chunk: count it, write each batch of replies and echo, then one event. Names it uses
         on every chunk are locals, as in the plain echo."""
-        receive = conn.transport.receive
+        transport = conn.transport
+        receive = transport.receive
         state = conn.state
         context = self._context
         answers = self._answers
@@ -48,6 +49,9 @@ class EchoRulesMode(ModeHandler):
         responder = answers.responder(conn, line_framing=line_framing, max_frame=context.config.max_frame)
         respond, take_answers = responder.respond, responder.take_answers
         while True:
+            if conn.transport is not transport:  # faults set or cleared: read through the new transport
+                transport = conn.transport
+                receive = transport.receive
             data = bytes(await receive(size))  # TLS gives a bytearray; the rules match bytes
             now = clock()
             if not data:

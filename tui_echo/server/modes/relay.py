@@ -69,7 +69,6 @@ class RelayMode(ModeHandler):
         return ended[0]
 
     async def _read(self, conn: Connection) -> Ended:
-        transport = conn.transport
         context = self._context
         size = context.config.recv_size
         max_frame = context.config.max_frame
@@ -79,7 +78,8 @@ class RelayMode(ModeHandler):
         answers = self._answers
         responder = None if answers is None else answers.responder(conn, line_framing=False, max_frame=max_frame)
         while True:
-            data = bytes(await transport.receive(size))  # a delivery must not change under a queue
+            # The client's transport now (faults set or cleared meanwhile); a delivery must not change under a queue
+            data = bytes(await conn.transport.receive(size))
             if not data:
                 if chat is not None and (rest := chat.rest()):  # a last line without its newline is said too
                     self._message(conn, rest, 1, trio.current_time(), responder)
@@ -145,11 +145,11 @@ class RelayMode(ModeHandler):
         """Write the client's queued deliveries, whole, a batch at a time."""
         outbound = conn.outbound
         assert outbound is not None
-        write_lock, send_all = conn.write_lock, conn.transport.send_all
+        write_lock = conn.write_lock
         while True:
             data, count = await outbound.batch()
             async with write_lock:  # an operator send goes between two deliveries, never inside one
-                await send_all(data)
+                await conn.transport.send_all(data)  # through its faults, if it has any now
             outbound.written(count)
 
     # ---- to everyone -------------------------------------------------------------
