@@ -194,7 +194,7 @@ class ReplayMainScreen(MainScreen):
 
     def action_seek(self, direction: int) -> None:
         self.replay.seek(direction * SEEK_SECONDS)
-        self.source_jumped()
+        self.tick()
 
     def action_speed(self, faster: int) -> None:
         self.replay.change_speed(bool(faster))

@@ -189,17 +189,6 @@ class TableModel:
         if len(self._leaving) > MAX_GONE_ROWS:
             self._expire(self._leaving.popleft()[1], self._pending)
 
-    def forget_all(self) -> None:
-        """The source jumped (a replay's seek): every row goes at once, without a departure, and the next
-        refresh reads each client anew (a row's counts and its end belong to the time it was made at)."""
-        self._pending.removed.extend(self._rows.values())
-        self._rows.clear()
-        self._counting.clear()
-        self._leaving.clear()
-        self._pending.added.clear()
-        self._pending.changed.clear()
-        self._pending_added.clear()
-
     def _expire(self, row: ConnectionRow, changes: Changes) -> None:
         if self._rows.pop(row.client_id, None) is row:
             changes.removed.append(row)

@@ -152,11 +152,6 @@ class MainScreen(ManyClients):
         self._show_server()
         self._soon()
 
-    def source_jumped(self) -> None:
-        """The source moved in time (a replay's seek): the table reads every client anew."""
-        self._table_model.forget_all()
-        self.tick()
-
     def command(self, command: ServerCommand) -> None:
         """Send the server a command; its effect shows without waiting for the next refresh."""
         if self._server.send(command):
