@@ -1,4 +1,4 @@
-"""The private API of Textual and textual-serve that the monitor and the web console use (README: "Private APIs
+"""The private API of Textual, textual-serve and asyncio that the monitor and the web console use (README: "Private APIs
 we rely on"; trio's is checked in test_tls_stream.py).
 
 Each test names the private piece and what depends on it, so that an upgrade that
@@ -20,6 +20,7 @@ from textual_serve.server import Server
 
 from tui_echo.monitor.models.table import TableModel
 from tui_echo.monitor.models.table_view import TableView
+from tui_echo.monitor.guest import host_has_work
 from tui_echo.monitor.private_api import node_bindings
 from tui_echo.monitor.tab_driver import TabDriver
 from tui_echo.monitor.widgets.connections import ConnectionsTable
@@ -107,3 +108,16 @@ def test_what_the_tests_read_is_still_there() -> None:
             assert "hello" in "".join(s.text for s in strips[0]), broken("Screen._compositor", "tests")
 
     asyncio.run(main())
+
+
+def test_asyncios_loop_still_keeps_its_ready_callbacks_in_ready() -> None:
+    """monitor/guest.py reads ``BaseEventLoop._ready`` to run trio's next batch only when the host loop (Textual)
+    has nothing ready: without it, trio would run at once, and keypresses would wait for its batches again."""
+
+    async def main() -> tuple[bool, bool]:
+        loop = asyncio.get_running_loop()
+        idle = host_has_work(loop)
+        loop.call_soon(lambda: None)
+        return idle, host_has_work(loop)
+
+    assert asyncio.run(main()) == (False, True), "asyncio's private BaseEventLoop._ready changed: monitor/guest.py"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import TYPE_CHECKING
 
 import trio
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 
 STOP_GRACE_SECONDS = 3.0  # a clean stop takes under a second: clients linger 0.5 s at shutdown
 MONITOR_EVENT_BUFFER = 512  # the feed shows at most 400 data lines a second: more events would only cost CPU
-HOST_TURNS_PER_TRIO_TURN = 5  # event-loop turns the host gets between two batches of trio tasks
+HOST_FIRST_SECONDS = 0.05  # how long trio's next batch waits at most while the host loop has work ready
 
 
 class GuestServer:
@@ -84,19 +85,11 @@ class GuestServer:
                 done.set_result(None)
             on_stopped(error)
 
-        def after_host_turns(callback: Callable[[], object], turns: int = HOST_TURNS_PER_TRIO_TURN) -> None:
-            # A batch of trio tasks (one echo per busy client) can take 10-20 ms at 1000
-            # clients. A keypress crosses several of Textual's tasks before it shows, each
-            # waiting one loop turn; giving the host extra turns between batches shortens that.
-            if turns <= 1:
-                loop.call_soon(callback)
-            else:
-                loop.call_soon(after_host_turns, callback, turns - 1)
-
         trio.lowlevel.start_guest_run(
             self._run,
-            run_sync_soon_threadsafe=loop.call_soon_threadsafe,
-            run_sync_soon_not_threadsafe=after_host_turns,
+            # Both ways in: after trio's I/O wait (from its thread) and after a batch that left work.
+            run_sync_soon_threadsafe=lambda callback: loop.call_soon_threadsafe(run_when_host_idle, loop, callback),
+            run_sync_soon_not_threadsafe=partial(run_when_host_idle, loop),
             done_callback=finished,
             host_uses_signal_set_wakeup_fd=True,
         )
@@ -144,3 +137,30 @@ class GuestServer:
             if self._scope is not None:
                 self._scope.cancel()  # stuck: stop without the clean close
             await done
+
+
+def run_when_host_idle(
+    loop: asyncio.AbstractEventLoop, callback: Callable[[], object], deadline: float | None = None
+) -> None:
+    """Run trio's next batch (``callback``) once the host loop has nothing else ready, or HOST_FIRST_SECONDS
+    from now, whichever comes first.
+
+    A batch of trio tasks (one echo per busy client) takes 10-30 ms at 1,000 clients, and a keypress crosses
+    several of Textual's tasks before it shows (the app, the focused widget, its parents, the screen's
+    repaint), each a loop turn later: with a batch between any two of them, a key waited for several.
+    """
+    now = loop.time()
+    if deadline is None:
+        deadline = now + HOST_FIRST_SECONDS
+    if now < deadline and host_has_work(loop):
+        loop.call_soon(run_when_host_idle, loop, callback, deadline)
+    else:
+        callback()
+
+
+def host_has_work(loop: asyncio.AbstractEventLoop) -> bool:
+    """Whether callbacks other than the caller are ready to run in ``loop`` (Textual's tasks, a key from the
+    terminal). asyncio's private ``BaseEventLoop._ready`` (README: Private APIs we rely on): no public API
+    tells; a loop without it is taken to have none, and trio then runs at once, as it would unguided."""
+    ready = getattr(loop, "_ready", None)
+    return bool(ready)

@@ -20,7 +20,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Label, Sparkline, Static
+from textual.widgets import Label, Sparkline, Static
 
 from tui_echo.monitor.models.feed import FeedEntry
 from tui_echo.monitor.models.feed_export import ExportFormat
@@ -28,6 +28,7 @@ from tui_echo.monitor.models.stats import HISTORY_SECONDS, sparkline_points
 from tui_echo.monitor.models.table import ConnectionRow
 from tui_echo.monitor.screens.saving import SAVE_HELP, SaveRequested, save_commands
 from tui_echo.monitor.widgets.feed import Feed
+from tui_echo.monitor.widgets.steady import SteadyFooter
 from tui_echo.monitor.widgets.send_box import SendBox
 from tui_echo.monitor.widgets.stats_bar import append_traffic
 from tui_echo.text import format_count, format_duration, printable
@@ -144,7 +145,7 @@ class ClientScreen(Screen[None]):
         yield self._gone
         yield self._feed
         yield self._send_box
-        yield Footer()
+        yield SteadyFooter()
 
     def on_mount(self) -> None:
         self._send_box.target = self.client_id

@@ -24,7 +24,7 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.dom import DOMNode
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Input, Static
+from textual.widgets import Footer, Input, Static
 
 from tui_echo.monitor.models.feed import Direction
 from tui_echo.monitor.private_api import node_bindings
@@ -98,7 +98,8 @@ def key_groups(screen: Screen[object]) -> list[KeyGroup]:
     groups = [_group("Keys", active)]
     by_title: dict[str, list[tuple[DOMNode, Binding]]] = {}  # a widget and its parts (a prompt, its text) as one
     for widget in screen.query("*"):
-        if type(widget).__module__.startswith(OWN_PACKAGE):
+        # The footer (ours: it builds its keys only when they change) shows keys; its own are Textual's scrolling.
+        if type(widget).__module__.startswith(OWN_PACKAGE) and not isinstance(widget, Footer):
             title = widget.BINDING_GROUP_TITLE or _words(type(widget).__name__)
             # A text box's editing keys are Textual's usual ones: only what the project adds is listed.
             own = set(_declared(widget, True)) if isinstance(widget, Input) else None

@@ -17,7 +17,7 @@ from textual import on
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.widgets import Button, Footer, Label
+from textual.widgets import Button, Label
 
 from tui_echo.monitor.models.feed import FeedEntry, FeedIntake
 from tui_echo.monitor.models.feed_export import ExportFormat
@@ -36,6 +36,7 @@ from tui_echo.monitor.screens.saving import SAVE_HELP, SaveRequested
 from tui_echo.monitor.source import ServerSource
 from tui_echo.monitor.widgets.connections import ConnectionsTable
 from tui_echo.monitor.widgets.feed import Feed
+from tui_echo.monitor.widgets.steady import SteadyFooter, SteadyLabel
 from tui_echo.monitor.widgets.prompts import FilterBar, FindBar
 from tui_echo.monitor.widgets.send_box import SendBox
 from tui_echo.monitor.widgets.stats_bar import StatsBar
@@ -99,7 +100,7 @@ class MainScreen(ManyClients):
         self._next_refresh = 0.0
         # Held, not queried: the timer may still fire while the screen is being taken down.
         self._stats_bar = StatsBar(id="stats")
-        self._table_title = Label("Connections", id="table-title")
+        self._table_title = SteadyLabel("Connections", id="table-title")
         self._origin = Label("", id="origin")  # the control socket, or the server this console is attached to
         self._table = ConnectionsTable(TableView(self._table_model), id="connections")
         self._filter_bar = FilterBar(id="filter-bar")
@@ -120,7 +121,7 @@ class MainScreen(ManyClients):
         yield self._find_bar
         yield self._feed
         yield self._send_box
-        yield Footer()
+        yield SteadyFooter()
 
     def on_mount(self) -> None:
         self._show_server()
@@ -196,7 +197,7 @@ class MainScreen(ManyClients):
         stats = self._stats.stats(self._server.totals(), now, self._intake.skipped, window)
         self._stats_bar.show(stats)
         self.show_table_note()
-        self._table_title.update(f"Connections · {stats.clients_now} now{self._bans_note(now)}")
+        self._table_title.show(f"Connections · {stats.clients_now} now{self._bans_note(now)}")
         for screen in self._client_screens():
             screen.show(self._table.row_of(screen.client_id), now)
 

@@ -18,6 +18,8 @@ from textual.containers import Horizontal
 from textual.message import Message
 from textual.widgets import Input, Label
 
+from tui_echo.monitor.widgets.steady import SteadyLabel
+
 FILTER_HELP = "#1234 · 10.0.0.7 · :51234 · 10.0.0.0/24 · kicked · tls · a label · a|b · !term · /regex/"
 
 
@@ -46,7 +48,7 @@ class PromptBar(Horizontal):
     def __init__(self, prompt: str, text: Input, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.input = text
-        self._note = Label("", classes="prompt-note")
+        self._note = SteadyLabel(classes="prompt-note")
         self._prompt = Label(prompt, classes="prompt-label")
         self.display = False
 
@@ -75,7 +77,7 @@ class PromptBar(Horizontal):
         self.screen.focus_next()  # whatever comes after the bar: the table, or the feed
 
     def note(self, text: str, error: bool = False) -> None:
-        self._note.update(text)
+        self._note.show(text)
         self._note.set_class(error, "-error")
 
     @on(Input.Changed)

@@ -14,8 +14,9 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.message import Message
 from textual.reactive import reactive
-from textual.widgets import Checkbox, Input, Label
+from textual.widgets import Checkbox, Input
 
+from tui_echo.monitor.widgets.steady import SteadyLabel
 from tui_echo.send_text import SendTextError, parse_send_text
 
 
@@ -65,7 +66,7 @@ class SendBox(Horizontal):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self._target_label = Label("to —", id="send-target")
+        self._target_label = SteadyLabel("to —", id="send-target")
         self._to_all = _TickBox("all", id="send-all", compact=True)
         self._to_all.can_focus = False  # Tab goes from the table to the feed to the text; ctrl+t or a click ticks it
         self._input = _TextInput(
@@ -93,13 +94,13 @@ class SendBox(Horizontal):
         self.set_class(self._to_all.value, "-all")
         self.set_class(bool(self.tagged) and not self._to_all.value, "-tagged")
         if self._to_all.value:
-            self._target_label.update(f"{speaker}to all")
+            self._target_label.show(f"{speaker}to all")
         elif self.tagged:
-            self._target_label.update(f"{speaker}to {self.tagged:,} tagged")
+            self._target_label.show(f"{speaker}to {self.tagged:,} tagged")
         elif self.target is None:
-            self._target_label.update("to —")
+            self._target_label.show("to —")
         else:
-            self._target_label.update(f"{speaker}to #{self.target}")
+            self._target_label.show(f"{speaker}to #{self.target}")
 
     def focus_input(self) -> None:
         self._input.focus()
