@@ -19,7 +19,7 @@ from textual.app import App, ComposeResult
 from textual.widgets import Label
 
 from tui_echo.client_filter import ClientFilter
-from tui_echo.monitor.app import MonitorApp
+from tui_echo.monitor.app import PALETTE_CLOSE_SECONDS, MonitorApp
 from tui_echo.monitor.guest import HOST_FIRST_SECONDS, run_when_host_idle
 from tui_echo.monitor.widgets.connections import ConnectionsTable
 from tui_echo.monitor.widgets.send_box import SendBox
@@ -46,8 +46,9 @@ def test_trios_next_batch_waits_until_the_host_loop_has_nothing_ready() -> None:
             if n < 50:
                 loop.call_soon(hop, n + 1)
 
-        loop.call_soon(hop, 1)
         run_when_host_idle(loop, lambda: ran.append("trio"))
+        assert ran == []  # never at once: trio asks from inside its own batch
+        loop.call_soon(hop, 1)
         while "trio" not in ran:
             await asyncio.sleep(0.01)
         return ran
@@ -178,3 +179,11 @@ def test_among_10000_rows_a_go_to_draws_the_rows_in_view_and_a_filter_key_reads_
             assert matches[0] == CLIENTS  # each client once: the filter is applied once per keypress
 
     asyncio.run(main())
+
+
+def test_the_palette_closing_holds_the_screen_one_frame(monkeypatch: pytest.MonkeyPatch) -> None:
+    held: list[float] = []
+    monkeypatch.setattr(App, "delay_update", lambda self, delay=0.05: held.append(delay))
+    app = MonitorApp(ten_thousand(), handle_signals=False)
+    app.delay_update()  # what the command palette asks for as it closes (Textual's default: 50 ms)
+    assert held == [PALETTE_CLOSE_SECONDS] and PALETTE_CLOSE_SECONDS <= 1 / 60

@@ -38,6 +38,8 @@ from tui_echo.server.commands import Kick, Reload, SendTo, Unban
 from tui_echo.server.config import DEFAULT_FEED_LINES
 from tui_echo.text import plural
 
+PALETTE_CLOSE_SECONDS = 1 / 60  # the screen held as the command palette closes (Textual: 50 ms)
+
 
 @runtime_checkable
 class OffersCommands(Protocol):
@@ -84,6 +86,12 @@ class MonitorApp(App[None]):
 
     def get_default_screen(self) -> MainScreen:
         return self.main
+
+    def delay_update(self, delay: float = 0.05) -> None:
+        """Hold the screen a frame, not Textual's 50 ms, as the command palette closes: Textual masks the
+        time a command takes to show its effect; here a command's effect is ready within a frame (a go-to
+        among 10,000 clients: under 3 ms), and the 50 ms were half the go-to's time before it showed."""
+        super().delay_update(min(delay, PALETTE_CLOSE_SECONDS))
 
     def on_mount(self) -> None:
         self._gc_pace.start()

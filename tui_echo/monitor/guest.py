@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 STOP_GRACE_SECONDS = 3.0  # a clean stop takes under a second: clients linger 0.5 s at shutdown
 MONITOR_EVENT_BUFFER = 512  # the feed shows at most 400 data lines a second: more events would only cost CPU
 HOST_FIRST_SECONDS = 0.05  # how long trio's next batch waits at most while the host loop has work ready
+HOST_TIMER_SECONDS = 0.02  # a host timer due this soon (a repaint: 1/60 s) is work ready, for that wait
 
 
 class GuestServer:
@@ -139,28 +140,33 @@ class GuestServer:
             await done
 
 
-def run_when_host_idle(
-    loop: asyncio.AbstractEventLoop, callback: Callable[[], object], deadline: float | None = None
-) -> None:
-    """Run trio's next batch (``callback``) once the host loop has nothing else ready, or HOST_FIRST_SECONDS
-    from now, whichever comes first.
+def run_when_host_idle(loop: asyncio.AbstractEventLoop, callback: Callable[[], object]) -> None:
+    """Schedule trio's next batch (``callback``): it runs once the host loop has nothing else ready, or
+    HOST_FIRST_SECONDS from now, whichever comes first; never before this returns (trio asks from inside
+    its batch).
 
-    A batch of trio tasks (one echo per busy client) takes 10-30 ms at 1,000 clients, and a keypress crosses
+    A batch of trio tasks (one echo per busy client) takes 10-40 ms at 1,000 clients, and a keypress crosses
     several of Textual's tasks before it shows (the app, the focused widget, its parents, the screen's
     repaint), each a loop turn later: with a batch between any two of them, a key waited for several.
     """
-    now = loop.time()
-    if deadline is None:
-        deadline = now + HOST_FIRST_SECONDS
-    if now < deadline and host_has_work(loop):
-        loop.call_soon(run_when_host_idle, loop, callback, deadline)
+    loop.call_soon(_run_if_host_idle, loop, callback, loop.time() + HOST_FIRST_SECONDS)
+
+
+def _run_if_host_idle(loop: asyncio.AbstractEventLoop, callback: Callable[[], object], deadline: float) -> None:
+    if loop.time() < deadline and host_has_work(loop):
+        loop.call_soon(_run_if_host_idle, loop, callback, deadline)  # behind what is ready now
     else:
         callback()
 
 
 def host_has_work(loop: asyncio.AbstractEventLoop) -> bool:
-    """Whether callbacks other than the caller are ready to run in ``loop`` (Textual's tasks, a key from the
-    terminal). asyncio's private ``BaseEventLoop._ready`` (README: Private APIs we rely on): no public API
-    tells; a loop without it is taken to have none, and trio then runs at once, as it would unguided."""
-    ready = getattr(loop, "_ready", None)
-    return bool(ready)
+    """Whether the host loop has work now or in the next HOST_TIMER_SECONDS: callbacks ready to run (Textual's
+    tasks, a key from the terminal), or a timer about to fire (Textual repaints the screen on a timer, within
+    1/60 s of a change). asyncio's private ``BaseEventLoop._ready`` and ``._scheduled`` (README: Private APIs
+    we rely on): no public API tells; a loop without them is taken to have none, and trio runs at once."""
+    if getattr(loop, "_ready", None):
+        return True
+    scheduled = getattr(loop, "_scheduled", None)
+    if not scheduled:
+        return False
+    return bool(scheduled[0].when() - loop.time() < HOST_TIMER_SECONDS)
