@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from bench_echo import load_average, rotated
+from bench_echo import BUILD, load_average, rotated
 from bench_monitor import KEY_TIMEOUT_SECONDS, Build, Pane, percentile, start_load
 
 _LISTENING = re.compile(r"listening (?:on )?127\.0\.0\.1:(\d+)")
@@ -161,9 +161,19 @@ def filter_key(n: int) -> tuple[str, Callable[[str], bool]]:
     return "BSpace", lambda screen: "filter: " not in screen
 
 
-def go_to_latencies(pane: Pane, presses: int, gap: float, clients: int) -> list[float]:
-    """Seconds from Enter on the palette's "Go to client #N" until the send box shows "to #N"."""
-    latencies, ids = [], random.Random(18).sample(range(2, clients + 1), presses)
+def connected_ids(command: list[str], port: int) -> list[int]:
+    """The clients connected now, by the server's word (`ctl PORT clients`): the idle clients closed to make
+    room for the busy ones are not always the highest ids (a go-to to one of them never shows)."""
+    listing = subprocess.run(
+        command + ["ctl", str(port), "clients"], capture_output=True, text=True, check=True, cwd=BUILD, timeout=60
+    ).stdout
+    return [int(found) for found in re.findall(r"(?m)^\s*#(\d+)\s", listing)]
+
+
+def go_to_latencies(pane: Pane, presses: int, gap: float, connected: list[int]) -> list[float]:
+    """Seconds from Enter on the palette's "Go to client #N" (N one of ``connected``, not the cursor's #1) until
+    the send box shows "to #N"."""
+    latencies, ids = [], random.Random(18).sample(sorted(n for n in connected if n >= 2), presses)
     for client_id in ids:
         pane.keys("C-p")
         pane.wait_for(re.compile(r"Search for commands"))
@@ -208,7 +218,7 @@ def monitor_run(
             result.filter_keys_s = key_latencies(pane, presses, gap, filter_key)
             pane.keys("Escape")
             pane.wait_for(re.compile(r"(?m)^ *Connections · "))
-            result.goto_keys_s = go_to_latencies(pane, presses, gap, clients)
+            result.goto_keys_s = go_to_latencies(pane, presses, gap, connected_ids(command, port))
             if load.poll() is not None:
                 raise RuntimeError("the load ended before the keypresses did")
         finally:
