@@ -20,7 +20,7 @@ from textual_serve.server import Server
 
 from tui_echo.monitor.models.table import TableModel
 from tui_echo.monitor.models.table_view import TableView
-from tui_echo.monitor.guest import host_has_work
+from tui_echo.monitor.guest import host_has_work, next_timer
 from tui_echo.monitor.private_api import node_bindings
 from tui_echo.monitor.tab_driver import TabDriver
 from tui_echo.monitor.widgets.connections import ConnectionsTable
@@ -110,14 +110,19 @@ def test_what_the_tests_read_is_still_there() -> None:
     asyncio.run(main())
 
 
-def test_asyncios_loop_still_keeps_its_ready_callbacks_in_ready() -> None:
-    """monitor/guest.py reads ``BaseEventLoop._ready`` to run trio's next batch only when the host loop (Textual)
-    has nothing ready: without it, trio would run at once, and keypresses would wait for its batches again."""
+def test_asyncios_loop_still_keeps_its_ready_callbacks_in_ready_and_its_timers_in_scheduled() -> None:
+    """monitor/guest.py reads ``BaseEventLoop._ready`` and ``._scheduled`` to run trio's next batch only when the
+    host loop (Textual) has nothing ready and, after it worked, its repaint is done: without them, trio would
+    run at once, and keypresses would wait for its batches again."""
 
-    async def main() -> tuple[bool, bool]:
+    async def main() -> tuple[bool, bool, float | None, float]:
         loop = asyncio.get_running_loop()
         idle = host_has_work(loop)
         loop.call_soon(lambda: None)
-        return idle, host_has_work(loop)
+        at = loop.time() + 60
+        loop.call_at(at, lambda: None)
+        return idle, host_has_work(loop), next_timer(loop), at
 
-    assert asyncio.run(main()) == (False, True), "asyncio's private BaseEventLoop._ready changed: monitor/guest.py"
+    idle, ready, due, at = asyncio.run(main())
+    assert (idle, ready) == (False, True), "asyncio's private BaseEventLoop._ready changed: monitor/guest.py"
+    assert due == at, "asyncio's private BaseEventLoop._scheduled changed: monitor/guest.py"

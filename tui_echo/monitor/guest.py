@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 STOP_GRACE_SECONDS = 3.0  # a clean stop takes under a second: clients linger 0.5 s at shutdown
 MONITOR_EVENT_BUFFER = 512  # the feed shows at most 400 data lines a second: more events would only cost CPU
 HOST_FIRST_SECONDS = 0.05  # how long trio's next batch waits at most while the host loop has work ready
-HOST_TIMER_SECONDS = 0.02  # a host timer due this soon (a repaint: 1/60 s) is work ready, for that wait
+HOST_TIMER_SECONDS = 0.02  # after the host worked, a timer due this soon (its repaint: 1/60 s) is waited for
 
 
 class GuestServer:
@@ -152,21 +152,32 @@ def run_when_host_idle(loop: asyncio.AbstractEventLoop, callback: Callable[[], o
     loop.call_soon(_run_if_host_idle, loop, callback, loop.time() + HOST_FIRST_SECONDS)
 
 
-def _run_if_host_idle(loop: asyncio.AbstractEventLoop, callback: Callable[[], object], deadline: float) -> None:
-    if loop.time() < deadline and host_has_work(loop):
-        loop.call_soon(_run_if_host_idle, loop, callback, deadline)  # behind what is ready now
-    else:
-        callback()
+def _run_if_host_idle(
+    loop: asyncio.AbstractEventLoop, callback: Callable[[], object], deadline: float, worked: bool = False
+) -> None:
+    now = loop.time()
+    if now < deadline:
+        if host_has_work(loop):
+            loop.call_soon(_run_if_host_idle, loop, callback, deadline, True)  # behind what is ready now
+            return
+        due = next_timer(loop)
+        if worked and due is not None and due - now < HOST_TIMER_SECONDS:
+            # The host just worked (a key crossing its widgets, a tick): its repaint comes within a frame,
+            # on a timer. Wait for it too, asleep; an idle host's timers do not hold trio.
+            loop.call_at(due, _run_if_host_idle, loop, callback, deadline, True)
+            return
+    callback()
 
 
 def host_has_work(loop: asyncio.AbstractEventLoop) -> bool:
-    """Whether the host loop has work now or in the next HOST_TIMER_SECONDS: callbacks ready to run (Textual's
-    tasks, a key from the terminal), or a timer about to fire (Textual repaints the screen on a timer, within
-    1/60 s of a change). asyncio's private ``BaseEventLoop._ready`` and ``._scheduled`` (README: Private APIs
-    we rely on): no public API tells; a loop without them is taken to have none, and trio runs at once."""
-    if getattr(loop, "_ready", None):
-        return True
+    """Whether callbacks other than the caller are ready to run in the host loop (Textual's tasks, a key from
+    the terminal). asyncio's private ``BaseEventLoop._ready`` (README: Private APIs we rely on): no public API
+    tells; a loop without it is taken to have none, and trio runs at once."""
+    return bool(getattr(loop, "_ready", None))
+
+
+def next_timer(loop: asyncio.AbstractEventLoop) -> float | None:
+    """When the host loop's next timer is due (in ``loop.time()``), if it has one: asyncio's private
+    ``BaseEventLoop._scheduled`` (README: Private APIs we rely on)."""
     scheduled = getattr(loop, "_scheduled", None)
-    if not scheduled:
-        return False
-    return bool(scheduled[0].when() - loop.time() < HOST_TIMER_SECONDS)
+    return float(scheduled[0].when()) if scheduled else None
