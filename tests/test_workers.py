@@ -16,7 +16,8 @@ import pytest
 
 from tui_echo.control.paths import worker_socket_path
 from tui_echo.headless.fleet import RESTART_ID_GAP, Fleet
-from tui_echo.server.config import ServerConfig, WorkerSlot, worker_of
+from tui_echo.client_keys import worker_of
+from tui_echo.server.config import ServerConfig, WorkerSlot
 from tui_echo.server.events import (
     ClientConnected,
     ClientDisconnected,

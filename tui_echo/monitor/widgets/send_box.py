@@ -16,6 +16,7 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import Checkbox, Input, Label
 
+from tui_echo.client_keys import ONE_SERVER, ClientKeys
 from tui_echo.send_text import SendTextError, parse_send_text
 
 
@@ -63,8 +64,10 @@ class SendBox(Horizontal):
     # A chat server: what you send goes out as "<operator> text" (privately to one client), a line of the chat.
     chat: reactive[bool] = reactive(False)
 
-    def __init__(self, *, id: str | None = None) -> None:
+    def __init__(self, *, id: str | None = None, keys: ClientKeys = ONE_SERVER) -> None:
+        """``keys``: how the console names clients (``#12@7002`` among several servers)."""
         super().__init__(id=id)
+        self.keys = keys
         self._target_label = Label("to —", id="send-target")
         self._to_all = _TickBox("all", id="send-all", compact=True)
         self._to_all.can_focus = False  # Tab goes from the table to the feed to the text; ctrl+t or a click ticks it
@@ -99,7 +102,7 @@ class SendBox(Horizontal):
         elif self.target is None:
             self._target_label.update("to —")
         else:
-            self._target_label.update(f"{speaker}to #{self.target}")
+            self._target_label.update(f"{speaker}to {self.keys.label(self.target)}")
 
     def focus_input(self) -> None:
         self._input.focus()
