@@ -206,6 +206,11 @@ def test_two_workers_serve_one_port_and_ctl_lists_every_client_once(server: Head
         table = run_cli(["ctl", str(server.port), "clients"])
         assert table.stdout.splitlines()[0].split()[:2] == ["WORKER", "ID"]
         assert len(table.stdout.splitlines()) == len(ids) + 1
+        # ctl faults has the same WORKER column.
+        second = next(client_id for client_id in ids if worker_of(client_id, 2) == 2)
+        assert run_cli(["ctl", str(server.port), "fault", str(second), "latency=1ms"]).returncode == 0
+        faults = run_cli(["ctl", str(server.port), "faults"]).stdout.splitlines()
+        assert faults[0].split()[:2] == ["WORKER", "ID"] and faults[1].split()[:2] == ["2", f"#{second}"], faults
         listing = run_cli(["list", "--json"])
         rows = [json.loads(line) for line in listing.stdout.splitlines()]
         assert len(rows) == 1 and rows[0]["workers"] == 2 and rows[0]["clients_now"] == len(ids), rows
@@ -351,7 +356,7 @@ def test_the_monitor_shows_both_workers_clients_in_one_table_and_kicks_on_the_ri
     from tui_echo.monitor.widgets.stats_bar import StatsText
     from tui_echo.server.commands import Kick
 
-    from .monitor_helpers import SIZE, Monitor
+    from .monitor_helpers import SIZE, Monitor, screen_text
 
     clients, ids = _connect_to_both(server)
     sockets = [worker_socket_path(tmp_path / "ctl.sock", index) for index in (1, 2)]
@@ -365,6 +370,12 @@ def test_the_monitor_shows_both_workers_clients_in_one_table_and_kicks_on_the_ri
             await monitor.until(
                 lambda: stats.stats is not None and f"clients {len(ids)} now" in stats.render().plain, "the sum"
             )
+            # Which worker holds each client: a worker column, as ctl clients has.
+            assert {row.client_id: row.worker for row in monitor.table.rows} == {i: worker_of(i, 2) for i in ids}
+            header = next(line for line in screen_text(app) if " peer " in line and " msgs " in line)
+            assert re.search(r" id\W* worker +peer ", header), header  # "id▲": the table sorts by it
+            shown = [line for line in screen_text(app) if "127.0.0.1:" in line]
+            assert any(re.search(rf"#{second} +2 +127\.0\.0\.1:", line) for line in shown), shown
             app.main.command(Kick(second))
             await monitor.until(lambda: second not in monitor.live_ids(), "the kick on worker 2")
             await pilot.press("q")
