@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import dataclasses
 import os
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,12 +17,14 @@ import pytest
 from tui_echo.client_filter import compile_filter
 from tui_echo.client_keys import ClientKeys
 from tui_echo.control.client import ConsoleError, TargetError
+from tui_echo.control.protocol import ProtocolError, parse_command
 from tui_echo.control.fleet import resolve_servers
 from tui_echo.monitor.attached import AttachedApp, ServerGone, open_attached
 from tui_echo.monitor.fleet import FleetSource
 from tui_echo.monitor.remote import _ONE_CLIENTS
 from tui_echo.monitor.widgets.stats_bar import StatsText
 from tui_echo.server import events
+from tui_echo.server.commands import Ban, BanAddress
 
 from .helpers import TIMEOUT
 from .monitor_helpers import SIZE, Client, Monitor, screen_text
@@ -87,7 +90,9 @@ def test_every_event_about_one_client_is_keyed() -> None:
     kinds = [
         kind
         for kind in vars(events).values()
-        if dataclasses.is_dataclass(kind) and any(field.name == "client_id" for field in dataclasses.fields(kind))
+        if isinstance(kind, type)
+        and dataclasses.is_dataclass(kind)
+        and any(field.name == "client_id" for field in dataclasses.fields(kind))
     ]
     assert kinds and all(issubclass(kind, _ONE_CLIENTS) for kind in kinds)
 
@@ -192,6 +197,43 @@ def test_two_servers_both_with_a_client_1_in_one_console(
 
     asyncio.run(main())
     assert first.proc.poll() is None  # detached: the first server carries on
+
+
+@pytest.mark.tui
+def test_a_ban_in_a_console_of_two_servers_bans_the_address_on_both(
+    two: tuple[HeadlessProcess, HeadlessProcess], tmp_path: Path
+) -> None:
+    first, second = two
+
+    async def main() -> None:
+        source = open_attached([[tmp_path / "a.sock"], [tmp_path / "b.sock"]], ["a", "b"])
+        assert isinstance(source, FleetSource)
+        keys = source.keys
+        app = AttachedApp(source, feed_lines=1000, handle_signals=False)
+        async with app.run_test(size=SIZE) as pilot:
+            monitor = Monitor(app, pilot, first.port)
+            on_first = await monitor.connect()
+            monitor.port = second.port
+            on_second = await monitor.connect()
+            await monitor.until(lambda: len(monitor.live_ids()) == 2, "both clients")
+            app.main.command(Ban(keys.key(1, 1)))  # the second server's #1, from 127.0.0.1
+            assert await _eof(on_second) and await _eof(on_first)  # its address is banned on both
+            await monitor.until(lambda: all(member.bans() for member in source.members), "both servers' bans")
+            await pilot.press("q")
+
+    asyncio.run(main())
+    for server in two:
+        server.wait_for(lambda line: "banned 127.0.0.1" in line)
+        refused = socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT)
+        assert refused.recv(10) == b""  # a new client from it is refused by either
+        refused.close()
+
+
+def test_a_ban_of_an_address_takes_an_ip_address_only() -> None:
+    message = {"type": "command", "id": 1, "command": "ban_address"}
+    assert parse_command({**message, "address": "::ffff:10.0.0.7"}).command() == BanAddress("::ffff:10.0.0.7")
+    with pytest.raises(ProtocolError, match="not an IP address"):
+        parse_command({**message, "address": "example.org"}).command()
 
 
 async def _eof(client: Client) -> bool:

@@ -438,7 +438,7 @@ def test_events_streams_every_workers_events_and_one_stopped_with_the_totals_sum
 def test_the_fleet_sends_each_worker_the_commands_for_its_own_clients() -> None:
     from tui_echo.monitor.fleet import FleetSource
     from tui_echo.server.clients import ClientState
-    from tui_echo.server.commands import Broadcast, ClientAction, ForClients, Kick, Label
+    from tui_echo.server.commands import Ban, BanAddress, Broadcast, ClientAction, ForClients, Kick, Label
 
     class Member:
         def __init__(self, ids: list[int]) -> None:
@@ -453,6 +453,9 @@ def test_the_fleet_sends_each_worker_the_commands_for_its_own_clients() -> None:
         def client_ids(self) -> set[int]:
             return {state.client_id for state in self.states}
 
+        def client(self, client_id: int) -> ClientState | None:
+            return next((state for state in self.states if state.client_id == client_id), None)
+
         def send(self, command: object) -> bool:
             self.sent.append(command)
             return True
@@ -464,3 +467,15 @@ def test_the_fleet_sends_each_worker_the_commands_for_its_own_clients() -> None:
     assert fleet.send(Broadcast(b"hi"))
     assert one.sent == [Label(3, "x"), ForClients(ClientAction.KICK, (1, 5)), Broadcast(b"hi")]
     assert two.sent == [Kick(4), ForClients(ClientAction.KICK, (2, 4)), Broadcast(b"hi")]
+
+    # A ban is the whole server's: the worker that holds the client bans it, the other its address.
+    one.sent.clear()
+    two.sent.clear()
+    two.states[0].peer = ("10.0.0.2", 2)
+    assert fleet.send(Ban(2))
+    assert (one.sent, two.sent) == ([BanAddress("10.0.0.2")], [Ban(2)])
+    one.sent.clear()
+    two.sent.clear()
+    assert fleet.send(ForClients(ClientAction.BAN, (1, 2)))
+    assert one.sent == [ForClients(ClientAction.BAN, (1,)), BanAddress("10.0.0.2")]
+    assert two.sent == [ForClients(ClientAction.BAN, (2,)), BanAddress("127.0.0.1")]

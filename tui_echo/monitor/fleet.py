@@ -30,7 +30,19 @@ from tui_echo.monitor.remote import RemoteSource
 from tui_echo.net import Peer
 from tui_echo.server.access import ActiveBan
 from tui_echo.server.clients import ClientState
-from tui_echo.server.commands import Ban, ForClients, Kick, Label, SendTo, ServerCommand, SetFaults, Shutdown, Unban
+from tui_echo.server.commands import (
+    Ban,
+    BanAddress,
+    ClientAction,
+    ForClients,
+    Kick,
+    Label,
+    SendTo,
+    ServerCommand,
+    SetFaults,
+    Shutdown,
+    Unban,
+)
 from tui_echo.server.config import Mode
 from tui_echo.server.events import (
     ServerEvent,
@@ -247,12 +259,18 @@ class FleetSource:
         """Its live clients' keys (``in`` asks each member)."""
         return _Holding(self.members)
 
+    def client(self, client_id: int) -> ClientState | None:
+        """A live client's state, by key (None if no member has it)."""
+        return next((state for m in self.members if (state := m.client(client_id)) is not None), None)
+
     def send(self, command: ServerCommand) -> bool:
         """One client's command to its member; a set of clients' split by member; any other to all (an
-        unban among separate servers: to those with that ban). A ban names a client: its server bans its
-        address (among a server's workers, each is told, and the one that holds it bans it)."""
-        if isinstance(command, Kick | SendTo | Label | SetFaults) or (self._servers and isinstance(command, Ban)):
-            return self.members[self._holder(command.client_id)].send(command)
+        unban among separate servers: to those with that ban). A ban names clients: the members that
+        hold them ban their addresses, and the others are told to ban the same addresses."""
+        if isinstance(command, Kick | SendTo | Label | SetFaults | Ban):
+            holder = self._holder(command.client_id)
+            sent = self.members[holder].send(command)
+            return self._pass_bans_on({holder: [command.client_id]}) and sent if isinstance(command, Ban) else sent
         if isinstance(command, Unban) and self._servers:
             holding = [m for m in self.members if any(ban.address == command.address for ban in m.bans())]
             return all([member.send(command) for member in holding or self.members])
@@ -260,14 +278,31 @@ class FleetSource:
             shares: dict[int, list[int]] = {}
             for client_id in command.client_ids:
                 shares.setdefault(self._holder(client_id), []).append(client_id)
-            return all(
+            sent = all(
                 [
                     self.members[index].send(dataclasses.replace(command, client_ids=tuple(ids)))
                     for index, ids in shares.items()
                 ]
             )
+            return self._pass_bans_on(shares) and sent if command.action is ClientAction.BAN else sent
         live = [m for index, m in enumerate(self.members) if index not in self._gone or isinstance(command, Shutdown)]
         return all([member.send(command) for member in live])
+
+    def _pass_bans_on(self, shares: dict[int, list[int]]) -> bool:
+        """Bans are the whole console's: each member that does not hold a banned client bans its address."""
+        hosts = {
+            index: {state.peer[0] for client_id in ids if (state := self.members[index].client(client_id))}
+            for index, ids in shares.items()
+        }
+        banned = set().union(*hosts.values())
+        return all(
+            [
+                member.send(BanAddress(host))
+                for index, member in enumerate(self.members)
+                if index not in self._gone
+                for host in sorted(banned - hosts.get(index, set()))
+            ]
+        )
 
     async def stop(self) -> None:
         """Detach from every member; the server carries on."""

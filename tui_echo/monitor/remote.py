@@ -139,6 +139,10 @@ class RemoteSource:
     def clients(self) -> Iterable[ClientState]:
         return self._clients.values()
 
+    def client(self, client_id: int) -> ClientState | None:
+        """A live client's state, by id (by key, as one of several servers)."""
+        return self._clients.get(client_id)
+
     def client_ids(self) -> KeysView[int]:
         """The live clients' ids (a view: ``in`` is a dict lookup)."""
         return self._clients.keys()
