@@ -9,7 +9,7 @@ import contextlib
 import dataclasses
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -137,6 +137,29 @@ def _open_sockets() -> int:
 
 # ---- one console over both ---------------------------------------------------------------------
 
+Test = Callable[[Monitor, FleetSource, Client, Client], Awaitable[None]]
+
+
+def in_one_console(two: tuple[HeadlessProcess, HeadlessProcess], tmp_path: Path, test: Test) -> None:
+    """Attach to both servers, named by port, connect a client to each (both are #1), and run ``test``."""
+    first, second = two
+
+    async def main() -> None:
+        source = open_attached([[tmp_path / "a.sock"], [tmp_path / "b.sock"]], [str(first.port), str(second.port)])
+        assert isinstance(source, FleetSource)
+        app = AttachedApp(source, feed_lines=1000, handle_signals=False)
+        async with app.run_test(size=SIZE) as pilot:
+            monitor = Monitor(app, pilot, first.port)
+            on_first = await monitor.connect()
+            monitor.port = second.port
+            on_second = await monitor.connect()
+            both = sorted([source.keys.key(0, 1), source.keys.key(1, 1)])
+            await monitor.until(lambda: sorted(monitor.live_ids()) == both, "both #1 rows")
+            await test(monitor, source, on_first, on_second)
+            await pilot.press("q")
+
+    asyncio.run(main())
+
 
 @pytest.mark.tui
 def test_two_servers_both_with_a_client_1_in_one_console(
@@ -145,57 +168,46 @@ def test_two_servers_both_with_a_client_1_in_one_console(
     first, second = two
     names = [str(first.port), str(second.port)]
 
-    async def main() -> None:
-        source = open_attached([[tmp_path / "a.sock"], [tmp_path / "b.sock"]], names)
-        assert isinstance(source, FleetSource)
-        keys = source.keys
-        app = AttachedApp(source, feed_lines=1000, handle_signals=False)
-        async with app.run_test(size=SIZE) as pilot:
-            monitor = Monitor(app, pilot, first.port)
-            on_first = await monitor.connect()
-            monitor.port = second.port
-            on_second = await monitor.connect()
-            both = sorted([keys.key(0, 1), keys.key(1, 1)])
-            await monitor.until(lambda: sorted(monitor.live_ids()) == both, "both #1 rows")
-            stats = app.query_one(StatsText)
-            await monitor.until(lambda: stats.stats is not None and "clients 2 now" in stats.render().plain, "the sum")
+    async def test(monitor: Monitor, source: FleetSource, on_first: Client, on_second: Client) -> None:
+        app, pilot, keys = monitor.app, monitor.pilot, source.keys
+        stats = app.query_one(StatsText)
+        await monitor.until(lambda: stats.stats is not None and "clients 2 now" in stats.render().plain, "the sum")
 
-            def rows_shown() -> list[str]:
-                return [line for line in screen_text(app) if "127.0.0.1:" in line and "#1 " in line]
+        def rows_shown() -> list[str]:
+            return [line for line in screen_text(app) if "127.0.0.1:" in line and "#1 " in line]
 
-            await monitor.until(lambda: len(rows_shown()) == 2, "two rows on screen")
-            assert sorted(next(name for name in names if name in line) for line in rows_shown()) == sorted(names)
+        await monitor.until(lambda: len(rows_shown()) == 2, "two rows on screen")
+        assert sorted(next(name for name in names if name in line) for line in rows_shown()) == sorted(names)
 
-            # Go to the second server's #1 as the screen names it, and kick it with k.
-            await monitor.palette(f"#1@{second.port}", f"Go to client #1@{second.port}")
-            await monitor.until(lambda: app.main.table.cursor_client == keys.key(1, 1), "the cursor on it")
-            await pilot.press("k")
-            assert await _eof(on_second)
-            second.wait_for(lambda line: "#1 " in line and "disconnected: kicked" in line)
-            await _echoes(on_first)  # the other #1 was not touched
-            await monitor.until(lambda: monitor.live_ids() == [keys.key(0, 1)], "one row left")
+        # Go to the second server's #1 as the screen names it, and kick it with k.
+        await monitor.palette(f"#1@{second.port}", f"Go to client #1@{second.port}")
+        await monitor.until(lambda: app.main.table.cursor_client == keys.key(1, 1), "the cursor on it")
+        await pilot.press("k")
+        assert await _eof(on_second)
+        second.wait_for(lambda line: "#1 " in line and "disconnected: kicked" in line)
+        await _echoes(on_first)  # the other #1 was not touched
+        await monitor.until(lambda: monitor.live_ids() == [keys.key(0, 1)], "one row left")
 
-            # The table's filter: a server by name.
-            again = await monitor.connect()  # #2 on the second server
-            await monitor.until(lambda: keys.key(1, 2) in monitor.live_ids(), "its #2")
-            assert app.main.apply_filter(f"@{second.port}")
-            await monitor.until(lambda: monitor.live_ids() == [keys.key(1, 2)], "the second server's rows alone")
-            assert app.main.apply_filter("")
+        # The table's filter: a server by name.
+        again = await monitor.connect()  # #2 on the second server
+        await monitor.until(lambda: keys.key(1, 2) in monitor.live_ids(), "its #2")
+        assert app.main.apply_filter(f"@{second.port}")
+        await monitor.until(lambda: monitor.live_ids() == [keys.key(1, 2)], "the second server's rows alone")
+        assert app.main.apply_filter("")
 
-            # The second server stops: said once, its rows go, the first server's stay.
-            second.stop()
-            await monitor.until(lambda: monitor.live_ids() == [keys.key(0, 1)], "the first server's row alone")
-            said = f"server {second.port} (pid {second.proc.pid}) stopped; its clients are not shown"
-            await monitor.until(lambda: any(said in entry.text for entry in monitor.feed.entries), "said")
-            await pilot.pause(0.5)
-            assert sum(said in entry.text for entry in monitor.feed.entries) == 1
-            assert not isinstance(app.screen, ServerGone)  # the console carries on with the other
-            await _echoes(on_first)
-            await monitor.until(lambda: stats.stats is not None and "clients 1 now" in stats.render().plain, "1")
-            again.writer.close()
-            await pilot.press("q")
+        # The second server stops: said once, its rows go, the first server's stay.
+        second.stop()
+        await monitor.until(lambda: monitor.live_ids() == [keys.key(0, 1)], "the first server's row alone")
+        said = f"server {second.port} (pid {second.proc.pid}) stopped; its clients are not shown"
+        await monitor.until(lambda: any(said in entry.text for entry in monitor.feed.entries), "said")
+        await pilot.pause(0.5)
+        assert sum(said in entry.text for entry in monitor.feed.entries) == 1
+        assert not isinstance(app.screen, ServerGone)  # the console carries on with the other
+        await _echoes(on_first)
+        await monitor.until(lambda: stats.stats is not None and "clients 1 now" in stats.render().plain, "1")
+        again.writer.close()
 
-    asyncio.run(main())
+    in_one_console(two, tmp_path, test)
     assert first.proc.poll() is None  # detached: the first server carries on
 
 
@@ -203,25 +215,13 @@ def test_two_servers_both_with_a_client_1_in_one_console(
 def test_a_ban_in_a_console_of_two_servers_bans_the_address_on_both(
     two: tuple[HeadlessProcess, HeadlessProcess], tmp_path: Path
 ) -> None:
-    first, second = two
 
-    async def main() -> None:
-        source = open_attached([[tmp_path / "a.sock"], [tmp_path / "b.sock"]], ["a", "b"])
-        assert isinstance(source, FleetSource)
-        keys = source.keys
-        app = AttachedApp(source, feed_lines=1000, handle_signals=False)
-        async with app.run_test(size=SIZE) as pilot:
-            monitor = Monitor(app, pilot, first.port)
-            on_first = await monitor.connect()
-            monitor.port = second.port
-            on_second = await monitor.connect()
-            await monitor.until(lambda: len(monitor.live_ids()) == 2, "both clients")
-            app.main.command(Ban(keys.key(1, 1)))  # the second server's #1, from 127.0.0.1
-            assert await _eof(on_second) and await _eof(on_first)  # its address is banned on both
-            await monitor.until(lambda: all(member.bans() for member in source.members), "both servers' bans")
-            await pilot.press("q")
+    async def test(monitor: Monitor, source: FleetSource, on_first: Client, on_second: Client) -> None:
+        monitor.app.main.command(Ban(source.keys.key(1, 1)))  # the second server's #1, from 127.0.0.1
+        assert await _eof(on_second) and await _eof(on_first)  # its address is banned on both
+        await monitor.until(lambda: all(member.bans() for member in source.members), "both servers' bans")
 
-    asyncio.run(main())
+    in_one_console(two, tmp_path, test)
     for server in two:
         server.wait_for(lambda line: "banned 127.0.0.1" in line)
         refused = socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT)

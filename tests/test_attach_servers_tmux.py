@@ -6,13 +6,12 @@ from __future__ import annotations
 import contextlib
 import shlex
 import subprocess
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from .helpers import TIMEOUT
 from .process import HeadlessProcess, needs_tool, tui_echo_command
+from .test_attach_servers import two  # noqa: F401  (the fixture: two headless servers)
 from .test_e2e_tmux import Tmux, tmux  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.terminal
@@ -46,25 +45,16 @@ class Nc:
                     stream.close()
 
 
-@pytest.fixture
-def servers(tmp_path: Path) -> Iterator[tuple[HeadlessProcess, HeadlessProcess]]:
-    with (
-        contextlib.closing(HeadlessProcess("--control", str(tmp_path / "a.sock"))) as first,
-        contextlib.closing(HeadlessProcess("--control", str(tmp_path / "b.sock"))) as second,
-    ):
-        yield first, second
-
-
 def test_attach_two_servers_kick_the_second_ones_1_and_stop_it(
     tmux: Tmux,  # noqa: F811
-    servers: tuple[HeadlessProcess, HeadlessProcess],
+    two: tuple[HeadlessProcess, HeadlessProcess],  # noqa: F811
 ) -> None:
-    first, second = servers
+    first, second = two
     p1, p2 = first.port, second.port
     command = shlex.quote(tui_echo_command())
-    with contextlib.closing(Nc(p1)) as one, contextlib.closing(Nc(p2)) as two:
-        one.echoes(b"on the first\n")
-        two.echoes(b"on the second\n")
+    with contextlib.closing(Nc(p1)) as nc1, contextlib.closing(Nc(p2)) as nc2:
+        nc1.echoes(b"on the first\n")
+        nc2.echoes(b"on the second\n")
 
         # --all finds both.
         tmux.run("send-keys", f"{command} attach --all; echo exit=$?", "Enter")
@@ -86,9 +76,9 @@ def test_attach_two_servers_kick_the_second_ones_1_and_stop_it(
         tmux.run("send-keys", "k")
         second.wait_for(lambda line: "#1 " in line and "disconnected: kicked" in line)
         tmux.wait_for(rf"#1@{p2} .*disconnected: kicked")
-        two.say(b"anyone?\n")  # its connection is gone: nc ends at its next write
-        assert two.proc.wait(TIMEOUT) is not None
-        one.echoes(b"still echoed\n")  # the first server's #1 was not touched
+        nc2.say(b"anyone?\n")  # its connection is gone: nc ends at its next write
+        assert nc2.proc.wait(TIMEOUT) is not None
+        nc1.echoes(b"still echoed\n")  # the first server's #1 was not touched
         assert not any("kicked" in line for line in first.lines)
 
         # The second server stops: said once, the first server's row stays.
@@ -97,7 +87,7 @@ def test_attach_two_servers_kick_the_second_ones_1_and_stop_it(
         screen = tmux.screen()
         assert screen.count(f"server {p2} (pid {second.proc.pid}) stopped") == 1
         tmux.wait_for(rf"#1 +{p1} +127\.0\.0\.1:\d+ .*connected")
-        one.echoes(b"carries on\n")
+        nc1.echoes(b"carries on\n")
         tmux.run("send-keys", "q")
         tmux.wait_for(r"(?m)^exit=0$")
         assert first.proc.poll() is None  # detached: the first server carries on
