@@ -137,7 +137,11 @@ class AttachedApp(MonitorApp):
         what = "stopped" if self.remote.stopped_by_server else "went away"
         self.main.server_gone(what)  # the last events, and the stats bar says so and stops counting
         reason = self.remote.gone_reason
-        self.push_screen(ServerGone(f"The server {what} ({reason}).\n{self.remote.path}"), self._reattach)
+        if self.remote.keys.several:
+            question = f"Every server ({', '.join(self.remote.keys.names)}) {what} ({reason})."
+        else:
+            question = f"The server {what} ({reason}).\n{self.remote.path}"
+        self.push_screen(ServerGone(question), self._reattach)
 
     def _reattach(self, reattach: bool | None) -> None:
         if not reattach:

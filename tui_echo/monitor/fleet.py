@@ -189,14 +189,15 @@ class FleetSource:
 
     def take_events(self, limit: int) -> list[ServerEvent]:
         """Each member's events in turn (a client's stay in order: it lives on one member); one
-        ``stopped`` once every member has stopped, with the totals summed."""
+        ``stopped`` once every member has stopped, with the totals summed. One ``listening`` for a
+        server's workers; separate servers each say theirs (their addresses, a TLS server's fingerprint)."""
         events, self._notes = self._notes, []
         for _ in self.members:
             if len(events) >= limit:
                 break
             member = self.members[next(self._turn)]
             for event in member.take_events(limit - len(events)):
-                if isinstance(event, ServerListening):
+                if isinstance(event, ServerListening) and not self._servers:
                     if self._listened:
                         continue  # one "listening" for the server, as its log has
                     self._listened = True
