@@ -71,7 +71,7 @@ def _tls(row: Row, now: float) -> str:
 COLUMNS = (
     Column("id", "id", 6, True, _id),
     Column("server", "server", 10, False, lambda r, now: printable(r.server)),  # among several servers
-    Column("worker", "worker", 6, True, lambda r, now: str(r.worker or "")),  # on a --workers server
+    Column("worker", "worker", 7, True, lambda r, now: str(r.worker or "")),  # on a --workers server
     Column("peer", "peer", 20, False, _peer),  # "255.255.255.255:65535" is cut by one on a narrow terminal
     Column("label", "label", 14, False, lambda r, now: printable(r.label)),  # once a client has one; escaped
     Column("age", "connected", 10, True, lambda r, now: format_duration((r.ended_at or now) - r.connected_at)),
