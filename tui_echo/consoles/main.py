@@ -196,11 +196,11 @@ def _ctl(args: argparse.Namespace) -> int:
 
 
 def _attach(args: argparse.Namespace) -> int:
+    if args.all and args.targets:
+        return fail("attach", "--all attaches to every running server: give it no TARGET", 2)
     problem = terminal_problem()  # none under textual-serve (tui-echo web): its driver talks over pipes
     if problem:
         return fail("attach", f"the monitor needs a terminal, {problem}; use tui-echo events to stream to a pipe", 2)
-    if args.all and args.targets:
-        return fail("attach", "--all attaches to every running server: give it no TARGET", 2)
     if args.all or len(args.targets) > 1:  # several servers in one console (one found: shown as usual)
         try:
             found = resolve_servers(None if args.all else args.targets)
