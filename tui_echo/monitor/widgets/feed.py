@@ -352,8 +352,8 @@ class Feed(ScrollView, can_focus=True):
         label = "server" if entry.client_id is None else self.keys.label(entry.client_id)
         if entry.label:
             name = printable(entry.label)
-            label += " " + (name if len(name) <= NAME_WIDTH else name[: NAME_WIDTH - 1] + "…") + " "
-        return label.ljust(LABEL_WIDTH)
+            label += " " + (name if len(name) <= NAME_WIDTH else name[: NAME_WIDTH - 1] + "…")
+        return label.ljust(LABEL_WIDTH - 1) + " "  # a space before the mark, however long (#12@7002)
 
     def _line_text(self, entry: FeedEntry, part: int) -> str:
         return "".join(text for text, _ in self._pieces(entry, part, _INDENT))

@@ -68,6 +68,7 @@ class SendBox(Horizontal):
         """``keys``: how the console names clients (``#12@7002`` among several servers)."""
         super().__init__(id=id)
         self.keys = keys
+        self.set_class(keys.several, "-servers")  # "to #12@7002": wider than one server's ids
         self._target_label = Label("to —", id="send-target")
         self._to_all = _TickBox("all", id="send-all", compact=True)
         self._to_all.can_focus = False  # Tab goes from the table to the feed to the text; ctrl+t or a click ticks it
