@@ -41,6 +41,7 @@ from tui_echo.server.events import (
     DataCorrupted,
     DataReceived,
     DataSent,
+    DisconnectReason,
     FaultChanged,
     ServerEvent,
     ServerNotice,
@@ -63,6 +64,7 @@ _ONE_CLIENTS = (
     DataCorrupted,
     ClientLabelled,
 )
+MISSED_DISCONNECT = "left while this console was behind (its disconnect was among the events missed)"
 EVENT_LIMIT = 10_000  # events waiting for the app's tick; the server sends a few hundred a second at most
 WRITE_BUFFER_LIMIT = 1 << 20  # commands waiting to go out before send() says "busy"
 
@@ -254,8 +256,28 @@ class RemoteSource:
         if self._gathering is None or not self._gathering.complete:
             return
         snapshot, self._gathering = self._gathering.snapshot, None
+        before = self._clients
         self._load(snapshot)
         self._note(f"this console fell behind: {snapshot.get('lost', 0)} events missed, numbers reloaded")
+        # The clients that left meanwhile: their disconnects were among the events missed. Said as such,
+        # with their last counts, so that their rows leave the table as any departed client's do.
+        now = time.time()
+        for key, state in before.items():
+            if key not in self._clients:
+                self._push(
+                    ClientDisconnected(
+                        client_id=key,
+                        peer=state.peer,
+                        at=now,
+                        reason=DisconnectReason.ERROR,
+                        error=MISSED_DISCONNECT,
+                        connected_at=state.connected_at,
+                        messages_in=state.messages_in,
+                        bytes_in=state.bytes_in,
+                        bytes_out=state.bytes_out,
+                        dropped_out=state.dropped_out,
+                    )
+                )
 
     def _apply(self, event: ServerEvent) -> None:
         """Keep the mirror exact between two counts messages."""
