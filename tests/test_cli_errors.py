@@ -71,7 +71,7 @@ def test_an_unknown_flag_is_still_an_unknown_flag() -> None:
     [
         (["attach", "--feed-lines", "0"], "tui-echo attach: error: argument --feed-lines: expected a whole number"),
         (["attach", "--feed-lines", "many"], "tui-echo attach: error: argument --feed-lines: expected a whole number"),
-        (["attach", "1", "2"], "tui-echo attach: error: unrecognized arguments: 2"),
+        (["attach", "--all", "7001"], "tui-echo attach: error: --all attaches to every running server: give it no"),
         (["list", "extra"], "tui-echo list: error: unrecognized arguments: extra"),
         (["events", "--bogus"], "tui-echo events: error: unrecognized arguments: --bogus"),
         (["web", "--http-port", "70000"], "tui-echo web: error: argument --http-port: expected a whole number"),

@@ -25,7 +25,7 @@ PACKAGE = ROOT / "tui_echo"
 # Who may import whom: the layout is the data flow, and nothing imports back up. A unit may always
 # import its own modules.
 # Pure helpers everyone may use.
-BASICS = {"net", "times", "text", "ratelimit", "send_text", "arguments", "output", "client_filter"}
+BASICS = {"net", "times", "text", "ratelimit", "send_text", "arguments", "output", "client_filter", "client_keys"}
 MAY_IMPORT: dict[str, set[str]] = {
     "__init__": set(),
     "net": set(),  # peers, socket errors
@@ -34,7 +34,8 @@ MAY_IMPORT: dict[str, set[str]] = {
     "send_text": set(),
     "arguments": set(),
     "output": set(),  # a command's stdout, and a reader that went away
-    "client_filter": set(),  # filter expressions over clients: the monitor's / and ctl --filter
+    "client_filter": {"client_keys"},  # filter expressions over clients: the monitor's / and ctl --filter
+    "client_keys": set(),  # how a console names clients: one server's ids, or several servers' (#12@7002)
     "text": {"net"},  # text for people
     "server": BASICS | {"server/modes"},  # the engine: never a console, the monitor, the log, the CLI
     "server/modes": BASICS | {"server"},  # one handler per mode; never the whole server (see below)

@@ -7,6 +7,9 @@ import re
 import pytest
 from textual.widgets import Input
 
+from tui_echo.client_keys import ClientKeys
+from tui_echo.monitor.models.table import TableModel
+from tui_echo.monitor.models.table_view import TableView
 from tui_echo.monitor.widgets.table_columns import COLUMNS
 from tui_echo.monitor.widgets.feed import Feed
 
@@ -79,6 +82,8 @@ def test_every_column_title_shows_whole_with_its_sort_mark_both_ways() -> None:
         await five_clients(monitor)
         table = monitor.table
         table.show_tls = table.show_dropped = table.show_labels = True  # every column there is
+        # The server and worker columns: a console of several servers, one of them with workers.
+        table.view = TableView(TableModel(ClientKeys(("7001", "7002"), (2, 1))))
         for column in COLUMNS:
             for _ in range(2):  # biggest first, then the other way (or the reverse for text columns)
                 table.sort_by(column.key)

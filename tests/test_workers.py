@@ -16,7 +16,8 @@ import pytest
 
 from tui_echo.control.paths import worker_socket_path
 from tui_echo.headless.fleet import RESTART_ID_GAP, Fleet
-from tui_echo.server.config import ServerConfig, WorkerSlot, worker_of
+from tui_echo.client_keys import worker_of
+from tui_echo.server.config import ServerConfig, WorkerSlot
 from tui_echo.server.events import (
     ClientConnected,
     ClientDisconnected,
@@ -205,6 +206,11 @@ def test_two_workers_serve_one_port_and_ctl_lists_every_client_once(server: Head
         table = run_cli(["ctl", str(server.port), "clients"])
         assert table.stdout.splitlines()[0].split()[:2] == ["WORKER", "ID"]
         assert len(table.stdout.splitlines()) == len(ids) + 1
+        # ctl faults has the same WORKER column.
+        second = next(client_id for client_id in ids if worker_of(client_id, 2) == 2)
+        assert run_cli(["ctl", str(server.port), "fault", str(second), "latency=1ms"]).returncode == 0
+        faults = run_cli(["ctl", str(server.port), "faults"]).stdout.splitlines()
+        assert faults[0].split()[:2] == ["WORKER", "ID"] and faults[1].split()[:2] == ["2", f"#{second}"], faults
         listing = run_cli(["list", "--json"])
         rows = [json.loads(line) for line in listing.stdout.splitlines()]
         assert len(rows) == 1 and rows[0]["workers"] == 2 and rows[0]["clients_now"] == len(ids), rows
@@ -350,7 +356,7 @@ def test_the_monitor_shows_both_workers_clients_in_one_table_and_kicks_on_the_ri
     from tui_echo.monitor.widgets.stats_bar import StatsText
     from tui_echo.server.commands import Kick
 
-    from .monitor_helpers import SIZE, Monitor
+    from .monitor_helpers import SIZE, Monitor, screen_text
 
     clients, ids = _connect_to_both(server)
     sockets = [worker_socket_path(tmp_path / "ctl.sock", index) for index in (1, 2)]
@@ -364,6 +370,12 @@ def test_the_monitor_shows_both_workers_clients_in_one_table_and_kicks_on_the_ri
             await monitor.until(
                 lambda: stats.stats is not None and f"clients {len(ids)} now" in stats.render().plain, "the sum"
             )
+            # Which worker holds each client: a worker column, as ctl clients has.
+            assert {row.client_id: row.worker for row in monitor.table.rows} == {i: worker_of(i, 2) for i in ids}
+            header = next(line for line in screen_text(app) if " peer " in line and " msgs " in line)
+            assert re.search(r" id\W* worker +peer ", header), header  # "id▲": the table sorts by it
+            shown = [line for line in screen_text(app) if "127.0.0.1:" in line]
+            assert any(re.search(rf"#{second} +2 +127\.0\.0\.1:", line) for line in shown), shown
             app.main.command(Kick(second))
             await monitor.until(lambda: second not in monitor.live_ids(), "the kick on worker 2")
             await pilot.press("q")
@@ -426,7 +438,7 @@ def test_events_streams_every_workers_events_and_one_stopped_with_the_totals_sum
 def test_the_fleet_sends_each_worker_the_commands_for_its_own_clients() -> None:
     from tui_echo.monitor.fleet import FleetSource
     from tui_echo.server.clients import ClientState
-    from tui_echo.server.commands import Broadcast, ClientAction, ForClients, Kick, Label
+    from tui_echo.server.commands import Ban, BanAddress, Broadcast, ClientAction, ForClients, Kick, Label
 
     class Member:
         def __init__(self, ids: list[int]) -> None:
@@ -441,6 +453,9 @@ def test_the_fleet_sends_each_worker_the_commands_for_its_own_clients() -> None:
         def client_ids(self) -> set[int]:
             return {state.client_id for state in self.states}
 
+        def client(self, client_id: int) -> ClientState | None:
+            return next((state for state in self.states if state.client_id == client_id), None)
+
         def send(self, command: object) -> bool:
             self.sent.append(command)
             return True
@@ -452,3 +467,15 @@ def test_the_fleet_sends_each_worker_the_commands_for_its_own_clients() -> None:
     assert fleet.send(Broadcast(b"hi"))
     assert one.sent == [Label(3, "x"), ForClients(ClientAction.KICK, (1, 5)), Broadcast(b"hi")]
     assert two.sent == [Kick(4), ForClients(ClientAction.KICK, (2, 4)), Broadcast(b"hi")]
+
+    # A ban is the whole server's: the worker that holds the client bans it, the other its address.
+    one.sent.clear()
+    two.sent.clear()
+    two.states[0].peer = ("10.0.0.2", 2)
+    assert fleet.send(Ban(2))
+    assert (one.sent, two.sent) == ([BanAddress("10.0.0.2")], [Ban(2)])
+    one.sent.clear()
+    two.sent.clear()
+    assert fleet.send(ForClients(ClientAction.BAN, (1, 2)))
+    assert one.sent == [ForClients(ClientAction.BAN, (1,)), BanAddress("10.0.0.2")]
+    assert two.sent == [ForClients(ClientAction.BAN, (2,)), BanAddress("127.0.0.1")]

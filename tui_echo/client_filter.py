@@ -21,6 +21,11 @@ one line. Terms, case-insensitive:
 ``#ID HOST:PORT STATUS TLS LABEL``. The predicate is built once: matching a
 row makes no string of the row's fields except for the regex's text and the
 digits' decimal forms.
+
+A console of several servers (``client_keys.ClientKeys``) keys its rows by a
+key, not the server's id: given its keys, ids are read as the servers give
+them, ``#12@7002`` is that server's #12 alone, ``@7002`` every client of that
+server, and the regex's text starts ``#ID@SERVER``.
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ import socket
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from typing import Protocol, TypeVar
+
+from tui_echo.client_keys import ClientKeys
 
 MAX_FILTER_CHARS = 512  # an expression longer than this is refused
 MAX_TERMS = 32  # alternatives in one expression
@@ -86,8 +93,10 @@ class ClientFilter:
         return (row for row in rows if predicate(row))
 
 
-def compile_filter(text: str) -> ClientFilter:
-    """The filter ``text`` writes (see the module's doc); raises FilterError."""
+def compile_filter(text: str, keys: ClientKeys | None = None) -> ClientFilter:
+    """The filter ``text`` writes (see the module's doc); raises FilterError. ``keys``: the rows' ids
+    are a console's keys over several servers (see the module's doc)."""
+    several = keys if keys is not None and keys.several else None
     if len(text) > MAX_FILTER_CHARS:
         raise FilterError(f"a filter may be at most {MAX_FILTER_CHARS} characters long")
     expression = text.strip()
@@ -99,7 +108,7 @@ def compile_filter(text: str) -> ClientFilter:
             raise FilterError("! inverts a filter: write what to leave out after it, e.g. !kicked")
         return ClientFilter(text, _everything, everything=True)
     if len(expression) >= 2 and expression.startswith("/") and expression.endswith("/"):
-        predicate = _regex(expression[1:-1])
+        predicate = _regex(expression[1:-1], several)
     elif expression.startswith("/"):
         raise FilterError("a regex is written /…/: the closing / is missing")
     else:
@@ -108,7 +117,7 @@ def compile_filter(text: str) -> ClientFilter:
             raise FilterError(f"at most {MAX_TERMS} alternatives (a|b|…) in one filter")
         if any(not term for term in terms):
             raise FilterError("an empty alternative: write a term on each side of |")
-        predicate = _any_of([_term(term) for term in terms])
+        predicate = _any_of([_term(term, several) for term in terms])
     if invert:
         inner = predicate
 
@@ -128,14 +137,15 @@ def _any_of(predicates: list[Predicate]) -> Predicate:
     return lambda row: any(predicate(row) for predicate in predicates)
 
 
-def row_text(row: FilterRow) -> str:
-    """What a regex is searched in: ``#ID HOST:PORT STATUS TLS LABEL``."""
+def row_text(row: FilterRow, keys: ClientKeys | None = None) -> str:
+    """What a regex is searched in: ``#ID HOST:PORT STATUS TLS LABEL`` (``#ID@SERVER`` over several)."""
     host, port = row.peer
     peer = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    return f"#{row.client_id} {peer} {row.status} {row.tls_version or 'plain'} {row.label}"
+    name = f"#{row.client_id}" if keys is None else keys.label(row.client_id)
+    return f"{name} {peer} {row.status} {row.tls_version or 'plain'} {row.label}"
 
 
-def _regex(source: str) -> Predicate:
+def _regex(source: str, keys: ClientKeys | None) -> Predicate:
     if not source:
         raise FilterError("the regex // is empty")
     try:
@@ -146,19 +156,24 @@ def _regex(source: str) -> Predicate:
         raise FilterError(f"bad regex /{source}/: {exc}") from None
     search = pattern.search
     # The text is at most a few hundred characters (labels are bounded): that bounds a pattern's work.
-    return lambda row: search(row_text(row)) is not None
+    return lambda row: search(row_text(row, keys)) is not None
 
 
-def _term(term: str) -> Predicate:
+def _term(term: str, keys: ClientKeys | None) -> Predicate:
     lowered = term.lower()
+    if keys is not None and "@" in term:
+        return _on_server(term, keys)
     if term.startswith("#"):
         digits = term[1:]
         if not digits.isascii() or not digits.isdigit():
             raise FilterError(f"{term}: # is followed by a client id, e.g. #1234")
         wanted = int(digits)
+        if keys is not None:
+            number = keys.number
+            return lambda row: number(row.client_id) == wanted
         return lambda row: row.client_id == wanted
     if term.isascii() and term.isdigit():
-        return _digits(term)
+        return _digits(term, keys)
     if term.startswith(":") and term[1:].isascii() and term[1:].isdigit():
         port = int(term[1:])
         return lambda row: row.peer[1] == port
@@ -177,14 +192,38 @@ def _term(term: str) -> Predicate:
     return _text(term)
 
 
-def _digits(term: str) -> Predicate:
+def _on_server(term: str, keys: ClientKeys) -> Predicate:
+    """``@7002``: every client of that server; ``#12@7002``: its #12."""
+    number, _, name = term.partition("@")
+    place = keys.place(name)
+    if place is None:
+        raise FilterError(f"{term}: no server here is named {name!r} (the server column's names)")
+    if not number:
+        server = keys.server
+        return lambda row: server(row.client_id) == place
+    wanted = keys.keys_of(term)
+    if wanted is None:
+        raise FilterError(f"{term}: write a client of one server as #1234@{name}")
+    key = wanted[0]
+    return lambda row: row.client_id == key
+
+
+def _digits(term: str, keys: ClientKeys | None) -> Predicate:
     """A substring of the id, the port or the address."""
 
     def match(row: FilterRow) -> bool:
         host, port = row.peer
         return term in str(row.client_id) or term in str(port) or term in host
 
-    return match
+    if keys is None:
+        return match
+    number = keys.number
+
+    def match_several(row: FilterRow) -> bool:
+        host, port = row.peer
+        return term in str(number(row.client_id)) or term in str(port) or term in host
+
+    return match_several
 
 
 def _dotted(term: str) -> Predicate:

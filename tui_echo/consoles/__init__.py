@@ -4,6 +4,8 @@ SUBCOMMANDS = ("attach", "list", "events", "ctl", "web")
 SUBCOMMANDS_HELP = """\
 consoles of a running server (each has --help):
   tui-echo attach [TARGET]         open the monitor on a running server; q detaches, the server carries on
+  tui-echo attach TARGET TARGET... | --all
+                                   several servers in one console, with a server column (#12@7002)
   tui-echo list                    the running servers: port, pid, uptime, clients, control socket
   tui-echo events [TARGET] [--json]
                                    stream a running server's events, like docker events

@@ -193,14 +193,23 @@ def clients_table(clients: list[ClientState], workers: Sequence[int | None] = ()
     return table(rows)
 
 
-def faults_table(clients: list[ClientState]) -> str:
+def faults_table(clients: list[ClientState], workers: Sequence[int | None] = ()) -> str:
+    """``workers``: each client's worker, for a WORKER column first, as ``clients_table``."""
     now = time.time()
-    rows = [("ID", "PEER", "FAULT", "ENDS IN", "DROPPED", "CORRUPTED")]
-    for state in clients:
+    shown = any(worker is not None for worker in workers)
+    rows = [(*(("WORKER",) if shown else ()), "ID", "PEER", "FAULT", "ENDS IN", "DROPPED", "CORRUPTED")]
+    for index, state in enumerate(clients):
         ends = "" if state.fault_ends is None else format_duration(max(state.fault_ends - now, 0.0))
-        peer = format_address(state.peer)
         rows.append(
-            (f"#{state.client_id}", peer, state.fault, ends, str(state.fault_dropped), str(state.fault_corrupted))
+            (
+                *((str(workers[index]),) if shown else ()),
+                f"#{state.client_id}",
+                format_address(state.peer),
+                state.fault,
+                ends,
+                str(state.fault_dropped),
+                str(state.fault_corrupted),
+            )
         )
     return table(rows) if len(rows) > 1 else "no client has faults"
 
@@ -292,7 +301,7 @@ def run_ctl(args: argparse.Namespace, connect: Callable[[], Steered]) -> int:
             if args.json:
                 print(json.dumps([record for record, _ in faulted]))
             else:
-                print(faults_table([state for _, state in faulted]))
+                print(faults_table([state for _, state in faulted], [record.get("worker") for record, _ in faulted]))
             return 0
         if args.action == "rules":
             rules = connection.snapshot.get("rules", [])

@@ -21,7 +21,7 @@ from tui_echo.control.client import (
     ServerGone,
     TargetError,
 )
-from tui_echo.control.fleet import Fleet, resolve_targets
+from tui_echo.control.fleet import Fleet, resolve_servers, resolve_targets
 from tui_echo.control.fleet import servers as fleet_servers
 from tui_echo.control.paths import ServerEntry
 from tui_echo.consoles.ctl import CTL_ACTIONS, add_actions, fail, run_ctl
@@ -196,14 +196,23 @@ def _ctl(args: argparse.Namespace) -> int:
 
 
 def _attach(args: argparse.Namespace) -> int:
+    if args.all and args.targets:
+        return fail("attach", "--all attaches to every running server: give it no TARGET", 2)
     problem = terminal_problem()  # none under textual-serve (tui-echo web): its driver talks over pipes
     if problem:
         return fail("attach", f"the monitor needs a terminal, {problem}; use tui-echo events to stream to a pipe", 2)
-    targets = _targets(args.target)
+    if args.all or len(args.targets) > 1:  # several servers in one console (one found: shown as usual)
+        try:
+            found = resolve_servers(None if args.all else args.targets)
+        except TargetError as exc:
+            raise ConsoleError(str(exc)) from None
+        servers, names = [paths for _, paths in found], [name for name, _ in found]
+    else:
+        servers, names = [_targets(args.targets[0] if args.targets else None)], None
     # Imported here: list, events and ctl never load Textual.
     from tui_echo.monitor.attached import run_attached
 
-    return run_attached(targets, args.feed_lines)
+    return run_attached(servers, args.feed_lines, names)
 
 
 # ---- web -----------------------------------------------------------------
@@ -258,8 +267,19 @@ def _target(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parsers() -> dict[str, argparse.ArgumentParser]:
-    attach = _parser("attach", "Open the monitor on a running server. q detaches; the server and its clients carry on.")
-    _target(attach)
+    attach = _parser(
+        "attach",
+        "Open the monitor on a running server, or on several in one console. q detaches; the servers and"
+        " their clients carry on.",
+    )
+    attach.add_argument(
+        "targets",
+        nargs="*",
+        metavar="TARGET",
+        help="the server: its port, its control socket's path, or nothing for the only one running;"
+        " several: one console over them all, with a server column",
+    )
+    attach.add_argument("--all", action="store_true", help="every running server, in one console")
     add_feed_lines(attach)
 
     listing = _parser("list", "Show the running servers: port, pid, uptime, clients now and control socket.")

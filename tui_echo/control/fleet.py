@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tui_echo.client_keys import worker_of
 from tui_echo.control.client import Connection, ConsoleError, TargetError, known_servers
 from tui_echo.control.paths import ServerEntry, default_socket_path, worker_socket_path
-from tui_echo.server.config import worker_of
 from tui_echo.server.events import ServerStopped, sum_totals
 from tui_echo.wire.events import decode_event, encode_event
 
@@ -67,6 +67,28 @@ def resolve_targets(target: str | None) -> list[Path]:
             if group[0].workers > 1 and all(Path(e.socket) == worker_socket_path(path, e.worker) for e in group):
                 return [Path(entry.socket) for entry in group]
     return [path]
+
+
+def resolve_servers(targets: list[str] | None) -> list[tuple[str, list[Path]]]:
+    """Several separate servers, for one console: each TARGET's name (the port as typed, a socket's file
+    name) and sockets (``resolve_targets``); ``None``: every running server (``--all``), named by port.
+    Raises TargetError for a TARGET that names no server, or two that name the same one."""
+    if targets is None:
+        running = servers()
+        if not running:
+            raise TargetError("no running tui-echo server found; start one, or name its port or control socket")
+        found = [(str(group[0].port), [Path(entry.socket) for entry in group]) for group in running]
+    else:
+        found = []
+        for target in targets:
+            paths = resolve_targets(target)
+            same = next((name for name, known in found if known == paths), None)
+            if same is not None:
+                raise TargetError(f"{same} and {target} name the same server: name each server once")
+            found.append((target if target.isdigit() else Path(target).name, paths))
+    names = [name for name, _ in found]
+    # Two sockets of the same name in different folders (or two servers on one port): their paths.
+    return [(name if names.count(name) == 1 else str(paths[0]), paths) for name, paths in found]
 
 
 @dataclass

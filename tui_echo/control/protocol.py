@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from tui_echo.server.access import ActiveBan
 from tui_echo.server.clients import MAX_LABEL_CHARS, ClientState
 from tui_echo.server.commands import (
     Ban,
+    BanAddress,
     Broadcast,
     ClientAction,
     Done,
@@ -46,7 +48,7 @@ from tui_echo.wire.settings import ServerInfo, encode_server
 from tui_echo.wire.state import encode_ban, encode_client, encode_rule, encode_totals
 
 PROTOCOL = "tui-echo-control"
-VERSION = 7  # goes up with every change to what either end sends (README: "The control protocol")
+VERSION = 8  # goes up with every change to what either end sends (README: "The control protocol")
 MAX_LINE_BYTES = 256 * 1024  # one line, either way; a send of MAX_SEND_BYTES in base64 fits
 MAX_SEND_BYTES = 64 * 1024  # bytes one send or broadcast command may carry
 MAX_CLIENT_IDS = 25_000  # ids one command on many clients may name (in a line of MAX_LINE_BYTES)
@@ -239,6 +241,16 @@ def data_b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
+def _address(args: Mapping[str, Any]) -> str:
+    """An IP address, as a client's peer names it (a ban is of an address, never of a name)."""
+    text: str = args["address"]
+    try:
+        ipaddress.ip_address(text.partition("%")[0])
+    except ValueError:
+        raise ProtocolError("bad_value", f"not an IP address: {text[:64]!r}") from None
+    return text
+
+
 def _label(args: Mapping[str, Any]) -> str:
     text: str = args["text"]
     if len(text.strip()) > MAX_LABEL_CHARS:
@@ -283,6 +295,9 @@ COMMANDS: dict[str, CommandSpec] = {
         lambda a: f"{format_size(len(_data(a)))} broadcast to every client",
     ),
     "ban": CommandSpec({"client": int}, lambda a: Ban(a["client"]), lambda a: f"#{a['client']}'s address banned"),
+    "ban_address": CommandSpec(
+        {"address": str}, lambda a: BanAddress(_address(a)), lambda a: f"{a['address']} banned (as on another server)"
+    ),
     "unban": CommandSpec({"address": str}, lambda a: Unban(a["address"]), lambda a: f"ban on {a['address']} lifted"),
     "fault": CommandSpec(
         {"client": int, "faults": str},
@@ -405,6 +420,8 @@ def command_request(command: ServerCommand) -> tuple[str, dict[str, object]]:
             return "broadcast", {"data_b64": data_b64(data)}
         case Ban(client_id):
             return "ban", {"client": client_id}
+        case BanAddress(address):
+            return "ban_address", {"address": address}
         case Unban(address):
             return "unban", {"address": address}
         case SetFaults(client_id, faults):

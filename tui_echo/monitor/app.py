@@ -26,6 +26,7 @@ from textual.screen import Screen
 from tui_echo.monitor import signals
 from tui_echo.monitor.gc_pace import GcPace
 from tui_echo.monitor.models.feed import FeedEntry
+from tui_echo.client_keys import ONE_SERVER, ClientKeys
 from tui_echo.monitor.models.feed_export import ExportFormat, write_export
 from tui_echo.monitor.screens.bans import BansScreen
 from tui_echo.monitor.screens.client_detail import ClientScreen
@@ -71,8 +72,10 @@ class MonitorApp(App[None]):
         clock: Callable[[], float] = time.time,
         handle_signals: bool = True,
         started_at: float | None = None,
+        keys: ClientKeys = ONE_SERVER,
     ) -> None:
-        """``started_at``: when the server started, for its uptime; by default, now."""
+        """``started_at``: when the server started, for its uptime; by default, now. ``keys``: how the
+        console names clients (``#12@7002`` among several servers, ``client_keys``)."""
         super().__init__()
         self.server = server
         self.clock = clock
@@ -82,7 +85,7 @@ class MonitorApp(App[None]):
         self._remove_signal_handlers: Callable[[], None] | None = None
         self._gc_pace = GcPace()  # thousands of clients' objects: see gc_pace.py
         started = clock() if started_at is None else started_at
-        self.main = self.MAIN_SCREEN(server, feed_lines=feed_lines, clock=clock, started_at=started)
+        self.main = self.MAIN_SCREEN(server, feed_lines=feed_lines, clock=clock, started_at=started, keys=keys)
 
     def get_default_screen(self) -> MainScreen:
         return self.main
@@ -168,7 +171,7 @@ class MonitorApp(App[None]):
     ) -> None:
         try:
             directory = self.save_dir or Path.cwd()  # the current directory may have been removed
-            path = write_export(entries, kind, directory, subject, at)
+            path = write_export(entries, kind, directory, subject, at, self.main.keys)
         except OSError as error:  # a read-only directory, a full disk: the feed stays as it was
             where = f"{error.filename}: " if error.filename else ""
             message = f"{where}{describe_error(error)}"

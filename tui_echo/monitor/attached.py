@@ -17,6 +17,7 @@ from textual.binding import Binding
 from textual.driver import Driver
 from textual.drivers.web_driver import WebDriver
 
+from tui_echo.client_keys import ClientKeys
 from tui_echo.control.client import Connection
 from tui_echo.monitor import signals
 from tui_echo.monitor.app import MonitorApp
@@ -31,9 +32,17 @@ from tui_echo.server.commands import Shutdown
 
 class AttachedSource(ServerSource, Protocol):
     """A server over its control socket (``RemoteSource``), or a --workers server over its workers'
-    sockets (``FleetSource``)."""
+    sockets, or several separate servers (``FleetSource``)."""
 
     stopped_by_server: bool
+
+    @property
+    def name(self) -> str:
+        """``pid 4242``, ``2 workers``, ``3 servers``: for the title and messages."""
+        ...
+
+    @property
+    def keys(self) -> ClientKeys: ...
 
     @property
     def pid(self) -> int: ...
@@ -44,10 +53,6 @@ class AttachedSource(ServerSource, Protocol):
     @property
     def gone_reason(self) -> str: ...
     def reconnect(self) -> str | None: ...
-
-
-def _name(source: AttachedSource) -> str:
-    return f"{len(source.members)} workers" if isinstance(source, FleetSource) else f"pid {source.pid}"
 
 
 class ServerGone(ConfirmScreen):
@@ -84,10 +89,12 @@ class AttachedApp(MonitorApp):
 
     def __init__(self, server: AttachedSource, *, feed_lines: int, handle_signals: bool = True) -> None:
         # The server's uptime, not this console's.
-        super().__init__(server, feed_lines=feed_lines, handle_signals=handle_signals, started_at=server.started_at)
+        super().__init__(
+            server, feed_lines=feed_lines, handle_signals=handle_signals, started_at=server.started_at, keys=server.keys
+        )
         self.remote = server
         self._asked_to_stop = False
-        self.title = f"tui-echo · attached to {_name(server)}"
+        self.title = f"tui-echo · attached to {server.name}"
 
     def get_driver_class(self) -> type[Driver]:
         driver = super().get_driver_class()
@@ -103,7 +110,8 @@ class AttachedApp(MonitorApp):
             return
         self.quitting = True
         await self.remote.stop()
-        self.exit(message=f"detached from pid {self.remote.pid}; the server carries on")
+        several = self.remote.keys.several
+        self.exit(message=f"detached from {self.remote.name}; the server{'s carry' if several else ' carries'} on")
 
     def action_stop_server(self) -> None:
         def answer(yes: bool | None) -> None:
@@ -111,7 +119,11 @@ class AttachedApp(MonitorApp):
                 self._asked_to_stop = True
                 self.main.command(Shutdown())
 
-        question = f"Stop the server (pid {self.remote.pid})? Every client is disconnected, and it exits."
+        if self.remote.keys.several:
+            names = ", ".join(self.remote.keys.names)
+            question = f"Stop all {self.remote.name} ({names})? Every client is disconnected, and each exits."
+        else:
+            question = f"Stop the server ({self.remote.name})? Every client is disconnected, and it exits."
         self.push_screen(ConfirmScreen(question, "Stop server", "Cancel"), answer)
 
     def server_stopped(self, error: BaseException | None) -> None:
@@ -120,12 +132,16 @@ class AttachedApp(MonitorApp):
         if self.remote.stopped_by_server and self._asked_to_stop:
             self.main.tick()  # the last events: the kick, the "stopped"
             self.quitting = True
-            self.exit(message=f"the server (pid {self.remote.pid}) stopped")
+            self.exit(message=f"the server ({self.remote.name}) stopped")
             return
         what = "stopped" if self.remote.stopped_by_server else "went away"
         self.main.server_gone(what)  # the last events, and the stats bar says so and stops counting
         reason = self.remote.gone_reason
-        self.push_screen(ServerGone(f"The server {what} ({reason}).\n{self.remote.path}"), self._reattach)
+        if self.remote.keys.several:
+            question = f"Every server ({', '.join(self.remote.keys.names)}) {what} ({reason})."
+        else:
+            question = f"The server {what} ({reason}).\n{self.remote.path}"
+        self.push_screen(ServerGone(question), self._reattach)
 
     def _reattach(self, reattach: bool | None) -> None:
         if not reattach:
@@ -138,16 +154,22 @@ class AttachedApp(MonitorApp):
             return
         self.remote.start(self.server_stopped)
         self.main.server_back(self.remote.started_at)
-        self.title = f"tui-echo · attached to {_name(self.remote)}"
-        self.notify(f"Attached again to pid {self.remote.pid}.")
+        self.title = f"tui-echo · attached to {self.remote.name}"
+        self.notify(f"Attached again to {self.remote.name}.")
 
 
-def run_attached(paths: list[Path], feed_lines: int) -> int:
-    """Attach to the server at ``paths`` (one socket, or each worker's of a --workers server); raises
-    ConsoleError before the screen opens if it cannot."""
-    source: AttachedSource = (
-        RemoteSource(Connection.open(paths[0], events=True)) if len(paths) == 1 else FleetSource.open(paths)
-    )
-    app = AttachedApp(source, feed_lines=feed_lines)
+def open_attached(servers: list[list[Path]], names: list[str] | None = None) -> AttachedSource:
+    """The source of one server (its socket, or each worker's of a --workers server) or of several
+    separate servers, each named (``names``: their ports or sockets' names); raises ConsoleError, with
+    nothing left attached, if one cannot be attached to."""
+    if len(servers) > 1:
+        return FleetSource.open_servers(servers, names or [str(place + 1) for place in range(len(servers))])
+    paths = servers[0]
+    return RemoteSource(Connection.open(paths[0], events=True)) if len(paths) == 1 else FleetSource.open(paths)
+
+
+def run_attached(servers: list[list[Path]], feed_lines: int, names: list[str] | None = None) -> int:
+    """Attach to the servers (see ``open_attached``); raises ConsoleError before the screen opens if it cannot."""
+    app = AttachedApp(open_attached(servers, names), feed_lines=feed_lines)
     app.run()
     return app.return_code or 0

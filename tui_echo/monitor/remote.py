@@ -6,6 +6,10 @@ the socket in the app's own event loop and keeps a mirror of the server's
 clients and totals, which the server's snapshot, events and counts messages
 keep exact. Commands go out as command messages; a refusal comes back as a
 notice in the feed.
+
+One of several separate servers in one console (``client_keys``), it keys its
+clients, their events and the commands for them by the console's keys, and
+names its server in its notices: everything above it sees keys only.
 """
 
 from __future__ import annotations
@@ -20,20 +24,24 @@ from collections.abc import Callable, Iterable, KeysView
 from pathlib import Path
 from typing import Any
 
+from tui_echo.client_keys import ONE_SERVER, ClientKeys
 from tui_echo.control import protocol
 from tui_echo.control.client import Connection, ConsoleError
 from tui_echo.control.protocol import ProtocolError
 from tui_echo.net import Peer
 from tui_echo.server.access import ActiveBan
 from tui_echo.server.clients import ClientState
-from tui_echo.server.commands import ServerCommand
+from tui_echo.server.commands import Ban, ForClients, Kick, Label, SendTo, ServerCommand, SetFaults
 from tui_echo.server.config import Mode
 from tui_echo.server.events import (
     ClientConnected,
     ClientDisconnected,
     ClientLabelled,
+    ConnectionRefused,
+    DataCorrupted,
     DataReceived,
     DataSent,
+    DisconnectReason,
     FaultChanged,
     ServerEvent,
     ServerNotice,
@@ -45,13 +53,28 @@ from tui_echo.wire.events import decode_event
 from tui_echo.wire.settings import ServerInfo
 from tui_echo.wire.state import decode_ban, decode_client, decode_counts, decode_rule, decode_totals
 
+# The events about one client (DataReceived: its kinds too), whose id a console of several servers keys.
+_ONE_CLIENTS = (
+    ClientConnected,
+    ConnectionRefused,
+    DataReceived,
+    DataSent,
+    ClientDisconnected,
+    FaultChanged,
+    DataCorrupted,
+    ClientLabelled,
+)
+MISSED_DISCONNECT = "left while this console was behind (its disconnect was among the events missed)"
 EVENT_LIMIT = 10_000  # events waiting for the app's tick; the server sends a few hundred a second at most
 WRITE_BUFFER_LIMIT = 1 << 20  # commands waiting to go out before send() says "busy"
 
 
 class RemoteSource:
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, keys: ClientKeys = ONE_SERVER, server: int = 0) -> None:
+        """``keys``, ``server``: the console's servers, and this one's place among them."""
         self.path: Path = connection.path
+        self._keys, self._server = keys, server
+        self._name = keys.names[server] if keys.several else ""  # what its notices start with
         self._ids = itertools.count(1)
         self._task: asyncio.Task[None] | None = None
         self._writer: asyncio.StreamWriter | None = None
@@ -73,7 +96,10 @@ class RemoteSource:
         self.stopped_by_server = False
 
     def _load(self, snapshot: dict[str, Any]) -> None:
-        clients = (decode_client(record) for record in snapshot["clients"])
+        clients = [decode_client(record) for record in snapshot["clients"]]
+        if self._name:
+            for state in clients:
+                state.client_id = self._key(state.client_id)
         self._clients: dict[int, ClientState] = {state.client_id: state for state in clients}
         self._totals = decode_totals(snapshot["totals"])
         self._bans = tuple(decode_ban(record) for record in snapshot["bans"])
@@ -102,8 +128,22 @@ class RemoteSource:
     def origin(self) -> str:
         return f"attached to pid {self.pid} · {self.path}"
 
+    @property
+    def keys(self) -> ClientKeys:
+        """How the console names clients: with one server, its ids."""
+        return self._keys
+
+    @property
+    def name(self) -> str:
+        """What it is, for the console's title and messages."""
+        return f"pid {self.pid}"
+
     def clients(self) -> Iterable[ClientState]:
         return self._clients.values()
+
+    def client(self, client_id: int) -> ClientState | None:
+        """A live client's state, by id (by key, as one of several servers)."""
+        return self._clients.get(client_id)
 
     def client_ids(self) -> KeysView[int]:
         """The live clients' ids (a view: ``in`` is a dict lookup)."""
@@ -160,6 +200,17 @@ class RemoteSource:
         if not self._closing:
             on_stopped(None)
 
+    def _key(self, client_id: int) -> int:
+        return self._keys.key(self._server, client_id)
+
+    def _keyed(self, event: ServerEvent) -> ServerEvent:
+        """The event as the console knows it: its client by key, a notice naming its server."""
+        if isinstance(event, ServerNotice):
+            return dataclasses.replace(event, message=f"{self._name}: {event.message}")
+        if isinstance(event, _ONE_CLIENTS):
+            return dataclasses.replace(event, client_id=self._key(event.client_id))
+        return event
+
     def _push(self, event: ServerEvent) -> None:
         if len(self._events) >= EVENT_LIMIT:
             self.events_dropped += 1
@@ -167,7 +218,7 @@ class RemoteSource:
         self._events.append(event)
 
     def _note(self, message: str) -> None:
-        self._push(ServerNotice(message=message, at=time.time()))
+        self._push(ServerNotice(message=f"{self._name}: {message}" if self._name else message, at=time.time()))
 
     def _handle(self, message: dict[str, Any]) -> None:
         kind = message["type"]
@@ -177,12 +228,14 @@ class RemoteSource:
         elif kind == "event":
             event = decode_event(message)
             if event is not None:
+                if self._name:
+                    event = self._keyed(event)
                 self._apply(event)
                 self._push(event)
         elif kind == "counts":
             for record in message["clients"]:
                 client_id, counts = decode_counts(record)
-                state = self._clients.get(client_id)
+                state = self._clients.get(self._key(client_id) if self._name else client_id)
                 if state is not None:
                     counts.apply_to(state)
             if "totals" in message:  # the last counts message of a tick (the others carry only clients)
@@ -203,8 +256,28 @@ class RemoteSource:
         if self._gathering is None or not self._gathering.complete:
             return
         snapshot, self._gathering = self._gathering.snapshot, None
+        before = self._clients
         self._load(snapshot)
         self._note(f"this console fell behind: {snapshot.get('lost', 0)} events missed, numbers reloaded")
+        # The clients that left meanwhile: their disconnects were among the events missed. Said as such,
+        # with their last counts, so that their rows leave the table as any departed client's do.
+        now = time.time()
+        for key, state in before.items():
+            if key not in self._clients:
+                self._push(
+                    ClientDisconnected(
+                        client_id=key,
+                        peer=state.peer,
+                        at=now,
+                        reason=DisconnectReason.ERROR,
+                        error=MISSED_DISCONNECT,
+                        connected_at=state.connected_at,
+                        messages_in=state.messages_in,
+                        bytes_in=state.bytes_in,
+                        bytes_out=state.bytes_out,
+                        dropped_out=state.dropped_out,
+                    )
+                )
 
     def _apply(self, event: ServerEvent) -> None:
         """Keep the mirror exact between two counts messages."""
@@ -249,6 +322,12 @@ class RemoteSource:
         writer = self._writer
         if writer is None or writer.is_closing() or writer.transport.get_write_buffer_size() > WRITE_BUFFER_LIMIT:
             return False
+        if self._name:  # the server's own ids
+            number = self._keys.number
+            if isinstance(command, ForClients):
+                command = dataclasses.replace(command, client_ids=tuple(map(number, command.client_ids)))
+            elif isinstance(command, Kick | SendTo | Ban | SetFaults | Label):
+                command = dataclasses.replace(command, client_id=number(command.client_id))
         name, fields = protocol.command_request(command)
         writer.write(protocol.encode_line(protocol.command_message(next(self._ids), name, **fields)))
         return True

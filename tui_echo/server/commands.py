@@ -38,6 +38,14 @@ class Ban:
 
 
 @dataclass(frozen=True, slots=True)
+class BanAddress:
+    """Ban an address as a ``Ban`` does, though no client of this server is from it: a console of several
+    servers (or a --workers server's workers) passes the ban of one's client on to the others."""
+
+    address: str
+
+
+@dataclass(frozen=True, slots=True)
 class Unban:
     """Lift the ban on an address (as the ban list names it)."""
 
@@ -103,5 +111,5 @@ class Reload:
 
 
 ServerCommand: TypeAlias = (
-    Kick | KickAll | SendTo | Broadcast | Ban | Unban | Label | ForClients | SetFaults | Shutdown | Reload
+    Kick | KickAll | SendTo | Broadcast | Ban | BanAddress | Unban | Label | ForClients | SetFaults | Shutdown | Reload
 )

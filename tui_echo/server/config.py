@@ -79,11 +79,6 @@ class WorkerSlot:
             raise ValueError(f"not a worker slot: {self}")
 
 
-def worker_of(client_id: int, workers: int) -> int:
-    """The worker (1..workers) that gave out ``client_id``."""
-    return (client_id - 1) % workers + 1
-
-
 @dataclass(frozen=True, slots=True)
 class ServerConfig:
     host: str = DEFAULT_HOST

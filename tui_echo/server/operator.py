@@ -16,6 +16,7 @@ from tui_echo.server.access import AccessControl, plain_host
 from tui_echo.server.clients import ClientStatus
 from tui_echo.server.commands import (
     Ban,
+    BanAddress,
     Broadcast,
     ClientAction,
     Done,
@@ -38,7 +39,7 @@ from tui_echo.server.transport import SlowReader
 from tui_echo.text import format_duration, plural
 
 # Every command but Shutdown, the server's own.
-ClientCommand = Kick | KickAll | SendTo | Broadcast | Ban | Unban | Label | ForClients | SetFaults
+ClientCommand = Kick | KickAll | SendTo | Broadcast | Ban | BanAddress | Unban | Label | ForClients | SetFaults
 GONE_IDS_NAMED = 10  # a notice names at most this many of the ids a command on many clients found gone
 
 
@@ -93,6 +94,8 @@ class Operator:
                     say(f"ban: no client #{client_id}")
                 else:
                     self._ban(conn.state.peer[0])
+            case BanAddress(address):
+                self._ban(plain_host(address))
             case Unban(address):
                 host = plain_host(address)
                 if self._access.unban(host):

@@ -16,6 +16,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import assert_never
 
+from tui_echo.client_keys import ONE_SERVER, ClientKeys
 from tui_echo.monitor.models.feed import Direction, FeedEntry
 from tui_echo.text import local_time
 from tui_echo.times import utc_time
@@ -37,9 +38,10 @@ class ExportFormat(StrEnum):
         return "text" if self is ExportFormat.TEXT else "JSON Lines"
 
 
-def text_line(entry: FeedEntry) -> str:
-    """``2026-11-25 04:42:43.260  #1      ⇄ hello\\n``: the feed's text view, with the date."""
-    label = "server" if entry.client_id is None else f"#{entry.client_id}"
+def text_line(entry: FeedEntry, keys: ClientKeys = ONE_SERVER) -> str:
+    """``2026-11-25 04:42:43.260  #1      ⇄ hello\\n``: the feed's text view, with the date
+    (``#1@7002`` among several servers)."""
+    label = "server" if entry.client_id is None else keys.label(entry.client_id)
     to = f"{entry.to}  " if entry.to else ""
     reply = f"  reply {entry.reply_text}" if entry.reply_size else ""
     return f"{local_time(entry.at)}  {label:<7} {entry.direction} {to}{entry.text}{reply}"
@@ -57,11 +59,14 @@ def _event_name(direction: Direction) -> str:
             assert_never(direction)
 
 
-def record(entry: FeedEntry) -> Record:
-    """One feed line as a JSON-ready record; ``client`` is left out for the server's own lines."""
+def record(entry: FeedEntry, keys: ClientKeys = ONE_SERVER) -> Record:
+    """One feed line as a JSON-ready record; ``client`` is left out for the server's own lines, and
+    among several servers ``server`` names the client's (``client`` is the id its server gave it)."""
     fields: Record = {"event": _event_name(entry.direction), "time": utc_time(entry.at)}
     if entry.client_id is not None:
-        fields["client"] = entry.client_id
+        fields["client"] = keys.number(entry.client_id)
+        if keys.several:
+            fields["server"] = keys.server_name(entry.client_id)
     fields["mark"] = str(entry.direction)
     if entry.direction is Direction.SYSTEM:
         fields["message"] = entry.text
@@ -75,10 +80,10 @@ def record(entry: FeedEntry) -> Record:
     return fields
 
 
-def export_lines(entries: Iterable[FeedEntry], kind: ExportFormat) -> Iterator[str]:
+def export_lines(entries: Iterable[FeedEntry], kind: ExportFormat, keys: ClientKeys = ONE_SERVER) -> Iterator[str]:
     """The file's lines, each with its newline."""
     for entry in entries:
-        yield (text_line(entry) if kind is ExportFormat.TEXT else to_json(record(entry))) + "\n"
+        yield (text_line(entry, keys) if kind is ExportFormat.TEXT else to_json(record(entry, keys))) + "\n"
 
 
 def file_name(subject: str, kind: ExportFormat, at: float, attempt: int = 0) -> str:
@@ -88,7 +93,14 @@ def file_name(subject: str, kind: ExportFormat, at: float, attempt: int = 0) -> 
     return f"tui-echo-{subject}-{stamp}{again}{kind.suffix}"
 
 
-def write_export(entries: Iterable[FeedEntry], kind: ExportFormat, directory: Path, subject: str, at: float) -> Path:
+def write_export(
+    entries: Iterable[FeedEntry],
+    kind: ExportFormat,
+    directory: Path,
+    subject: str,
+    at: float,
+    keys: ClientKeys = ONE_SERVER,
+) -> Path:
     """Write a new file in ``directory`` (never over an existing one) and return its full path.
 
     Raises ``OSError`` (read-only directory, disk full, …); a file cut short by an error is removed.
@@ -101,7 +113,7 @@ def write_export(entries: Iterable[FeedEntry], kind: ExportFormat, directory: Pa
             continue
         try:
             with out:
-                out.writelines(export_lines(entries, kind))
+                out.writelines(export_lines(entries, kind, keys))
         except OSError:
             path.unlink(missing_ok=True)
             raise

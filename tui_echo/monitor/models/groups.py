@@ -38,6 +38,8 @@ class GroupRow:
     tls_version: str | None = None
     tls_cipher: str | None = None
     label: str = ""  # a group has none (its clients may)
+    server: str = ""  # an address's clients may be on several servers, or workers: neither is the group's
+    worker: int = 0
 
     def __post_init__(self) -> None:
         self.peer_key = peer_sort_key((self.host, 0))

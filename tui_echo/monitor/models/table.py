@@ -19,6 +19,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+from tui_echo.client_keys import ONE_SERVER, ClientKeys
 from tui_echo.server.clients import ClientState
 from tui_echo.server.events import ClientDisconnected
 from tui_echo.net import Peer
@@ -83,15 +84,25 @@ class ConnectionRow:
     proxy: Peer | None = None  # --proxy-protocol: the proxy that relayed it (``peer`` is the real client)
     fault: str = ""  # its faults as a spec, "" without
     fault_ends: float | None = None  # when a timed fault ends (wall clock)
+    # ``client_id`` is the console's key (``client_keys``): among several servers these say whose it is.
+    number: int = 0  # the id its server gave it (0: its key is its id)
+    server: str = ""  # the name of its server, among several ("" with one)
+    worker: int = 0  # the worker that holds it, on a --workers server (0 otherwise)
     peer_key: PeerKey = field(init=False)  # the peer's sort key, made once: the peer never changes
     window_messages: int = field(init=False, default=0)  # its count when the current rate window opened
 
     def __post_init__(self) -> None:
         self.peer_key = peer_sort_key(self.peer)
+        self.number = self.number or self.client_id
 
     @property
     def gone(self) -> bool:
         return self.ended_at is not None
+
+    @property
+    def name(self) -> str:
+        """What a person reads: ``#12``, or ``#12@7002`` among several servers (``ClientKeys.label``)."""
+        return f"#{self.number}@{self.server}" if self.server else f"#{self.number}"
 
     @property
     def held_by_fault(self) -> bool:
@@ -114,9 +125,13 @@ def fault_is_slow(spec: str) -> bool:
         return False
 
 
-def _row_of(state: ClientState) -> ConnectionRow:
+def _row_of(state: ClientState, keys: ClientKeys) -> ConnectionRow:
+    key = state.client_id
     return ConnectionRow(
-        client_id=state.client_id,
+        client_id=key,
+        number=keys.number(key),
+        server=keys.server_name(key),
+        worker=keys.worker(key) or 0,
         peer=state.peer,
         connected_at=state.connected_at,
         last_activity=state.last_activity,
@@ -152,9 +167,11 @@ class Changes:
 
 
 class TableModel:
-    """Every row the table may show, by client id: live clients' and, for a few seconds, departed ones'."""
+    """Every row the table may show, by client id: live clients' and, for a few seconds, departed ones'.
+    ``keys``: how the console names its clients (the ids are keys among several servers)."""
 
-    def __init__(self) -> None:
+    def __init__(self, keys: ClientKeys = ONE_SERVER) -> None:
+        self.keys = keys
         self._rows: dict[int, ConnectionRow] = {}
         self._leaving: deque[tuple[float, ConnectionRow]] = deque()  # departed rows, by when they leave
         self._counting: set[ConnectionRow] = set()  # rows with messages in this rate window or a rate to clear
@@ -173,8 +190,15 @@ class TableModel:
     def client_left(self, event: ClientDisconnected, now: float) -> None:
         row = self._rows.get(event.client_id)
         if row is None:  # it came and went between two refreshes
-            row = self._rows[event.client_id] = ConnectionRow(
-                client_id=event.client_id, peer=event.peer, connected_at=event.connected_at, last_activity=event.at
+            key, keys = event.client_id, self.keys
+            row = self._rows[key] = ConnectionRow(
+                client_id=key,
+                peer=event.peer,
+                connected_at=event.connected_at,
+                last_activity=event.at,
+                number=keys.number(key),
+                server=keys.server_name(key),
+                worker=keys.worker(key) or 0,
             )
             self._pending.added.append(row)
             self._pending_added.add(row.client_id)
@@ -199,11 +223,11 @@ class TableModel:
         rate window that closed now (``RateWindow.close``), if one did."""
         changes, self._pending = self._pending, Changes()
         self._pending_added.clear()
-        rows, counting = self._rows, self._counting
+        rows, counting, keys = self._rows, self._counting, self.keys
         for state in clients:
             row = rows.get(state.client_id)
             if row is None:
-                row = rows[state.client_id] = _row_of(state)  # every message it sent counts in this window
+                row = rows[state.client_id] = _row_of(state, keys)  # every message it sent counts in this window
                 changes.added.append(row)
                 if row.messages:
                     counting.add(row)

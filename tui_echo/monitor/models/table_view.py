@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from operator import attrgetter
 from typing import Any, overload
 
+from tui_echo.client_keys import ClientKeys
 from tui_echo.monitor.models.groups import GroupRow, Grouping
 from tui_echo.monitor.models.table import Changes, ConnectionRow, TableModel
 
@@ -28,9 +29,28 @@ Row = ConnectionRow | GroupRow  # what the table shows on a line
 RowKey = int | str  # what the cursor follows: a client's id, a group's address
 SortValue = Callable[[Row], Any]  # something that orders: a number, text, a tuple
 
-SORT_KEYS = ("id", "peer", "label", "age", "msgs", "in", "out", "dropped", "rate", "idle", "tls", "status")
-ASCENDING_FIRST = frozenset({"id", "peer", "label", "tls", "status"})  # the rest sort biggest first when chosen
-_STEADY = frozenset({"id", "peer", "tls"})  # what a refresh never changes: a changed row stays in place
+SORT_KEYS = (
+    "id",
+    "server",
+    "worker",
+    "peer",
+    "label",
+    "age",
+    "msgs",
+    "in",
+    "out",
+    "dropped",
+    "rate",
+    "idle",
+    "tls",
+    "status",
+)
+ASCENDING_FIRST = frozenset(
+    {"id", "server", "worker", "peer", "label", "tls", "status"}
+)  # the rest sort biggest first when chosen
+_STEADY = frozenset(
+    {"id", "server", "worker", "peer", "tls"}
+)  # what a refresh never changes: a changed row stays in place
 _TIMED = frozenset({"age", "idle"})  # what moves with the clock: re-sorted at every refresh
 
 
@@ -47,7 +67,7 @@ def sort_value(key: str, now: float) -> SortValue:
             return lambda row: (row.ended_at or now) - row.last_activity
         case "msgs":
             return attrgetter("messages")
-        case "in" | "out" | "dropped" | "rate" | "status":
+        case "in" | "out" | "dropped" | "rate" | "status" | "server" | "worker":
             return attrgetter({"in": "bytes_in", "out": "bytes_out", "dropped": "dropped_out"}.get(key, key))
         case "tls":
             return lambda row: (row.tls_version or "", row.tls_cipher or "")
@@ -101,6 +121,11 @@ class TableView(Sequence[Row]):
     def row(self, client_id: int) -> ConnectionRow | None:
         """The client's row, whether shown or not (None once it has left the model)."""
         return self._model.row(client_id)
+
+    @property
+    def keys(self) -> ClientKeys:
+        """How the rows' clients are named (several servers, workers)."""
+        return self._model.keys
 
     @property
     def filtered(self) -> bool:

@@ -23,6 +23,7 @@ from textual.screen import Screen
 from textual.widgets import Label, Sparkline, Static
 
 from tui_echo.monitor.models.feed import FeedEntry
+from tui_echo.client_keys import ONE_SERVER, ClientKeys
 from tui_echo.monitor.models.feed_export import ExportFormat
 from tui_echo.monitor.models.stats import HISTORY_SECONDS, sparkline_points
 from tui_echo.monitor.models.table import ConnectionRow
@@ -107,13 +108,21 @@ class ClientScreen(Screen[None]):
             return self.screen
 
     def __init__(
-        self, row: ConnectionRow, history: Iterable[FeedEntry], max_entries: int, now: float, *, chat: bool = False
+        self,
+        row: ConnectionRow,
+        history: Iterable[FeedEntry],
+        max_entries: int,
+        now: float,
+        *,
+        chat: bool = False,
+        keys: ClientKeys = ONE_SERVER,
     ) -> None:
         """``row``: the client's table row at ``now``; ``history``: its kept feed lines, oldest first;
         ``max_entries``: how many lines to keep, as the main feed does; ``chat``: a chat server's (the
-        send box speaks as the operator, privately)."""
+        send box speaks as the operator, privately); ``keys``: how the console names clients."""
         super().__init__()
         self.client_id = row.client_id
+        self.client_name = row.name  # #12, or #12@7002 among several servers
         self._row = row
         self._now = now
         self._waiting: list[FeedEntry] | None = list(history)  # lines for the feed, until it is mounted
@@ -123,8 +132,8 @@ class ClientScreen(Screen[None]):
         self._rate_label = Label("log msg/s, last minute", id="client-rate-label")
         self._sparkline = Sparkline([], summary_function=max, id="client-sparkline")
         self._gone = Label(id="client-gone")
-        self._feed = Feed(max_entries, id="client-feed")
-        self._send_box = SendBox(id="client-send")
+        self._feed = Feed(max_entries, id="client-feed", keys=keys)
+        self._send_box = SendBox(id="client-send", keys=keys)
         self._send_box.chat = chat
 
     @property
@@ -186,7 +195,7 @@ class ClientScreen(Screen[None]):
         row = self._row
         ended = row.ended_at or self._now
         text = Text()
-        text.append(f"#{row.client_id}", style="bold")
+        text.append(row.name, style="bold")
         if row.label:
             text.append(f" {printable(row.label)}", style="bold italic")  # Text, not markup: shown as written
         text.append(f"  {format_address(row.peer)}  ")
@@ -207,7 +216,7 @@ class ClientScreen(Screen[None]):
             self.add_class("-gone")
             self.refresh_bindings()  # send and kick show as off
             self._gone.update(
-                f"#{row.client_id} disconnected: {row.status}, after {format_duration(ended - row.connected_at)}. "
+                f"{row.name} disconnected: {row.status}, after {format_duration(ended - row.connected_at)}. "
                 "Its history stays here; Esc goes back."
             )
             self._send_box.disabled = True
@@ -230,25 +239,25 @@ class ClientScreen(Screen[None]):
 
     def action_focus_send(self) -> None:
         if self.gone:
-            self.notify(f"#{self.client_id} has left: nothing can be sent to it.", severity="warning")
+            self.notify(f"{self.client_name} has left: nothing can be sent to it.", severity="warning")
         else:
             self._send_box.focus_input()
 
     def action_kick(self) -> None:
         if self.gone:
-            self.notify(f"#{self.client_id} has already left.", severity="warning")
+            self.notify(f"{self.client_name} has already left.", severity="warning")
         else:
             self.post_message(self.KickRequested(self, self.client_id))
 
     def action_save(self, kind: str) -> None:
         """Save the client's kept lines to a new file (the app writes it)."""
-        subject, what = f"client{self.client_id}", f"#{self.client_id}'s history"
+        subject, what = f"client{self.client_name.removeprefix('#').replace('@', '-')}", f"{self.client_name}'s history"
         self.post_message(SaveRequested(self.history, ExportFormat(kind), subject, what))
 
     def system_commands(self) -> Iterable[SystemCommand]:
         """What the palette offers over this screen (besides Textual's own)."""
-        yield from save_commands(f"Save #{self.client_id}'s history", "its kept lines", self.action_save)
-        yield SystemCommand(f"Kick #{self.client_id}", "Disconnect this client (k)", self.action_kick)
+        yield from save_commands(f"Save {self.client_name}'s history", "its kept lines", self.action_save)
+        yield SystemCommand(f"Kick {self.client_name}", "Disconnect this client (k)", self.action_kick)
         yield SystemCommand("Hex view", "Show its data as a hex and ASCII dump, or as text (x)", self.action_hex)
-        yield SystemCommand("Send text", f"Go to the send box, to #{self.client_id} alone (s)", self.action_focus_send)
+        yield SystemCommand("Send text", f"Go to the send box, to {self.client_name} alone (s)", self.action_focus_send)
         yield SystemCommand("Back", "Back to the main screen (Esc)", self.action_back)

@@ -59,15 +59,16 @@ class FaultsScreen(ModalScreen[FaultChoice | None]):
     """
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, client_id: int, current: str) -> None:
+    def __init__(self, client: str, current: str) -> None:
+        """``client``: whom, as the table names it (``#12``, ``#12@7002``)."""
         super().__init__()
-        self.client_id = client_id
+        self.client = client
         self._current = current
 
     def compose(self) -> ComposeResult:
         now = f"now: {self._current}" if self._current else "no faults now"
         with Vertical():
-            yield Label(f"Faults for #{self.client_id} ({now})", id="fault-title")
+            yield Label(f"Faults for {self.client} ({now})", id="fault-title")
             yield Input(self._current, placeholder="latency=200ms", id="fault-spec")
             yield Label(EXAMPLES, id="fault-examples")
             yield Label("", id="fault-error")

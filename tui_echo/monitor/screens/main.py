@@ -19,6 +19,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import Button, Label
 
+from tui_echo.client_keys import ONE_SERVER, ClientKeys
 from tui_echo.monitor.models.feed import FeedEntry, FeedIntake
 from tui_echo.monitor.models.feed_export import ExportFormat
 from tui_echo.monitor.models.history import ClientHistories
@@ -86,13 +87,23 @@ class MainScreen(ManyClients):
         Binding("W", "save('jsonl')", "Save JSON", show=False, tooltip=SAVE_HELP.format("JSON Lines")),
     ]
 
-    def __init__(self, server: ServerSource, *, feed_lines: int, clock: Callable[[], float], started_at: float) -> None:
-        """``started_at``: when the server started (the stats' uptime counts from it)."""
+    def __init__(
+        self,
+        server: ServerSource,
+        *,
+        feed_lines: int,
+        clock: Callable[[], float],
+        started_at: float,
+        keys: ClientKeys = ONE_SERVER,
+    ) -> None:
+        """``started_at``: when the server started (the stats' uptime counts from it); ``keys``: how the
+        console names clients (several servers: ``#12@7002``)."""
         super().__init__()
         self._server = server
+        self.keys = keys
         self._clock = clock
         self._feed_lines = feed_lines
-        self._table_model = TableModel()
+        self._table_model = TableModel(keys)
         self._stats = StatsModel(server.addresses, started_at, server.mode)
         self._rate_window = RateWindow(clock())
         self._intake = FeedIntake(DATA_LINES_PER_TICK)
@@ -105,8 +116,8 @@ class MainScreen(ManyClients):
         self._table = ConnectionsTable(TableView(self._table_model), id="connections")
         self._filter_bar = FilterBar(id="filter-bar")
         self._find_bar = FindBar(id="find-bar")
-        self._feed = Feed(feed_lines, id="feed")
-        self._send_box = SendBox(id="send")
+        self._feed = Feed(feed_lines, id="feed", keys=keys)
+        self._send_box = SendBox(id="send", keys=keys)
 
     def compose(self) -> ComposeResult:
         yield self._stats_bar
@@ -148,7 +159,7 @@ class MainScreen(ManyClients):
     def server_back(self, started_at: float) -> None:
         """Attached again, perhaps to another run of the server: fresh figures, from ``started_at``."""
         self._stats = StatsModel(self._server.addresses, started_at, self._server.mode)
-        self._table_model = TableModel()
+        self._table_model = TableModel(self.keys)
         self._table.view = TableView(self._table_model)
         self._show_server()
         self._soon()
@@ -244,7 +255,7 @@ class MainScreen(ManyClients):
             return
         history = self._histories.of(event.client_id, row.connected_at, self._feed.entries)
         chat = self._server.mode is Mode.CHAT
-        self.app.push_screen(ClientScreen(row, history, self._feed_lines, self._clock(), chat=chat))
+        self.app.push_screen(ClientScreen(row, history, self._feed_lines, self._clock(), chat=chat, keys=self.keys))
 
     # ---- actions ---------------------------------------------------------
 
@@ -317,7 +328,7 @@ class MainScreen(ManyClients):
             if choice is not None:
                 self.command(SetFaults(state.client_id, choice.faults))
 
-        self.app.push_screen(FaultsScreen(state.client_id, state.fault), chosen)
+        self.app.push_screen(FaultsScreen(self.keys.label(state.client_id), state.fault), chosen)
 
     def _bans_note(self, now: float) -> str:
         banned = sum(1 for ban in self._server.bans() if ban.until > now)

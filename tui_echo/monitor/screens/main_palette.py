@@ -15,7 +15,7 @@ from textual.app import SystemCommand
 from textual.command import Hit, Hits, Provider
 
 from tui_echo.monitor.models.feed_export import ExportFormat
-from tui_echo.monitor.screens.main_table import TableKeys, client_id_of
+from tui_echo.monitor.screens.main_table import TableKeys, client_keys_of
 from tui_echo.monitor.screens.saving import save_commands
 from tui_echo.monitor.widgets.table_columns import COLUMNS
 
@@ -24,11 +24,16 @@ class GoToProvider(Provider):
     """A search that is a client id: go to that client's row."""
 
     async def search(self, query: str) -> Hits:
-        client_id = client_id_of(query)
         screen = self.screen
-        if client_id is None or not hasattr(screen, "go_to"):
+        if not isinstance(screen, TableKeys):
             return
-        yield Hit(1.0, f"Go to client #{client_id}", partial(screen.go_to, client_id), help="Put the cursor on its row")
+        keys = screen.table.view.keys
+        client_ids = client_keys_of(query, keys) or []
+        if len(client_ids) > 1:  # #12 on several servers: the ones there are
+            client_ids = [client_id for client_id in client_ids if screen.table.row_of(client_id) is not None]
+        for client_id in client_ids:
+            name = keys.label(client_id)
+            yield Hit(1.0, f"Go to client {name}", partial(screen.go_to, client_id), help="Put the cursor on its row")
 
 
 # The screen's own commands: (what the palette says, its help, the screen's method that does it).

@@ -20,6 +20,7 @@ from textual.screen import Screen
 from textual.widgets import Input
 
 from tui_echo.client_filter import FilterError, compile_filter
+from tui_echo.client_keys import ClientKeys
 from tui_echo.monitor.models.table_view import TableView
 from tui_echo.monitor.screens.ask import AskScreen
 from tui_echo.monitor.screens.confirm import ConfirmScreen
@@ -32,13 +33,14 @@ from tui_echo.server.clients import MAX_LABEL_CHARS
 from tui_echo.server.commands import ClientAction, ForClients, Label, ServerCommand
 from tui_echo.text import format_size
 
-_CLIENT_ID = re.compile(r"\s*#?\s*(\d{1,9})\s*")
+_CLIENT_ID = re.compile(r"\s*#?\s*(\d{1,9})\s*(@.+)?")
 
 
-def client_id_of(text: str) -> int | None:
-    """``1234`` or ``#1234``: a client's id; None for anything else."""
+def client_keys_of(text: str, keys: ClientKeys) -> list[int] | None:
+    """``1234`` or ``#1234``: a client's id (on every server of the console), ``#1234@7002`` on one;
+    the console's keys of the clients it names, None for anything else."""
     found = _CLIENT_ID.fullmatch(text)
-    return None if found is None else int(found.group(1))
+    return None if found is None else keys.keys_of(found.group(1) + (found.group(2) or "").rstrip())
 
 
 class TableKeys(Screen[None]):
@@ -89,7 +91,7 @@ class TableKeys(Screen[None]):
         """Show only the rows ``text`` matches ("": every row); False, and the prompt says why, if it is not
         a filter (the table keeps the last one that was)."""
         try:
-            chosen = compile_filter(text)
+            chosen = compile_filter(text, self._table.view.keys)
         except FilterError as exc:
             self._filter_bar.note(str(exc), error=True)
             return False
@@ -101,24 +103,30 @@ class TableKeys(Screen[None]):
 
     # ---- go to -------------------------------------------------------------
 
-    def go_to(self, client_id: int) -> None:
-        """Put the cursor on a client's row, or say why not."""
-        if self._table.go_to(client_id):
+    def go_to(self, *client_ids: int) -> None:
+        """Put the cursor on a client's row (the first of these shown: #12 of several servers), or say why not."""
+        label = self._table.view.keys.label
+        if any(self._table.go_to(client_id) for client_id in client_ids):
             self._table.focus()
-        elif self._table.row_of(client_id) is not None:
-            self.notify(f"#{client_id} is not shown: the table's filter hides it.", severity="warning")
+            return
+        named = " or ".join(label(client_id) for client_id in client_ids)
+        if any(self._table.row_of(client_id) is not None for client_id in client_ids):
+            self.notify(f"{named} is not shown: the table's filter hides it.", severity="warning")
         else:
-            self.notify(f"No client #{client_id}.", severity="warning")
+            self.notify(f"No client {named}.", severity="warning")
 
     def action_go_to(self) -> None:
         def answered(text: str | None) -> None:
-            client_id = client_id_of(text or "")
-            if client_id is not None:
-                self.go_to(client_id)
+            client_ids = client_keys_of(text or "", self._table.view.keys)
+            if client_ids is not None:
+                self.go_to(*client_ids)
             elif text:
-                self.notify(f"Not a client id: {text!r} (a number, as in #1234).", severity="warning")
+                example = "#1234@" + keys.names[-1] if keys.several else "#1234"
+                self.notify(f"Not a client id: {text!r} (a number, as in {example}).", severity="warning")
 
-        self.app.push_screen(AskScreen("Go to client", placeholder="#1234", max_length=12), answered)
+        keys = self._table.view.keys
+        placeholder = f"#1234 (#1234@{keys.names[-1]}: on that server)" if keys.several else "#1234"
+        self.app.push_screen(AskScreen("Go to client", placeholder=placeholder, max_length=80), answered)
 
     # ---- freeze, group, tags -----------------------------------------------
 
@@ -158,7 +166,8 @@ class ManyClients(TableKeys):
             self.notify(f"No {whom} client is connected.", severity="warning")
             return
         clients = counted(len(ids), "client", "clients")
-        shown = ", ".join(f"#{client_id}" for client_id in ids[:8]) + (", …" if len(ids) > 8 else "")
+        label = self._table.view.keys.label
+        shown = ", ".join(label(client_id) for client_id in ids[:8]) + (", …" if len(ids) > 8 else "")
         match action:
             case ClientAction.KICK:
                 question, yes = f"Kick the {whom} {clients} ({shown})?", f"Kick {len(ids):,}"
@@ -229,7 +238,7 @@ class ManyClients(TableKeys):
             if text is not None:
                 self.command(Label(row.client_id, text))
 
-        question = f"Label for #{row.client_id} (empty: no label)"
+        question = f"Label for {self._table.view.keys.label(row.client_id)} (empty: no label)"
         self.app.push_screen(AskScreen(question, value=row.label, max_length=MAX_LABEL_CHARS), answered)
 
 

@@ -177,8 +177,10 @@ class ConnectionsTable(ScrollView, can_focus=True):
     @property
     def columns(self) -> tuple[Column, ...]:
         """The columns that fit: on a narrow terminal the kick control stays in view, some numbers go."""
-        width = self.scrollable_content_region.width
-        return columns_fitting(width, self.show_tls, self.show_dropped, self.show_labels)
+        width, keys = self.scrollable_content_region.width, self._rows.keys
+        return columns_fitting(
+            width, self.show_tls, self.show_dropped, self.show_labels, keys.several, keys.has_workers
+        )
 
     def header_span(self, key: str) -> tuple[int, int]:
         """Where a column's header is, in the table's content coordinates (clicking it sorts)."""

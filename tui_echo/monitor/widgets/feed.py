@@ -29,6 +29,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from tui_echo.client_keys import ONE_SERVER, ClientKeys
 from tui_echo.monitor.models.feed import Direction, FeedEntry
 from tui_echo.monitor.models.feed_search import normalise, spans
 from tui_echo.monitor.models.hexdump import BYTES_PER_LINE, hex_line, hex_line_count
@@ -85,8 +86,10 @@ class Feed(ScrollView, can_focus=True):
     only_client: reactive[int | None] = reactive(None)
     only_clients: reactive[frozenset[int] | None] = reactive(None)  # the table's filtered clients, when asked
 
-    def __init__(self, max_entries: int, *, id: str | None = None) -> None:
+    def __init__(self, max_entries: int, *, id: str | None = None, keys: ClientKeys = ONE_SERVER) -> None:
+        """``keys``: how the console names clients (``#12@7002`` among several servers)."""
         super().__init__(id=id)
+        self.keys = keys
         self._entries: deque[FeedEntry] = deque()
         self._max_entries = max_entries
         self._rows: deque[tuple[FeedEntry, int]] = deque()  # (entry, line of it) for every shown line
@@ -324,7 +327,7 @@ class Feed(ScrollView, can_focus=True):
     def _update_title(self) -> None:
         parts = ["Feed"]
         if self.only_client is not None:
-            parts.append(f"#{self.only_client} only")
+            parts.append(f"{self.keys.label(self.only_client)} only")
         if self.only_clients is not None:
             count = len(self.only_clients)
             parts.append(f"{count:,} filtered client{'s' if count != 1 else ''} only")
@@ -346,11 +349,11 @@ class Feed(ScrollView, can_focus=True):
 
     def _label(self, entry: FeedEntry) -> str:
         """``#17``, or ``#17 alice`` for a labelled client (its label escaped and cut: the line moves right)."""
-        label = "server" if entry.client_id is None else f"#{entry.client_id}"
+        label = "server" if entry.client_id is None else self.keys.label(entry.client_id)
         if entry.label:
             name = printable(entry.label)
-            label += " " + (name if len(name) <= NAME_WIDTH else name[: NAME_WIDTH - 1] + "…") + " "
-        return label.ljust(LABEL_WIDTH)
+            label += " " + (name if len(name) <= NAME_WIDTH else name[: NAME_WIDTH - 1] + "…")
+        return label.ljust(LABEL_WIDTH - 1) + " "  # a space before the mark, however long (#12@7002)
 
     def _line_text(self, entry: FeedEntry, part: int) -> str:
         return "".join(text for text, _ in self._pieces(entry, part, _INDENT))

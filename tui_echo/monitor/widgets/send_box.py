@@ -16,6 +16,7 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import Checkbox, Input
 
+from tui_echo.client_keys import ONE_SERVER, ClientKeys
 from tui_echo.monitor.widgets.steady import SteadyLabel
 from tui_echo.send_text import SendTextError, parse_send_text
 
@@ -64,8 +65,11 @@ class SendBox(Horizontal):
     # A chat server: what you send goes out as "<operator> text" (privately to one client), a line of the chat.
     chat: reactive[bool] = reactive(False)
 
-    def __init__(self, *, id: str | None = None) -> None:
+    def __init__(self, *, id: str | None = None, keys: ClientKeys = ONE_SERVER) -> None:
+        """``keys``: how the console names clients (``#12@7002`` among several servers)."""
         super().__init__(id=id)
+        self.keys = keys
+        self.set_class(keys.several, "-servers")  # "to #12@7002": wider than one server's ids
         self._target_label = SteadyLabel("to —", id="send-target")
         self._to_all = _TickBox("all", id="send-all", compact=True)
         self._to_all.can_focus = False  # Tab goes from the table to the feed to the text; ctrl+t or a click ticks it
@@ -100,7 +104,7 @@ class SendBox(Horizontal):
         elif self.target is None:
             self._target_label.show("to —")
         else:
-            self._target_label.show(f"{speaker}to #{self.target}")
+            self._target_label.show(f"{speaker}to {self.keys.label(self.target)}")
 
     def focus_input(self) -> None:
         self._input.focus()

@@ -40,7 +40,7 @@ def _exact_or_short(count: int, width: int) -> str:
 
 
 def _id(row: Row, now: float) -> str:
-    return f"#{row.client_id}" if isinstance(row, ConnectionRow) else f"{len(row.members)}×"
+    return f"#{row.number}" if isinstance(row, ConnectionRow) else f"{len(row.members)}×"
 
 
 def _peer(row: Row, now: float) -> str:
@@ -70,6 +70,8 @@ def _tls(row: Row, now: float) -> str:
 
 COLUMNS = (
     Column("id", "id", 6, True, _id),
+    Column("server", "server", 10, False, lambda r, now: printable(r.server)),  # among several servers
+    Column("worker", "worker", 7, True, lambda r, now: str(r.worker or "")),  # on a --workers server
     Column("peer", "peer", 20, False, _peer),  # "255.255.255.255:65535" is cut by one on a narrow terminal
     Column("label", "label", 14, False, lambda r, now: printable(r.label)),  # once a client has one; escaped
     Column("age", "connected", 10, True, lambda r, now: format_duration((r.ended_at or now) - r.connected_at)),
@@ -86,7 +88,7 @@ COLUMNS = (
 assert tuple(column.key for column in COLUMNS) == SORT_KEYS  # one column per key the view sorts by
 TITLES = {column.key: column.title for column in COLUMNS}
 # On a narrow terminal, columns are left out in this order: the id, the count and the kick control stay.
-NARROW_DROPS = ("out", "idle", "dropped", "tls", "age", "label", "rate", "in", "status", "peer")
+NARROW_DROPS = ("out", "idle", "worker", "dropped", "tls", "age", "label", "rate", "in", "status", "peer", "server")
 # On a wide one, the peer grows to fit an IPv6 address and the status takes the rest, so the kick
 # controls sit at the right edge, under "Kick all".
 PEER_WIDEST = len("[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535")
@@ -113,9 +115,17 @@ def _widen(columns: tuple[Column, ...], key: str, extra: int) -> tuple[Column, .
 
 
 @functools.cache
-def columns_fitting(width: int, tls: bool, dropped: bool, labels: bool = False) -> tuple[Column, ...]:
+def columns_fitting(
+    width: int, tls: bool, dropped: bool, labels: bool = False, servers: bool = False, workers: bool = False
+) -> tuple[Column, ...]:
     """The columns that fit ``width``: on a narrow terminal the kick control stays in view, some numbers go."""
-    shown = {"tls": tls, "dropped": dropped, "label": labels}  # the columns only some servers (or clients) have
+    shown = {
+        "tls": tls,
+        "dropped": dropped,
+        "label": labels,
+        "server": servers,
+        "worker": workers,
+    }  # the columns only some servers (or clients) have
     columns = tuple(column for column in COLUMNS if shown.get(column.key, True))
     for key in NARROW_DROPS:
         if width_of(columns) <= width:
