@@ -5,8 +5,9 @@ Servers (keys for --servers), alternated within each round so that the machine's
   tui-echo-json     tui-echo --headless --json, its log read from a pipe and counted
   tui-echo-old      a second tui-echo build, with --compare-tui-echo
   trio              bare trio: serve_tcp + SocketStream (bare_trio_server.py)
-  trio-lowlevel     trio's floor for one task per client: a raw socket, recv/send/wait_readable and nothing
-                    else (trio_lowlevel_server.py): tui-echo's hot loop without counts, events or checks
+  trio-lowlevel     trio's floor for one task per client: a raw socket, recv/send, one yield per chunk and
+                    nothing else (trio_lowlevel_server.py): tui-echo's hot loop without counts, events or checks
+  trio-lowlevel-wait  the same, waiting for readability after each echo (the loop before that was changed)
   threads           the classic thread-per-client teaching server printing to /dev/null (thread_server.py)
   asyncio-streams   asyncio start_server, read(65536)/write/drain (asyncio_streams_server.py)
   asyncio-protocol  asyncio Protocol, data_received -> transport.write (asyncio_protocol_server.py)
@@ -245,6 +246,9 @@ def builtin_servers(tui_echo: list[str], extra: list[str], name: str = "tui-echo
         Server("tui-echo-json", f"{name} --json", [*tui_echo, *HEADLESS, "--json", *extra]),
         python_server("trio", "bare trio serve_tcp", "bare_trio_server.py"),
         python_server("trio-lowlevel", "trio low-level, nothing else", "trio_lowlevel_server.py"),
+        python_server(
+            "trio-lowlevel-wait", "trio low-level, wait after echo", "trio_lowlevel_server.py", "--wait-after-echo"
+        ),
         Server("threads", "thread-per-client", [sys.executable, str(HERE / "thread_server.py"), "0"], "stderr"),
         python_server("asyncio-streams", "asyncio streams", "asyncio_streams_server.py"),
         python_server("asyncio-protocol", "asyncio Protocol", "asyncio_protocol_server.py"),

@@ -1,6 +1,8 @@
 """The least a trio server with one task per client can do: a raw non-blocking socket per client,
-recv, send, and trio's readiness wait after each echo (tui-echo's hot loop with nothing else: no
-counts, no events, no checks). Its speed is the ceiling of tui-echo's design on trio.
+recv, send, one yield per chunk (the next recv after the others' turn) and a readiness wait only when
+the recv finds nothing: tui-echo's hot loop with nothing else (no counts, no events, no checks). Its
+speed is the ceiling of tui-echo's design on trio. `--wait-after-echo` waits for readability after
+each echo instead (tui-echo's loop before issue 19's second change).
 
 Prints the port it got on stdout (argument: port, 0 picks one).
 """
@@ -40,7 +42,10 @@ async def echo(sock: socket.socket) -> None:
                     pass
                 except OSError:
                     return
-            await wait_readable(sock)
+            if WAIT_AFTER_ECHO:
+                await wait_readable(sock)
+            else:
+                await trio.lowlevel.checkpoint()
 
 
 async def main(port: int) -> None:
@@ -61,6 +66,8 @@ async def main(port: int) -> None:
             client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             nursery.start_soon(echo, client)
 
+
+WAIT_AFTER_ECHO = "--wait-after-echo" in sys.argv[2:]
 
 if __name__ == "__main__":
     trio.run(main, int(sys.argv[1]) if len(sys.argv) > 1 else 0)
