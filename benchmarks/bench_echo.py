@@ -5,6 +5,9 @@ Servers (keys for --servers), alternated within each round so that the machine's
   tui-echo-json     tui-echo --headless --json, its log read from a pipe and counted
   tui-echo-old      a second tui-echo build, with --compare-tui-echo
   trio              bare trio: serve_tcp + SocketStream (bare_trio_server.py)
+  trio-lowlevel     trio's floor for one task per client: a raw socket, recv/send, one yield per chunk and
+                    nothing else (trio_lowlevel_server.py): tui-echo's hot loop without counts, events or checks
+  trio-lowlevel-wait  the same, waiting for readability after each echo (the loop before that was changed)
   threads           the classic thread-per-client teaching server printing to /dev/null (thread_server.py)
   asyncio-streams   asyncio start_server, read(65536)/write/drain (asyncio_streams_server.py)
   asyncio-protocol  asyncio Protocol, data_received -> transport.write (asyncio_protocol_server.py)
@@ -14,9 +17,11 @@ Servers (keys for --servers), alternated within each round so that the machine's
                     (c_epoll_server.c, built here with gcc like loadgen.c)
   NAME              any --server-cmd NAME=COMMAND
 Load: loadgen.c, one epoll thread in C, closed loop (one message in flight per
-connection), built here with gcc. Its clock starts only once every connection
-has had its first echo ("all served" below: how long that took); a server that
-leaves a connection unserved past --first-echo-limit is reported as failed.
+connection), built here with gcc, in one of two patterns (--pattern; see loadgen.c): steady
+(level-triggered, epoll_ctl when what it waits for changes) or eager (edge-triggered, registered once,
+drains each socket, epoll_wait without a timeout). A server's standing can depend on the pattern.
+Its clock starts only once every connection has had its first echo ("all served" below: how long
+that took); a server that leaves a connection unserved past --first-echo-limit is reported as failed.
 
 Two builds of tui-echo, alternated in one run (A/B; A/A with the same build twice shows the noise):
   --tui-echo git:i16-server --compare-tui-echo git:main --servers tui-echo
@@ -240,6 +245,10 @@ def builtin_servers(tui_echo: list[str], extra: list[str], name: str = "tui-echo
         Server("tui-echo", name, tui_echo + HEADLESS + extra),
         Server("tui-echo-json", f"{name} --json", [*tui_echo, *HEADLESS, "--json", *extra]),
         python_server("trio", "bare trio serve_tcp", "bare_trio_server.py"),
+        python_server("trio-lowlevel", "trio low-level, nothing else", "trio_lowlevel_server.py"),
+        python_server(
+            "trio-lowlevel-wait", "trio low-level, wait after echo", "trio_lowlevel_server.py", "--wait-after-echo"
+        ),
         Server("threads", "thread-per-client", [sys.executable, str(HERE / "thread_server.py"), "0"], "stderr"),
         python_server("asyncio-streams", "asyncio streams", "asyncio_streams_server.py"),
         python_server("asyncio-protocol", "asyncio Protocol", "asyncio_protocol_server.py"),
@@ -338,10 +347,18 @@ class Measured:
     server_cpu: float | None  # the server process's CPU seconds per second over the measured window (1.0 = a core)
 
 
-def run_loadgen(loadgen: Path, port: int, args: list[str], timeout: float) -> dict[str, float | str | None]:
+PATTERNS = ("steady", "eager")  # loadgen.c's two ways to drive the same closed loop
+
+
+def run_loadgen(
+    loadgen: Path, port: int, args: list[str], timeout: float, pattern: str = "steady"
+) -> dict[str, float | str | None]:
     """loadgen's JSON; exit status 3 (some connection was never served) comes back as a dict with "error"."""
     done = subprocess.run(
-        [str(loadgen), "127.0.0.1", str(port), *args], capture_output=True, text=True, timeout=timeout
+        [str(loadgen), "--pattern", pattern, "127.0.0.1", str(port), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     if done.returncode not in (0, 3):
         raise RuntimeError(f"loadgen failed ({done.returncode}): {done.stderr.strip()}")
@@ -394,14 +411,18 @@ class CpuSampler:
         return (last[1] - first[1]) / (last[0] - first[0]) if last[0] > first[0] else None
 
 
-def measure(loadgen: Path, server: Server, connections: int, size: int, seconds: float, limit: float) -> Measured | str:
+def measure(
+    loadgen: Path, server: Server, connections: int, size: int, seconds: float, limit: float, pattern: str = "steady"
+) -> Measured | str:
     """One run against a fresh server process; a str says why nothing was measured."""
     with started(server) as running:
         running.log_lines[0] = 0
         sampler = CpuSampler(running.proc.pid)
         began = time.monotonic()
         args = [str(connections), str(seconds), str(WARMUP_SECONDS), str(size), str(limit)]
-        result = run_loadgen(loadgen, running.port, args, timeout=limit + WARMUP_SECONDS + seconds + 60)
+        result = run_loadgen(
+            loadgen, running.port, args, timeout=limit + WARMUP_SECONDS + seconds + 60, pattern=pattern
+        )
         ended = time.monotonic()
         wall = ended - began
         # loadgen measures last and exits at once: its window is the last `seconds` of the run.
@@ -661,6 +682,9 @@ def main() -> None:
         help=f"draw the chart here ('' for none; default {HERE.parent / 'assets' / 'bench.svg'}, "
         "or none for two builds or --tui-echo-args)",
     )
+    parser.add_argument(
+        "--pattern", choices=PATTERNS, default="steady", help="how loadgen.c drives the load (see loadgen.c)"
+    )
     add_server_arguments(parser, DEFAULT_SERVERS)
     args = parser.parse_args()
     readme_figures = not (args.compare_tui_echo or args.tui_echo_args or args.tui_echo != str(TUI_ECHO))
@@ -680,7 +704,7 @@ def main() -> None:
     for round_no in range(args.rounds):
         for size, connections in cases:
             for server in rotated(servers, round_no):
-                m = measure(loadgen, server, connections, size, args.seconds, args.first_echo_limit)
+                m = measure(loadgen, server, connections, size, args.seconds, args.first_echo_limit, args.pattern)
                 runs.setdefault((size, connections), {}).setdefault(server.key, []).append(m)
                 shown = (
                     f"{m.msgs_per_s:>9,.0f} msgs/s  {m.mib_per_s:8.2f} MiB/s  p99 {m.p99_ms:7.2f} ms"
@@ -692,7 +716,8 @@ def main() -> None:
 
     conditions = (
         f"{datetime.now():%Y-%m-%d}, {os.cpu_count()} cores, load average {load_before} before and "
-        f"{load_average()} after; median of {args.rounds} rounds, {args.seconds:g} s measured each"
+        f"{load_average()} after; median of {args.rounds} rounds, {args.seconds:g} s measured each; "
+        f"loadgen pattern {args.pattern}"
     )
     results = {case: summarise(servers, by_server) for case, by_server in runs.items()}
     lines = [

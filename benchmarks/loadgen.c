@@ -2,7 +2,15 @@
  * flight, driven by one epoll thread (the fastest client we could make on a
  * 2-core machine: it leaves the other core to the server).
  *
- * usage: loadgen HOST PORT CONNECTIONS SECONDS WARMUP_SECONDS MESSAGE_BYTES [FIRST_ECHO_LIMIT_S [BURST]]
+ * usage: loadgen [--pattern steady|eager] HOST PORT CONNECTIONS SECONDS WARMUP_SECONDS MESSAGE_BYTES
+ *                [FIRST_ECHO_LIMIT_S [BURST]]
+ *
+ * Two patterns of the same closed loop (the figures of a server can depend on which one drives it):
+ *  steady (the default): level-triggered epoll, each socket watched for what it waits for next
+ *    (EPOLL_CTL_MOD only when that changes), epoll_wait woken at least every 10 ms;
+ *  eager: every socket registered once, edge-triggered for both directions (no epoll_ctl per
+ *    message), each socket drained until EAGAIN on every wake, the next message sent in the same
+ *    step as the echo completes, and epoll_wait with no timeout (a timerfd ends the phases).
  *
  * One clock, three phases:
  *  1. ramp: every connection is opened at once (non-blocking connect) and
@@ -43,6 +51,7 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -73,6 +82,7 @@ static char *payload;
 static size_t msg;
 static uint32_t *hist;
 static int measuring;
+static int eager; /* --pattern eager: see the top */
 static uint64_t done, errors, dead_main, dead_burst, echoed_main, echoed_burst, last_first_echo_ns;
 
 static double percentile(uint64_t total, double p) {
@@ -92,7 +102,7 @@ static int cmp_double(const void *a, const void *b) {
 static size_t length(const conn_t *c) { return c->burst ? 1 : msg; }
 
 static void watch(conn_t *c, uint32_t events) {
-    if (c->events == events) return;
+    if (eager || c->events == events) return; /* eager: registered once, edge-triggered */
     struct epoll_event ev = {.events = events, .data.ptr = c};
     epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
     c->events = events;
@@ -132,8 +142,8 @@ static void open_conn(conn_t *c, int burst) {
     c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
     int one = 1;
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    c->events = EPOLLOUT;
-    struct epoll_event ev = {.events = EPOLLOUT, .data.ptr = c};
+    c->events = eager ? EPOLLIN | EPOLLOUT | EPOLLET : EPOLLOUT;
+    struct epoll_event ev = {.events = c->events, .data.ptr = c};
     epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev);
     if (connect(c->fd, (struct sockaddr *)&addr, sizeof addr) == 0) {
         c->state = RUNNING;
@@ -177,22 +187,31 @@ static void on_event(conn_t *c, uint32_t events, char *buf) {
         if (c->state == DEAD) return;
     }
     if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR))) return;
-    ssize_t r = recv(c->fd, buf, RECV_BUF, 0);
-    if (r < 0 && (errno == EAGAIN || errno == EINTR)) return;
-    /* EOF, an error, more than was sent, or different bytes: the echo is broken */
-    if (r <= 0 || c->received + (size_t)r > c->sent || memcmp(buf, payload + c->received, (size_t)r) != 0) {
-        kill_conn(c);
-        return;
-    }
-    c->received += (size_t)r;
-    if (c->received == length(c)) on_echo_complete(c);
+    do {
+        ssize_t r = recv(c->fd, buf, RECV_BUF, 0);
+        if (r < 0 && (errno == EAGAIN || errno == EINTR)) return;
+        /* EOF, an error, more than was sent, or different bytes: the echo is broken */
+        if (r <= 0 || c->received + (size_t)r > c->sent || memcmp(buf, payload + c->received, (size_t)r) != 0) {
+            kill_conn(c);
+            return;
+        }
+        c->received += (size_t)r;
+        if (c->received == length(c)) on_echo_complete(c);
+    } while (eager && c->state == RUNNING && !c->burst);
 }
 
 int main(int argc, char **argv) {
+    const char *usage = "usage: %s [--pattern steady|eager] HOST PORT CONNECTIONS SECONDS WARMUP_SECONDS "
+                        "MESSAGE_BYTES [FIRST_ECHO_LIMIT_S [BURST]]\n";
+    const char *self = argv[0];
+    if (argc > 2 && strcmp(argv[1], "--pattern") == 0) {
+        if (strcmp(argv[2], "eager") == 0) eager = 1;
+        else if (strcmp(argv[2], "steady") != 0) { fprintf(stderr, usage, self); return 2; }
+        argv += 2;
+        argc -= 2;
+    }
     if (argc < 7 || argc > 9) {
-        fprintf(stderr,
-                "usage: %s HOST PORT CONNECTIONS SECONDS WARMUP_SECONDS MESSAGE_BYTES [FIRST_ECHO_LIMIT_S [BURST]]\n",
-                argv[0]);
+        fprintf(stderr, usage, self);
         return 2;
     }
     int port = atoi(argv[2]), nconn = atoi(argv[3]);
@@ -216,6 +235,15 @@ int main(int argc, char **argv) {
     addr = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     inet_pton(AF_INET, argv[1], &addr.sin_addr);
     ep = epoll_create1(0);
+    /* eager waits with no timeout: a timer wakes it every 10 ms to check the phase's clock instead */
+    int timer = -1;
+    if (eager) {
+        timer = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK);
+        struct itimerspec every = {.it_interval = {0, 10000000}, .it_value = {0, 10000000}};
+        timerfd_settime(timer, 0, &every, NULL);
+        struct epoll_event tev = {.events = EPOLLIN, .data.ptr = NULL};
+        epoll_ctl(ep, EPOLL_CTL_ADD, timer, &tev);
+    }
 
     uint64_t start = now_ns(), ramp_deadline = start + (uint64_t)(limit * 1e9);
     uint64_t all_first_echo_ns = 0, measure_from = 0, end = 0, burst_from = 0, burst_deadline = 0;
@@ -252,9 +280,14 @@ int main(int argc, char **argv) {
         }
         int burst_open = echoed_burst + dead_burst < (uint64_t)nburst && t < burst_deadline;
         if (phase == MEASURE && t >= end && !burst_open) break;
-        int n = epoll_wait(ep, events, 1024, 10);
+        int n = epoll_wait(ep, events, 1024, eager ? -1 : 10);
         for (int k = 0; k < n; k++) {
             conn_t *c = events[k].data.ptr;
+            if (c == NULL) { /* the timer */
+                uint64_t ticks;
+                if (read(timer, &ticks, sizeof ticks) < 0) { /* nothing to do: it fires again */ }
+                continue;
+            }
             if (c->state != DEAD) on_event(c, events[k].events, buf);
         }
     }

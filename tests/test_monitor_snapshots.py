@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Iterator
 import pytest
 
 from textual.pilot import Pilot
+from textual.widgets import Input
 
 from tui_echo.monitor.app import MonitorApp
 from tui_echo.monitor.models.stats import Stats
@@ -85,6 +86,10 @@ def pressing(*keys: str) -> Callable[[Pilot[None]], Awaitable[None]]:
         await pilot.press(*keys)
         for _ in range(3):
             await pilot.pause(0.05)
+        # A text box's cursor blinks every 0.5 s: on a busy machine the picture could be taken with it off.
+        for box in pilot.app.screen.query(Input):
+            box.cursor_blink = False  # Textual shows the cursor, steadily, when blinking stops
+        await pilot.pause()
 
     return run
 

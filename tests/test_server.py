@@ -593,3 +593,30 @@ async def test_sends_to_a_client_that_does_not_read_are_bounded() -> None:
         await run.recorder.wait_for(lambda: disconnect_of(run, 1))
         assert disconnect_of(run, 1).bytes_out < 3 * len(big)
         await stream.aclose()
+
+
+async def test_a_client_with_more_to_read_is_read_again_without_a_readiness_wait(monkeypatch: object) -> None:
+    """The echo loop yields once per chunk and tries its next recv after the others' turn: a readiness wait
+    (trio re-arms epoll and parks the task for each) only when the recv finds nothing. 64 chunks already in
+    the socket when the server first reads are read with no wait between them."""
+    waits = 0
+    real_wait = trio.lowlevel.wait_readable
+
+    async def counted_wait(sock: socket.socket) -> None:
+        nonlocal waits
+        with contextlib.suppress(OSError):  # the listener has no peer: its waits are the accept loop's
+            sock.getpeername()
+            waits += 1
+        await real_wait(sock)
+
+    async with running_server(recv_size=1024) as run:
+        monkeypatch.setattr(trio.lowlevel, "wait_readable", counted_wait)  # type: ignore[attr-defined]
+        # Connected and sent without yielding to trio: all 64 KiB wait in the socket before the server accepts.
+        with socket.create_connection(("127.0.0.1", run.port)) as client:
+            client.sendall(b"y" * 64 * 1024)
+            got = 0
+            with trio.fail_after(TIMEOUT):
+                while got < 64 * 1024:
+                    got += len(await trio.to_thread.run_sync(client.recv, 1 << 20))
+            assert run.server.totals().messages_in == 64
+    assert waits <= 1, f"{waits} readiness waits for 64 chunks that were all there"

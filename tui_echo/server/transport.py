@@ -88,7 +88,8 @@ class Transport(Protocol):
 
 
 class PlainTransport:
-    """A non-blocking stdlib socket with trio's readiness waits: one scheduler yield per chunk."""
+    """A non-blocking stdlib socket with trio's readiness waits: one scheduler yield per chunk, and a
+    readiness wait only when the client has sent nothing yet."""
 
     __slots__ = ("sock", "_state", "_timeout")
 
@@ -98,15 +99,16 @@ class PlainTransport:
         self._timeout = timeout
 
     async def receive(self, size: int) -> bytes:
+        # The others first (a client that never pauses must not starve them): by the time this task runs
+        # again its client has usually answered, and the recv needs no readiness wait, which in trio
+        # re-arms epoll and parks the task (see modes/echo.py's _echo_socket, which does the same).
+        await trio.lowlevel.checkpoint()
         sock = self.sock
         while True:
             try:
-                data = sock.recv(size)
+                return sock.recv(size)
             except BlockingIOError:
                 await trio.lowlevel.wait_readable(sock)
-                continue
-            await trio.lowlevel.checkpoint()  # a client that never pauses must not starve the rest
-            return data
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         """Only a write that has to wait pays for the write timeout: each wait may last that long at most."""

@@ -3,9 +3,9 @@
 A client whose transport is exactly a plain socket runs ``_echo_socket``: the
 socket itself, non-blocking, with trio's low-level readiness waits, every
 name it needs hoisted into a local, one scheduler yield per chunk (trio's
-SocketStream costs about three), a wait for readability after each echo
-instead of a recv bound to fail, and no event built while the consumer has
-no room. Anything else (TLS, a recording tap) runs ``_echo_stream`` over the
+SocketStream costs about three), the next recv tried after the others have
+had their turn (a readiness wait only when it finds nothing), and no event
+built while the consumer has no room. Anything else (TLS, a recording tap) runs ``_echo_stream`` over the
 ``Transport`` interface, and a client with faults runs ``echo_with_faults``.
 A binary framing (``--framing stx-etx``, ``len:…``) runs ``_echo_frames``:
 the echo is the same, the messages are frames. Every loop checks once per
@@ -56,6 +56,7 @@ class EchoMode(ModeHandler):
         skip_if_full = context.outbox.skip_if_full
         write_lock = conn.write_lock
         wait_readable = trio.lowlevel.wait_readable
+        checkpoint = trio.lowlevel.checkpoint
         clock = trio.current_time
         wall_offset = context.clock.offset
         client_id = state.client_id
@@ -101,13 +102,15 @@ class EchoMode(ModeHandler):
                     ),
                     now,
                 )
-            # Wait before the next recv: a client that waits for its echo has not answered yet, and a
-            # recv now would fail (EAGAIN) and cost a syscall and an exception per message. It is also
-            # this loop's one yield per chunk, so that a client that never pauses cannot starve the rest.
+            # Let every other ready client run before the next recv: this loop's one yield per chunk, so
+            # that a client that never pauses cannot starve the rest. By the time this task runs again its
+            # client has usually answered, so the recv succeeds without a readiness wait (trio re-arms
+            # epoll and parks the task for each one: measured 1.5x the CPU per message at 100 busy
+            # clients); when it has not, the recv's EAGAIN sends the loop to wait_readable above.
             # The last chunk is not kept while the client is idle: an idle connection costs the same
             # whether it ever sent 64 KiB or nothing.
             data = b""
-            await wait_readable(sock)
+            await checkpoint()
 
     async def _echo_stream(self, conn: Connection) -> Ended | Handoff:
         """Echo over any transport (TLS: counts plaintext application bytes, as the plain echo does).
