@@ -264,20 +264,10 @@ class RemoteSource:
         now = time.time()
         for key, state in before.items():
             if key not in self._clients:
-                self._push(
-                    ClientDisconnected(
-                        client_id=key,
-                        peer=state.peer,
-                        at=now,
-                        reason=DisconnectReason.ERROR,
-                        error=MISSED_DISCONNECT,
-                        connected_at=state.connected_at,
-                        messages_in=state.messages_in,
-                        bytes_in=state.bytes_in,
-                        bytes_out=state.bytes_out,
-                        dropped_out=state.dropped_out,
-                    )
+                gone = ClientDisconnected.of(
+                    state, at=now, reason=DisconnectReason.ERROR, error=MISSED_DISCONNECT, client_id=key
                 )
+                self._push(gone)
 
     def _apply(self, event: ServerEvent) -> None:
         """Keep the mirror exact between two counts messages."""

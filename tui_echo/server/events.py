@@ -13,10 +13,13 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
 from tui_echo.net import Peer
 from tui_echo.server.config import Mode, ServerConfig
+
+if TYPE_CHECKING:  # a type only: the module's names stay the events themselves
+    from tui_echo.server.clients import ClientState
 
 # Data events carry at most this much of a chunk, plus its full ``size``: every consumer
 # shows less than this, and it bounds what a backed-up event path can hold.
@@ -242,6 +245,24 @@ class ClientDisconnected:
     def why(self) -> str:
         """The reason as a person reads it, e.g. ``kicked`` or ``error: connection reset by peer``."""
         return f"{self.reason}: {self.error}" if self.error else str(self.reason)
+
+    @classmethod
+    def of(
+        cls, state: ClientState, *, at: float, reason: DisconnectReason, error: str = "", client_id: int | None = None
+    ) -> ClientDisconnected:
+        """A client's goodbye with its last counts (``client_id``: another name for it, e.g. a console's key)."""
+        return cls(
+            client_id=state.client_id if client_id is None else client_id,
+            peer=state.peer,
+            at=at,
+            reason=reason,
+            error=error,
+            connected_at=state.connected_at,
+            messages_in=state.messages_in,
+            bytes_in=state.bytes_in,
+            bytes_out=state.bytes_out,
+            dropped_out=state.dropped_out,
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -130,18 +130,7 @@ class Registry:
         self._done_bytes_in += state.bytes_in
         self._done_bytes_out += state.bytes_out
         self._done_dropped_out += state.dropped_out
-        gone = ClientDisconnected(
-            client_id=state.client_id,
-            peer=state.peer,
-            at=self._clock.now(),
-            reason=reason,
-            error=error,
-            connected_at=state.connected_at,
-            messages_in=state.messages_in,
-            bytes_in=state.bytes_in,
-            bytes_out=state.bytes_out,
-            dropped_out=state.dropped_out,
-        )
+        gone = ClientDisconnected.of(state, at=self._clock.now(), reason=reason, error=error)
         self._outbox.lifecycle(gone)
         return gone
 
