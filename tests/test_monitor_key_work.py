@@ -6,7 +6,8 @@ the work coming back fails here:
   * trio's next batch of echoes waits while Textual has work ready (a key crossing its widgets);
   * the footer is not built again when its keys have not changed (the palette's go-to rebuilt it twice);
   * a label whose text keeps its width asks for no layout of the whole screen (the cursor's "to #12");
-  * the table formats only the rows in view, and a filter keypress looks at each client once.
+  * the table formats only the rows in view, and a filter keypress looks at each client once;
+  * a filter keypress is one frame (the character and the rows it leaves), and lays nothing out.
 """
 
 from __future__ import annotations
@@ -187,3 +188,35 @@ def test_the_palette_closing_holds_the_screen_one_frame(monkeypatch: pytest.Monk
     app = MonitorApp(ten_thousand(), handle_signals=False)
     app.delay_update()  # what the command palette asks for as it closes (Textual's default: 50 ms)
     assert held == [PALETTE_CLOSE_SECONDS] and PALETTE_CLOSE_SECONDS <= 1 / 60
+
+
+def test_among_10000_rows_a_filter_keypress_paints_the_table_once_and_lays_nothing_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Before: the typed character was painted first (Input.Changed and the bar's message took three hops to
+    the screen), and the input's width, the count beside it and the table's height each asked for a layout of
+    the whole screen (two to three per key, the larger part of the key's work)."""
+
+    async def main() -> None:
+        app = MonitorApp(ten_thousand(), clock=lambda: T0 + 10, handle_signals=False)
+        async with app.run_test(size=(120, 40)) as pilot:
+            table = app.screen.query_one(ConnectionsTable)
+            while len(table.rows) < CLIENTS:
+                await pilot.pause(0.05)
+            await pilot.press("slash")
+            await pilot.pause(0.2)
+            stats = app.screen.query_one("#stats-text")
+            layouts: list[object] = []
+            app.screen.screen_layout_refresh_signal.subscribe(table, layouts.append)
+            lines = counting(monkeypatch, ConnectionsTable, "render_line")
+            for key, filtered in [("7", True), ("backspace", False), ("7", True), ("1", True), ("backspace", True)]:
+                painted, shown = lines[0], len(table.rows)
+                await pilot.press(key)
+                while ("filter: 7" in str(stats.render())) != filtered or len(table.rows) == shown:
+                    await pilot.pause(0.02)
+                await pilot.pause(0.2)
+                assert lines[0] - painted <= table.size.height, key  # the rows in view, once
+                assert table.vertical_scrollbar.window_virtual_size == len(table.rows) + 1  # its thumb follows
+            assert layouts == []
+
+    asyncio.run(main())

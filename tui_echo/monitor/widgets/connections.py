@@ -212,7 +212,16 @@ class ConnectionsTable(ScrollView, can_focus=True):
         self.refresh()
 
     def _resize(self) -> None:
-        self.virtual_size = Size(0, len(self._rows) + 1)  # + the header line; the columns always fit the width
+        size = Size(0, len(self._rows) + 1)  # + the header line; the columns always fit the width
+        height = self.container_size.height
+        if self.show_vertical_scrollbar and min(size.height, self.virtual_size.height) > height > 0:
+            # The scrollbar stays: move its thumb, not every widget on the screen (a layout, with 10,000
+            # rows half of a filter keypress's work). Textual's _scroll_update does this after a layout.
+            self.set_reactive(ConnectionsTable.virtual_size, size)
+            self.vertical_scrollbar.window_virtual_size = size.height
+            self.scroll_y = self.validate_scroll_y(self.scroll_y)
+        else:
+            self.virtual_size = size
 
     def _place_cursor(self) -> None:
         rows = self._rows
