@@ -169,6 +169,8 @@ def test_among_10000_rows_a_go_to_draws_the_rows_in_view_and_a_filter_key_reads_
             await pilot.pause()
             lines = counting(monkeypatch, ConnectionsTable, "render_line")
             app.screen.go_to(9_876)  # type: ignore[attr-defined]
+            # in the same step, so drawn in the same frame as the row (a message came a frame later)
+            assert app.screen.query_one(SendBox).target == 9_876
             await pilot.pause()
             assert table.cursor_client == 9_876
             assert 0 < lines[0] <= 2 * table.size.height  # a screenful (perhaps twice), not 10,000

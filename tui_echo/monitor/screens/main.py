@@ -135,6 +135,7 @@ class MainScreen(ManyClients):
         yield SteadyFooter()
 
     def on_mount(self) -> None:
+        self.watch(self._table, "highlighted", self._client_highlighted, init=False)
         self._show_server()
         self.set_interval(TICK_SECONDS, self.tick)
         self.tick()
@@ -222,9 +223,8 @@ class MainScreen(ManyClients):
 
     # ---- what the widgets report ----------------------------------------
 
-    @on(ConnectionsTable.Highlighted)
-    def _client_highlighted(self, event: ConnectionsTable.Highlighted) -> None:
-        self._send_box.target = event.client_id
+    def _client_highlighted(self, client_id: int | None) -> None:
+        self._send_box.target = client_id
 
     @on(ConnectionsTable.KickRequested)
     def _kick_requested(self, event: ConnectionsTable.KickRequested) -> None:
