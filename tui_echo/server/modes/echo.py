@@ -5,7 +5,12 @@ socket itself, non-blocking, with trio's low-level readiness waits, every
 name it needs hoisted into a local, one scheduler yield per chunk (trio's
 SocketStream costs about three), the next recv tried after the others have
 had their turn (a readiness wait only when it finds nothing), and no event
-built while the consumer has no room. Anything else (TLS, a recording tap) runs ``_echo_stream`` over the
+built while the consumer has no room. With ``data_event_rate`` (the command
+line's server) and no console attached, a busy client's chunks get events
+only as its sample allows, plus the last before each pause: the consumers
+show no more than that and count from the running totals, and building
+and logging an event for every chunk cost more than the echo itself.
+Anything else (TLS, a recording tap) runs ``_echo_stream`` over the
 ``Transport`` interface, and a client with faults runs ``echo_with_faults``.
 A binary framing (``--framing stx-etx``, ``len:…``) runs ``_echo_frames``:
 the echo is the same, the messages are frames. Every loop checks once per
@@ -20,6 +25,7 @@ from typing import Any
 
 import trio
 
+from tui_echo.ratelimit import TokenBucket
 from tui_echo.server.connection import Connection, Ended, Handoff, ModeHandler
 from tui_echo.server.events import EVENT_DATA_BYTES, DataReceived, DisconnectReason
 from tui_echo.server.context import Context
@@ -43,7 +49,9 @@ class EchoMode(ModeHandler):
         return self._echo_stream(conn)
 
     async def _echo_socket(self, conn: Connection, transport: PlainTransport) -> Ended | Handoff:
-        """Echo until the peer closes. Per chunk: a recv, a send, the counts, and an event if there is room."""
+        """Echo until the peer closes. Per chunk: a recv, a send, the counts, and an event if there is room
+        (with ``data_event_rate`` and no console attached: if the client's sample allows, or it is the last
+        chunk before a pause)."""
         sock = transport.sock
         state = conn.state
         recv = sock.recv
@@ -60,12 +68,24 @@ class EchoMode(ModeHandler):
         clock = trio.current_time
         wall_offset = context.clock.offset
         client_id = state.client_id
+        outbox = context.outbox
+        rate = context.config.data_event_rate
+        sample = None if rate is None else TokenBucket(rate, rate, clock()).take
+        # The start, size, message count and time of the last chunk the sample left out, until the next chunk
+        # or a pause: a pause publishes it, so that the consumers' running totals catch up with a client that
+        # went quiet (the rest of a busy client's are caught up by its next sampled event, a second at most).
+        unsent: bytes | None = None
+        unsent_size = unsent_messages = 0
+        unsent_at = 0.0
         while True:
             if conn.transport is not transport:  # faults set: the fault-aware loop takes over
                 return Handoff(self.serve(conn))
             try:
                 data = recv(size)
             except BlockingIOError:
+                if unsent is not None:
+                    context.publish(state, unsent, unsent_messages, unsent_at, size=unsent_size)
+                    unsent = None
                 await wait_readable(sock)
                 continue
             if not data:
@@ -88,20 +108,25 @@ class EchoMode(ModeHandler):
                 if sent < length:  # the client reads slower than it writes: wait for it
                     async with write_lock:
                         await send_all(memoryview(data)[sent:])
-            if not skip_if_full(now):
-                publish(
-                    DataReceived(
-                        client_id=client_id,
-                        data=data if length <= EVENT_DATA_BYTES else data[:EVENT_DATA_BYTES],
-                        size=length,
-                        at=now + wall_offset,
-                        messages=messages,
-                        messages_in=state.messages_in,
-                        bytes_in=state.bytes_in,
-                        bytes_out=state.bytes_out,
-                    ),
-                    now,
-                )
+            if sample is not None and not outbox.subscribers and not sample(now):
+                unsent = data if length <= EVENT_DATA_BYTES else data[:EVENT_DATA_BYTES]
+                unsent_size, unsent_messages, unsent_at = length, messages, now
+            else:
+                unsent = None
+                if not skip_if_full(now):
+                    publish(
+                        DataReceived(
+                            client_id=client_id,
+                            data=data if length <= EVENT_DATA_BYTES else data[:EVENT_DATA_BYTES],
+                            size=length,
+                            at=now + wall_offset,
+                            messages=messages,
+                            messages_in=state.messages_in,
+                            bytes_in=state.bytes_in,
+                            bytes_out=state.bytes_out,
+                        ),
+                        now,
+                    )
             # Let every other ready client run before the next recv: this loop's one yield per chunk, so
             # that a client that never pauses cannot starve the rest. By the time this task runs again its
             # client has usually answered, so the recv succeeds without a readiness wait (trio re-arms
