@@ -109,13 +109,12 @@ class Context:
         kind: Callable[..., DataReceived] = DataReceived,
         *,
         bytes_in: int | None = None,
-        size: int | None = None,
         **more: object,
     ) -> None:
         """The event for one message, unless the consumer had no room moments ago (then it is only counted).
 
-        ``kind`` is DataReceived or one of its subclasses; the totals are the client's after it. ``size``: the
-        message's, when ``data`` is only its start. Off the plain echo's hot path, which builds its event inline.
+        ``kind`` is DataReceived or one of its subclasses; the totals are the client's after it.
+        Off the plain echo's hot path, which builds its event inline.
         """
         outbox = self.outbox
         if outbox.skip_if_full(now):
@@ -123,7 +122,7 @@ class Context:
         event = kind(
             client_id=state.client_id,
             data=bytes(data[:EVENT_DATA_BYTES]),
-            size=len(data) if size is None else size,
+            size=len(data),
             at=now + self.clock.offset,
             messages=messages,
             messages_in=state.messages_in,
