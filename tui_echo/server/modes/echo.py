@@ -24,7 +24,7 @@ from tui_echo.server.events import DisconnectReason
 from tui_echo.server.context import Context
 from tui_echo.server.fault_transport import FaultTransport
 from tui_echo.server.fault_echo import echo_with_faults
-from tui_echo.server.modes.echo_reactor import EchoReactor, Woken
+from tui_echo.server.echo_reactor import EchoReactor, Woken
 from tui_echo.server.transport import PlainTransport
 
 

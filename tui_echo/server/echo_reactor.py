@@ -26,6 +26,7 @@ a client that went quiet.
 
 from __future__ import annotations
 
+import math
 import select
 from collections.abc import Callable
 from enum import Enum, auto
@@ -68,7 +69,7 @@ class _Parked:
         self.transport = transport
         self.state: ClientState = conn.state
         self.task = task
-        self.next_event = 0.0  # trio clock: the sample's next token (GCRA)
+        self.next_event = -math.inf  # trio clock: when the sample has its next token (GCRA); now: a full burst
         self.unsent: bytes | None = None  # the start of the last chunk the sample left out
         self.unsent_size = self.unsent_messages = 0
         self.at = 0.0  # trio clock: that chunk's arrival
@@ -83,7 +84,8 @@ class EchoReactor:
         self._running = False
         rate = context.config.data_event_rate
         self._interval = 0.0 if rate is None else 1.0 / rate
-        self._tolerance = 0.0 if rate is None else (rate - 1.0) * self._interval  # bursts of ``rate``
+        # Bursts of ``rate``; a nanosecond more, so that the sums of the interval do not lose one to rounding.
+        self._tolerance = 0.0 if rate is None else (rate - 1.0) * self._interval + 1e-9
 
     async def serve(self, conn: Connection, transport: PlainTransport) -> Woken | Write:
         """Park the client's task until the loop needs it: see the module's docstring."""
