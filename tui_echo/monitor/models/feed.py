@@ -230,9 +230,8 @@ class FeedIntake:
                     entries.append(FeedEntry.system(at, None, text))
                 case ClientDisconnected():
                     self._allowance.pop(event.client_id, None)
-                    accounted = self._accounted.pop(event.client_id, None)
-                    if accounted is not None:
-                        self._left_out(event.client_id, event.messages_in - accounted)
+                    if event.client_id in self._accounted:
+                        self._left_out(event.client_id, event.messages_in - self._accounted.pop(event.client_id))
                     unshown = self._unshown.pop(event.client_id, 0)
                     if unshown:  # now or never: a note after the goodbye would read as if it came back
                         entries.append(FeedEntry.system(event.at, event.client_id, _busy(unshown)))
