@@ -80,7 +80,9 @@ class EchoReactor:
         self._context = context
         self._parked: dict[int, _Parked] = {}  # fd -> client
         self._unsent: dict[int, _Parked] = {}  # fd -> a client whose sample left its last chunk out
-        self._epoll: select.epoll | None = None
+        # Made with the server, not with its first client: a server out of file descriptors still echoes
+        # those it has (its fd closes with the server, when the garbage collector takes this)
+        self._epoll = select.epoll()
         self._running = False
         rate = context.config.data_event_rate
         self._interval = 0.0 if rate is None else 1.0 / rate
@@ -89,8 +91,6 @@ class EchoReactor:
 
     async def serve(self, conn: Connection, transport: PlainTransport) -> Woken | Write:
         """Park the client's task until the loop needs it: see the module's docstring."""
-        if self._epoll is None:
-            self._epoll = select.epoll()
         fd = transport.sock.fileno()
         self._epoll.register(fd, select.EPOLLIN)
         self._parked[fd] = _Parked(conn, transport, trio.lowlevel.current_task())
@@ -108,7 +108,6 @@ class EchoReactor:
     def _forget(self, fd: int) -> _Parked:
         parked = self._parked.pop(fd)
         self._unsent.pop(fd, None)
-        assert self._epoll is not None
         self._epoll.unregister(fd)
         return parked
 
@@ -120,7 +119,6 @@ class EchoReactor:
 
     async def _run(self) -> None:
         epoll = self._epoll
-        assert epoll is not None
         poll = epoll.poll
         clock = trio.current_time
         catch_up_at = 0.0
@@ -141,11 +139,7 @@ class EchoReactor:
                 else:
                     await trio.lowlevel.wait_readable(epoll)
         finally:
-            self._running = False
-            if not self._parked:  # the last client left: the next one starts afresh
-                self._epoll = None
-                trio.lowlevel.notify_closing(epoll)
-                epoll.close()
+            self._running = False  # the last client left (or the run ends): the next client starts it again
 
     def _echo(self, ready: list[tuple[int, int]], now: float) -> None:
         """One recv, the counts, one send and the event for each ready socket (the names it uses are locals)."""
