@@ -237,7 +237,7 @@ def test_a_flooding_client_is_summarised_in_the_feed_and_counted_exactly() -> No
         await monitor.until(lambda: [r.messages for r in monitor.table.rows] == [300, 1], "exact counts")
         await monitor.until(lambda: echoed(monitor, 2) == ["still heard"], "the quiet client's line")
 
-        def unshown() -> int:  # from notes such as "busy: 275 lines not shown in the last second"
+        def unshown() -> int:  # from notes such as "busy: 275 msgs not shown in the last second"
             notes = [e.text for e in monitor.feed.entries if e.client_id == 1 and e.text.startswith("busy: ")]
             return sum(int(note.split()[1]) for note in notes)
 

@@ -175,13 +175,14 @@ def test_stats_rates_peak_history_and_skips() -> None:
     first = stats.stats(totals(1000, clients_now=2), now=1.0, feed_skipped=4, window=1.0)
     assert (first.uptime, first.clients_now, first.clients_peak) == (1.0, 2, 5)
     assert first.messages_per_second == 1000.0 and first.bytes_per_second == 20_000.0
-    assert first.feed_skipped == 7  # the server's skipped events and the monitor's own
+    assert first.feed_skipped == 4  # the feed's count: from the running totals, so the server's skips are in it
     assert first.history == (1000.0,)
     later = stats.stats(totals(1500), now=2.0, feed_skipped=4, window=1.0)
     assert later.messages_per_second == 500.0 and later.history == (1000.0, 500.0)
 
 
 def echo(client_id: int, n: int, at: float = 100.0) -> DataReceived:
+    """The client's message number ``n`` (from 0): its totals count it and the ``n`` before it."""
     data = b"msg %d" % n
     return DataReceived(
         client_id=client_id,
@@ -189,9 +190,9 @@ def echo(client_id: int, n: int, at: float = 100.0) -> DataReceived:
         size=len(data),
         at=at,
         messages=1,
-        messages_in=n,
-        bytes_in=n * len(data),
-        bytes_out=n * len(data),
+        messages_in=n + 1,
+        bytes_in=(n + 1) * len(data),
+        bytes_out=(n + 1) * len(data),
     )
 
 
@@ -199,10 +200,10 @@ def test_the_feed_takes_a_burst_of_ten_then_ten_a_second_and_notes_the_rest() ->
     intake = FeedIntake(lines_per_batch=1000)
     first = intake.entries([echo(1, n) for n in range(30)], now=100.0)
     assert [e.text for e in first[:-1]] == [f"msg {n}" for n in range(10)]
-    assert first[-1].direction is Direction.SYSTEM and first[-1].text == "busy: 20 lines not shown in the last second"
+    assert first[-1].direction is Direction.SYSTEM and first[-1].text == "busy: 20 msgs not shown in the last second"
     half_second_later = intake.entries([echo(1, n) for n in range(30, 40)], now=100.5)
     assert [e.text for e in half_second_later] == [f"msg {n}" for n in range(30, 35)]  # 5 lines earned, no note yet
-    assert [e.text for e in intake.entries([], now=101.0)] == ["busy: 5 lines not shown in the last second"]
+    assert [e.text for e in intake.entries([], now=101.0)] == ["busy: 5 msgs not shown in the last second"]
     assert intake.skipped == 25
 
 
@@ -325,7 +326,7 @@ def test_a_busy_note_never_follows_its_clients_disconnect_line() -> None:
     )
     later = intake.entries([goodbye], now=100.5) + intake.entries([], now=101.5)
     assert [e.text for e in later] == [
-        "busy: 8 lines not shown in the last second",
+        "busy: 8 msgs not shown in the last second",
         "disconnected: closed by peer · 20 msgs, 100 B in, after 1.5s",
     ]
 
@@ -354,3 +355,23 @@ def test_once_its_server_is_gone_the_stats_say_so_and_the_uptime_stops() -> None
     model.server_gone("went away", 112.0)
     later = model.stats(totals, 130.0, 0, None)
     assert (later.uptime, later.gone) == (12.0, "went away")
+
+
+def test_the_feed_counts_what_it_left_out_from_the_running_totals_so_a_sampled_server_is_counted_exactly() -> None:
+    # The server sends a busy client's data events as a sample: messages 1, 50 and 100 of 100, then the
+    # goodbye at 120. The three lines are shown; the 97 messages between them and the 20 after are noted.
+    intake = FeedIntake(lines_per_batch=1000)
+    shown = intake.entries([echo(1, 0), echo(1, 49), echo(1, 99)], now=100.0)
+    assert [e.text for e in shown] == ["msg 0", "msg 49", "msg 99", "busy: 97 msgs not shown in the last second"]
+    goodbye = ClientDisconnected(
+        client_id=1,
+        peer=("127.0.0.1", 5001),
+        at=100.5,
+        reason=DisconnectReason.CLOSED_BY_PEER,
+        connected_at=99.0,
+        messages_in=120,
+        bytes_in=600,
+        bytes_out=600,
+    )
+    assert [e.text for e in intake.entries([goodbye], now=100.5)][0] == "busy: 20 msgs not shown in the last second"
+    assert intake.skipped == 117

@@ -30,6 +30,7 @@ from tui_echo.server.config import (
     DEFAULT_MAX_FRAME,
     DEFAULT_PORT,
     DEFAULT_WRITE_TIMEOUT,
+    SAMPLED_DATA_EVENTS_PER_SECOND,
     Framing,
     Mode,
     Network,
@@ -420,6 +421,7 @@ def _main(arguments: list[str]) -> int:
         accept_rate=args.accept_rate,
         ban_seconds=DEFAULT_BAN_SECONDS if args.ban_minutes is None else args.ban_minutes * 60,
         rules=rules,
+        data_event_rate=SAMPLED_DATA_EVENTS_PER_SECOND,
         **service_settings(parser, args),  # type: ignore[arg-type]
         **fault_settings(args),  # type: ignore[arg-type]
     )

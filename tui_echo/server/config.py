@@ -23,6 +23,10 @@ DEFAULT_BAN_SECONDS = 600.0  # how long a ban from the monitor lasts (--ban-minu
 # and the longest chat line, so that any one delivery fits an empty queue.
 RELAY_QUEUE_BYTES = 1 << 20
 DEFAULT_MAX_FRAME = 64 * 1024  # --max-frame: the most one message (a line, a frame) may hold before it is cut
+# The command line's server builds a busy plain echo client's data events at most this many a second (bursts of
+# as many) while no console is attached, and always the last chunk's before the client pauses: the feed shows
+# 10 lines a second of a client and the log 5, and both take their counts from the running totals.
+SAMPLED_DATA_EVENTS_PER_SECOND = 20.0
 
 Network: TypeAlias = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -92,6 +96,9 @@ class ServerConfig:
     relay_queue_bytes: int = RELAY_QUEUE_BYTES  # chat/broker: bytes waiting for one receiver before deliveries drop
     recv_size: int = 65536  # bytes read per recv; also the most one client has in flight in the server
     event_buffer: int = 4096  # events waiting for the consumer before data events are skipped
+    # A plain echo client's data events a second while no console is attached (SAMPLED_DATA_EVENTS_PER_SECOND);
+    # None: one event per chunk, as consoles get them
+    data_event_rate: float | None = None
     lifecycle_backlog: int = 10_000  # lifecycle events held past a full channel before accept pauses
     max_pending_sends: int = 64  # operator sends queued per client before more are refused
     tls: TlsSettings | None = None  # serve TLS echo with these settings; None: plain TCP

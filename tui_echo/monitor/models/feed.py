@@ -3,7 +3,9 @@
 Pure logic, no trio, no Textual. A client may add ``LINES_PER_CLIENT_SECOND``
 data lines a second (a token bucket: bursts of ``LINES_PER_CLIENT_BURST`` show whole), a batch
 at most ``lines_per_batch``; the rest are counted, and once a second the
-busiest clients get a "busy" line saying how many of theirs were left out.
+busiest clients get a "busy" line saying how many of their messages were
+left out (from the events' running totals: the server sends a busy client's
+events only as a sample, and drops some when the monitor falls behind).
 Connect, disconnect and server lines are always shown.
 """
 
@@ -43,7 +45,7 @@ TEXT_PREVIEW_BYTES = 200  # of a chunk, shown in the text view
 HEX_KEEP_BYTES = 256  # of a chunk, kept for the hex view
 LINES_PER_CLIENT_SECOND = 10  # so that one busy client cannot drown the others' lines...
 LINES_PER_CLIENT_BURST = 10  # ...while a short burst (a paste) still shows whole
-BUSY_NOTES_PER_SECOND = 5  # "lines not shown" notes per second, for the busiest clients
+BUSY_NOTES_PER_SECOND = 5  # "msgs not shown" notes per second, for the busiest clients
 
 
 def _preview(data: bytes, size: int) -> str:
@@ -176,16 +178,19 @@ def _data_entry(event: DataReceived | DataSent) -> FeedEntry:
 
 
 def _busy(unshown: int) -> str:
-    return f"busy: {plural(unshown, 'line')} not shown in the last second"
+    return f"busy: {plural(unshown, 'msg')} not shown in the last second"
 
 
 class FeedIntake:
     def __init__(self, lines_per_batch: int) -> None:
         self._lines_per_batch = lines_per_batch
         self._allowance: dict[int, TokenBucket] = {}  # client id -> the data lines it may show
-        self._unshown: dict[int, int] = {}  # client id -> data lines left out since the last notes
+        self._unshown: dict[int, int] = {}  # client id -> messages left out since the last notes
+        # client id -> its messages_in accounted for (shown or left out): the server samples a busy client's
+        # data events, so what was left out comes from the running totals, not from counting events
+        self._accounted: dict[int, int] = {}
         self._notes_due = 0.0
-        self.skipped = 0  # data lines left out, in all
+        self.skipped = 0  # messages left out, in all (an operator's send counts one)
 
     def entries(self, events: Iterable[ServerEvent], now: float) -> list[FeedEntry]:
         """The feed lines for one batch of events, oldest first."""
@@ -193,16 +198,23 @@ class FeedIntake:
         data_lines = 0
         for event in events:
             match event:
-                case (
-                    DataReceived(client_id=client_id, data=data, size=size, at=at)
-                    | DataSent(client_id=client_id, data=data, size=size, at=at)
-                ):
+                case DataSent(client_id=client_id):
                     if data_lines < self._lines_per_batch and self._take_line(client_id, now):
                         entries.append(_data_entry(event))
                         data_lines += 1
                     else:
-                        self.skipped += 1
-                        self._unshown[client_id] = self._unshown.get(client_id, 0) + 1
+                        self._left_out(client_id, 1)
+                case DataReceived(client_id=client_id):
+                    shown = data_lines < self._lines_per_batch and self._take_line(client_id, now)
+                    before = event.messages_in - event.messages
+                    accounted = self._accounted.get(client_id, before)
+                    self._accounted[client_id] = event.messages_in
+                    if shown:
+                        entries.append(_data_entry(event))
+                        data_lines += 1
+                        self._left_out(client_id, before - accounted)  # those the server sent no event for
+                    else:
+                        self._left_out(client_id, event.messages_in - accounted)
                 case DataBroadcast(data=data, size=size, at=at, recipients=recipients):
                     # One line for every client: the operator's, never skipped.
                     to = f"all ({plural(recipients, 'client')})"
@@ -218,6 +230,8 @@ class FeedIntake:
                     entries.append(FeedEntry.system(at, None, text))
                 case ClientDisconnected():
                     self._allowance.pop(event.client_id, None)
+                    if event.client_id in self._accounted:
+                        self._left_out(event.client_id, event.messages_in - self._accounted.pop(event.client_id))
                     unshown = self._unshown.pop(event.client_id, 0)
                     if unshown:  # now or never: a note after the goodbye would read as if it came back
                         entries.append(FeedEntry.system(event.at, event.client_id, _busy(unshown)))
@@ -238,6 +252,11 @@ class FeedIntake:
                 case _:
                     assert_never(event)
         return entries + self._busy_notes(now)
+
+    def _left_out(self, client_id: int, messages: int) -> None:
+        if messages > 0:
+            self.skipped += messages
+            self._unshown[client_id] = self._unshown.get(client_id, 0) + messages
 
     def _take_line(self, client_id: int, now: float) -> bool:
         """Whether the client may add one more data line now."""

@@ -41,7 +41,7 @@ class Stats:
     bytes_out: int
     messages_per_second: float
     bytes_per_second: float  # in and out together
-    feed_skipped: int
+    feed_skipped: int  # messages the feed left out
     history: tuple[float, ...]  # messages per second, one a second, oldest first
     tls_fingerprint: str | None  # the certificate's SHA-256 when serving TLS
     tls_handshakes_failed: int
@@ -97,7 +97,7 @@ class StatsModel:
             bytes_out=totals.bytes_out,
             messages_per_second=self._messages_rate,
             bytes_per_second=self._bytes_rate,
-            feed_skipped=totals.events_skipped + feed_skipped,
+            feed_skipped=feed_skipped,  # from the running totals: it covers the events the server skipped too
             history=tuple(self._history),
             tls_fingerprint=self.tls_fingerprint,
             tls_handshakes_failed=totals.tls_handshakes_failed,

@@ -55,7 +55,7 @@ class StatsText(Widget):
         )
         text.append(f" · {format_size(int(stats.bytes_per_second))}/s")
         if stats.feed_skipped:
-            text.append(f" · feed skipped {format_count(stats.feed_skipped)} lines", style="bold")
+            text.append(f" · feed skipped {format_count(stats.feed_skipped)} msgs", style="bold")
         return text
 
 

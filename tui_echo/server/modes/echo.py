@@ -1,16 +1,15 @@
 """Echo (``--mode echo``, no reply rules): send every chunk back to its sender. The hot path.
 
-A client whose transport is exactly a plain socket runs ``_echo_socket``: the
-socket itself, non-blocking, with trio's low-level readiness waits, every
-name it needs hoisted into a local, one scheduler yield per chunk (trio's
-SocketStream costs about three), the next recv tried after the others have
-had their turn (a readiness wait only when it finds nothing), and no event
-built while the consumer has no room. Anything else (TLS, a recording tap) runs ``_echo_stream`` over the
-``Transport`` interface, and a client with faults runs ``echo_with_faults``.
-A binary framing (``--framing stx-etx``, ``len:…``) runs ``_echo_frames``:
-the echo is the same, the messages are frames. Every loop checks once per
-chunk that its transport is still the client's: a fault set meanwhile
-replaced it, and they hand the client over.
+A client whose transport is exactly a plain socket is echoed by the server's
+readiness loop (``echo_reactor``: one level-triggered epoll set, one recv
+and one send per ready socket, no task switch per chunk); its own task,
+``_echo_socket``, waits there and wakes only for an operator send, a slow
+reader, a fault or the end. Anything else (TLS, a recording tap) runs
+``_echo_stream`` over the ``Transport`` interface, and a client with faults
+runs ``echo_with_faults``. A binary framing (``--framing stx-etx``,
+``len:…``) runs ``_echo_frames``: the echo is the same, the messages are
+frames. Every loop checks once per chunk that its transport is still the
+client's: a fault set meanwhile replaced it, and they hand the client over.
 """
 
 from __future__ import annotations
@@ -21,16 +20,18 @@ from typing import Any
 import trio
 
 from tui_echo.server.connection import Connection, Ended, Handoff, ModeHandler
-from tui_echo.server.events import EVENT_DATA_BYTES, DataReceived, DisconnectReason
+from tui_echo.server.events import DisconnectReason
 from tui_echo.server.context import Context
 from tui_echo.server.fault_transport import FaultTransport
 from tui_echo.server.fault_echo import echo_with_faults
+from tui_echo.server.echo_reactor import EchoReactor, Woken
 from tui_echo.server.transport import PlainTransport
 
 
 class EchoMode(ModeHandler):
     def __init__(self, context: Context) -> None:
         self._context = context
+        self._reactor = EchoReactor(context)
 
     def serve(self, conn: Connection) -> Coroutine[Any, Any, Ended | Handoff]:
         transport = conn.transport
@@ -43,74 +44,19 @@ class EchoMode(ModeHandler):
         return self._echo_stream(conn)
 
     async def _echo_socket(self, conn: Connection, transport: PlainTransport) -> Ended | Handoff:
-        """Echo until the peer closes. Per chunk: a recv, a send, the counts, and an event if there is room."""
-        sock = transport.sock
-        state = conn.state
-        recv = sock.recv
-        send = sock.send
-        send_all = transport.send_all
-        context = self._context
-        size = context.config.recv_size
-        line_framing = context.line_framing
-        publish = context.outbox.data
-        skip_if_full = context.outbox.skip_if_full
-        write_lock = conn.write_lock
-        wait_readable = trio.lowlevel.wait_readable
-        checkpoint = trio.lowlevel.checkpoint
-        clock = trio.current_time
-        wall_offset = context.clock.offset
-        client_id = state.client_id
+        """Echo until the peer closes: the readiness loop echoes and counts each chunk, and wakes this task
+        only for what it must do itself (``echo_reactor``)."""
         while True:
-            if conn.transport is not transport:  # faults set: the fault-aware loop takes over
-                return Handoff(self.serve(conn))
-            try:
-                data = recv(size)
-            except BlockingIOError:
-                await wait_readable(sock)
-                continue
-            if not data:
+            woken = await self._reactor.serve(conn, transport)
+            if woken is Woken.CLOSED:
                 return DisconnectReason.CLOSED_BY_PEER, ""
-            now = clock()
-            length = len(data)
-            messages = data.count(b"\n") if line_framing else 1
-            state.last_activity = now + wall_offset
-            state.bytes_in += length
-            state.messages_in += messages
-            if write_lock.locked():  # an operator send is being written: queue behind it
-                async with write_lock:
-                    await send_all(data)
-            else:
-                try:
-                    sent = send(data)
-                except BlockingIOError:
-                    sent = 0
-                state.bytes_out += sent
-                if sent < length:  # the client reads slower than it writes: wait for it
-                    async with write_lock:
-                        await send_all(memoryview(data)[sent:])
-            if not skip_if_full(now):
-                publish(
-                    DataReceived(
-                        client_id=client_id,
-                        data=data if length <= EVENT_DATA_BYTES else data[:EVENT_DATA_BYTES],
-                        size=length,
-                        at=now + wall_offset,
-                        messages=messages,
-                        messages_in=state.messages_in,
-                        bytes_in=state.bytes_in,
-                        bytes_out=state.bytes_out,
-                    ),
-                    now,
-                )
-            # Let every other ready client run before the next recv: this loop's one yield per chunk, so
-            # that a client that never pauses cannot starve the rest. By the time this task runs again its
-            # client has usually answered, so the recv succeeds without a readiness wait (trio re-arms
-            # epoll and parks the task for each one: measured 1.5x the CPU per message at 100 busy
-            # clients); when it has not, the recv's EAGAIN sends the loop to wait_readable above.
-            # The last chunk is not kept while the client is idle: an idle connection costs the same
-            # whether it ever sent 64 KiB or nothing.
-            data = b""
-            await checkpoint()
+            if woken is Woken.MOVED:  # faults set: the fault-aware loop takes over
+                return Handoff(self.serve(conn))
+            # An operator send is being written, or the client reads slower than it writes (the write
+            # timeout applies): the chunk's event comes once its echo is written.
+            async with conn.write_lock:
+                await transport.send_all(woken.rest)
+            self._context.publish(conn.state, woken.chunk, woken.messages, woken.now)
 
     async def _echo_stream(self, conn: Connection) -> Ended | Handoff:
         """Echo over any transport (TLS: counts plaintext application bytes, as the plain echo does).
