@@ -116,7 +116,7 @@ class TableView(Sequence[Row]):
 
         One search of the shown rows in C (rows compare by identity): the order changes at nearly every
         refresh and filter keypress, and a map of 10,000 positions built for the one lookup that follows
-        (the cursor's) cost 5-10 ms."""
+        (the cursor's) cost 0.8 ms (p99 9 ms); the search, 0.1 ms."""
         if isinstance(key, int):
             row: Row | None = self._model.row(key)
         else:
