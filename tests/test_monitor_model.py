@@ -310,21 +310,25 @@ def test_a_cut_feed_line_ends_on_a_whole_character() -> None:
     assert entries[0].text == "a" + "ü" * 99 + " … +102 B"  # 199 bytes shown, no fake \xc3
 
 
-def test_a_busy_note_never_follows_its_clients_disconnect_line() -> None:
-    intake = FeedIntake(lines_per_batch=1000)
-    intake.entries([echo(1, n) for n in range(10)], now=100.0)  # a burst of 10 shown; the next notes at 101.0
-    intake.entries([echo(1, n) for n in range(10, 20)], now=100.2)  # 2 more shown, 8 waiting for a note
-    goodbye = ClientDisconnected(
+def goodbye(messages_in: int, bytes_in: int) -> ClientDisconnected:
+    """Client 1 closes at 100.5, 1.5 s after it connected, with these totals (all of it echoed)."""
+    return ClientDisconnected(
         client_id=1,
         peer=("127.0.0.1", 5001),
         at=100.5,
         reason=DisconnectReason.CLOSED_BY_PEER,
         connected_at=99.0,
-        messages_in=20,
-        bytes_in=100,
-        bytes_out=100,
+        messages_in=messages_in,
+        bytes_in=bytes_in,
+        bytes_out=bytes_in,
     )
-    later = intake.entries([goodbye], now=100.5) + intake.entries([], now=101.5)
+
+
+def test_a_busy_note_never_follows_its_clients_disconnect_line() -> None:
+    intake = FeedIntake(lines_per_batch=1000)
+    intake.entries([echo(1, n) for n in range(10)], now=100.0)  # a burst of 10 shown; the next notes at 101.0
+    intake.entries([echo(1, n) for n in range(10, 20)], now=100.2)  # 2 more shown, 8 waiting for a note
+    later = intake.entries([goodbye(messages_in=20, bytes_in=100)], now=100.5) + intake.entries([], now=101.5)
     assert [e.text for e in later] == [
         "busy: 8 msgs not shown in the last second",
         "disconnected: closed by peer · 20 msgs, 100 B in, after 1.5s",
@@ -363,15 +367,7 @@ def test_the_feed_counts_what_it_left_out_from_the_running_totals_so_a_sampled_s
     intake = FeedIntake(lines_per_batch=1000)
     shown = intake.entries([echo(1, 0), echo(1, 49), echo(1, 99)], now=100.0)
     assert [e.text for e in shown] == ["msg 0", "msg 49", "msg 99", "busy: 97 msgs not shown in the last second"]
-    goodbye = ClientDisconnected(
-        client_id=1,
-        peer=("127.0.0.1", 5001),
-        at=100.5,
-        reason=DisconnectReason.CLOSED_BY_PEER,
-        connected_at=99.0,
-        messages_in=120,
-        bytes_in=600,
-        bytes_out=600,
-    )
-    assert [e.text for e in intake.entries([goodbye], now=100.5)][0] == "busy: 20 msgs not shown in the last second"
+    assert [e.text for e in intake.entries([goodbye(messages_in=120, bytes_in=600)], now=100.5)][
+        0
+    ] == "busy: 20 msgs not shown in the last second"
     assert intake.skipped == 117

@@ -329,6 +329,8 @@ async def _read_proxy_header(sock: socket.socket) -> ProxyHeader:
         try:
             peeked = sock.recv(MAX_HEADER_BYTES - len(taken), socket.MSG_PEEK)
         except BlockingIOError:
+            peeked = None
+        if peeked is None:  # waits outside the except: it would keep the exception alive while it waits
             await trio.lowlevel.wait_readable(sock)
             continue
         if not peeked:

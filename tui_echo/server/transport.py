@@ -108,7 +108,9 @@ class PlainTransport:
             try:
                 return sock.recv(size)
             except BlockingIOError:
-                await trio.lowlevel.wait_readable(sock)
+                pass
+            # Waits outside the except: inside it, each idle client would keep its exception and traceback alive.
+            await trio.lowlevel.wait_readable(sock)
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         """Only a write that has to wait pays for the write timeout: each wait may last that long at most."""
@@ -118,6 +120,8 @@ class PlainTransport:
             try:
                 sent = sock.send(view)
             except BlockingIOError:
+                sent = -1
+            if sent < 0:  # waits outside the except (see receive)
                 await self._timeout.wait_for_reader(trio.lowlevel.wait_writable(sock))
                 continue
             state.bytes_out += sent
@@ -191,8 +195,10 @@ async def close_socket_gracefully(sock: socket.socket, linger: float) -> None:
                 try:
                     if not sock.recv(65536):
                         break
+                    continue
                 except BlockingIOError:
-                    await trio.lowlevel.wait_readable(sock)
+                    pass
+                await trio.lowlevel.wait_readable(sock)  # outside the except (see PlainTransport.receive)
     except OSError:
         pass
     finally:
