@@ -405,12 +405,17 @@ def test_the_palette_sorts_and_reverses_the_table() -> None:
     run_monitor(test)
 
 
-def test_the_young_objects_are_collected_less_often_while_the_monitor_runs_and_as_before_after() -> None:
+def test_the_collectors_pace_is_the_monitors_while_it_runs_and_cpythons_after() -> None:
     before = gc.get_threshold()
     during: list[tuple[int, int, int]] = []
+    frozen: list[int] = []
 
     async def test(monitor: Monitor) -> None:
         during.append(gc.get_threshold())
+        frozen.append(gc.get_freeze_count())
+        gc.collect()  # what it keeps is frozen at the pace's next tick
+        await monitor.until(lambda: gc.get_freeze_count() > frozen[0], "the survivors frozen")
 
     run_monitor(test)
     assert during == [(max(YOUNG_OBJECTS, before[0]), before[1], before[2])] and gc.get_threshold() == before
+    assert frozen[0] > 0 and gc.get_freeze_count() == 0  # the program's own objects, frozen while it ran

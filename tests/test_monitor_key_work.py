@@ -6,16 +6,18 @@ the work coming back fails here:
   * trio's next batch of echoes waits while Textual has work ready (a key crossing its widgets);
   * the footer is not built again when its keys have not changed (the palette's go-to rebuilt it twice);
   * a label whose text keeps its width asks for no layout of the whole screen (the cursor's "to #12");
-  * the table formats only the rows in view, and a filter keypress looks at each client once.
+  * the table formats only the rows in view, and a filter keypress looks at each client once;
+  * a filter keypress is one frame (the character and the rows it leaves), and lays nothing out.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import pytest
 from textual.app import App, ComposeResult
+from textual.pilot import Pilot
 from textual.widgets import Label
 
 from tui_echo.client_filter import ClientFilter
@@ -143,6 +145,20 @@ def ten_thousand() -> ScriptedSource:
     return ScriptedSource(clients, [listening], ServerTotals(CLIENTS, CLIENTS, CLIENTS, 0, 0, 0, 0, 0))
 
 
+def run_among_ten_thousand(test: Callable[[MonitorApp, Pilot[None], ConnectionsTable], Awaitable[None]]) -> None:
+    """Run ``test`` on the monitor (120x40) once its table shows the 10,000 scripted clients."""
+
+    async def main() -> None:
+        app = MonitorApp(ten_thousand(), clock=lambda: T0 + 10, handle_signals=False)
+        async with app.run_test(size=(120, 40)) as pilot:
+            table = app.screen.query_one(ConnectionsTable)
+            while len(table.rows) < CLIENTS:
+                await pilot.pause(0.05)
+            await test(app, pilot, table)
+
+    asyncio.run(main())
+
+
 def counting(monkeypatch: pytest.MonkeyPatch, cls: type, method: str) -> list[int]:
     """Count the calls of ``cls.method`` from now on."""
     calls = [0]
@@ -159,26 +175,23 @@ def counting(monkeypatch: pytest.MonkeyPatch, cls: type, method: str) -> list[in
 def test_among_10000_rows_a_go_to_draws_the_rows_in_view_and_a_filter_key_reads_each_client_once(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    async def main() -> None:
-        app = MonitorApp(ten_thousand(), clock=lambda: T0 + 10, handle_signals=False)
-        async with app.run_test(size=(120, 40)) as pilot:
-            table = app.screen.query_one(ConnectionsTable)
-            while len(table.rows) < CLIENTS:
-                await pilot.pause(0.05)
-            await pilot.pause()
-            lines = counting(monkeypatch, ConnectionsTable, "render_line")
-            app.screen.go_to(9_876)  # type: ignore[attr-defined]
-            await pilot.pause()
-            assert table.cursor_client == 9_876
-            assert 0 < lines[0] <= 2 * table.size.height  # a screenful (perhaps twice), not 10,000
+    async def test(app: MonitorApp, pilot: Pilot[None], table: ConnectionsTable) -> None:
+        await pilot.pause()
+        lines = counting(monkeypatch, ConnectionsTable, "render_line")
+        app.screen.go_to(9_876)  # type: ignore[attr-defined]
+        # in the same step, so drawn in the same frame as the row (a message came a frame later)
+        assert app.screen.query_one(SendBox).target == 9_876
+        await pilot.pause()
+        assert table.cursor_client == 9_876
+        assert 0 < lines[0] <= 2 * table.size.height  # a screenful (perhaps twice), not 10,000
 
-            matches = counting(monkeypatch, ClientFilter, "__call__")
-            await pilot.press("slash", "7")
-            while "filter: 7" not in str(app.screen.query_one("#stats-text").render()):
-                await pilot.pause(0.05)
-            assert matches[0] == CLIENTS  # each client once: the filter is applied once per keypress
+        matches = counting(monkeypatch, ClientFilter, "__call__")
+        await pilot.press("slash", "7")
+        while "filter: 7" not in str(app.screen.query_one("#stats-text").render()):
+            await pilot.pause(0.05)
+        assert matches[0] == CLIENTS  # each client once: the filter is applied once per keypress
 
-    asyncio.run(main())
+    run_among_ten_thousand(test)
 
 
 def test_the_palette_closing_holds_the_screen_one_frame(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -187,3 +200,30 @@ def test_the_palette_closing_holds_the_screen_one_frame(monkeypatch: pytest.Monk
     app = MonitorApp(ten_thousand(), handle_signals=False)
     app.delay_update()  # what the command palette asks for as it closes (Textual's default: 50 ms)
     assert held == [PALETTE_CLOSE_SECONDS] and PALETTE_CLOSE_SECONDS <= 1 / 60
+
+
+def test_among_10000_rows_a_filter_keypress_paints_the_table_once_and_lays_nothing_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Before: the typed character was painted first (Input.Changed and the bar's message took three hops to
+    the screen), and the input's width, the count beside it and the table's height each asked for a layout of
+    the whole screen (two to three per key, the larger part of the key's work)."""
+
+    async def test(app: MonitorApp, pilot: Pilot[None], table: ConnectionsTable) -> None:
+        await pilot.press("slash")
+        await pilot.pause(0.2)
+        stats = app.screen.query_one("#stats-text")
+        layouts: list[object] = []
+        app.screen.screen_layout_refresh_signal.subscribe(table, layouts.append)
+        lines = counting(monkeypatch, ConnectionsTable, "render_line")
+        for key, filtered in [("7", True), ("backspace", False), ("7", True), ("1", True), ("backspace", True)]:
+            painted, shown = lines[0], len(table.rows)
+            await pilot.press(key)
+            while ("filter: 7" in str(stats.render())) != filtered or len(table.rows) == shown:
+                await pilot.pause(0.02)
+            await pilot.pause(0.2)
+            assert lines[0] - painted <= table.size.height, key  # the rows in view, once
+            assert table.vertical_scrollbar.window_virtual_size == len(table.rows) + 1  # its thumb follows
+        assert layouts == []
+
+    run_among_ten_thousand(test)

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import ClassVar, Protocol, runtime_checkable
 
-from textual import on
+from textual import events, on
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
@@ -40,6 +40,7 @@ from tui_echo.server.config import DEFAULT_FEED_LINES
 from tui_echo.text import plural
 
 PALETTE_CLOSE_SECONDS = 1 / 60  # the screen held as the command palette closes (Textual: 50 ms)
+GC_TICK_SECONDS = 0.5  # how often the collector's pace is looked at (gc_pace.py)
 
 
 @runtime_checkable
@@ -97,7 +98,8 @@ class MonitorApp(App[None]):
         super().delay_update(min(delay, PALETTE_CLOSE_SECONDS))
 
     def on_mount(self) -> None:
-        self._gc_pace.start()
+        self._gc_pace.start(self._clients_came_and_went())
+        self.set_interval(GC_TICK_SECONDS, self._gc_tick)
         if self._handle_signals:
             self._remove_signal_handlers = signals.install(
                 self.action_quit,
@@ -107,6 +109,18 @@ class MonitorApp(App[None]):
                 reload=(lambda: self.server.send(Reload())) if self.RELOADS_ON_SIGUSR1 else None,
             )
         self.server.start(self.server_stopped)
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key):
+            self._gc_pace.key_pressed()  # the collector's long pass waits for the keyboard to rest
+        await super().on_event(event)
+
+    def _clients_came_and_went(self) -> int:
+        totals = self.server.totals()
+        return totals.clients_total + (totals.clients_total - totals.clients_now)
+
+    def _gc_tick(self) -> None:
+        self._gc_pace.tick(self._clients_came_and_went())
 
     def quit_deadline(self) -> float | None:
         """After SIGINT or SIGTERM, leave anyway this many seconds later (None: wait for the clean stop)."""

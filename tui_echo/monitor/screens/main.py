@@ -114,8 +114,8 @@ class MainScreen(ManyClients):
         self._table_title = SteadyLabel("Connections", id="table-title")
         self._origin = Label("", id="origin")  # the control socket, or the server this console is attached to
         self._table = ConnectionsTable(TableView(self._table_model), id="connections")
-        self._filter_bar = FilterBar(id="filter-bar")
-        self._find_bar = FindBar(id="find-bar")
+        self._filter_bar = FilterBar(self.apply_filter, id="filter-bar")
+        self._find_bar = FindBar(self._find_changed, id="find-bar")
         self._feed = Feed(feed_lines, id="feed", keys=keys)
         self._send_box = SendBox(id="send", keys=keys)
 
@@ -135,6 +135,7 @@ class MainScreen(ManyClients):
         yield SteadyFooter()
 
     def on_mount(self) -> None:
+        self.watch(self._table, "highlighted", self._client_highlighted, init=False)
         self._show_server()
         self.set_interval(TICK_SECONDS, self.tick)
         self.tick()
@@ -222,9 +223,8 @@ class MainScreen(ManyClients):
 
     # ---- what the widgets report ----------------------------------------
 
-    @on(ConnectionsTable.Highlighted)
-    def _client_highlighted(self, event: ConnectionsTable.Highlighted) -> None:
-        self._send_box.target = event.client_id
+    def _client_highlighted(self, client_id: int | None) -> None:
+        self._send_box.target = client_id
 
     @on(ConnectionsTable.KickRequested)
     def _kick_requested(self, event: ConnectionsTable.KickRequested) -> None:
@@ -397,13 +397,12 @@ class MainScreen(ManyClients):
     def action_find(self) -> None:
         self._find_bar.open()
 
-    @on(FindBar.Changed, "FindBar")
-    def _find_changed(self, event: FindBar.Changed) -> None:
-        if not event.text:
+    def _find_changed(self, text: str) -> None:
+        if not text:
             self._feed.find("")
             self._find_bar.note("")
             return
-        lines = self._feed.find(event.text)
+        lines = self._feed.find(text)
         self._find_bar.note(f"{lines:,} line{'s' if lines != 1 else ''}" if lines else "not found", error=not lines)
 
     @on(FindBar.Step)

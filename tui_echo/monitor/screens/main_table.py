@@ -83,10 +83,6 @@ class TableKeys(Screen[None]):
     def action_filter_port(self) -> None:
         self.action_filter_table(":")
 
-    @on(FilterBar.Changed, "FilterBar")  # FindBar.Changed is the same message class: by the bar it came from
-    def _filter_changed(self, event: FilterBar.Changed) -> None:
-        self.apply_filter(event.text)
-
     def apply_filter(self, text: str) -> bool:
         """Show only the rows ``text`` matches ("": every row); False, and the prompt says why, if it is not
         a filter (the table keeps the last one that was)."""

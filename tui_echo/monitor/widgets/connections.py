@@ -16,7 +16,7 @@ from textual import events
 from textual.binding import Binding
 from textual.geometry import Size
 from textual.message import Message
-from textual.reactive import reactive
+from textual.reactive import reactive, var
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
@@ -57,17 +57,6 @@ class ConnectionsTable(ScrollView, can_focus=True):
         Binding("enter", "details", "Client details", show=False),
         Binding("space", "tag", "Tag", show=False),
     ]
-
-    @dataclass
-    class Highlighted(Message):
-        """The cursor moved to another client (or to none: an empty table, a group's row)."""
-
-        table: ConnectionsTable
-        client_id: int | None
-
-        @property
-        def control(self) -> ConnectionsTable:
-            return self.table
 
     @dataclass
     class KickRequested(Message):
@@ -117,6 +106,9 @@ class ConnectionsTable(ScrollView, can_focus=True):
     show_tls: reactive[bool] = reactive(False)  # the tls column (version, cipher), for a TLS server
     show_dropped: reactive[bool] = reactive(False)  # the dropped column, for a chat or broker server
     show_labels: reactive[bool] = reactive(False)  # the label column, once a client has a label
+    # The client under the cursor (None: an empty table, a group's row). A watcher hears of a move in the
+    # same step, so the send box's "to #12" is drawn with the row: a message reached the screen a frame later.
+    highlighted: var[int | None] = var(None, init=False, always_update=True)
 
     def __init__(self, view: TableView, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -212,7 +204,16 @@ class ConnectionsTable(ScrollView, can_focus=True):
         self.refresh()
 
     def _resize(self) -> None:
-        self.virtual_size = Size(0, len(self._rows) + 1)  # + the header line; the columns always fit the width
+        size = Size(0, len(self._rows) + 1)  # + the header line; the columns always fit the width
+        height = self.container_size.height
+        if self.show_vertical_scrollbar and min(size.height, self.virtual_size.height) > height > 0:
+            # The scrollbar stays: move its thumb, not every widget on the screen (a layout, with 10,000
+            # rows half of a filter keypress's work). Textual's _scroll_update does this after a layout.
+            self.set_reactive(ConnectionsTable.virtual_size, size)
+            self.vertical_scrollbar.window_virtual_size = size.height
+            self.scroll_y = self.validate_scroll_y(self.scroll_y)
+        else:
+            self.virtual_size = size
 
     def _place_cursor(self) -> None:
         rows = self._rows
@@ -237,7 +238,7 @@ class ConnectionsTable(ScrollView, can_focus=True):
             client_before = self.cursor_client
             self._cursor_key = key
             if self.cursor_client != client_before or not isinstance(key, int):
-                self.post_message(self.Highlighted(self, self.cursor_client))
+                self.highlighted = self.cursor_client
 
     def move_cursor_to(self, index: int) -> None:
         if not self._rows:

@@ -5,17 +5,26 @@ Each is hidden until opened, reports every change as you type (the table
 filters and the feed highlights live), and names its keys in the footer while
 it has the focus: the letter keys type, so Enter, Esc (and for find, the way
 to the other hits) are what the footer offers.
+
+A change is reported by a call, in the same step as the key that made it, not
+by a message: Input.Changed and a message of the bar's own took three hops
+through Textual's queues, and a frame drawn in between showed the character
+without its effect, so that with 10,000 clients a filter keypress painted (and
+laid the screen out) twice.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
+from textual.geometry import Size
 from textual.message import Message
+from textual.reactive import Reactive
 from textual.widgets import Input, Label
 
 from tui_echo.monitor.widgets.steady import SteadyLabel
@@ -23,31 +32,32 @@ from tui_echo.monitor.widgets.steady import SteadyLabel
 FILTER_HELP = "#1234 · 10.0.0.7 · :51234 · 10.0.0.0/24 · kicked · tls · a label · a|b · !term · /regex/"
 
 
-class _FilterInput(Input):
+class _PromptInput(Input):
+    """The bar's CSS fixes the box (1fr of one line), so the text's width needs no layout: Textual's Input
+    asks for a layout of the whole screen on every key (its virtual size follows the text), and with 10,000
+    rows in the table that was a second layout per filter keypress."""
+
+    virtual_size = Reactive(Size(0, 0), layout=False)
+
+
+class _FilterInput(_PromptInput):
     BINDING_GROUP_TITLE = "Filter bar"  # the help lists its keys with the bar's
     BINDINGS = [Binding("enter", "submit", "Keep filter")]  # the focused input's Enter is the one the footer shows
 
 
-class _FindInput(Input):
+class _FindInput(_PromptInput):
     BINDING_GROUP_TITLE = "Find bar"
     BINDINGS = [Binding("enter", "submit", "Older hit")]
 
 
 class PromptBar(Horizontal):
-    """A label, the text, and a note on the right (a count, or what is wrong with the text)."""
+    """A label, the text, and a note on the right (a count, or what is wrong with the text); ``changed`` is
+    called with the text each time it changes."""
 
-    @dataclass
-    class Changed(Message):
-        bar: PromptBar
-        text: str
-
-        @property
-        def control(self) -> PromptBar:
-            return self.bar
-
-    def __init__(self, prompt: str, text: Input, *, id: str | None = None) -> None:
+    def __init__(self, prompt: str, text: Input, changed: Callable[[str], object], *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.input = text
+        self._changed = changed
         self._note = SteadyLabel(classes="prompt-note")
         self._prompt = Label(prompt, classes="prompt-label")
         self.display = False
@@ -56,6 +66,12 @@ class PromptBar(Horizontal):
         yield self._prompt
         yield self.input
         yield self._note
+
+    def on_mount(self) -> None:
+        self.watch(self.input, "value", self._text_changed, init=False)  # a watcher runs at once, in the key's step
+
+    def _text_changed(self, text: str) -> None:
+        self._changed(text)
 
     @property
     def is_open(self) -> bool:
@@ -81,9 +97,8 @@ class PromptBar(Horizontal):
         self._note.set_class(error, "-error")
 
     @on(Input.Changed)
-    def _changed(self, event: Input.Changed) -> None:
-        event.stop()
-        self.post_message(self.Changed(self, event.value))
+    def _reported(self, event: Input.Changed) -> None:
+        event.stop()  # already reported to ``changed``
 
 
 class FilterBar(PromptBar):
@@ -102,8 +117,8 @@ class FilterBar(PromptBar):
         def control(self) -> FilterBar:
             return self.bar
 
-    def __init__(self, *, id: str | None = None) -> None:
-        super().__init__("filter /", _FilterInput(placeholder=FILTER_HELP, compact=True), id=id)
+    def __init__(self, changed: Callable[[str], object], *, id: str | None = None) -> None:
+        super().__init__("filter /", _FilterInput(placeholder=FILTER_HELP, compact=True), changed, id=id)
 
     @on(Input.Submitted)
     def _keep(self, event: Input.Submitted) -> None:
@@ -139,9 +154,9 @@ class FindBar(PromptBar):
         def control(self) -> FindBar:
             return self.bar
 
-    def __init__(self, *, id: str | None = None) -> None:
+    def __init__(self, changed: Callable[[str], object], *, id: str | None = None) -> None:
         placeholder = "text or hex bytes (0d 0a) in the feed's kept lines"
-        super().__init__("find", _FindInput(placeholder=placeholder, compact=True), id=id)
+        super().__init__("find", _FindInput(placeholder=placeholder, compact=True), changed, id=id)
 
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:

@@ -2,9 +2,11 @@
 
 A layout of the main screen places and paints every widget again. Textual's
 ``Label.update`` asks for one at every update, in case the new text is wider;
-``SteadyLabel.show`` asks only when it is. The moving cursor (the send box's
-"to #12"), the filter prompt's count and the table's title change text
-without changing width nearly every time.
+``SteadyLabel.show`` asks only when its width changes: none when its CSS
+fixes the width in cells, else the text's, or its CSS ``min-width`` (in
+cells) when the text is narrower. The moving cursor
+(the send box's "to #12"), the filter prompt's count and the table's title
+change text without changing width nearly every time.
 
 Textual's ``Footer`` builds its keys again (a widget each, styled and laid
 out) whenever its screen says its bindings may have changed: on every focus
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 from rich.cells import cell_len
 from textual.binding import Binding
+from textual.css.scalar import Unit
 from textual.screen import Screen
 from textual.widgets import Footer, Label
 
@@ -62,6 +65,12 @@ class SteadyLabel(Label):
     def show(self, text: str) -> None:
         if text == self._text:
             return
-        layout = cell_len(text) != cell_len(self._text)
+        layout = self._width(text) != self._width(self._text)
         self._text = text
         self.update(text, layout=layout)
+
+    def _width(self, text: str) -> int:
+        width, floor = self.styles.width, self.styles.min_width
+        if width is not None and width.unit == Unit.CELLS:
+            return int(width.value)
+        return max(cell_len(text), int(floor.value) if floor is not None and floor.unit == Unit.CELLS else 0)
