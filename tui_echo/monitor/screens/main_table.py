@@ -118,8 +118,9 @@ class TableKeys(Screen[None]):
         return f"No client {named}."
 
     def action_go_to(self) -> None:
-        """The go-to bar: an id and Enter, as many times as you like, then Esc."""
-        self._go_to_bar.open()
+        """The go-to bar: an id and Enter, as many times as you like, then Esc. Opened after the next refresh:
+        chosen in the palette, this runs before the main screen is back and has taken its focus back."""
+        self.call_after_refresh(self._go_to_bar.open)
 
     def go_to_placeholder(self) -> str:
         keys = self._table.view.keys
