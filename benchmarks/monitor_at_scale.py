@@ -208,6 +208,7 @@ def go_to_bar_latencies(pane: Pane, presses: int, gap: float, connected: list[in
     latencies, ids = [], random.Random(19).sample(sorted(n for n in connected if n >= 2), presses)
     for client_id in ids:
         pane.keys("C-u")
+        pane.wait_for(re.compile(r"go to +#1234 · Enter goes"))  # emptied (ctrl+u is an action: it may come after keys)
         pane.keys(f"#{client_id}")
         pane.wait_for(re.compile(rf"go to +#{client_id}\b"))
         pane.keys("Enter")
