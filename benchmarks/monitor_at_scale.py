@@ -54,6 +54,7 @@ class ScaleRun:
     cursor_keys_s: list[float] = field(default_factory=list)
     filter_keys_s: list[float] = field(default_factory=list)
     goto_keys_s: list[float] = field(default_factory=list)
+    goto_bar_keys_s: list[float] = field(default_factory=list)  # empty for a build without the go-to bar
     quit_to_eof_s: float = 0.0
     quit_to_exit_s: float = 0.0
     headless_to_eof_s: float = 0.0
@@ -191,6 +192,38 @@ def go_to_latencies(pane: Pane, presses: int, gap: float, connected: list[int]) 
     return latencies
 
 
+def go_to_bar_latencies(pane: Pane, presses: int, gap: float, connected: list[int]) -> list[float]:
+    """Seconds from Enter in the go-to bar (the palette's "Go to client…", opened once) with "#N" typed until the
+    send box shows "to #N"; empty if this build has no go-to bar (its "Go to client…" asks on a screen)."""
+    pane.keys("C-p")
+    pane.wait_for(re.compile(r"Search for commands"))
+    pane.keys("Go to client")
+    pane.wait_for(re.compile(r"Go to client…"))
+    pane.keys("Enter")
+    try:
+        pane.wait_for(re.compile(r"go to +#1234 · Enter goes"), timeout=5)  # the bar, empty (not a build's question)
+    except TimeoutError:
+        pane.keys("Escape")
+        return []
+    latencies, ids = [], random.Random(19).sample(sorted(n for n in connected if n >= 2), presses)
+    for client_id in ids:
+        pane.keys("C-u")
+        pane.wait_for(re.compile(r"go to +#1234 · Enter goes"))  # emptied (ctrl+u is an action: it may come after keys)
+        pane.keys(f"#{client_id}")
+        pane.wait_for(re.compile(rf"go to +#{client_id}\b"))
+        pane.keys("Enter")
+        start = time.monotonic()
+        shown = re.compile(rf"to #{client_id}\b")
+        while not shown.search(pane.screen().split("go to", 1)[-1].split("\n", 1)[-1]):  # the send box's, not the bar's
+            if time.monotonic() - start > KEY_TIMEOUT_SECONDS:
+                raise TimeoutError(f"go to #{client_id} from the bar never showed:\n{pane.screen()}")
+            time.sleep(0.002)
+        latencies.append(time.monotonic() - start)
+        time.sleep(gap)
+    pane.keys("Escape")
+    return latencies
+
+
 def monitor_run(
     command: list[str], loadgen: Path, clients: int, busy: int, presses: int, gap: float, seconds: float
 ) -> ScaleRun:
@@ -218,7 +251,9 @@ def monitor_run(
             result.filter_keys_s = key_latencies(pane, presses, gap, filter_key)
             pane.keys("Escape")
             pane.wait_for(re.compile(r"(?m)^ *Connections · "))
-            result.goto_keys_s = go_to_latencies(pane, presses, gap, connected_ids(command, port))
+            connected = connected_ids(command, port)
+            result.goto_keys_s = go_to_latencies(pane, presses, gap, connected)
+            result.goto_bar_keys_s = go_to_bar_latencies(pane, presses, gap, connected)
             if load.poll() is not None:
                 raise RuntimeError("the load ended before the keypresses did")
         finally:
@@ -287,8 +322,9 @@ def scale_table(names: list[str], runs: dict[str, list[ScaleRun]], clients: int,
     rows = [
         f"| build | first paint of {clients:,} rows | `p` presses | p50 | p99 | max "
         "| Down/Up presses | p50 | p99 | max | filter (/) presses | p50 | p99 | max | go-to presses | p50 | p99 | max "
+        "| go-to bar presses | p50 | p99 | max "
         "| `q` to the last EOF | `q` to exit | headless SIGTERM to the last EOF | to exit |",
-        "|---" * 22 + "|",
+        "|---" * 26 + "|",
     ]
     for name in names:
         measured = runs[name]
@@ -296,8 +332,11 @@ def scale_table(names: list[str], runs: dict[str, list[ScaleRun]], clients: int,
         cursor = [s * 1000 for r in measured for s in r.cursor_keys_s]
         filters = [s * 1000 for r in measured for s in r.filter_keys_s]
         goes = [s * 1000 for r in measured for s in r.goto_keys_s]
+        bar_goes = [s * 1000 for r in measured for s in r.goto_bar_keys_s]
 
         def keys(ms: list[float]) -> str:
+            if not ms:
+                return "– | – | – | –"
             return f"{len(ms)} | {percentile(ms, 50):.0f} ms | {percentile(ms, 99):.0f} ms | {max(ms):.0f} ms"
 
         def median(attr: str) -> str:
@@ -307,6 +346,7 @@ def scale_table(names: list[str], runs: dict[str, list[ScaleRun]], clients: int,
             f"| {name} | {median('first_paint_s')} | {len(pause)} | {percentile(pause, 50):.0f} ms "
             f"| {percentile(pause, 99):.0f} ms | {max(pause):.0f} ms | {len(cursor)} | {percentile(cursor, 50):.0f} ms "
             f"| {percentile(cursor, 99):.0f} ms | {max(cursor):.0f} ms | {keys(filters)} | {keys(goes)} "
+            f"| {keys(bar_goes)} "
             f"| {median('quit_to_eof_s')} "
             f"| {median('quit_to_exit_s')} | {median('headless_to_eof_s')} | {median('headless_to_exit_s')} |"
         )
@@ -331,12 +371,14 @@ def run_at_scale(
             cursor = [s * 1000 for s in run.cursor_keys_s]
             filters = [s * 1000 for s in run.filter_keys_s]
             goes = [s * 1000 for s in run.goto_keys_s]
+            bar_goes = [s * 1000 for s in run.goto_bar_keys_s] or [float("nan")]
             print(
                 f"round {round_no + 1} {build.name:<16} first paint {run.first_paint_s:.2f} s  "
                 f"p: p50 {percentile(pause, 50):.0f} p99 {percentile(pause, 99):.0f} ms  "
                 f"Down/Up: p50 {percentile(cursor, 50):.0f} p99 {percentile(cursor, 99):.0f} ms  "
                 f"filter: p50 {percentile(filters, 50):.0f} p99 {percentile(filters, 99):.0f} ms  "
                 f"go to: p50 {percentile(goes, 50):.0f} p99 {percentile(goes, 99):.0f} ms  "
+                f"go-to bar: p50 {percentile(bar_goes, 50):.0f} p99 {percentile(bar_goes, 99):.0f} ms  "
                 f"q: last EOF {run.quit_to_eof_s:.2f} s, exit {run.quit_to_exit_s:.2f} s  "
                 f"headless: last EOF {run.headless_to_eof_s:.2f} s, exit {run.headless_to_exit_s:.2f} s  "
                 f"(load {load_average()})",

@@ -8,8 +8,7 @@ import asyncio
 import pytest
 
 from tui_echo.monitor.models.groups import GroupRow
-from tui_echo.monitor.screens.ask import AskScreen
-from tui_echo.monitor.widgets.prompts import FindBar
+from tui_echo.monitor.widgets.prompts import FindBar, GoToBar
 
 from .monitor_helpers import Client, Monitor, on_screen, run_monitor, screen_lines, screen_text
 
@@ -36,19 +35,25 @@ def test_go_to_puts_the_cursor_on_the_client_or_says_there_is_none() -> None:
             await monitor.connect()
         await monitor.until(lambda: len(monitor.live_ids()) == 60, "60 rows")
 
-        await monitor.palette("go to", "Go to client")
-        assert isinstance(monitor.app.screen, AskScreen)
+        await monitor.palette("go to", "Go to client")  # the go-to bar opens over the table, with the focus
+        bar = monitor.app.query_one(GoToBar)
+        assert bar.is_open and monitor.app.focused is bar.input and monitor.app.screen is monitor.app.main
         await monitor.pilot.press(*"#45", "enter")
         await monitor.until(lambda: monitor.table.cursor_client == 45, "the cursor on #45")
         assert any(line.split()[:1] == ["#45"] for line in on_screen(monitor.table))  # scrolled into view
+        assert monitor.app.focused is bar.input  # the bar stays for the next id
+        await monitor.pilot.press("ctrl+u", *"12", "enter")
+        await monitor.until(lambda: monitor.table.cursor_client == 12, "the cursor on #12")
+        await monitor.pilot.press("ctrl+u", *"999", "enter")
+        await monitor.until(lambda: "no client #999" in " ".join(on_screen(bar)), "no client #999, in the bar")
+        await monitor.pilot.press("ctrl+u", *"abc", "enter")
+        await monitor.until(lambda: "not a client id" in " ".join(on_screen(bar)), "not a client id")
+        assert monitor.table.cursor_client == 12
+        await monitor.pilot.press("escape")
+        await monitor.until(lambda: not bar.is_open and monitor.app.focused is monitor.table, "closed")
 
         await monitor.palette("#7", "Go to client #7")  # the palette finds a client by its id
         await monitor.until(lambda: monitor.table.cursor_client == 7, "the cursor on #7")
-
-        await monitor.palette("go to", "Go to client")
-        await monitor.pilot.press(*"999", "enter")
-        await monitor.until(lambda: "No client #999." in monitor.notifications(), "no client #999")
-        assert monitor.table.cursor_client == 7
 
     run_monitor(test)
 

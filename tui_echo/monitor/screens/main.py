@@ -38,7 +38,7 @@ from tui_echo.monitor.source import ServerSource
 from tui_echo.monitor.widgets.connections import ConnectionsTable
 from tui_echo.monitor.widgets.feed import Feed
 from tui_echo.monitor.widgets.steady import SteadyFooter, SteadyLabel
-from tui_echo.monitor.widgets.prompts import FilterBar, FindBar
+from tui_echo.monitor.widgets.prompts import FilterBar, FindBar, GoToBar
 from tui_echo.monitor.widgets.send_box import SendBox
 from tui_echo.monitor.widgets.stats_bar import StatsBar
 from tui_echo.server.access import is_loopback
@@ -115,6 +115,7 @@ class MainScreen(ManyClients):
         self._origin = Label("", id="origin")  # the control socket, or the server this console is attached to
         self._table = ConnectionsTable(TableView(self._table_model), id="connections")
         self._filter_bar = FilterBar(self.apply_filter, id="filter-bar")
+        self._go_to_bar = GoToBar(self.go_to_placeholder(), id="go-to-bar")
         self._find_bar = FindBar(self._find_changed, id="find-bar")
         self._feed = Feed(feed_lines, id="feed", keys=keys)
         self._send_box = SendBox(id="send", keys=keys)
@@ -128,6 +129,7 @@ class MainScreen(ManyClients):
             kick_all.can_focus = False  # Enter on a focused "Kick all" is too easy a mistake; K and the mouse reach it
             yield kick_all
         yield self._filter_bar
+        yield self._go_to_bar
         yield self._table
         yield self._find_bar
         yield self._feed

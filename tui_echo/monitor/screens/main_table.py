@@ -25,7 +25,7 @@ from tui_echo.monitor.models.table_view import TableView
 from tui_echo.monitor.screens.ask import AskScreen
 from tui_echo.monitor.screens.confirm import ConfirmScreen
 from tui_echo.monitor.widgets.connections import ConnectionsTable
-from tui_echo.monitor.widgets.prompts import FilterBar
+from tui_echo.monitor.widgets.prompts import FilterBar, GoToBar
 from tui_echo.monitor.widgets.send_box import SendBox
 from tui_echo.monitor.widgets.stats_bar import StatsBar
 from tui_echo.send_text import SendTextError, parse_send_text
@@ -48,6 +48,7 @@ class TableKeys(Screen[None]):
 
     _table: ConnectionsTable
     _filter_bar: FilterBar
+    _go_to_bar: GoToBar
     _stats_bar: StatsBar
     _send_box: SendBox  # it says whom a send goes to: the tagged, when there are
     _clock: Callable[[], float]
@@ -101,28 +102,44 @@ class TableKeys(Screen[None]):
 
     def go_to(self, *client_ids: int) -> None:
         """Put the cursor on a client's row (the first of these shown: #12 of several servers), or say why not."""
-        label = self._table.view.keys.label
-        if any(self._table.go_to(client_id) for client_id in client_ids):
+        why_not = self._go_to(client_ids)
+        if why_not is None:
             self._table.focus()
-            return
-        named = " or ".join(label(client_id) for client_id in client_ids)
-        if any(self._table.row_of(client_id) is not None for client_id in client_ids):
-            self.notify(f"{named} is not shown: the table's filter hides it.", severity="warning")
         else:
-            self.notify(f"No client {named}.", severity="warning")
+            self.notify(why_not, severity="warning")
+
+    def _go_to(self, client_ids: Sequence[int]) -> str | None:
+        """Move the cursor to the first of these clients shown; if none is, why not."""
+        if any(self._table.go_to(client_id) for client_id in client_ids):
+            return None
+        named = " or ".join(self._table.view.keys.label(client_id) for client_id in client_ids)
+        if any(self._table.row_of(client_id) is not None for client_id in client_ids):
+            return f"{named} is not shown: the table's filter hides it."
+        return f"No client {named}."
 
     def action_go_to(self) -> None:
-        def answered(text: str | None) -> None:
-            client_ids = client_keys_of(text or "", self._table.view.keys)
-            if client_ids is not None:
-                self.go_to(*client_ids)
-            elif text:
-                example = "#1234@" + keys.names[-1] if keys.several else "#1234"
-                self.notify(f"Not a client id: {text!r} (a number, as in {example}).", severity="warning")
+        """The go-to bar: an id and Enter, as many times as you like, then Esc. Opened after the next refresh:
+        chosen in the palette, this runs before the main screen is back and has taken its focus back."""
+        self.call_after_refresh(self._go_to_bar.open)
 
+    def go_to_placeholder(self) -> str:
         keys = self._table.view.keys
-        placeholder = f"#1234 (#1234@{keys.names[-1]}: on that server)" if keys.several else "#1234"
-        self.app.push_screen(AskScreen("Go to client", placeholder=placeholder, max_length=80), answered)
+        return (
+            f"#1234 (#1234@{keys.names[-1]}: on that server) · Enter goes · Esc closes"
+            if keys.several
+            else ("#1234 · Enter goes · Esc closes")
+        )
+
+    @on(GoToBar.Go)
+    def _go_typed(self, event: GoToBar.Go) -> None:
+        keys = self._table.view.keys
+        client_ids = client_keys_of(event.text, keys)
+        if client_ids is None:
+            example = "#1234@" + keys.names[-1] if keys.several else "#1234"
+            event.bar.note(f"not a client id (as in {example})" if event.text.strip() else "", error=True)
+            return
+        why_not = self._go_to(client_ids)  # the bar keeps the focus: the next id can be typed at once
+        event.bar.note("" if why_not is None else why_not.rstrip(".").lower(), error=why_not is not None)
 
     # ---- freeze, group, tags -----------------------------------------------
 

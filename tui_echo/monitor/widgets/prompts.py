@@ -1,5 +1,5 @@
-"""The one-line prompts that open over the table and over the feed: the table's filter (``/``), the feed's find
-(``ctrl+f``).
+"""The one-line prompts that open over the table and over the feed: the table's filter (``/``), go to a client
+(the palette's "Go to client…"), the feed's find (``ctrl+f``).
 
 Each is hidden until opened, reports every change as you type (the table
 filters and the feed highlights live), and names its keys in the footer while
@@ -43,6 +43,11 @@ class _PromptInput(Input):
 class _FilterInput(_PromptInput):
     BINDING_GROUP_TITLE = "Filter bar"  # the help lists its keys with the bar's
     BINDINGS = [Binding("enter", "submit", "Keep filter")]  # the focused input's Enter is the one the footer shows
+
+
+class _GoToInput(_PromptInput):
+    BINDING_GROUP_TITLE = "Go-to bar"
+    BINDINGS = [Binding("enter", "submit", "Go")]
 
 
 class _FindInput(_PromptInput):
@@ -131,6 +136,41 @@ class FilterBar(PromptBar):
         self.note("")
         self.close()
         self.post_message(self.Closed(self, kept=False))
+
+
+class GoToBar(PromptBar):
+    """The palette's "Go to client…": type an id, Enter puts the cursor on its row. The bar stays open for the
+    next id until Esc: a go-to is then the cursor's move alone, with no screen to switch back from and nothing
+    to lay out, one frame even among 10,000 rows."""
+
+    BINDINGS = [Binding("escape", "close", "Close")]
+
+    @dataclass
+    class Go(Message):
+        """Enter: go to the client(s) this text names."""
+
+        bar: GoToBar
+        text: str
+
+        @property
+        def control(self) -> GoToBar:
+            return self.bar
+
+    def __init__(self, placeholder: str, *, id: str | None = None) -> None:
+        super().__init__("go to", _GoToInput(placeholder=placeholder, compact=True), self._typed, id=id)
+
+    def _typed(self, text: str) -> None:
+        self.note("")  # what the last Enter found no longer applies
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.post_message(self.Go(self, self.text))
+
+    def action_close(self) -> None:
+        self.input.value = ""
+        self.note("")
+        self.close()
 
 
 class FindBar(PromptBar):
