@@ -38,7 +38,7 @@ import trio
 from tui_echo.server.clients import ClientState
 from tui_echo.server.connection import Connection
 from tui_echo.server.context import Context
-from tui_echo.server.events import EVENT_DATA_BYTES, DataReceived
+from tui_echo.server.events import EVENT_DATA_BYTES
 from tui_echo.server.transport import PlainTransport
 
 MAX_EVENTS = 1024  # ready sockets handled per round, before the others' turn
@@ -195,7 +195,7 @@ class EchoReactor:
                 if parked.unsent is not None:
                     parked.unsent = None
                     del self._unsent[fd]
-            self._publish(state, data, length, messages, now)
+            context.publish(state, data, messages, now)
 
     def _catch_up(self, now: float) -> None:
         """The event of the last chunk left out, for each sampled client that has been quiet since."""
@@ -207,20 +207,4 @@ class EchoReactor:
     def _publish_unsent(self, parked: _Parked) -> None:
         unsent, parked.unsent = parked.unsent, None
         if unsent is not None:
-            self._publish(parked.state, unsent, parked.unsent_size, parked.unsent_messages, parked.at)
-
-    def _publish(self, state: ClientState, data: bytes, size: int, messages: int, now: float) -> None:
-        """A chunk's event (``data``: its start or all of it), unless the consumer had no room moments ago."""
-        outbox = self._context.outbox
-        if not outbox.skip_if_full(now):
-            event = DataReceived(
-                client_id=state.client_id,
-                data=data if len(data) <= EVENT_DATA_BYTES else data[:EVENT_DATA_BYTES],
-                size=size,
-                at=now + self._context.clock.offset,
-                messages=messages,
-                messages_in=state.messages_in,
-                bytes_in=state.bytes_in,
-                bytes_out=state.bytes_out,
-            )
-            outbox.data(event, now)
+            self._context.publish(parked.state, unsent, parked.unsent_messages, parked.at, size=parked.unsent_size)
