@@ -9,6 +9,7 @@ all a test of one needs to build.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 from dataclasses import dataclass
 
 import trio
@@ -51,7 +52,7 @@ class Context:
         kind: Callable[..., DataReceived] = DataReceived,
         *,
         buffered: int = 0,
-        **more: object,
+        **more: Any,  # the kind's own fields (Any: they pass through publish's keywords to the event)
     ) -> None:
         """Count and report what a framer gave: a message per frame (or cut piece); noise counts none.
         Each event's ``bytes_in`` is the client's up to the end of its piece (``buffered``: bytes the framer
@@ -109,12 +110,13 @@ class Context:
         kind: Callable[..., DataReceived] = DataReceived,
         *,
         bytes_in: int | None = None,
+        size: int | None = None,
         **more: object,
     ) -> None:
         """The event for one message, unless the consumer had no room moments ago (then it is only counted).
 
-        ``kind`` is DataReceived or one of its subclasses; the totals are the client's after it.
-        Off the plain echo's hot path, which builds its event inline.
+        ``kind`` is DataReceived or one of its subclasses; the totals are the client's after it. ``size``: the
+        message's, when ``data`` is only its start (the readiness loop keeps no more of a chunk it left out).
         """
         outbox = self.outbox
         if outbox.skip_if_full(now):
@@ -122,7 +124,7 @@ class Context:
         event = kind(
             client_id=state.client_id,
             data=bytes(data[:EVENT_DATA_BYTES]),
-            size=len(data),
+            size=len(data) if size is None else size,
             at=now + self.clock.offset,
             messages=messages,
             messages_in=state.messages_in,

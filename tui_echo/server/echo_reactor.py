@@ -26,7 +26,6 @@ a client that went quiet.
 
 from __future__ import annotations
 
-import math
 import select
 from collections.abc import Callable
 from enum import Enum, auto
@@ -35,10 +34,11 @@ from typing import Any, NamedTuple
 import outcome
 import trio
 
+from tui_echo.ratelimit import TokenTimes
 from tui_echo.server.clients import ClientState
 from tui_echo.server.connection import Connection
 from tui_echo.server.context import Context
-from tui_echo.server.events import EVENT_DATA_BYTES, DataReceived
+from tui_echo.server.events import EVENT_DATA_BYTES
 from tui_echo.server.transport import PlainTransport
 
 MAX_EVENTS = 1024  # ready sockets handled per round, before the others' turn
@@ -69,7 +69,7 @@ class _Parked:
         self.transport = transport
         self.state: ClientState = conn.state
         self.task = task
-        self.next_event = -math.inf  # trio clock: when the sample has its next token (GCRA); now: a full burst
+        self.next_event = TokenTimes.FULL  # trio clock: the sample's next token (compared inline: see TokenTimes)
         self.unsent: bytes | None = None  # the start of the last chunk the sample left out
         self.unsent_size = self.unsent_messages = 0
         self.at = 0.0  # trio clock: that chunk's arrival
@@ -85,9 +85,7 @@ class EchoReactor:
         self._epoll = select.epoll()
         self._running = False
         rate = context.config.data_event_rate
-        self._interval = 0.0 if rate is None else 1.0 / rate
-        # Bursts of ``rate``; a nanosecond more, so that the sums of the interval do not lose one to rounding.
-        self._tolerance = 0.0 if rate is None else (rate - 1.0) * self._interval + 1e-9
+        self._sample = None if rate is None else TokenTimes(rate, rate)  # bursts of ``rate``
 
     async def serve(self, conn: Connection, transport: PlainTransport) -> Woken | Write:
         """Park the client's task until the loop needs it: see the module's docstring."""
@@ -149,7 +147,7 @@ class EchoReactor:
         size = context.config.recv_size
         line_framing = context.line_framing
         at = now + context.clock.offset
-        sampled = self._interval > 0.0 and not outbox.subscribers
+        sample = None if outbox.subscribers else self._sample
         for fd, _ in ready:
             parked = parked_of[fd]
             conn, transport = parked.conn, parked.transport
@@ -185,17 +183,17 @@ class EchoReactor:
             except Exception as exc:  # a socket error (or a bug): raised in the client's own task
                 self._wake(fd, outcome.Error(exc))
                 continue
-            if sampled:
+            if sample is not None:
                 if now < parked.next_event:
                     parked.unsent = data if length <= EVENT_DATA_BYTES else data[:EVENT_DATA_BYTES]
                     parked.unsent_size, parked.unsent_messages, parked.at = length, messages, now
                     self._unsent[fd] = parked
                     continue
-                parked.next_event = max(parked.next_event, now - self._tolerance) + self._interval
+                parked.next_event = sample.after_take(parked.next_event, now)
                 if parked.unsent is not None:
                     parked.unsent = None
                     del self._unsent[fd]
-            self._publish(state, data, length, messages, now)
+            context.publish(state, data, messages, now)
 
     def _catch_up(self, now: float) -> None:
         """The event of the last chunk left out, for each sampled client that has been quiet since."""
@@ -207,20 +205,4 @@ class EchoReactor:
     def _publish_unsent(self, parked: _Parked) -> None:
         unsent, parked.unsent = parked.unsent, None
         if unsent is not None:
-            self._publish(parked.state, unsent, parked.unsent_size, parked.unsent_messages, parked.at)
-
-    def _publish(self, state: ClientState, data: bytes, size: int, messages: int, now: float) -> None:
-        """A chunk's event (``data``: its start or all of it), unless the consumer had no room moments ago."""
-        outbox = self._context.outbox
-        if not outbox.skip_if_full(now):
-            event = DataReceived(
-                client_id=state.client_id,
-                data=data if len(data) <= EVENT_DATA_BYTES else data[:EVENT_DATA_BYTES],
-                size=size,
-                at=now + self._context.clock.offset,
-                messages=messages,
-                messages_in=state.messages_in,
-                bytes_in=state.bytes_in,
-                bytes_out=state.bytes_out,
-            )
-            outbox.data(event, now)
+            self._context.publish(parked.state, unsent, parked.unsent_messages, parked.at, size=parked.unsent_size)

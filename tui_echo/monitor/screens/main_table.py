@@ -135,8 +135,9 @@ class TableKeys(Screen[None]):
         keys = self._table.view.keys
         client_ids = client_keys_of(event.text, keys)
         if client_ids is None:
-            example = "#1234@" + keys.names[-1] if keys.several else "#1234"
-            event.bar.note(f"not a client id (as in {example})" if event.text.strip() else "", error=True)
+            if event.text.strip():  # an empty Enter says nothing
+                example = "#1234@" + keys.names[-1] if keys.several else "#1234"
+                event.bar.note(f"not a client id (as in {example})", error=True)
             return
         why_not = self._go_to(client_ids)  # the bar keeps the focus: the next id can be typed at once
         event.bar.note("" if why_not is None else why_not.rstrip(".").lower(), error=why_not is not None)
